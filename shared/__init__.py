@@ -1,0 +1,1 @@
+"""The package every gmail-crm-sync function shares: data model, Google access, rules."""

@@ -1,0 +1,64 @@
+"""Process-wide Google clients, created on first use and reused.
+
+Cold start matters for Cloud Functions: each client library is imported only
+when a function first asks for its client, and the client lives as long as the
+instance. The Firestore and Pub/Sub clients honour FIRESTORE_EMULATOR_HOST and
+PUBSUB_EMULATOR_HOST by themselves; Secret Manager has no emulator, so locally
+it talks REST to the Google simulator.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from shared.config import get_config
+
+if TYPE_CHECKING:
+    from google.cloud import firestore, pubsub_v1, secretmanager
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def firestore_client() -> firestore.Client:
+    from google.cloud import firestore
+
+    with _lock:
+        return firestore.Client(project=get_config().project_id)
+
+
+@lru_cache(maxsize=1)
+def publisher() -> pubsub_v1.PublisherClient:
+    from google.cloud import pubsub_v1
+
+    with _lock:
+        # Events are few and latency matters more than batching for a live CRM UI.
+        return pubsub_v1.PublisherClient(
+            batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.01)
+        )
+
+
+@lru_cache(maxsize=1)
+def secret_client() -> secretmanager.SecretManagerServiceClient:
+    from google.cloud import secretmanager
+
+    cfg = get_config()
+    kwargs: dict[str, Any] = {}
+    if cfg.secret_manager_endpoint:
+        from google.auth.credentials import AnonymousCredentials
+
+        kwargs = {
+            "transport": "rest",
+            "client_options": {"api_endpoint": cfg.secret_manager_endpoint},
+            "credentials": AnonymousCredentials(),
+        }
+    with _lock:
+        return secretmanager.SecretManagerServiceClient(**kwargs)
+
+
+def reset_clients() -> None:
+    """Forget every cached client (tests that change the environment)."""
+    for f in (firestore_client, publisher, secret_client):
+        f.cache_clear()

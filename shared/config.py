@@ -1,0 +1,102 @@
+"""One configuration object read from the environment.
+
+The same code runs against Google in production and against the local stack
+(emulators + Google simulator) here; only these values differ.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
+GMAIL_SEND = "https://www.googleapis.com/auth/gmail.send"
+REQUIRED_SCOPES: tuple[str, ...] = (GMAIL_READONLY, GMAIL_SEND)
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Config:
+    project_id: str
+    gmail_api_root: str = "https://gmail.googleapis.com/"
+    oauth_auth_uri: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    oauth_token_uri: str = "https://oauth2.googleapis.com/token"
+    oauth_revoke_uri: str = "https://oauth2.googleapis.com/revoke"
+    secret_manager_endpoint: str | None = None
+    oauth_redirect_uri: str | None = None
+    return_url_allowlist: tuple[str, ...] = (r"^https://",)
+    gmail_watch_topic: str = "gmail-watch"
+    crm_events_topic: str = "crm-events"
+    daily_tick_topic: str = "daily-tick"
+    daily_send_limit: int = 500
+    send_limit_timezone: str = "UTC"
+    auto_bcc_domain: str = "bcc.example.invalid"
+    sync_lease_seconds: int = 60
+    sync_stale_seconds: int = 180
+    gmail_retry_budget_seconds: float = 20.0
+    local_stack: bool = False
+    _allow: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
+
+    def topic_path(self, short_name: str) -> str:
+        return f"projects/{self.project_id}/topics/{short_name}"
+
+    @property
+    def gmail_watch_topic_path(self) -> str:
+        return self.topic_path(self.gmail_watch_topic)
+
+    def return_url_allowed(self, url: str) -> bool:
+        patterns = self._allow or tuple(re.compile(p) for p in self.return_url_allowlist)
+        return any(p.search(url) for p in patterns)
+
+    @classmethod
+    def from_env(cls) -> Config:
+        project = _env("GOOGLE_CLOUD_PROJECT") or _env("GCP_PROJECT")
+        if not project:
+            raise ConfigError("GOOGLE_CLOUD_PROJECT is not set")
+        sim = _env("GOOGLE_SIMULATOR_URL")
+        sim = sim.rstrip("/") if sim else None
+
+        def endpoint(name: str, sim_path: str, default: str | None) -> str | None:
+            return _env(name) or (f"{sim}{sim_path}" if sim else default)
+
+        allow = tuple(p.strip() for p in (_env("RETURN_URL_ALLOWLIST", r"^https://") or "").split(",") if p.strip())
+        try:
+            return cls(
+                project_id=project,
+                gmail_api_root=endpoint("GMAIL_API_ROOT", "/", "https://gmail.googleapis.com/") or "",
+                oauth_auth_uri=endpoint("OAUTH_AUTH_URI", "/o/oauth2/v2/auth", cls.oauth_auth_uri) or "",
+                oauth_token_uri=endpoint("OAUTH_TOKEN_URI", "/token", cls.oauth_token_uri) or "",
+                oauth_revoke_uri=endpoint("OAUTH_REVOKE_URI", "/revoke", cls.oauth_revoke_uri) or "",
+                secret_manager_endpoint=endpoint("SECRET_MANAGER_ENDPOINT", "", None),
+                oauth_redirect_uri=_env("OAUTH_REDIRECT_URI"),
+                return_url_allowlist=allow,
+                gmail_watch_topic=_env("GMAIL_WATCH_TOPIC", "gmail-watch") or "gmail-watch",
+                crm_events_topic=_env("CRM_EVENTS_TOPIC", "crm-events") or "crm-events",
+                daily_tick_topic=_env("DAILY_TICK_TOPIC", "daily-tick") or "daily-tick",
+                daily_send_limit=int(_env("DAILY_SEND_LIMIT", "500") or 500),
+                send_limit_timezone=_env("SEND_LIMIT_TIMEZONE", "UTC") or "UTC",
+                auto_bcc_domain=_env("AUTO_BCC_DOMAIN", "bcc.example.invalid") or "",
+                sync_lease_seconds=int(_env("SYNC_LEASE_SECONDS", "60") or 60),
+                sync_stale_seconds=int(_env("SYNC_STALE_SECONDS", "180") or 180),
+                gmail_retry_budget_seconds=float(_env("GMAIL_RETRY_BUDGET_SECONDS", "20") or 20),
+                local_stack=sim is not None,
+                _allow=tuple(re.compile(p) for p in allow),
+            )
+        except (ValueError, re.error) as exc:
+            raise ConfigError(f"malformed setting: {exc}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_config() -> Config:
+    """The process-wide configuration; `get_config.cache_clear()` re-reads it (tests)."""
+    return Config.from_env()

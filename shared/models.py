@@ -1,0 +1,199 @@
+"""Typed documents: every Firestore document of SPEC §6 and the sync's own.
+
+`to_doc()` gives the Firestore dict, `from_doc()` reads one back (tolerating
+missing optional fields, since the CRM writes some of these documents).
+Timestamps are timezone-aware datetimes (Firestore timestamps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T", bound="Doc")
+
+SyncStatus = Literal["connected", "reauth_required", "disconnected"]
+Direction = Literal["inbound", "outbound"]
+Source = Literal["crm", "gmail", "auto_bcc"]
+
+
+@dataclass
+class Doc:
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_doc(cls: type[T], data: dict[str, Any] | None) -> T:
+        data = data or {}
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# --- CRM-owned (the CRM writes these; the sync reads them and writes emailSync) ---
+
+@dataclass
+class EmailSync(Doc):
+    status: SyncStatus = "disconnected"
+    address: str | None = None
+    autoBccAddress: str | None = None
+    connectedAt: datetime | None = None
+    lastSyncAt: datetime | None = None
+    lastError: str | None = None
+
+
+@dataclass
+class User(Doc):
+    email: str = ""
+    name: str = ""
+    emailSync: dict[str, Any] | None = None
+
+    def sync(self) -> EmailSync:
+        return EmailSync.from_doc(self.emailSync)
+
+
+@dataclass
+class Contact(Doc):
+    email: str = ""
+    name: str = ""
+    createdAt: datetime | None = None
+    assignedUserIds: list[str] | None = None
+    source: str | None = None  # "auto_bcc" when R16 created it
+
+
+@dataclass
+class Conversation(Doc):
+    contactId: str = ""
+    lastMessageAt: datetime | None = None
+    lastMessageSnippet: str = ""
+    lastMessageDirection: str | None = None
+    channel: str = "email"
+
+
+@dataclass
+class Attachment(Doc):
+    filename: str = ""
+    mimeType: str = ""
+    size: int = 0
+    gmailAttachmentId: str | None = None
+
+
+@dataclass
+class Message(Doc):
+    direction: Direction = "inbound"
+    source: Source = "gmail"
+    contactId: str = ""
+    userId: str | None = None
+    from_: str = ""
+    to: list[str] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    bcc: list[str] = field(default_factory=list)
+    subject: str = ""
+    text: str | None = None
+    html: str | None = None
+    snippet: str = ""
+    sentAt: datetime | None = None
+    gmailMessageId: str | None = None
+    gmailThreadId: str | None = None
+    rfc822MessageId: str | None = None
+    inReplyTo: str | None = None
+    references: list[str] = field(default_factory=list)
+    isForward: bool = False
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    createdAt: datetime | None = None
+
+    def to_doc(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["from"] = d.pop("from_")  # `from` is the contract's name, a Python keyword
+        return d
+
+    @classmethod
+    def from_doc(cls, data: dict[str, Any] | None) -> Message:
+        data = dict(data or {})
+        if "from" in data:
+            data["from_"] = data.pop("from")
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# --- sync-owned ---
+
+@dataclass
+class Mailbox(Doc):
+    address: str = ""
+    status: SyncStatus = "disconnected"
+    historyId: str | None = None  # the sync cursor: everything up to it is stored
+    connectedAt: datetime | None = None
+    lastSyncAt: datetime | None = None
+    lastSyncedInternalDate: int | None = None  # ms epoch of the newest synced message (gap recovery)
+    lastError: str | None = None
+    watchExpiration: datetime | None = None
+    leaseOwner: str | None = None
+    leaseUntil: datetime | None = None
+    dirty: bool = False  # a notification arrived while the lease was held: sync again
+
+
+@dataclass
+class Link(Doc):
+    accountId: str = ""
+    userId: str = ""
+    mailboxId: str = ""
+    address: str = ""
+    linkedAt: datetime | None = None
+
+
+@dataclass
+class StoredToken(Doc):
+    ciphertext: str = ""
+    nonce: str = ""
+    keyVersion: str = ""
+    scopes: list[str] = field(default_factory=list)
+    updatedAt: datetime | None = None
+
+
+@dataclass
+class ThreadMap(Doc):
+    mailboxId: str = ""
+    gmailThreadId: str = ""
+    ownerAccountId: str | None = None  # R14: set when the rep replies from one account's CRM
+    conversations: dict[str, str] = field(default_factory=dict)  # accountId -> conversationId
+
+
+@dataclass
+class OAuthState(Doc):
+    accountId: str = ""
+    userId: str = ""
+    returnUrl: str = ""
+    codeVerifier: str = ""
+    expiresAt: datetime | None = None
+    usedAt: datetime | None = None
+
+
+@dataclass
+class SendSlot(Doc):
+    mailboxId: str = ""
+    day: str = ""
+    idempotencyKey: str = ""
+    createdAt: datetime | None = None
+    expireAt: datetime | None = None  # TTL policy
+
+
+@dataclass
+class IdempotencyRecord(Doc):
+    accountId: str = ""
+    userId: str = ""
+    key: str = ""
+    state: Literal["pending", "done", "failed"] = "pending"
+    leaseUntil: datetime | None = None
+    rfc822MessageId: str = ""
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    createdAt: datetime | None = None
+    expireAt: datetime | None = None  # TTL policy
+
+
+@dataclass
+class AutoBccRoute(Doc):
+    accountId: str = ""
+    userId: str = ""
+    address: str = ""

@@ -1,0 +1,77 @@
+"""The one place that knows collection paths and document ids.
+
+Ids are deterministic wherever a retry could otherwise write twice: the same
+input always names the same document, and writes use create-if-absent or
+transactions on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+ACCOUNTS = "accounts"
+USERS = "users"
+CONTACTS = "contacts"
+CONVERSATIONS = "conversations"
+MESSAGES = "messages"
+
+MAILBOXES = "sync_mailboxes"
+LINKS = "sync_links"
+TOKENS = "sync_tokens"
+THREADS = "sync_threads"
+OAUTH_STATES = "sync_oauth_states"
+SEND_SLOTS = "sync_send_slots"
+IDEMPOTENCY = "sync_idempotency"
+AUTO_BCC = "sync_auto_bcc"
+
+
+def _h(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def normalize_address(address: str) -> str:
+    return address.strip().lower()
+
+
+def mailbox_id(address: str) -> str:
+    return _h(normalize_address(address))
+
+
+def link_id(account_id: str, user_id: str) -> str:
+    return _h(account_id, user_id)
+
+
+def thread_doc_id(mailbox: str, gmail_thread_id: str) -> str:
+    return f"{mailbox}_{gmail_thread_id}"
+
+
+def idempotency_id(account_id: str, user_id: str, key: str) -> str:
+    return _h(account_id, user_id, key)
+
+
+def send_slot_id(mailbox: str, day: str, n: int) -> str:
+    return f"{mailbox}_{day}_{n:05d}"
+
+
+def gmail_message_doc_id(gmail_message_id: str) -> str:
+    return f"gm_{gmail_message_id}"
+
+
+def auto_bcc_message_doc_id(rfc822_message_id: str) -> str:
+    return f"ab_{_h(rfc822_message_id.strip())}"
+
+
+def user_path(account_id: str, user_id: str) -> str:
+    return f"{ACCOUNTS}/{account_id}/{USERS}/{user_id}"
+
+
+def contact_path(account_id: str, contact_id: str) -> str:
+    return f"{ACCOUNTS}/{account_id}/{CONTACTS}/{contact_id}"
+
+
+def conversation_path(account_id: str, conversation_id: str) -> str:
+    return f"{ACCOUNTS}/{account_id}/{CONVERSATIONS}/{conversation_id}"
+
+
+def message_path(account_id: str, conversation_id: str, message_id: str) -> str:
+    return f"{conversation_path(account_id, conversation_id)}/{MESSAGES}/{message_id}"

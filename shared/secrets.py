@@ -1,0 +1,53 @@
+"""Secrets from Secret Manager, read once per process per version.
+
+`latest` is cached for the life of the instance (a rotated key reaches new
+instances; old ones keep working because every version stays readable).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from shared.clients import secret_client
+from shared.config import get_config
+
+_cache: dict[tuple[str, str], SecretValue] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    data: bytes
+    version: str  # the resolved version number ("3"), also for `latest`
+
+    def text(self) -> str:
+        return self.data.decode("utf-8")
+
+
+class SecretUnavailable(RuntimeError):
+    """The secret or version does not exist or cannot be read."""
+
+
+def get_secret(name: str, version: str = "latest") -> SecretValue:
+    key = (name, version)
+    with _lock:
+        hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    cfg = get_config()
+    path = f"projects/{cfg.project_id}/secrets/{name}/versions/{version}"
+    try:
+        resp = secret_client().access_secret_version(request={"name": path})
+    except Exception as exc:  # google.api_core exceptions: NotFound, PermissionDenied…
+        raise SecretUnavailable(f"secret {name}/{version}: {type(exc).__name__}") from None
+    value = SecretValue(data=bytes(resp.payload.data), version=resp.name.rsplit("/", 1)[-1])
+    with _lock:
+        _cache[key] = value
+        _cache[(name, value.version)] = value
+    return value
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()
