@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from shared.config import get_config
 
 if TYPE_CHECKING:
-    from google.cloud import firestore, pubsub_v1, secretmanager
+    from google.cloud import firestore, secretmanager
+    from google.cloud.pubsub import PublisherClient
 
 _lock = threading.Lock()
 
@@ -30,14 +31,12 @@ def firestore_client() -> firestore.Client:
 
 
 @lru_cache(maxsize=1)
-def publisher() -> pubsub_v1.PublisherClient:
-    from google.cloud import pubsub_v1
+def publisher() -> PublisherClient:
+    from google.cloud.pubsub import PublisherClient, types
 
     with _lock:
         # Events are few and latency matters more than batching for a live CRM UI.
-        return pubsub_v1.PublisherClient(
-            batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.01)
-        )
+        return PublisherClient(batch_settings=types.BatchSettings(max_latency=0.01))
 
 
 @lru_cache(maxsize=1)

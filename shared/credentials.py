@@ -1,0 +1,140 @@
+"""The one way every function gets Gmail access for a mailbox (R5 lives here).
+
+Access tokens are cached per process until shortly before they expire, so a
+warm instance does not call the token endpoint per invocation. When Google
+rejects the refresh token (`invalid_grant`: password changed, access revoked)
+the mailbox and all its users become `reauth_required`, the CRM gets an event,
+and callers get `ReauthRequired`, which each turns into its own clear answer
+(send: 409; push: acknowledge, no retry storm).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared import log
+from shared.config import REQUIRED_SCOPES, get_config
+from shared.events import CrmEvent, publish
+from shared.mailboxes import get_mailbox, load_refresh_token, set_status
+from shared.secrets import get_secret
+
+OAUTH_CLIENT_SECRET = "oauth-client"
+_token_cache: dict[str, tuple[str, datetime, str]] = {}  # mailbox -> (access token, expiry, refresh token)
+_cache_lock = threading.Lock()
+
+
+class NotConnected(Exception):
+    """The mailbox has no stored token or is disconnected."""
+
+
+class ReauthRequired(Exception):
+    """Google rejected the refresh token; the rep must connect again."""
+
+    def __init__(self, mailbox_id: str, address: str) -> None:
+        super().__init__(f"mailbox {mailbox_id} needs re-authentication")
+        self.mailbox_id = mailbox_id
+        self.address = address
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    client_id: str
+    client_secret: str
+
+
+def oauth_client() -> OAuthClient:
+    data = json.loads(get_secret(OAUTH_CLIENT_SECRET).text())
+    return OAuthClient(data["clientId"], data["clientSecret"])
+
+
+@dataclass
+class GmailSession:
+    """Gmail access for one mailbox during one invocation."""
+
+    mailbox_id: str
+    address: str
+    credentials: Any
+    service: Any
+
+
+def is_invalid_grant(exc: BaseException) -> bool:
+    from google.auth.exceptions import RefreshError
+
+    if not isinstance(exc, RefreshError):
+        return False
+    text = " ".join(str(a) for a in exc.args)
+    return "invalid_grant" in text
+
+
+def mark_reauth_required(mailbox_id: str, address: str, reason: str = "invalid_grant") -> None:
+    """Flip the mailbox and its users to `reauth_required` and tell the CRM (once per change)."""
+    forget_access_token(mailbox_id)
+    changed = set_status(mailbox_id, "reauth_required", "Google rejected the stored authorization; "
+                         "the rep must connect Gmail again")
+    log.warning("mailbox needs re-authentication", mailboxId=mailbox_id, reason=reason)
+    publish(CrmEvent(type="connection.status", accountId=ln.accountId, userId=ln.userId,
+                     status="reauth_required", reason=reason, address=address) for ln in changed)
+
+
+def forget_access_token(mailbox_id: str) -> None:
+    with _cache_lock:
+        _token_cache.pop(mailbox_id, None)
+
+
+@contextmanager
+def reauth_guard(mailbox_id: str, address: str) -> Iterator[None]:
+    """Turn `invalid_grant` anywhere inside (refresh before or during a Gmail call) into R5."""
+    try:
+        yield
+    except Exception as exc:
+        if is_invalid_grant(exc):
+            mark_reauth_required(mailbox_id, address)
+            raise ReauthRequired(mailbox_id, address) from None
+        raise
+
+
+def credentials_for(mailbox_id: str, address: str) -> Any:
+    """Refreshed credentials for the mailbox (cached access token when still valid)."""
+    from google.auth.transport.requests import Request
+    from google.oauth2.credentials import Credentials
+
+    cfg = get_config()
+    refresh_token = load_refresh_token(mailbox_id)
+    if refresh_token is None:
+        raise NotConnected(mailbox_id)
+    client = oauth_client()
+    creds = Credentials(token=None, refresh_token=refresh_token, token_uri=cfg.oauth_token_uri,
+                        client_id=client.client_id, client_secret=client.client_secret,
+                        scopes=list(REQUIRED_SCOPES))
+    with _cache_lock:
+        hit = _token_cache.get(mailbox_id)
+    if hit and hit[2] == refresh_token and hit[1] - timedelta(seconds=60) > datetime.now(UTC):
+        creds.token = hit[0]
+        creds.expiry = hit[1].replace(tzinfo=None)  # google-auth compares naive UTC
+        return creds
+    with reauth_guard(mailbox_id, address):
+        creds.refresh(Request())
+    if creds.token and creds.expiry:
+        with _cache_lock:
+            _token_cache[mailbox_id] = (creds.token, creds.expiry.replace(tzinfo=UTC), refresh_token)
+    return creds
+
+
+def open_gmail(mailbox_id: str) -> GmailSession:
+    """A Gmail session for a connected mailbox, or NotConnected / ReauthRequired."""
+    from shared.gmail_api import build_gmail
+
+    mb = get_mailbox(mailbox_id)
+    if mb is None or mb.status == "disconnected":
+        raise NotConnected(mailbox_id)
+    if mb.status == "reauth_required":
+        raise ReauthRequired(mailbox_id, mb.address)
+    creds = credentials_for(mailbox_id, mb.address)
+    return GmailSession(mailbox_id=mailbox_id, address=mb.address, credentials=creds,
+                        service=build_gmail(creds))

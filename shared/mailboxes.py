@@ -1,0 +1,100 @@
+"""Reads and small writes of mailboxes, links and tokens, used by every function.
+
+A mailbox is one Gmail address; links tie it to (account, user) pairs (R14: one
+Gmail in several CRM accounts is one mailbox with several links). Connecting,
+updating and disconnecting are in `shared/connections.py`; this module holds
+what the sync and send paths need too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from shared import paths
+from shared.clients import firestore_client
+from shared.crypto import Sealed, open_sealed, seal
+from shared.models import Link, Mailbox, StoredToken
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def mailbox_ref(mailbox_id: str) -> Any:
+    return firestore_client().collection(paths.MAILBOXES).document(mailbox_id)
+
+
+def link_ref(account_id: str, user_id: str) -> Any:
+    return firestore_client().collection(paths.LINKS).document(paths.link_id(account_id, user_id))
+
+
+def token_ref(mailbox_id: str) -> Any:
+    return firestore_client().collection(paths.TOKENS).document(mailbox_id)
+
+
+def user_ref(account_id: str, user_id: str) -> Any:
+    return firestore_client().document(paths.user_path(account_id, user_id))
+
+
+def get_mailbox(mailbox_id: str) -> Mailbox | None:
+    snap = mailbox_ref(mailbox_id).get()
+    return Mailbox.from_doc(snap.to_dict()) if snap.exists else None
+
+
+def get_link(account_id: str, user_id: str) -> Link | None:
+    snap = link_ref(account_id, user_id).get()
+    return Link.from_doc(snap.to_dict()) if snap.exists else None
+
+
+def links_for_mailbox(mailbox_id: str) -> list[Link]:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    q = firestore_client().collection(paths.LINKS).where(filter=FieldFilter("mailboxId", "==", mailbox_id))
+    return [Link.from_doc(s.to_dict()) for s in q.stream()]
+
+
+def sealed_token(mailbox_id: str, refresh_token: str, scopes: list[str]) -> StoredToken:
+    """The encrypted token document; the mailbox id is bound as associated data."""
+    s = seal(refresh_token, context=mailbox_id)
+    return StoredToken(ciphertext=s.ciphertext, nonce=s.nonce, keyVersion=s.key_version,
+                       scopes=sorted(scopes), updatedAt=now())
+
+
+def load_refresh_token(mailbox_id: str) -> str | None:
+    snap = token_ref(mailbox_id).get()
+    if not snap.exists:
+        return None
+    t = StoredToken.from_doc(snap.to_dict())
+    return open_sealed(Sealed(t.ciphertext, t.nonce, t.keyVersion), context=mailbox_id)
+
+
+def set_status(mailbox_id: str, status: str, reason: str | None) -> list[Link]:
+    """Set the mailbox and every linked user's emailSync status in one transaction.
+
+    Returns the links whose status changed, so callers publish one event each.
+    """
+    from google.cloud import firestore
+
+    db = firestore_client()
+    links = links_for_mailbox(mailbox_id)
+
+    @firestore.transactional
+    def run(tx: Any) -> list[Link]:
+        mb = mailbox_ref(mailbox_id).get(transaction=tx)
+        if not mb.exists:
+            return []
+        changed = []
+        user_snaps = [(ln, user_ref(ln.accountId, ln.userId).get(transaction=tx)) for ln in links]
+        if (mb.to_dict() or {}).get("status") != status:
+            tx.update(mailbox_ref(mailbox_id), {"status": status, "lastError": reason})
+        for ln, snap in user_snaps:
+            current = ((snap.to_dict() or {}).get("emailSync") or {}).get("status")
+            if current != status:
+                tx.set(user_ref(ln.accountId, ln.userId),
+                       {"emailSync": {"status": status, "lastError": reason}}, merge=True)
+                changed.append(ln)
+        return changed
+
+    result: list[Link] = run(db.transaction())
+    return result
