@@ -108,7 +108,7 @@ def pkce_matches(verifier: str, challenge: str, method: str) -> bool:
 
 
 class TokenStore:
-    """Thread-safe store of codes and tokens behind one lock; the hot path (`authenticate`) is one dict lookup."""
+    """Thread-safe store of codes and tokens behind one lock; `authenticate` (hot path) is a dict lookup."""
 
     def __init__(self, access_ttl_seconds: int = 3600, clock: Callable[[], float] = time.time) -> None:
         self.access_ttl_seconds = access_ttl_seconds  # settable at run time; applies to tokens issued later
@@ -225,7 +225,7 @@ class TokenStore:
             return self._issue_access_locked(grant, refresh_token)
 
     def revoke(self, token: str) -> bool:
-        """Google's /revoke: either kind of token revokes the whole grant (refresh token and access tokens)."""
+        """Google's /revoke: either kind of token revokes the whole grant (refresh and access tokens)."""
         with self._lock:
             ref = self._refresh.get(token)
             acc = self._access.get(token)
