@@ -1,0 +1,142 @@
+"""Contact and user look-ups by email address (R11, R12, R13, R16).
+
+The CRM writes contacts and users with addresses as the rep typed them, and
+Firestore compares strings exactly, so an address is looked up under the
+spellings people actually use (as written, all lower-case, local part as
+written with a lower-case domain, capitalised local part) with `in` queries,
+and the hits are compared case-insensitively. When several contacts share an
+address the one created first wins (R13), ties broken by id so every function
+picks the same one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from shared import paths
+from shared.clients import firestore_client
+
+IN_QUERY_LIMIT = 30  # Firestore's limit on values of one `in` filter
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ContactRef:
+    id: str
+    email: str
+    name: str = ""
+    createdAt: datetime | None = None
+    assignedUserIds: tuple[str, ...] | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def assigned_to(self, user_id: str) -> bool:
+        """R14: a contact without assigned users is everyone's; otherwise only its assignees'."""
+        return not self.assignedUserIds or user_id in self.assignedUserIds
+
+
+def address_variants(address: str) -> list[str]:
+    """Spellings under which the CRM may have stored `address`."""
+    a = address.strip()
+    out = [a, a.lower()]
+    if "@" in a:
+        local, _, domain = a.rpartition("@")
+        out.append(f"{local}@{domain.lower()}")
+        out.append(f"{local.lower()}@{domain}")
+        out.append(f"{local[:1].upper()}{local[1:].lower()}@{domain.lower()}")
+    seen: dict[str, None] = {}
+    for v in out:
+        seen.setdefault(v, None)
+    return list(seen)
+
+
+def _variant_chunks(addresses: Iterable[str]) -> list[list[str]]:
+    values: dict[str, None] = {}
+    for a in addresses:
+        if a and a.strip():
+            for v in address_variants(a):
+                values.setdefault(v, None)
+    flat = list(values)
+    return [flat[i:i + IN_QUERY_LIMIT] for i in range(0, len(flat), IN_QUERY_LIMIT)]
+
+
+def _sort_key(c: ContactRef) -> tuple[datetime, str]:
+    created = c.createdAt or _EPOCH
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return (created, c.id)
+
+
+def _contact_from(snap: Any) -> ContactRef:
+    d = snap.to_dict() or {}
+    assigned = d.get("assignedUserIds")
+    return ContactRef(
+        id=snap.id,
+        email=str(d.get("email") or ""),
+        name=str(d.get("name") or ""),
+        createdAt=d.get("createdAt"),
+        assignedUserIds=tuple(str(u) for u in assigned) if assigned else None,
+    )
+
+
+def find_contacts(account_id: str, addresses: Iterable[str]) -> dict[str, ContactRef]:
+    """The earliest-created contact per address (lower-cased key) among `addresses`."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    wanted = {a.strip().lower() for a in addresses if a and a.strip()}
+    if not wanted:
+        return {}
+    col = firestore_client().collection(f"{paths.ACCOUNTS}/{account_id}/{paths.CONTACTS}")
+    best: dict[str, ContactRef] = {}
+    for chunk in _variant_chunks(wanted):
+        for snap in col.where(filter=FieldFilter("email", "in", chunk)).stream():
+            c = _contact_from(snap)
+            key = c.email.strip().lower()
+            if key not in wanted:
+                continue
+            if key not in best or _sort_key(c) < _sort_key(best[key]):
+                best[key] = c
+    return best
+
+
+def find_user_emails(account_id: str, addresses: Iterable[str]) -> set[str]:
+    """Lower-cased addresses among `addresses` that belong to users of the account (R11)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    wanted = {a.strip().lower() for a in addresses if a and a.strip()}
+    if not wanted:
+        return set()
+    col = firestore_client().collection(f"{paths.ACCOUNTS}/{account_id}/{paths.USERS}")
+    found: set[str] = set()
+    for chunk in _variant_chunks(wanted):
+        for snap in col.where(filter=FieldFilter("email", "in", chunk)).stream():
+            email = str((snap.to_dict() or {}).get("email") or "").strip().lower()
+            if email in wanted:
+                found.add(email)
+    return found
+
+
+def auto_contact_id(address: str) -> str:
+    """Deterministic id of a contact the sync creates, so a retried create finds its own doc."""
+    return "ab_" + hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()[:32]
+
+
+def create_contact_if_absent(account_id: str, address: str, name: str, source: str) -> ContactRef:
+    """R16: the existing earliest contact for `address`, else a new one (create-if-absent)."""
+    from google.api_core.exceptions import AlreadyExists
+
+    key = address.strip().lower()
+    existing = find_contacts(account_id, [key]).get(key)
+    if existing is not None:
+        return existing
+    cid = auto_contact_id(key)
+    ref = firestore_client().document(paths.contact_path(account_id, cid))
+    created = datetime.now(UTC)
+    try:
+        ref.create({"email": key, "name": name or "", "createdAt": created, "source": source})
+    except AlreadyExists:
+        return _contact_from(ref.get())
+    return ContactRef(id=cid, email=key, name=name or "", createdAt=created)

@@ -1,0 +1,76 @@
+"""Writes to CRM conversations and their messages, safe under retries and races.
+
+A message document is created only if absent (its id is deterministic:
+`gm_<gmailMessageId>` or `ab_<hash>`), so a redelivered notification, a
+crashed-and-retried function, or the Gmail notification of a CRM send (R9)
+cannot log a message twice. The conversation's `lastMessageAt` only moves
+forward, in a transaction, so two writers never undo each other.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from shared import paths
+from shared.clients import firestore_client
+from shared.models import Message
+
+SNIPPET_MAX = 200
+
+
+def message_ref(account_id: str, conversation_id: str, message_id: str) -> Any:
+    return firestore_client().document(paths.message_path(account_id, conversation_id, message_id))
+
+
+def conversation_ref(account_id: str, conversation_id: str) -> Any:
+    return firestore_client().document(paths.conversation_path(account_id, conversation_id))
+
+
+def store_message(account_id: str, conversation_id: str, message_id: str, msg: Message) -> bool:
+    """Create the message document if absent; True when this call created it."""
+    from google.api_core.exceptions import AlreadyExists
+
+    doc = msg.to_doc()
+    if doc.get("createdAt") is None:
+        doc["createdAt"] = datetime.now(UTC)
+    try:
+        message_ref(account_id, conversation_id, message_id).create(doc)
+    except AlreadyExists:
+        return False
+    return True
+
+
+def _aware(t: Any) -> datetime | None:
+    if not isinstance(t, datetime):
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def touch_conversation(account_id: str, conversation_id: str, contact_id: str, at: datetime,
+                       snippet: str, direction: str) -> None:
+    """Create the conversation if needed and move lastMessageAt (and its snippet) forward only."""
+    from google.cloud import firestore
+
+    ref = conversation_ref(account_id, conversation_id)
+    at = _aware(at) or datetime.now(UTC)
+
+    @firestore.transactional
+    def run(tx: Any) -> None:
+        snap = ref.get(transaction=tx)
+        data = (snap.to_dict() or {}) if snap.exists else {}
+        last = _aware(data.get("lastMessageAt"))
+        if snap.exists and last is not None and last >= at:
+            return
+        update: dict[str, Any] = {
+            "lastMessageAt": at,
+            "lastMessageSnippet": (snippet or "")[:SNIPPET_MAX],
+            "lastMessageDirection": direction,
+        }
+        if not snap.exists:
+            update.update({"contactId": contact_id, "channel": "email", "createdAt": datetime.now(UTC)})
+        elif not data.get("contactId"):
+            update["contactId"] = contact_id
+        tx.set(ref, update, merge=True)
+
+    run(firestore_client().transaction())
