@@ -154,6 +154,19 @@ class TokenStore:
         with self._lock:
             return sum(1 for r in self._refresh.values() if r.grant.address.lower() == key and not r.revoked)
 
+    def has_live_refresh_token(self, address: str, client_id: str) -> bool:
+        """Whether this client already holds a live refresh token for the mailbox.
+
+        Google hands out a refresh token on an offline code exchange only when the user has
+        none for the client yet, or when the app forced the consent screen (prompt=consent).
+        """
+        key = address.lower()
+        with self._lock:
+            return any(
+                r.grant.address.lower() == key and r.grant.client_id == client_id and not r.revoked
+                for r in self._refresh.values()
+            )
+
     def reset(self) -> None:
         with self._lock:
             self._codes.clear()
