@@ -22,7 +22,6 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-import google_crc32c
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from simulator.context import ctx
@@ -30,6 +29,28 @@ from simulator.context import ctx
 bp = Blueprint("sim_secret_manager", __name__)
 
 _EXT = "sim_secrets"
+
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    """CRC-32C (Castagnoli), what `payload.dataCrc32c` carries. Pure Python: secrets are small, and
+    google-crc32c is not a dependency of the Secret Manager client here."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = (crc >> 8) ^ _CRC32C[(crc ^ b) & 0xFF]
+    return crc ^ 0xFFFFFFFF
 
 
 class SecretStore:
@@ -131,7 +152,7 @@ def access_version(project: str, secret: str, version: str) -> Response:
             "name": name,
             "payload": {
                 "data": base64.b64encode(data).decode("ascii"),
-                "dataCrc32c": str(google_crc32c.value(data)),
+                "dataCrc32c": str(crc32c(data)),
             },
         }
     )

@@ -223,7 +223,12 @@ class TokenStore:
             return TokenSet(issued.access_token, issued.expires_in, issued.scopes, refresh_token)
 
     def refresh(self, refresh_token: str, client_id: str, scopes: frozenset[str] | None = None) -> TokenSet:
-        """grant_type=refresh_token; `scopes` may narrow (never widen) the grant, as Google allows."""
+        """grant_type=refresh_token; `scopes` may narrow the grant, never widen it.
+
+        Scopes asked for but never granted are dropped from the answer (google-auth then logs
+        "Not all requested scopes were granted"); only a request with none of the granted
+        scopes is refused.
+        """
         with self._lock:
             rec = self._refresh.get(refresh_token)
             if rec is None or rec.revoked:
@@ -232,9 +237,10 @@ class TokenStore:
                 raise OAuthError("unauthorized_client", "Unauthorized", 401)
             grant = rec.grant
             if scopes:
-                if not scopes <= grant.scopes:
+                kept = scopes & grant.scopes
+                if not kept:
                     raise OAuthError("invalid_scope", "Bad Request")
-                grant = Grant(address=grant.address, scopes=scopes, client_id=grant.client_id)
+                grant = Grant(address=grant.address, scopes=kept, client_id=grant.client_id)
             return self._issue_access_locked(grant, refresh_token)
 
     def revoke(self, token: str) -> bool:

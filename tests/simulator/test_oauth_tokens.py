@@ -177,13 +177,15 @@ def test_revoke_all_is_a_password_change_for_one_mailbox_only(store: TokenStore)
     assert store.authenticate(other_access) is not None
 
 
-def test_refresh_may_narrow_but_not_widen_scopes(store: TokenStore) -> None:
+def test_refresh_may_narrow_but_never_widen_scopes(store: TokenStore) -> None:
     _, refresh = connect(store)
     assert refresh is not None
     narrowed = store.refresh(refresh, "client-1", frozenset({READ}))
     assert store.authenticate(narrowed.access_token) == Grant("rep@example.com", frozenset({READ}), "client-1")
+    widened = store.refresh(refresh, "client-1", frozenset({READ, "https://mail.google.com/"}))
+    assert widened.scopes == frozenset({READ})
     with pytest.raises(OAuthError) as err:
-        store.refresh(refresh, "client-1", frozenset({READ, "https://mail.google.com/"}))
+        store.refresh(refresh, "client-1", frozenset({"https://mail.google.com/"}))
     assert err.value.error == "invalid_scope"
 
 
