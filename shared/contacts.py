@@ -3,7 +3,7 @@
 The CRM writes contacts and users with addresses as the rep typed them, and
 Firestore compares strings exactly, so an address is looked up under the
 spellings people actually use (as written, all lower-case, local part as
-written with a lower-case domain, capitalised local part) with `in` queries,
+written with a lower-case domain) with `in` queries,
 and the hits are compared case-insensitively. When several contacts share an
 address the one created first wins (R13), ties broken by id so every function
 picks the same one.
@@ -45,8 +45,6 @@ def address_variants(address: str) -> list[str]:
     if "@" in a:
         local, _, domain = a.rpartition("@")
         out.append(f"{local}@{domain.lower()}")
-        out.append(f"{local.lower()}@{domain}")
-        out.append(f"{local[:1].upper()}{local[1:].lower()}@{domain.lower()}")
     seen: dict[str, None] = {}
     for v in out:
         seen.setdefault(v, None)

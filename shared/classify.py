@@ -1,0 +1,188 @@
+"""Which CRM conversations a Gmail message belongs in: the matching rules as pure functions.
+
+Nothing here touches Firestore or Gmail; the sync engine gathers what these
+rules need (the account's contacts and users among the message's addresses,
+the thread map) into `AccountView`s and gets back a decision per account.
+That keeps every rule (R7, R8, R11-R14, the Auto BCC skip) testable on its own
+and makes a redelivered notification decide exactly as the first one did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from shared.contacts import ContactRef
+from shared.mime_parse import FORWARD_SUBJECT, ParsedMessage
+from shared.models import Message
+
+Direction = Literal["inbound", "outbound"]
+
+# Gmail labels whose messages never sync: not mail that was sent or received.
+SKIP_LABELS = frozenset({"DRAFT", "SPAM", "TRASH", "CHAT"})
+# Firestore documents are limited to 1 MiB; a message body beyond this is cut (the mail stays in Gmail).
+MAX_BODY_CHARS = 300_000
+
+
+def skipped_label(label_ids: Iterable[str]) -> str | None:
+    """The label that excludes a message from sync, if any."""
+    hit = sorted(SKIP_LABELS.intersection(label_ids))
+    return hit[0] if hit else None
+
+
+def direction_of(msg: ParsedMessage, mailbox_address: str) -> Direction:
+    """Outbound when Gmail filed it as SENT or the rep's address wrote it (R8); else inbound (R7)."""
+    if "SENT" in msg.label_ids:
+        return "outbound"
+    if msg.sender is not None and msg.sender.email == mailbox_address.strip().lower():
+        return "outbound"
+    return "inbound"
+
+
+def is_forward(msg: ParsedMessage) -> bool:
+    """R8: a forward is a `Fwd:`/`Fw:` subject or a body that carries the forwarded message."""
+    return bool(FORWARD_SUBJECT.match(msg.subject)) or msg.has_forwarded_part
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """What one linked CRM account knows about the addresses of one message."""
+
+    account_id: str
+    user_ids: tuple[str, ...]  # the account's users linked to this mailbox (usually one)
+    contacts: Mapping[str, ContactRef] = field(default_factory=dict)  # lower address -> earliest contact (R13)
+    user_emails: frozenset[str] = frozenset()  # addresses of the message that are users of the account (R11)
+    auto_bcc_addresses: frozenset[str] = frozenset()  # the linked users' Auto BCC addresses (R16)
+    thread_conversation: str | None = None  # conversation this Gmail thread already maps to here (R10)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    account_id: str
+    user_id: str
+    contact: ContactRef
+    conversation_id: str
+    direction: Direction
+    is_forward: bool
+
+
+@dataclass(frozen=True)
+class Skip:
+    account_id: str
+    reason: str  # internal | unknown_sender | unknown_recipient | not_assigned | thread_owned_elsewhere | auto_bcc_copy
+
+
+@dataclass
+class Decision:
+    direction: Direction
+    deliveries: list[Delivery] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)
+
+
+def message_addresses(msg: ParsedMessage) -> list[str]:
+    """Every address the matching rules look at (sender and recipients), lower-cased, in order."""
+    out = [msg.sender.email] if msg.sender else []
+    out += [a.email for a in msg.recipients()]
+    return list(dict.fromkeys(out))
+
+
+def primary_recipient(msg: ParsedMessage, contacts: Mapping[str, ContactRef],
+                      excluded: frozenset[str] | set[str]) -> ContactRef | None:
+    """R12: the first recipient that is an existing contact, in To order, then Cc, then Bcc."""
+    for a in msg.recipients():
+        if a.email not in excluded and a.email in contacts:
+            return contacts[a.email]
+    return None
+
+
+def _decide_account(msg: ParsedMessage, mailbox: str, direction: Direction, view: AccountView,
+                    thread_owner: str | None, auto_bcc_domain: str | None) -> Delivery | Skip:
+    acct = view.account_id
+    if thread_owner is not None and thread_owner != acct:
+        return Skip(acct, "thread_owned_elsewhere")  # R14: a CRM reply claimed the thread
+    contact: ContactRef | None
+    if direction == "outbound":
+        recipients = [a.email for a in msg.recipients()]
+        if view.auto_bcc_addresses.intersection(recipients):
+            return Skip(acct, "auto_bcc_copy")  # auto_bcc logs it; logging here too would duplicate
+        domain_suffix = "@" + auto_bcc_domain.lower() if auto_bcc_domain else None
+        not_people = {r for r in recipients if domain_suffix and r.endswith(domain_suffix)} | {mailbox}
+        external = [r for r in recipients if r not in not_people and r not in view.user_emails]
+        if not external:
+            return Skip(acct, "internal")  # R11: only colleagues (or the rep) received it
+        contact = primary_recipient(msg, view.contacts, not_people | set(view.user_emails))
+        if contact is None:
+            return Skip(acct, "unknown_recipient")  # R11: no contact is created for it
+    else:
+        sender = msg.sender.email if msg.sender else ""
+        if not sender:
+            return Skip(acct, "unknown_sender")
+        if sender in view.user_emails or sender == mailbox:
+            return Skip(acct, "internal")  # R11
+        contact = view.contacts.get(sender)
+        if contact is None:
+            return Skip(acct, "unknown_sender")  # R11
+    users = view.user_ids
+    if contact.assignedUserIds:
+        users = tuple(u for u in view.user_ids if u in contact.assignedUserIds)
+        if not users:
+            return Skip(acct, "not_assigned")  # R14: assigned to other users of that account
+    return Delivery(
+        account_id=acct,
+        user_id=users[0] if users else "",
+        contact=contact,
+        conversation_id=view.thread_conversation or contact.id,
+        direction=direction,
+        is_forward=direction == "outbound" and is_forward(msg),
+    )
+
+
+def classify(msg: ParsedMessage, mailbox_address: str, views: Iterable[AccountView], *,
+             thread_owner: str | None = None, auto_bcc_domain: str | None = None) -> Decision:
+    """Decide, for every linked account, whether and where the message is logged (R7-R14)."""
+    mailbox = mailbox_address.strip().lower()
+    direction = direction_of(msg, mailbox)
+    decision = Decision(direction=direction)
+    label = skipped_label(msg.label_ids)
+    for view in views:
+        if label is not None:
+            decision.skips.append(Skip(view.account_id, f"label_{label.lower()}"))
+            continue
+        out = _decide_account(msg, mailbox, direction, view, thread_owner, auto_bcc_domain)
+        if isinstance(out, Delivery):
+            decision.deliveries.append(out)
+        else:
+            decision.skips.append(out)
+    return decision
+
+
+def _cut(value: str | None) -> str | None:
+    return value if value is None or len(value) <= MAX_BODY_CHARS else value[:MAX_BODY_CHARS]
+
+
+def build_message(msg: ParsedMessage, delivery: Delivery) -> Message:
+    """The CRM message document for one delivery (R12: Cc/Bcc recorded, no contacts made for them)."""
+    return Message(
+        direction=delivery.direction,
+        source="gmail",
+        contactId=delivery.contact.id,
+        userId=delivery.user_id or None,
+        from_=msg.sender.email if msg.sender else "",
+        to=[a.email for a in msg.to],
+        cc=[a.email for a in msg.cc],
+        bcc=[a.email for a in msg.bcc],
+        subject=msg.subject,
+        text=_cut(msg.text),
+        html=_cut(msg.html),
+        snippet=msg.snippet,
+        sentAt=datetime.fromtimestamp(msg.internal_date_ms / 1000, tz=UTC),
+        gmailMessageId=msg.gmail_id,
+        gmailThreadId=msg.thread_id,
+        rfc822MessageId=msg.rfc822_message_id,
+        inReplyTo=msg.in_reply_to,
+        references=list(msg.references),
+        isForward=delivery.is_forward,
+        attachments=[a.to_doc() for a in msg.attachments],
+    )
