@@ -36,7 +36,7 @@ def direction_of(msg: ParsedMessage, mailbox_address: str) -> Direction:
     """Outbound when Gmail filed it as SENT or the rep's address wrote it (R8); else inbound (R7)."""
     if "SENT" in msg.label_ids:
         return "outbound"
-    if msg.sender is not None and msg.sender.email == mailbox_address.strip().lower():
+    if msg.sender is not None and msg.sender.email.lower() == mailbox_address.strip().lower():
         return "outbound"
     return "inbound"
 

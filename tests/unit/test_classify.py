@@ -1,0 +1,168 @@
+"""The matching rules, one behaviour per test (R7, R8, R11-R14, Auto BCC)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from shared.classify import AccountView, Delivery, build_message, classify, direction_of, is_forward
+from shared.contacts import ContactRef
+from shared.mime_parse import Address, ParsedMessage
+
+REP = "rep@gmail.test"
+
+
+def msg(sender: str, to: list[str] = (REP,), cc: list[str] = (), bcc: list[str] = (),  # type: ignore[assignment]
+        labels: tuple[str, ...] = ("INBOX",), subject: str = "hello", forwarded_part: bool = False) -> ParsedMessage:
+    return ParsedMessage(
+        gmail_id="g1", thread_id="t1", label_ids=frozenset(labels), internal_date_ms=1_700_000_000_000,
+        sender=Address(sender), to=[Address(a) for a in to], cc=[Address(a) for a in cc],
+        bcc=[Address(a) for a in bcc], subject=subject, rfc822_message_id="<m@x>", in_reply_to=None,
+        references=[], text="hi", html=None, snippet="hi", has_forwarded_part=forwarded_part)
+
+
+def contact(cid: str, email: str, assigned: tuple[str, ...] | None = None) -> ContactRef:
+    return ContactRef(id=cid, email=email, createdAt=datetime(2024, 1, 1, tzinfo=UTC), assignedUserIds=assigned)
+
+
+def view(account: str = "acc1", contacts: list[ContactRef] = (), users: set[str] = frozenset(),  # type: ignore[assignment]
+         user_ids: tuple[str, ...] = ("u1",), auto_bcc: set[str] = frozenset(),  # type: ignore[assignment]
+         thread_conversation: str | None = None) -> AccountView:
+    return AccountView(account_id=account, user_ids=user_ids, contacts={c.email: c for c in contacts},
+                       user_emails=frozenset(users), auto_bcc_addresses=frozenset(auto_bcc),
+                       thread_conversation=thread_conversation)
+
+
+def only(decision_deliveries: list[Delivery]) -> Delivery:
+    assert len(decision_deliveries) == 1, decision_deliveries
+    return decision_deliveries[0]
+
+
+def test_direction_sent_label_or_from_the_mailbox_is_outbound() -> None:
+    assert direction_of(msg("c@x.com"), REP) == "inbound"
+    assert direction_of(msg("c@x.com", labels=("SENT",)), REP) == "outbound"
+    assert direction_of(msg("Rep@Gmail.test", to=["c@x.com"], labels=("INBOX",)), REP) == "outbound"
+
+
+def test_r7_inbound_from_contact_goes_to_its_conversation() -> None:
+    d = classify(msg("c@x.com"), REP, [view(contacts=[contact("k1", "c@x.com")])])
+    got = only(d.deliveries)
+    assert (got.direction, got.contact.id, got.conversation_id, got.user_id) == ("inbound", "k1", "k1", "u1")
+
+
+def test_r7_rep_only_in_cc_still_syncs() -> None:
+    d = classify(msg("c@x.com", to=["other@y.com"], cc=[REP]), REP, [view(contacts=[contact("k1", "c@x.com")])])
+    assert only(d.deliveries).contact.id == "k1"
+
+
+def test_r11_unknown_sender_is_skipped() -> None:
+    d = classify(msg("stranger@x.com"), REP, [view(contacts=[contact("k1", "c@x.com")])])
+    assert d.deliveries == [] and d.skips[0].reason == "unknown_sender"
+
+
+def test_r11_inbound_from_a_colleague_is_internal_even_if_also_a_contact() -> None:
+    d = classify(msg("boss@corp.com"), REP, [view(contacts=[contact("k1", "boss@corp.com")], users={"boss@corp.com"})])
+    assert d.deliveries == [] and d.skips[0].reason == "internal"
+
+
+def test_r11_outbound_to_colleagues_only_is_internal() -> None:
+    d = classify(msg(REP, to=["boss@corp.com"], cc=["ops@corp.com"], labels=("SENT",)), REP,
+                 [view(users={"boss@corp.com", "ops@corp.com"})])
+    assert d.skips[0].reason == "internal"
+
+
+def test_r11_outbound_to_colleague_and_contact_syncs_under_contact() -> None:
+    d = classify(msg(REP, to=["boss@corp.com", "c@x.com"], labels=("SENT",)), REP,
+                 [view(contacts=[contact("k1", "c@x.com")], users={"boss@corp.com"})])
+    assert only(d.deliveries).contact.id == "k1"
+
+
+def test_r11_outbound_to_unknown_recipient_is_skipped() -> None:
+    d = classify(msg(REP, to=["stranger@x.com"], labels=("SENT",)), REP, [view()])
+    assert d.deliveries == [] and d.skips[0].reason == "unknown_recipient"
+
+
+def test_r8_reply_from_gmail_is_outbound_under_recipient() -> None:
+    d = classify(msg(REP, to=["c@x.com"], labels=("SENT",), subject="Re: offer"), REP,
+                 [view(contacts=[contact("k1", "c@x.com")])])
+    got = only(d.deliveries)
+    assert (got.direction, got.contact.id, got.is_forward) == ("outbound", "k1", False)
+
+
+def test_r8_forward_by_subject_or_part_is_marked() -> None:
+    assert is_forward(msg(REP, subject="Fwd: offer")) and is_forward(msg(REP, subject="FW: offer"))
+    assert is_forward(msg(REP, subject="look", forwarded_part=True))
+    assert not is_forward(msg(REP, subject="Re: forward planning"))
+    d = classify(msg(REP, to=["c@x.com"], labels=("SENT",), subject="Fw: offer"), REP,
+                 [view(contacts=[contact("k1", "c@x.com")])])
+    assert only(d.deliveries).is_forward
+
+
+def test_r12_primary_is_first_contact_in_to_then_cc_then_bcc() -> None:
+    contacts = [contact("kb", "b@x.com"), contact("kc", "c@x.com"), contact("kd", "d@x.com")]
+    m = msg(REP, to=["stranger@x.com", "c@x.com"], cc=["b@x.com"], bcc=["d@x.com"], labels=("SENT",))
+    assert only(classify(m, REP, [view(contacts=contacts)]).deliveries).contact.id == "kc"
+    m = msg(REP, to=["stranger@x.com"], cc=["zz@x.com", "b@x.com"], bcc=["d@x.com"], labels=("SENT",))
+    assert only(classify(m, REP, [view(contacts=contacts)]).deliveries).contact.id == "kb"
+    m = msg(REP, to=["stranger@x.com"], bcc=["d@x.com"], labels=("SENT",))
+    assert only(classify(m, REP, [view(contacts=contacts)]).deliveries).contact.id == "kd"
+
+
+def test_r12_cc_and_bcc_are_recorded_on_the_message() -> None:
+    m = msg(REP, to=["c@x.com"], cc=["cc1@y.com"], bcc=["bcc1@y.com"], labels=("SENT",))
+    d = only(classify(m, REP, [view(contacts=[contact("k1", "c@x.com")])]).deliveries)
+    doc = build_message(m, d).to_doc()
+    assert (doc["to"], doc["cc"], doc["bcc"], doc["from"]) == (["c@x.com"], ["cc1@y.com"], ["bcc1@y.com"], REP)
+    assert doc["direction"] == "outbound" and doc["source"] == "gmail" and doc["contactId"] == "k1"
+    assert doc["gmailMessageId"] == "g1" and doc["sentAt"] == datetime.fromtimestamp(1_700_000_000, tz=UTC)
+
+
+def test_r14_delivers_to_every_linked_account_with_the_contact() -> None:
+    views = [view("a1", [contact("k1", "c@x.com")]), view("a2", [contact("k2", "c@x.com")]), view("a3", [])]
+    d = classify(msg("c@x.com"), REP, views)
+    assert [(x.account_id, x.contact.id) for x in d.deliveries] == [("a1", "k1"), ("a2", "k2")]
+    assert [(s.account_id, s.reason) for s in d.skips] == [("a3", "unknown_sender")]
+
+
+def test_r14_assigned_contact_only_for_assigned_user() -> None:
+    views = [view("a1", [contact("k1", "c@x.com", assigned=("u1",))], user_ids=("u1",)),
+             view("a2", [contact("k2", "c@x.com", assigned=("someone-else",))], user_ids=("u2",))]
+    d = classify(msg("c@x.com"), REP, views)
+    assert [x.account_id for x in d.deliveries] == ["a1"]
+    assert [(s.account_id, s.reason) for s in d.skips] == [("a2", "not_assigned")]
+
+
+def test_r14_assignment_picks_the_assigned_one_of_several_linked_users() -> None:
+    v = view("a1", [contact("k1", "c@x.com", assigned=("u2",))], user_ids=("u1", "u2"))
+    assert only(classify(msg("c@x.com"), REP, [v]).deliveries).user_id == "u2"
+
+
+def test_r14_thread_owned_by_one_account_skips_the_others() -> None:
+    views = [view("a1", [contact("k1", "c@x.com")]), view("a2", [contact("k2", "c@x.com")])]
+    d = classify(msg("c@x.com"), REP, views, thread_owner="a2")
+    assert [x.account_id for x in d.deliveries] == ["a2"]
+    assert [(s.account_id, s.reason) for s in d.skips] == [("a1", "thread_owned_elsewhere")]
+
+
+def test_r10_mapped_thread_keeps_its_conversation() -> None:
+    v = view(contacts=[contact("k2", "c2@x.com")], thread_conversation="k1")
+    got = only(classify(msg("c2@x.com"), REP, [v]).deliveries)
+    assert (got.conversation_id, got.contact.id) == ("k1", "k2")
+
+
+def test_sent_copy_carrying_the_users_auto_bcc_is_left_to_auto_bcc() -> None:
+    m = msg(REP, to=["c@x.com"], bcc=["tok123@bcc.example.invalid"], labels=("SENT",))
+    d = classify(m, REP, [view(contacts=[contact("k1", "c@x.com")], auto_bcc={"tok123@bcc.example.invalid"})])
+    assert d.deliveries == [] and d.skips[0].reason == "auto_bcc_copy"
+
+
+def test_another_users_auto_bcc_address_is_not_a_recipient_contact() -> None:
+    m = msg(REP, to=["other@bcc.example.invalid"], labels=("SENT",))
+    d = classify(m, REP, [view(contacts=[contact("k9", "other@bcc.example.invalid")])],
+                 auto_bcc_domain="bcc.example.invalid")
+    assert d.deliveries == [] and d.skips[0].reason == "internal"
+
+
+def test_drafts_spam_trash_and_chat_never_sync() -> None:
+    for label in ("DRAFT", "SPAM", "TRASH", "CHAT"):
+        d = classify(msg("c@x.com", labels=(label,)), REP, [view(contacts=[contact("k1", "c@x.com")])])
+        assert d.deliveries == [] and d.skips[0].reason == f"label_{label.lower()}"
