@@ -1,0 +1,597 @@
+#!/usr/bin/env bash
+# Deploy gmail-crm-sync to Google Cloud (docs/OPERATIONS.md is the operator's guide).
+#
+#   ./deploy.sh [--dry-run] [options] [target ...]
+#
+# Targets: oauth gmail_push send_email quota_reset auto_bcc infra. No target
+# means everything: infra first, then every function. A function target sets
+# up everything that function needs on its own (APIs, its service account and
+# grants, its topics and secrets, the function, its trigger subscription), so
+# Cloud Build deploys the five in parallel; `infra` is the project-wide rest
+# (Firestore database, indexes, TTL policies, all topics, Gmail's publisher
+# grant, all secrets, Cloud Scheduler jobs).
+#
+# Idempotent: everything is described before it is created, IAM bindings and
+# updates are create-or-update, so a second run changes nothing and fails on
+# nothing. --dry-run prints, in order, one per line, every command a run on a
+# fresh project would run (every "describe" finds nothing there) and calls no
+# gcloud at all; values only known at run time are shown as <PLACEHOLDERS>.
+#
+# Secrets are created empty; their values are never read, printed or passed on
+# a command line by this script (add them with `gcloud secrets versions add
+# NAME --data-file=-`, see docs/OPERATIONS.md).
+set -euo pipefail
+
+readonly ALL_FUNCTIONS=(oauth gmail_push send_email quota_reset auto_bcc)
+readonly ALL_SECRETS=(oauth-client token-encryption-key oauth-state-key crm-api-key inbound-api-key)
+readonly APIS=(
+  cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com
+  artifactregistry.googleapis.com eventarc.googleapis.com pubsub.googleapis.com
+  firestore.googleapis.com secretmanager.googleapis.com cloudscheduler.googleapis.com
+  iam.googleapis.com gmail.googleapis.com
+)
+readonly GMAIL_PUSH_SA="serviceAccount:gmail-api-push@system.gserviceaccount.com"
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly SCRIPT_DIR
+
+usage() {
+  cat <<'EOF'
+Usage: ./deploy.sh [--dry-run] [options] [target ...]
+
+Targets: oauth gmail_push send_email quota_reset auto_bcc infra (default: all).
+
+Options (each also read from the environment variable in brackets):
+  --project ID               [PROJECT_ID]           required
+  --region REGION            [REGION]               required (e.g. europe-west1)
+  --crm-invoker-sa EMAIL     [CRM_INVOKER_SA]       required for send_email: the CRM's
+                                                    service account, the only invoker
+  --oauth-redirect-base URL  [OAUTH_REDIRECT_BASE]  required for oauth: public https URL
+                                                    of the oauth function; Google redirects
+                                                    to <URL>/callback
+  --return-url-allowlist RE  [RETURN_URL_ALLOWLIST] default ^https:// (set it to your CRM)
+  --auto-bcc-domain DOMAIN   [AUTO_BCC_DOMAIN]      default bcc.example.invalid
+  --timezone TZ              [SEND_LIMIT_TIMEZONE]  default UTC (daily reset and R17 day)
+  --inbound-invoker-sa EMAIL [INBOUND_INVOKER_SA]   optional: make auto_bcc private to it
+  --dry-run                                         print the commands, run nothing
+  -h, --help
+Other settings (environment only, defaults in brackets): FIRESTORE_LOCATION [REGION],
+SCHEDULER_LOCATION [REGION], DAILY_SEND_LIMIT [500], DAILY_TICK_SCHEDULE [0 0 * * *],
+SWEEP_SCHEDULE [* * * * *], MAX_DELIVERY_ATTEMPTS [10], SA_PREFIX [crm-sync],
+GMAIL_WATCH_TOPIC [gmail-watch], DAILY_TICK_TOPIC [daily-tick], CRM_EVENTS_TOPIC
+[crm-events], DEAD_LETTER_TOPIC [dead-letters], SWEEP_TOPIC [GMAIL_WATCH_TOPIC],
+SYNC_LEASE_SECONDS [60], SYNC_STALE_SECONDS [180], GMAIL_RETRY_BUDGET_SECONDS [20],
+BUILD_SERVICE_ACCOUNT [unset: Cloud Build's default].
+EOF
+}
+
+die() {
+  printf 'deploy.sh: %s\n' "$*" >&2
+  exit 2
+}
+
+warn() {
+  printf 'deploy.sh: warning: %s\n' "$*" >&2
+}
+
+# ---------------------------------------------------------------- arguments
+
+DRY_RUN=0
+TARGETS=()
+while (($#)); do
+  case "$1" in
+    --dry-run) DRY_RUN=1 ;;
+    -h | --help) usage; exit 0 ;;
+    --project) PROJECT_ID="${2:?--project needs a value}"; shift ;;
+    --project=*) PROJECT_ID="${1#*=}" ;;
+    --region) REGION="${2:?--region needs a value}"; shift ;;
+    --region=*) REGION="${1#*=}" ;;
+    --crm-invoker-sa) CRM_INVOKER_SA="${2:?--crm-invoker-sa needs a value}"; shift ;;
+    --crm-invoker-sa=*) CRM_INVOKER_SA="${1#*=}" ;;
+    --oauth-redirect-base) OAUTH_REDIRECT_BASE="${2:?--oauth-redirect-base needs a value}"; shift ;;
+    --oauth-redirect-base=*) OAUTH_REDIRECT_BASE="${1#*=}" ;;
+    --return-url-allowlist) RETURN_URL_ALLOWLIST="${2:?--return-url-allowlist needs a value}"; shift ;;
+    --return-url-allowlist=*) RETURN_URL_ALLOWLIST="${1#*=}" ;;
+    --auto-bcc-domain) AUTO_BCC_DOMAIN="${2:?--auto-bcc-domain needs a value}"; shift ;;
+    --auto-bcc-domain=*) AUTO_BCC_DOMAIN="${1#*=}" ;;
+    --timezone) SEND_LIMIT_TIMEZONE="${2:?--timezone needs a value}"; shift ;;
+    --timezone=*) SEND_LIMIT_TIMEZONE="${1#*=}" ;;
+    --inbound-invoker-sa) INBOUND_INVOKER_SA="${2:?--inbound-invoker-sa needs a value}"; shift ;;
+    --inbound-invoker-sa=*) INBOUND_INVOKER_SA="${1#*=}" ;;
+    -*) usage >&2; die "unknown option: $1" ;;
+    *) TARGETS+=("${1//-/_}") ;;
+  esac
+  shift
+done
+
+if ((${#TARGETS[@]} == 0)); then
+  TARGETS=(infra "${ALL_FUNCTIONS[@]}")
+fi
+for t in "${TARGETS[@]}"; do
+  case "$t" in
+    infra | oauth | gmail_push | send_email | quota_reset | auto_bcc) ;;
+    *) die "unknown target '$t' (choose from: infra ${ALL_FUNCTIONS[*]})" ;;
+  esac
+done
+
+selected() {
+  local t
+  for t in "${TARGETS[@]}"; do [[ "$t" == "$1" ]] && return 0; done
+  return 1
+}
+
+# ------------------------------------------------------------ configuration
+
+PROJECT_ID="${PROJECT_ID:-}"
+REGION="${REGION:-}"
+CRM_INVOKER_SA="${CRM_INVOKER_SA:-}"
+OAUTH_REDIRECT_BASE="${OAUTH_REDIRECT_BASE:-}"
+INBOUND_INVOKER_SA="${INBOUND_INVOKER_SA:-}"
+BUILD_SERVICE_ACCOUNT="${BUILD_SERVICE_ACCOUNT:-}"
+RETURN_URL_ALLOWLIST="${RETURN_URL_ALLOWLIST:-^https://}"
+AUTO_BCC_DOMAIN="${AUTO_BCC_DOMAIN:-bcc.example.invalid}"
+SEND_LIMIT_TIMEZONE="${SEND_LIMIT_TIMEZONE:-UTC}"
+DAILY_SEND_LIMIT="${DAILY_SEND_LIMIT:-500}"
+DAILY_TICK_SCHEDULE="${DAILY_TICK_SCHEDULE:-0 0 * * *}"
+SWEEP_SCHEDULE="${SWEEP_SCHEDULE:-* * * * *}"
+MAX_DELIVERY_ATTEMPTS="${MAX_DELIVERY_ATTEMPTS:-10}"
+SA_PREFIX="${SA_PREFIX:-crm-sync}"
+GMAIL_WATCH_TOPIC="${GMAIL_WATCH_TOPIC:-gmail-watch}"
+DAILY_TICK_TOPIC="${DAILY_TICK_TOPIC:-daily-tick}"
+CRM_EVENTS_TOPIC="${CRM_EVENTS_TOPIC:-crm-events}"
+DEAD_LETTER_TOPIC="${DEAD_LETTER_TOPIC:-dead-letters}"
+# The sweep goes to the Gmail watch topic itself: gmail_push can have only one
+# trigger, and {"sweep": true} is handled there by the same code path.
+SWEEP_TOPIC="${SWEEP_TOPIC:-$GMAIL_WATCH_TOPIC}"
+SYNC_LEASE_SECONDS="${SYNC_LEASE_SECONDS:-60}"
+SYNC_STALE_SECONDS="${SYNC_STALE_SECONDS:-180}"
+GMAIL_RETRY_BUDGET_SECONDS="${GMAIL_RETRY_BUDGET_SECONDS:-20}"
+
+# Every problem is reported at once, before any command runs.
+problems=()
+require() { # NAME FLAG WHY
+  [[ -n "${!1}" ]] || problems+=("$1 is not set ($2): $3")
+}
+require PROJECT_ID --project "the Google Cloud project to deploy to"
+require REGION --region "where the functions, scheduler jobs and Firestore live"
+if selected send_email; then
+  require CRM_INVOKER_SA --crm-invoker-sa \
+    "send_email is private; name the CRM's service account that may invoke it"
+fi
+if selected oauth; then
+  require OAUTH_REDIRECT_BASE --oauth-redirect-base \
+    "the public https URL of the oauth function, e.g. https://REGION-PROJECT.cloudfunctions.net/oauth"
+fi
+FIRESTORE_LOCATION="${FIRESTORE_LOCATION:-$REGION}"
+SCHEDULER_LOCATION="${SCHEDULER_LOCATION:-$REGION}"
+
+check() { # VALUE REGEX MESSAGE
+  [[ -z "$1" || "$1" =~ $2 ]] || problems+=("$3")
+}
+check "$PROJECT_ID" '^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z0-9.-]+:[a-z][a-z0-9-]{4,28}[a-z0-9]$' \
+  "PROJECT_ID '$PROJECT_ID' is not a project id"
+check "$REGION" '^[a-z]+-[a-z]+[0-9]$' "REGION '$REGION' is not a region like europe-west1"
+check "$CRM_INVOKER_SA" '^[^@[:space:]]+@[^@[:space:]]+\.iam\.gserviceaccount\.com$' \
+  "CRM_INVOKER_SA '$CRM_INVOKER_SA' is not a service account email"
+check "$INBOUND_INVOKER_SA" '^[^@[:space:]]+@[^@[:space:]]+$' \
+  "INBOUND_INVOKER_SA '$INBOUND_INVOKER_SA' is not a service account email"
+check "$OAUTH_REDIRECT_BASE" '^https://[^[:space:]]+[^/]$' \
+  "OAUTH_REDIRECT_BASE must be an https URL without a trailing slash (Google only redirects to https)"
+check "$DAILY_SEND_LIMIT" '^[1-9][0-9]*$' "DAILY_SEND_LIMIT must be a positive integer"
+check "$MAX_DELIVERY_ATTEMPTS" '^([5-9]|[1-9][0-9]|100)$' "MAX_DELIVERY_ATTEMPTS must be 5..100 (Pub/Sub's range)"
+check "$SEND_LIMIT_TIMEZONE" '^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$' "SEND_LIMIT_TIMEZONE must be an IANA zone like Europe/Berlin"
+check "$SA_PREFIX" '^[a-z][a-z0-9-]{1,17}$' "SA_PREFIX must be 2-18 lower-case letters, digits or dashes"
+# gcloud splits --set-env-vars on this delimiter, so no value may contain it.
+readonly ENV_DELIM='@@'
+for v in RETURN_URL_ALLOWLIST AUTO_BCC_DOMAIN OAUTH_REDIRECT_BASE SEND_LIMIT_TIMEZONE; do
+  [[ "${!v}" != *"$ENV_DELIM"* ]] || problems+=("$v must not contain '$ENV_DELIM'")
+done
+if ((${#problems[@]})); then
+  printf 'deploy.sh: cannot deploy, fix these settings first:\n' >&2
+  printf '  - %s\n' "${problems[@]}" >&2
+  printf 'Run ./deploy.sh --help for every option.\n' >&2
+  exit 2
+fi
+if ((DRY_RUN == 0)); then
+  command -v gcloud >/dev/null || die "gcloud is not installed (https://cloud.google.com/sdk/docs/install)"
+fi
+if selected oauth || selected auto_bcc; then
+  [[ "$RETURN_URL_ALLOWLIST" != '^https://' ]] ||
+    warn "RETURN_URL_ALLOWLIST is the permissive default ^https://; set it to your CRM's origin"
+  [[ "$AUTO_BCC_DOMAIN" != 'bcc.example.invalid' ]] ||
+    warn "AUTO_BCC_DOMAIN is the placeholder bcc.example.invalid; Auto BCC addresses will not receive mail"
+fi
+
+# ------------------------------------------------------------- the runner
+
+# Quote an argument for display only when the shell would need it.
+quote() {
+  if [[ "$1" =~ ^[A-Za-z0-9_./:=@,+%^-]+$ ]]; then
+    printf '%s' "$1"
+  else
+    printf "'%s'" "${1//\'/\'\\\'\'}"
+  fi
+}
+
+# Print a command, one line: to stdout in a dry run, as a "+ " trace to stderr otherwise.
+show() {
+  local line="" arg
+  for arg in "$@"; do line+="$(quote "$arg") "; done
+  if ((DRY_RUN)); then
+    printf '%s\n' "${line% }"
+  else
+    printf '+ %s\n' "${line% }" >&2
+  fi
+}
+
+run() {
+  show "$@"
+  ((DRY_RUN)) || "$@"
+}
+
+# IAM policy writes race when Cloud Build deploys functions in parallel
+# (etag conflicts); the write is idempotent, so retry it with backoff.
+declare -A GRANTED=()
+run_retry() {
+  # The same grant asked for twice in one run (shared topics) is run once.
+  local key="$*"
+  [[ -z "${GRANTED[$key]:-}" ]] || return 0
+  GRANTED[$key]=1
+  show "$@"
+  ((DRY_RUN)) && return 0
+  local attempt delay=2
+  for attempt in 1 2 3 4 5; do
+    if "$@" >/dev/null; then return 0; fi
+    ((attempt == 5)) && break
+    warn "retrying in ${delay}s: $*"
+    sleep "$delay"
+    delay=$((delay * 2))
+  done
+  die "failed after 5 attempts: $*"
+}
+
+# Does a resource exist? (a describe; never true in a dry run: a fresh project)
+exists() {
+  show "$@"
+  ((DRY_RUN)) && return 1
+  "$@" >/dev/null 2>&1
+}
+
+# ensure "describe command" "create command": create when absent, and accept
+# losing a race to a parallel run that created it in between.
+declare -A ENSURED=()
+ensure() {
+  [[ -z "${ENSURED[$1]:-}" ]] || return 0
+  ENSURED[$1]=1
+  local -a describe create
+  read -r -a describe <<<"$1"
+  read -r -a create <<<"$2"
+  exists "${describe[@]}" && return 0
+  show "${create[@]}"
+  ((DRY_RUN)) && return 0
+  "${create[@]}" && return 0
+  "${describe[@]}" >/dev/null 2>&1 || die "could not create: ${create[*]}"
+}
+
+# lookup VAR PLACEHOLDER command...: VAR = the command's output (placeholder in a dry run).
+lookup() {
+  local var="$1" placeholder="$2"
+  shift 2
+  show "$@"
+  if ((DRY_RUN)); then
+    printf -v "$var" '%s' "$placeholder"
+  else
+    local out
+    out="$("$@")" || die "lookup failed: $*"
+    [[ -n "$out" ]] || die "lookup returned nothing: $*"
+    printf -v "$var" '%s' "$out"
+  fi
+}
+
+P="--project=$PROJECT_ID"
+
+# ------------------------------------------------------- per-function table
+
+# Least privilege, one service account per function: which secrets it reads
+# and which topics it publishes to (every function publishes CRM events;
+# oauth's resync and gmail_push's sweep fan-out publish to the watch topic).
+fn_secrets() {
+  case "$1" in
+    oauth) echo "oauth-client token-encryption-key oauth-state-key crm-api-key" ;;
+    gmail_push) echo "oauth-client token-encryption-key" ;;
+    send_email) echo "oauth-client token-encryption-key crm-api-key" ;;
+    quota_reset) echo "oauth-client token-encryption-key" ;;
+    auto_bcc) echo "inbound-api-key oauth-state-key" ;;
+  esac
+}
+fn_publishes() {
+  case "$1" in
+    oauth | gmail_push) echo "$CRM_EVENTS_TOPIC $GMAIL_WATCH_TOPIC" ;;
+    *) echo "$CRM_EVENTS_TOPIC" ;;
+  esac
+}
+# Trigger: "http" or the topic it is triggered by.
+fn_trigger() {
+  case "$1" in
+    gmail_push) echo "$GMAIL_WATCH_TOPIC" ;;
+    quota_reset) echo "$DAILY_TICK_TOPIC" ;;
+    *) echo http ;;
+  esac
+}
+# memory timeout max-instances concurrency. HTTP handlers are thread-safe, so
+# one instance serves many requests; send_email holds up to 25 MB attachments
+# (plus their MIME encoding) per request, hence more memory and fewer at once.
+fn_resources() {
+  case "$1" in
+    oauth) echo "512Mi 60s 20 40" ;;
+    send_email) echo "1Gi 120s 30 8" ;;
+    auto_bcc) echo "512Mi 60s 10 20" ;;
+    gmail_push) echo "512Mi 300s 30 4" ;;
+    quota_reset) echo "512Mi 540s 1 1" ;;
+  esac
+}
+fn_deployed_name() { echo "${1//_/-}"; } # Cloud Run service names allow no underscores
+sa_email() { echo "${SA_PREFIX}-${1//_/-}@${PROJECT_ID}.iam.gserviceaccount.com"; }
+
+env_vars() {
+  local fn="$1" d="$ENV_DELIM"
+  local vars="^${d}^GOOGLE_CLOUD_PROJECT=${PROJECT_ID}"
+  vars+="${d}GMAIL_WATCH_TOPIC=${GMAIL_WATCH_TOPIC}${d}CRM_EVENTS_TOPIC=${CRM_EVENTS_TOPIC}"
+  vars+="${d}DAILY_TICK_TOPIC=${DAILY_TICK_TOPIC}${d}DAILY_SEND_LIMIT=${DAILY_SEND_LIMIT}"
+  vars+="${d}SEND_LIMIT_TIMEZONE=${SEND_LIMIT_TIMEZONE}${d}AUTO_BCC_DOMAIN=${AUTO_BCC_DOMAIN}"
+  vars+="${d}RETURN_URL_ALLOWLIST=${RETURN_URL_ALLOWLIST}${d}SYNC_LEASE_SECONDS=${SYNC_LEASE_SECONDS}"
+  vars+="${d}SYNC_STALE_SECONDS=${SYNC_STALE_SECONDS}${d}GMAIL_RETRY_BUDGET_SECONDS=${GMAIL_RETRY_BUDGET_SECONDS}"
+  if [[ "$fn" == oauth ]]; then
+    vars+="${d}OAUTH_REDIRECT_URI=${OAUTH_REDIRECT_BASE}/callback"
+  fi
+  echo "$vars"
+}
+
+# ------------------------------------------------------------- building blocks
+
+enable_apis() {
+  run gcloud services enable "${APIS[@]}" "$P"
+}
+
+ensure_topic() {
+  ensure "gcloud pubsub topics describe $1 $P" "gcloud pubsub topics create $1 $P"
+}
+
+ensure_secret() { # created empty: the operator adds the value as a version
+  ensure "gcloud secrets describe $1 $P" \
+    "gcloud secrets create $1 --replication-policy=automatic --labels=app=gmail-crm-sync $P"
+}
+
+ensure_dead_letter_topic() {
+  ensure_topic "$DEAD_LETTER_TOPIC"
+  # A topic keeps nothing without a subscription: hold dead letters for a week.
+  ensure "gcloud pubsub subscriptions describe ${DEAD_LETTER_TOPIC}-hold $P" \
+    "gcloud pubsub subscriptions create ${DEAD_LETTER_TOPIC}-hold --topic=${DEAD_LETTER_TOPIC} --message-retention-duration=7d --expiration-period=never $P"
+}
+
+project_number() {
+  if [[ -z "${PROJECT_NUMBER:-}" ]]; then
+    lookup PROJECT_NUMBER '<PROJECT_NUMBER>' \
+      gcloud projects describe "$PROJECT_ID" --format='value(projectNumber)'
+  fi
+}
+
+# The service account a function runs as, with exactly its grants.
+function_identity() {
+  local fn="$1" sa topic secret
+  sa="$(sa_email "$fn")"
+  ensure "gcloud iam service-accounts describe $sa $P" \
+    "gcloud iam service-accounts create ${sa%%@*} --display-name=gmail-crm-sync-${fn//_/-} $P"
+  run_retry gcloud projects add-iam-policy-binding "$PROJECT_ID" \
+    "--member=serviceAccount:$sa" --role=roles/datastore.user --condition=None
+  for topic in $(fn_publishes "$fn"); do
+    ensure_topic "$topic"
+    run_retry gcloud pubsub topics add-iam-policy-binding "$topic" \
+      "--member=serviceAccount:$sa" --role=roles/pubsub.publisher "$P"
+  done
+  for secret in $(fn_secrets "$fn"); do
+    ensure_secret "$secret"
+    run_retry gcloud secrets add-iam-policy-binding "$secret" \
+      "--member=serviceAccount:$sa" --role=roles/secretmanager.secretAccessor "$P"
+  done
+  case "$fn" in
+    oauth | gmail_push | quota_reset) gmail_publisher_grant ;;
+  esac
+}
+
+deploy_function() {
+  local fn="$1" name sa trigger memory timeout max_instances concurrency
+  name="$(fn_deployed_name "$fn")"
+  sa="$(sa_email "$fn")"
+  trigger="$(fn_trigger "$fn")"
+  read -r memory timeout max_instances concurrency <<<"$(fn_resources "$fn")"
+
+  function_identity "$fn"
+  local -a cmd=(gcloud functions deploy "$name" --gen2 --runtime=python312 "--region=$REGION"
+    "--entry-point=$fn" --source=. "--service-account=$sa"
+    "--memory=$memory" --cpu=1 "--timeout=$timeout" "--max-instances=$max_instances"
+    "--concurrency=$concurrency" "--set-env-vars=$(env_vars "$fn")"
+    --update-labels=app=gmail-crm-sync)
+  if [[ -n "$BUILD_SERVICE_ACCOUNT" ]]; then
+    cmd+=("--build-service-account=projects/$PROJECT_ID/serviceAccounts/$BUILD_SERVICE_ACCOUNT")
+  fi
+  if [[ "$trigger" == http ]]; then
+    cmd+=(--trigger-http)
+    case "$fn" in
+      # Google's redirect to /callback comes from the rep's browser; the CRM
+      # routes still demand the CRM API key.
+      oauth) cmd+=(--allow-unauthenticated) ;;
+      # Only the CRM's service account may call it (plus the API key).
+      send_email) cmd+=(--no-allow-unauthenticated) ;;
+      # Inbound-mail providers cannot mint Google ID tokens: public behind the
+      # inbound key, unless a Google-side relay's service account is named.
+      auto_bcc)
+        if [[ -n "$INBOUND_INVOKER_SA" ]]; then cmd+=(--no-allow-unauthenticated); else cmd+=(--allow-unauthenticated); fi ;;
+    esac
+  else
+    ensure_topic "$trigger"
+    cmd+=("--trigger-topic=$trigger" --retry "--trigger-service-account=$sa" "--trigger-location=$REGION")
+  fi
+  run "${cmd[@]}"
+
+  case "$fn" in
+    send_email)
+      run_retry gcloud functions add-invoker-policy-binding "$name" "--region=$REGION" \
+        "--member=serviceAccount:$CRM_INVOKER_SA" "$P" ;;
+    auto_bcc)
+      if [[ -n "$INBOUND_INVOKER_SA" ]]; then
+        run_retry gcloud functions add-invoker-policy-binding "$name" "--region=$REGION" \
+          "--member=serviceAccount:$INBOUND_INVOKER_SA" "$P"
+      fi ;;
+  esac
+  if [[ "$trigger" != http ]]; then
+    trigger_subscription "$fn" "$name" "$sa"
+  fi
+}
+
+# Eventarc pushes the trigger topic to the function through a subscription it
+# creates; give it backoff and a dead-letter topic, so a poison message is
+# parked instead of retried forever.
+trigger_subscription() {
+  local fn="$1" name="$2" sa="$3" trigger sub agent
+  # Eventarc's push identity is the function's own account: it may invoke only its own function.
+  run_retry gcloud functions add-invoker-policy-binding "$name" "--region=$REGION" \
+    "--member=serviceAccount:$sa" "$P"
+  project_number
+  agent="serviceAccount:service-${PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  # Pub/Sub signs the push with a token for the trigger account (needed on projects
+  # whose Pub/Sub agent predates April 2021; harmless elsewhere).
+  run_retry gcloud iam service-accounts add-iam-policy-binding "$sa" \
+    "--member=$agent" --role=roles/iam.serviceAccountTokenCreator "$P"
+  lookup trigger "<TRIGGER:$name>" gcloud functions describe "$name" "--region=$REGION" "$P" \
+    '--format=value(eventTrigger.trigger)'
+  lookup sub "<SUBSCRIPTION:$name>" gcloud eventarc triggers describe "$trigger" \
+    "--location=$REGION" "$P" '--format=value(transport.pubsub.subscription)'
+  ensure_dead_letter_topic
+  run_retry gcloud pubsub topics add-iam-policy-binding "$DEAD_LETTER_TOPIC" \
+    "--member=$agent" --role=roles/pubsub.publisher "$P"
+  run_retry gcloud pubsub subscriptions add-iam-policy-binding "$sub" \
+    "--member=$agent" --role=roles/pubsub.subscriber "$P"
+  run gcloud pubsub subscriptions update "$sub" \
+    "--dead-letter-topic=projects/$PROJECT_ID/topics/$DEAD_LETTER_TOPIC" \
+    "--max-delivery-attempts=$MAX_DELIVERY_ATTEMPTS" --min-retry-delay=10s --max-retry-delay=600s "$P"
+}
+
+firestore_database() {
+  ensure "gcloud firestore databases describe --database=(default) $P" \
+    "gcloud firestore databases create --database=(default) --location=$FIRESTORE_LOCATION --type=firestore-native $P"
+}
+
+# firestore.indexes.json (Firebase CLI format) is the one source for Firestore
+# settings: composite indexes, TTL policies ("ttl": true) and single-field
+# index exemptions ("indexes": [], for large fields nobody queries).
+firestore_settings() {
+  local file="$SCRIPT_DIR/firestore.indexes.json" kind err
+  [[ -f "$file" ]] || die "missing $file"
+  command -v python3 >/dev/null || die "python3 is needed to read $file"
+  local -a args
+  while read -r kind line; do
+    read -r -a args <<<"$line"
+    case "$kind" in
+      index)
+        # A second run finds the index there: that is success, not an error.
+        show gcloud firestore indexes composite create "${args[@]}" --async "$P"
+        ((DRY_RUN)) && continue
+        if ! err="$(gcloud firestore indexes composite create "${args[@]}" --async "$P" 2>&1)"; then
+          [[ "$err" == *ALREADY_EXISTS* || "$err" == *"already exists"* ]] || die "index creation failed: $err"
+        fi ;;
+      # Firestore deletes an expired document within about a day of its time.
+      ttl) run gcloud firestore fields ttls update "${args[@]}" --enable-ttl --async "$P" ;;
+      noindex) run gcloud firestore indexes fields update "${args[@]}" --disable-indexes --async "$P" ;;
+      *) die "cannot read $file" ;;
+    esac
+  done < <(python3 - "$file" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+for index in doc.get("indexes", []):
+    scope = index.get("queryScope", "COLLECTION").lower().replace("_", "-")
+    parts = [f"--collection-group={index['collectionGroup']}", f"--query-scope={scope}"]
+    for f in index["fields"]:
+        kind = f"order={f['order'].lower()}" if "order" in f else f"array-config={f['arrayConfig'].lower()}"
+        parts.append(f"--field-config=field-path={f['fieldPath']},{kind}")
+    print("index", " ".join(parts))
+for o in doc.get("fieldOverrides", []):
+    where = f"{o['fieldPath']} --collection-group={o['collectionGroup']}"
+    if o.get("ttl"):
+        print("ttl", where)
+    if o.get("indexes") == []:
+        print("noindex", where)
+PY
+  )
+}
+
+# scheduler_job NAME SCHEDULE TOPIC BODY: create, or update the existing job.
+scheduler_job() {
+  local name="$1" schedule="$2" topic="$3" body="$4" verb=create
+  if exists gcloud scheduler jobs describe "$name" "--location=$SCHEDULER_LOCATION" "$P"; then
+    verb=update
+  fi
+  run gcloud scheduler jobs "$verb" pubsub "$name" "--location=$SCHEDULER_LOCATION" \
+    "--schedule=$schedule" "--time-zone=$SEND_LIMIT_TIMEZONE" "--topic=$topic" \
+    "--message-body=$body" \
+    "--description=gmail-crm-sync: see docs/OPERATIONS.md" "$P"
+}
+
+# Tell the operator which secrets still have no value (lists version names, never reads one).
+report_empty_secrets() {
+  local secret versions empty=()
+  for secret in "${ALL_SECRETS[@]}"; do
+    show gcloud secrets versions list "$secret" --filter=state:ENABLED --limit=1 '--format=value(name)' "$P"
+    ((DRY_RUN)) && continue
+    versions="$(gcloud secrets versions list "$secret" --filter=state:ENABLED --limit=1 \
+      '--format=value(name)' "$P" 2>/dev/null || true)"
+    [[ -n "$versions" ]] || empty+=("$secret")
+  done
+  if ((${#empty[@]})); then
+    warn "these secrets have no value yet: ${empty[*]}; add each with"
+    warn "  gcloud secrets versions add NAME --data-file=- $P   (value on stdin; see docs/OPERATIONS.md)"
+  fi
+}
+
+# Gmail's users.watch publishes notifications as this Google account; watch
+# calls (oauth's connect, quota_reset's renewal) fail until it may publish.
+gmail_publisher_grant() {
+  ensure_topic "$GMAIL_WATCH_TOPIC"
+  run_retry gcloud pubsub topics add-iam-policy-binding "$GMAIL_WATCH_TOPIC" \
+    "--member=$GMAIL_PUSH_SA" --role=roles/pubsub.publisher "$P"
+}
+
+infra() {
+  local topic secret
+  firestore_database
+  for topic in "$GMAIL_WATCH_TOPIC" "$DAILY_TICK_TOPIC" "$CRM_EVENTS_TOPIC" "$SWEEP_TOPIC"; do
+    ensure_topic "$topic"
+  done
+  ensure_dead_letter_topic
+  gmail_publisher_grant
+  for secret in "${ALL_SECRETS[@]}"; do
+    ensure_secret "$secret"
+  done
+  firestore_settings
+  scheduler_job gmail-crm-sync-daily-tick "$DAILY_TICK_SCHEDULE" "$DAILY_TICK_TOPIC" '{"tick": "daily"}'
+  scheduler_job gmail-crm-sync-sweep "$SWEEP_SCHEDULE" "$SWEEP_TOPIC" '{"sweep": true}'
+  report_empty_secrets
+}
+
+# ------------------------------------------------------------------- main
+
+main() {
+  # gcloud uploads --source=. filtered by ./.gcloudignore.
+  cd "$SCRIPT_DIR"
+  enable_apis
+  if selected infra; then
+    infra
+  fi
+  local fn
+  for fn in "${ALL_FUNCTIONS[@]}"; do
+    if selected "$fn"; then
+      deploy_function "$fn"
+    fi
+  done
+}
+
+main
