@@ -129,7 +129,7 @@ def test_pkce_plain_compares_verbatim(store: TokenStore) -> None:
 
 
 def test_refresh_after_revoke_is_invalid_grant_as_google_says(store: TokenStore) -> None:
-    access, refresh = connect(store)
+    _, refresh = connect(store)
     assert refresh is not None
     assert store.revoke(refresh)
     with pytest.raises(OAuthError) as err:
