@@ -1,0 +1,415 @@
+"""send_email: one individual email from the CRM through the rep's Gmail (R6, R9, R10, R14, R15, R17, R18).
+
+The flow, top to bottom:
+auth → validate → load user / contact / link (404 for ids not in this
+account, with no hint that they exist elsewhere) → build the MIME (413 before
+anything is written) → idempotency record (R18) → daily slot (R17) → Gmail
+messages.send (JSON `raw` for small messages, the media upload for large ones)
+→ thread claim + message log (gm_<gmailMessageId>, so gmail_push's later
+notification finds it, R9) → CRM event → mark the key done → answer.
+
+Every failure before Gmail accepted the message gives back the slot and the
+idempotency record, so a retry (or tomorrow's send) starts clean. A failure
+whose outcome is unknown (Gmail 5xx, timeout, crash) leaves the record for the
+next retry, which asks Gmail for the message by its Message-ID before it
+would send again.
+"""
+
+from __future__ import annotations
+
+import base64
+import html as html_lib
+import os
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from io import BytesIO
+from typing import Any
+
+from shared import idempotency, log, paths
+from shared.clients import firestore_client
+from shared.config import get_config
+from shared.conversations import store_message, touch_conversation
+from shared.credentials import GmailSession, NotConnected, ReauthRequired, open_gmail, reauth_guard
+from shared.events import CrmEvent, publish
+from shared.httpapi import ApiError, handles_errors, json_response, read_json, require_bearer
+from shared.mailboxes import get_link, get_mailbox
+from shared.mime_build import (
+    OutgoingEmail,
+    build_bytes,
+    message_id_for,
+    reply_references,
+    reply_subject,
+    strip_reply_prefixes,
+)
+from shared.models import Contact, Message, User
+from shared.send_limits import DailyLimitReached, claim_slot, parse_slot_id, release_slot, reset_at, slot_owner
+from shared.send_limits import Slot as SendSlot
+from shared.send_limits import today as limit_today
+from shared.send_request import MAX_MIME_BYTES, MAX_REQUEST_BYTES, SendRequest, parse_send_request, too_large
+from shared.threads import map_conversation
+from shared.validate import is_address
+
+CRM_API_KEY_SECRET = "crm-api-key"
+UPLOAD_THRESHOLD = 4 * 1024 * 1024  # above this the message goes through the media upload endpoint
+STORED_BODY_CHARS = 200_000  # a Firestore document holds 1 MiB; the full message stays in Gmail
+RETRY_WAIT_SECONDS = 25.0  # how long a concurrent retry waits for the first attempt to finish
+_MAIL_SENDING_RETRY = re.compile(r"Retry after (\S+)")
+
+
+def lease_seconds() -> float:
+    """How long an attempt owns its key; must exceed the function's timeout (retries take over after)."""
+    return float(os.environ.get("SEND_LEASE_SECONDS", "120"))
+
+
+@dataclass
+class SendContext:
+    req: SendRequest
+    user: User
+    contact: Contact
+    mailbox_id: str
+    address: str
+    conversation_id: str
+    thread_id: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    subject: str = ""
+
+
+def handle(request: Any) -> Any:
+    return _handle(request)
+
+
+@handles_errors
+def _handle(request: Any) -> Any:
+    if request.method != "POST":
+        raise ApiError(405, "method_not_allowed", "use POST")
+    if request.path not in ("", "/"):
+        raise ApiError(404, "not_found", "no such endpoint")
+    require_bearer(request, CRM_API_KEY_SECRET)
+    req = parse_send_request(read_json(request, max_bytes=MAX_REQUEST_BYTES))
+    ctx = load_context(req)
+    rfc822_id = message_id_for(paths.idempotency_id(req.account_id, req.user_id, req.idempotency_key))
+    mime = build_mime(ctx, rfc822_id)
+    if len(mime) > MAX_MIME_BYTES:
+        raise too_large(f"the encoded message exceeds Gmail's {MAX_MIME_BYTES} bytes")
+    result, replayed = send(ctx, rfc822_id, mime)
+    return json_response(result, 200, {"Idempotent-Replayed": "true"} if replayed else None)
+
+
+# --- loading -------------------------------------------------------------------------------------------------
+
+def not_found(field: str, what: str) -> ApiError:
+    # Same answer whether the id exists in another account or nowhere: no hint across tenants.
+    return ApiError(404, "not_found", f"{what} not found in this account", field=field)
+
+
+def load_context(req: SendRequest) -> SendContext:
+    db = firestore_client()
+    user_ref = db.document(paths.user_path(req.account_id, req.user_id))
+    contact_ref = db.document(paths.contact_path(req.account_id, req.contact_id))
+    snaps = {s.reference.path: s for s in db.get_all([user_ref, contact_ref])}
+    user_snap, contact_snap = snaps.get(user_ref.path), snaps.get(contact_ref.path)
+    if user_snap is None or not user_snap.exists:
+        raise not_found("userId", "user")
+    if contact_snap is None or not contact_snap.exists:
+        raise not_found("contactId", "contact")
+    user = User.from_doc(user_snap.to_dict())
+    contact = Contact.from_doc(contact_snap.to_dict())
+    if not isinstance(contact.email, str) or not is_address(contact.email.strip()):
+        raise ApiError(422, "invalid_contact", "the contact has no valid email address", field="contactId")
+
+    link = get_link(req.account_id, req.user_id)
+    if link is None:
+        raise ApiError(409, "not_connected", "the user has not connected a Gmail account")
+    mailbox = get_mailbox(link.mailboxId)
+    if mailbox is None or mailbox.status == "disconnected":
+        raise ApiError(409, "not_connected", "the user has not connected a Gmail account")
+    if mailbox.status == "reauth_required":
+        raise reauth_error()
+
+    ctx = SendContext(req=req, user=user, contact=contact, mailbox_id=link.mailboxId, address=mailbox.address,
+                      conversation_id=req.contact_id, subject=req.subject or "")
+    if req.reply_to_message_id:
+        load_parent(ctx)
+    return ctx
+
+
+def load_parent(ctx: SendContext) -> None:
+    """R10: the CRM message replied to gives the Gmail thread, In-Reply-To, References and subject."""
+    req = ctx.req
+    assert req.reply_to_message_id is not None
+    snap = firestore_client().document(
+        paths.message_path(req.account_id, req.contact_id, req.reply_to_message_id)).get()
+    if not snap.exists:
+        raise not_found("replyToMessageId", "message")
+    parent = Message.from_doc(snap.to_dict())
+    ctx.thread_id = parent.gmailThreadId or None
+    if parent.rfc822MessageId:
+        ctx.in_reply_to = parent.rfc822MessageId
+        ctx.references = reply_references(parent.references or ([parent.inReplyTo] if parent.inReplyTo else []),
+                                          parent.rfc822MessageId)
+    # Gmail keeps a message in the thread only when the subjects agree; keep the rep's text when it does.
+    base = strip_reply_prefixes(parent.subject or "")
+    if not req.subject or strip_reply_prefixes(req.subject).lower() == base.lower():
+        ctx.subject = reply_subject(parent.subject or req.subject or "")
+    else:
+        ctx.subject = req.subject
+
+
+def reauth_error() -> ApiError:
+    return ApiError(409, "reauth_required", "Google rejected the stored authorization; the rep must connect "
+                    "Gmail again")
+
+
+def build_mime(ctx: SendContext, rfc822_id: str) -> bytes:
+    req = ctx.req
+    return build_bytes(OutgoingEmail(
+        from_address=ctx.address, from_name=ctx.user.name or "", to_address=ctx.contact.email.strip(),
+        to_name=ctx.contact.name or "", subject=ctx.subject, message_id=rfc822_id, cc=req.cc, bcc=req.bcc,
+        text=req.text, html=req.html, attachments=req.attachments, in_reply_to=ctx.in_reply_to,
+        references=ctx.references))
+
+
+# --- the send ------------------------------------------------------------------------------------------------
+
+def send(ctx: SendContext, rfc822_id: str, mime: bytes) -> tuple[dict[str, Any], bool]:
+    req = ctx.req
+    try:
+        claim = idempotency.begin(req.account_id, req.user_id, req.idempotency_key, fingerprint=req.fingerprint(),
+                                  rfc822_message_id=rfc822_id, lease_seconds=lease_seconds(),
+                                  wait_seconds=RETRY_WAIT_SECONDS)
+    except idempotency.KeyReused:
+        raise ApiError(422, "idempotency_key_reused",
+                       "this idempotencyKey was already used for a different request") from None
+    except idempotency.InProgress as exc:
+        raise ApiError(409, "send_in_progress", "a send with this idempotencyKey is still in progress; retry later",
+                       retryAfterSeconds=round(exc.retry_after)) from None
+    if claim.kind == "done":
+        assert claim.record.result is not None
+        return claim.record.result, True
+
+    session: GmailSession | None = None
+    if claim.kind == "takeover":
+        # An earlier attempt crashed or timed out: did Gmail send it? Then finish its work instead of sending.
+        session = open_session(ctx, claim, None)
+        found = find_sent(session, rfc822_id)
+        if found is not None:
+            log.info("send recovered after crash", mailboxId=ctx.mailbox_id, gmailMessageId=found[0])
+            return finalize(ctx, claim, rfc822_id, *found), False
+
+    slot = acquire_slot(ctx, claim)
+    if session is None:
+        session = open_session(ctx, claim, slot)
+    sent = gmail_send(ctx, claim, slot, session, rfc822_id, mime)
+    if get_config().local_stack and os.environ.get("SEND_TEST_CRASH_AFTER_GMAIL") == "1":
+        # Local stack only: die in the R18 crash window (Gmail sent, nothing recorded) so tests can prove
+        # that the retry recovers the message instead of sending it twice.
+        log.warning("test crash after Gmail send", gmailMessageId=sent["id"])
+        os._exit(70)
+    return finalize(ctx, claim, rfc822_id, sent["id"], sent["threadId"]), False
+
+
+def acquire_slot(ctx: SendContext, claim: idempotency.Claim) -> SendSlot:
+    """Today's slot for this key: the one an earlier attempt already claimed, or a new one (R17)."""
+    earlier = _extra(claim, "slotId") if claim.kind == "takeover" else None
+    if earlier:
+        slot = parse_slot_id(earlier)
+        today = limit_today().isoformat()
+        if slot is not None and slot.day == today and slot_owner(earlier) == claim.record_id:
+            return slot
+    try:
+        slot = claim_slot(ctx.mailbox_id, claim.record_id)
+    except DailyLimitReached as exc:
+        idempotency.release(claim)
+        raise limit_error(exc.reset_at) from None
+    idempotency.set_fields(claim, {"slotId": slot.doc_id})
+    return slot
+
+
+def _extra(claim: idempotency.Claim, name: str) -> Any:
+    snap = firestore_client().collection(paths.IDEMPOTENCY).document(claim.record_id).get()
+    return (snap.to_dict() or {}).get(name) if snap.exists else None
+
+
+def limit_error(resets: datetime) -> ApiError:
+    return ApiError(429, "daily_limit_reached",
+                    f"the daily limit of {get_config().daily_send_limit} emails for this Gmail address is reached",
+                    resetAt=resets.isoformat())
+
+
+def give_back(claim: idempotency.Claim, slot: SendSlot | None) -> None:
+    """Nothing was sent: the slot and the key are free again."""
+    if slot is not None:
+        release_slot(slot)
+    idempotency.release(claim)
+
+
+def open_session(ctx: SendContext, claim: idempotency.Claim, slot: SendSlot | None) -> GmailSession:
+    try:
+        return open_gmail(ctx.mailbox_id)
+    except ReauthRequired:
+        give_back(claim, slot)
+        raise reauth_error() from None
+    except NotConnected:
+        give_back(claim, slot)
+        raise ApiError(409, "not_connected", "the user has not connected a Gmail account") from None
+
+
+def find_sent(session: GmailSession, rfc822_id: str) -> tuple[str, str] | None:
+    """(gmailMessageId, threadId) of the message with this Message-ID in the Sent folder, if Gmail has it."""
+    q = f"rfc822msgid:{rfc822_id.strip('<>')} in:sent"
+    with reauth_guard(session.mailbox_id, session.address):
+        resp = session.service.users().messages().list(userId="me", q=q, includeSpamTrash=True,
+                                                       maxResults=5).execute(num_retries=2)
+    msgs = resp.get("messages") or []
+    return (msgs[0]["id"], msgs[0]["threadId"]) if msgs else None
+
+
+def _http_error_info(exc: Any) -> tuple[int, str, str]:
+    status = int(getattr(getattr(exc, "resp", None), "status", 0) or 0)
+    reason, message = "", str(exc)
+    try:
+        import json
+
+        err = json.loads(exc.content.decode("utf-8")).get("error", {})
+        message = err.get("message", message)
+        errors = err.get("errors") or [{}]
+        reason = errors[0].get("reason", "") or ""
+    except Exception:  # noqa: S110 - a non-JSON error body: keep the status and text
+        pass
+    return status, reason, message
+
+
+def _execute_send(session: GmailSession, mime: bytes, thread_id: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"threadId": thread_id} if thread_id else {}
+    messages = session.service.users().messages()
+    if len(mime) < UPLOAD_THRESHOLD:
+        body["raw"] = base64.urlsafe_b64encode(mime).decode("ascii")
+        request = messages.send(userId="me", body=body)
+    else:
+        from googleapiclient.http import MediaIoBaseUpload
+
+        media = MediaIoBaseUpload(BytesIO(mime), mimetype="message/rfc822", resumable=True)
+        request = messages.send(userId="me", body=body or None, media_body=media)
+    with reauth_guard(session.mailbox_id, session.address):
+        result: dict[str, Any] = request.execute()
+    return result
+
+
+def gmail_send(ctx: SendContext, claim: idempotency.Claim, slot: SendSlot, session: GmailSession,
+               rfc822_id: str, mime: bytes) -> dict[str, Any]:
+    """messages.send with Gmail's errors turned into answers; retries only what provably did not send."""
+    from googleapiclient.errors import HttpError
+
+    budget = time.monotonic() + min(get_config().gmail_retry_budget_seconds, 20.0)
+    thread_id = ctx.thread_id
+    delay = 0.5
+    while True:
+        try:
+            return _execute_send(session, mime, thread_id)
+        except ReauthRequired:
+            give_back(claim, slot)
+            raise reauth_error() from None
+        except HttpError as exc:
+            status, reason, message = _http_error_info(exc)
+            if status in (429, 403) and (reason == "dailyLimitExceeded" or "Mail sending" in message
+                                         or "sending limit" in message.lower()):
+                give_back(claim, slot)
+                log.warning("Gmail refused: sending limit", mailboxId=ctx.mailbox_id, reason=reason)
+                raise limit_error(_gmail_reset_at(message)) from None
+            if status in (429, 403) and reason in ("rateLimitExceeded", "userRateLimitExceeded"):
+                if time.monotonic() + delay < budget:  # a refusal: nothing was sent, retrying is safe
+                    time.sleep(delay)
+                    delay = min(delay * 2, 4.0)
+                    continue
+                give_back(claim, slot)
+                raise ApiError(429, "rate_limited", "Gmail is rate-limiting this mailbox; retry shortly",
+                               retryAfterSeconds=5) from None
+            if status in (400, 404) and thread_id is not None and "thread" in message.lower():
+                # The parent's thread is not in this mailbox (e.g. the rep changed Gmail, R3): the headers
+                # still thread it for the recipient, Gmail starts a new thread here.
+                log.info("reply thread unknown to Gmail; sending without threadId", mailboxId=ctx.mailbox_id)
+                thread_id = None
+                continue
+            if 400 <= status < 500:
+                give_back(claim, slot)
+                raise ApiError(422, "gmail_rejected", f"Gmail refused the message: {message[:300]}",
+                               gmailStatus=status, gmailReason=reason) from None
+            found = unknown_outcome(ctx, claim, session, rfc822_id, status)
+        except (OSError, TimeoutError) as exc:
+            log.warning("Gmail send failed in transport", mailboxId=ctx.mailbox_id, error=type(exc).__name__)
+            found = unknown_outcome(ctx, claim, session, rfc822_id, 0)
+        if found is not None:
+            return {"id": found[0], "threadId": found[1]}
+        # unknown_outcome returned: the message is provably not at Gmail; retry within the budget
+        if time.monotonic() + delay >= budget:
+            give_back(claim, slot)
+            raise ApiError(503, "gmail_unavailable", "Gmail is unavailable; retry later with the same "
+                           "idempotencyKey", retryAfterSeconds=10)
+        time.sleep(delay)
+        delay = min(delay * 2, 4.0)
+
+
+def unknown_outcome(ctx: SendContext, claim: idempotency.Claim, session: GmailSession,
+                    rfc822_id: str, status: int) -> tuple[str, str] | None:
+    """Gmail answered 5xx or the connection broke: ask Gmail whether the message went out."""
+    try:
+        found = find_sent(session, rfc822_id)
+    except Exception as exc:
+        # We cannot tell. Keep the key (and slot) and let the lease lapse now: the client's retry takes over
+        # at once and searches again before it would send.
+        idempotency.set_fields(claim, {"leaseUntil": datetime.now(UTC)})
+        log.warning("send outcome unknown", mailboxId=ctx.mailbox_id, status=status, error=type(exc).__name__)
+        raise ApiError(503, "gmail_unavailable", "Gmail did not confirm the send; retry with the same "
+                       "idempotencyKey (it will not send twice)", retryAfterSeconds=5) from None
+    return found
+
+
+def _gmail_reset_at(message: str) -> datetime:
+    m = _MAIL_SENDING_RETRY.search(message)
+    if m:
+        try:
+            return datetime.fromisoformat(m.group(1).rstrip(".").replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    return reset_at()
+
+
+# --- after Gmail accepted the message -------------------------------------------------------------------------
+
+def _snippet(req: SendRequest) -> str:
+    source = req.text if req.text is not None else re.sub(r"<[^>]+>", " ", req.html or "")
+    return " ".join(html_lib.unescape(source).split())[:200]
+
+
+def finalize(ctx: SendContext, claim: idempotency.Claim, rfc822_id: str, gmail_id: str,
+             gmail_thread_id: str) -> dict[str, Any]:
+    """Log the message once (R9), claim the thread (R14), tell the CRM, remember the answer (R18)."""
+    req = ctx.req
+    tm = map_conversation(ctx.mailbox_id, gmail_thread_id, req.account_id, ctx.conversation_id, claim=True)
+    conversation_id = tm.conversations.get(req.account_id, ctx.conversation_id)
+    now = datetime.now(UTC)
+    message_id = paths.gmail_message_doc_id(gmail_id)
+    msg = Message(
+        direction="outbound", source="crm", contactId=req.contact_id, userId=req.user_id, from_=ctx.address,
+        to=[ctx.contact.email.strip()], cc=list(req.cc), bcc=list(req.bcc), subject=ctx.subject,
+        text=None if req.text is None else req.text[:STORED_BODY_CHARS],
+        html=None if req.html is None else req.html[:STORED_BODY_CHARS],
+        snippet=_snippet(req), sentAt=now, gmailMessageId=gmail_id, gmailThreadId=gmail_thread_id,
+        rfc822MessageId=rfc822_id, inReplyTo=ctx.in_reply_to, references=list(ctx.references),
+        attachments=[{"filename": a.filename, "mimeType": a.mime_type or "application/octet-stream",
+                      "size": len(a.content)} for a in req.attachments],
+        createdAt=now)
+    store_message(req.account_id, conversation_id, message_id, msg)
+    touch_conversation(req.account_id, conversation_id, req.contact_id, now, msg.snippet, "outbound")
+    result = {"messageId": message_id, "gmailMessageId": gmail_id, "gmailThreadId": gmail_thread_id,
+              "conversationId": conversation_id}
+    publish([CrmEvent(type="message.sent", accountId=req.account_id, userId=req.user_id, contactId=req.contact_id,
+                      conversationId=conversation_id, messageId=message_id, direction="outbound", source="crm",
+                      gmailMessageId=gmail_id, gmailThreadId=gmail_thread_id)])
+    idempotency.complete(claim, result)
+    log.info("email sent", accountId=req.account_id, userId=req.user_id, mailboxId=ctx.mailbox_id,
+             gmailMessageId=gmail_id, gmailThreadId=gmail_thread_id)
+    return result

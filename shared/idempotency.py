@@ -1,0 +1,151 @@
+"""R18: a send with an idempotency key already used answers with the first result, sending once.
+
+The record `sync_idempotency/{sha256(account, user, key)}` is created
+(create-if-absent) before anything is sent, in state `pending` with a lease
+and the Message-ID the send will use. Whoever creates it owns the send; a
+concurrent retry finds it pending and polls until it is `done` (then answers
+with the same result) or gone (the first attempt failed before Gmail sent
+anything and released it: the retry tries again).
+
+The crash window between Gmail's answer and the `done` write is closed by the
+Message-ID being derived from the key: a retry that finds a pending record
+whose lease has expired takes it over (an update guarded by the record's
+update time, so only one retry wins) and first asks Gmail whether a message
+with that Message-ID exists; if so it finalises with that message instead of
+sending again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from shared import paths
+from shared.clients import firestore_client
+from shared.models import IdempotencyRecord
+
+RECORD_TTL = timedelta(days=7)
+POLL_INTERVAL = 0.1
+
+
+@dataclass
+class Claim:
+    """The outcome of `begin`: either we own the send, or the earlier result to answer with."""
+
+    kind: Literal["owner", "takeover", "done"]
+    record_id: str
+    record: IdempotencyRecord
+    update_time: Any = None  # the record's update time after our write (precondition for ours)
+
+
+class InProgress(Exception):
+    """Another attempt with this key is still running (its lease is valid); retry later."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("a send with this idempotency key is in progress")
+        self.retry_after = retry_after
+
+
+class KeyReused(Exception):
+    """The key was used for a request with different content."""
+
+
+def _ref(record_id: str) -> Any:
+    return firestore_client().collection(paths.IDEMPOTENCY).document(record_id)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(t: Any) -> datetime | None:
+    if not isinstance(t, datetime):
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def begin(account_id: str, user_id: str, key: str, *, fingerprint: str, rfc822_message_id: str,
+          lease_seconds: float, wait_seconds: float) -> Claim:
+    """Own the send for this key, take over a crashed attempt, or return the finished result.
+
+    Waits up to `wait_seconds` for a running attempt to finish; raises InProgress after that.
+    """
+    from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
+
+    record_id = paths.idempotency_id(account_id, user_id, key)
+    ref = _ref(record_id)
+    give_up = time.monotonic() + wait_seconds
+    while True:
+        now = _now()
+        rec = IdempotencyRecord(accountId=account_id, userId=user_id, key=key, state="pending",
+                                leaseUntil=now + timedelta(seconds=lease_seconds),
+                                rfc822MessageId=rfc822_message_id, createdAt=now, expireAt=now + RECORD_TTL)
+        doc = {**rec.to_doc(), "fingerprint": fingerprint}
+        try:
+            result = ref.create(doc)
+            return Claim("owner", record_id, rec, result.update_time)
+        except AlreadyExists:
+            pass
+        snap = ref.get()
+        if not snap.exists:
+            continue  # released between our create and get: try to own it again
+        data = snap.to_dict() or {}
+        existing = IdempotencyRecord.from_doc(data)
+        if data.get("fingerprint") and data["fingerprint"] != fingerprint:
+            raise KeyReused(record_id)
+        if existing.state == "done" and existing.result:
+            return Claim("done", record_id, existing)
+        lease = _aware(existing.leaseUntil) or now
+        if lease <= now:
+            # Crashed (or hung) owner: take over, guarded so only one retry wins.
+            try:
+                result = ref.update({"leaseUntil": now + timedelta(seconds=lease_seconds)},
+                                    option=firestore_client().write_option(last_update_time=snap.update_time))
+            except (FailedPrecondition, NotFound):
+                continue
+            existing.leaseUntil = now + timedelta(seconds=lease_seconds)
+            return Claim("takeover", record_id, existing, result.update_time)
+        if time.monotonic() >= give_up:
+            raise InProgress(retry_after=max(1.0, (lease - now).total_seconds()))
+        time.sleep(POLL_INTERVAL)
+
+
+def set_fields(claim: Claim, fields: dict[str, Any]) -> None:
+    """Record progress (e.g. the claimed slot) on a record we own."""
+    result = _ref(claim.record_id).update(fields)
+    claim.update_time = result.update_time
+    for k, v in fields.items():
+        if hasattr(claim.record, k):
+            setattr(claim.record, k, v)
+
+
+def complete(claim: Claim, result: dict[str, Any]) -> None:
+    _ref(claim.record_id).update({"state": "done", "result": result, "leaseUntil": None,
+                                  "completedAt": _now()})
+
+
+def release(claim: Claim) -> None:
+    """Forget the attempt: nothing was sent, so a retry with the key must try again."""
+    _ref(claim.record_id).delete()
+
+
+def delete_expired(*, page_size: int = 400, deadline: float | None = None) -> int:
+    """Drop records past expireAt (quota_reset; a TTL policy does the same in production)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    db = firestore_client()
+    deleted = 0
+    now = _now()
+    while deadline is None or time.monotonic() < deadline:
+        q = db.collection(paths.IDEMPOTENCY).where(filter=FieldFilter("expireAt", "<", now)).select([])
+        snaps = list(q.limit(page_size).stream())
+        if not snaps:
+            break
+        batch = db.batch()
+        for s in snaps:
+            batch.delete(s.reference)
+        batch.commit()
+        deleted += len(snaps)
+    return deleted

@@ -1,0 +1,167 @@
+"""R17: at most DAILY_SEND_LIMIT sends per Gmail address per day, without a hot document.
+
+A counter document per mailbox and day would make every concurrent send
+contend on one document: Firestore serialises those transactions (and the
+emulator makes each conflicting one wait about 2 s). Instead each send claims
+its own *slot* document `sync_send_slots/{mailbox}_{day}_{n}` with n in
+[0, limit), using create-if-absent, which fails at once with AlreadyExists
+when the slot is taken. A send picks a random n; after a few collisions it
+lists the day's slots (one query on the document-id range, no composite
+index) and tries the free ones. There are only `limit` slot ids per day, so
+concurrent sends can never overshoot; the limit+1st finds none free.
+
+A slot is released (deleted) when Gmail does not send the message, so a
+failed attempt does not use up the day. Days are calendar days in
+SEND_LIMIT_TIMEZONE; `quota_reset` deletes slots of past days.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from shared import paths
+from shared.clients import firestore_client
+from shared.config import get_config
+
+RANDOM_TRIES = 3
+LIST_ROUNDS = 4
+
+
+@dataclass(frozen=True)
+class Slot:
+    mailbox_id: str
+    day: str
+    n: int
+
+    @property
+    def doc_id(self) -> str:
+        return paths.send_slot_id(self.mailbox_id, self.day, self.n)
+
+
+class DailyLimitReached(Exception):
+    def __init__(self, reset_at: datetime, limit: int) -> None:
+        super().__init__(f"daily send limit of {limit} reached; resets at {reset_at.isoformat()}")
+        self.reset_at = reset_at
+        self.limit = limit
+
+
+def _tz() -> ZoneInfo:
+    return ZoneInfo(get_config().send_limit_timezone)
+
+
+def today(now: datetime | None = None) -> date:
+    return (now or datetime.now(_tz())).astimezone(_tz()).date()
+
+
+def day_key(d: date) -> str:
+    return d.isoformat()
+
+
+def reset_at(now: datetime | None = None) -> datetime:
+    """The next day boundary in SEND_LIMIT_TIMEZONE (when today's slots stop counting)."""
+    tz = _tz()
+    d = today(now) + timedelta(days=1)
+    return datetime.combine(d, time(0), tzinfo=tz)
+
+
+def _slots() -> Any:
+    return firestore_client().collection(paths.SEND_SLOTS)
+
+
+def taken_slots(mailbox_id: str, day: str) -> set[int]:
+    """Numbers of the day's claimed slots: one range query over document ids, ids only."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    prefix = f"{mailbox_id}_{day}_"
+    col = _slots()
+    q = (col.where(filter=FieldFilter("__name__", ">=", col.document(prefix)))
+         .where(filter=FieldFilter("__name__", "<", col.document(prefix + "\uf8ff")))
+         .select([]))
+    out: set[int] = set()
+    for snap in q.stream():
+        tail = snap.id[len(prefix):]
+        if tail.isdigit():
+            out.add(int(tail))
+    return out
+
+
+def _try_create(slot: Slot, owner: str, expire_at: datetime) -> bool:
+    from google.api_core.exceptions import AlreadyExists
+    from google.cloud import firestore
+
+    try:
+        _slots().document(slot.doc_id).create({
+            "mailboxId": slot.mailbox_id, "day": slot.day, "idempotencyKey": owner,
+            "createdAt": firestore.SERVER_TIMESTAMP, "expireAt": expire_at,
+        })
+    except AlreadyExists:
+        return False
+    return True
+
+
+def claim_slot(mailbox_id: str, owner: str, *, limit: int | None = None, now: datetime | None = None) -> Slot:
+    """Claim one of today's `limit` slots for `owner` (the idempotency record id), or DailyLimitReached."""
+    limit = get_config().daily_send_limit if limit is None else limit
+    now = now or datetime.now(_tz())
+    day = day_key(today(now))
+    resets = reset_at(now)
+    expire_at = resets + timedelta(days=1)  # TTL policy: a safety net behind quota_reset
+    if limit <= 0:
+        raise DailyLimitReached(resets, limit)
+    rng = random.SystemRandom()
+    for _ in range(min(RANDOM_TRIES, limit)):
+        slot = Slot(mailbox_id, day, rng.randrange(limit))
+        if _try_create(slot, owner, expire_at):
+            return slot
+    for _ in range(LIST_ROUNDS):
+        free = [n for n in range(limit) if n not in taken_slots(mailbox_id, day)]
+        if not free:
+            break
+        rng.shuffle(free)
+        for n in free:
+            slot = Slot(mailbox_id, day, n)
+            if _try_create(slot, owner, expire_at):
+                return slot
+    raise DailyLimitReached(resets, limit)
+
+
+def release_slot(slot: Slot) -> None:
+    """Give the slot back: the send did not happen."""
+    _slots().document(slot.doc_id).delete()
+
+
+def slot_owner(slot_doc_id: str) -> str | None:
+    snap = _slots().document(slot_doc_id).get()
+    return (snap.to_dict() or {}).get("idempotencyKey") if snap.exists else None
+
+
+def parse_slot_id(doc_id: str) -> Slot | None:
+    mailbox, _, rest = doc_id.partition("_")
+    day, _, n = rest.partition("_")
+    if not (mailbox and day and n.isdigit()):
+        return None
+    return Slot(mailbox, day, int(n))
+
+
+def delete_days_before(day: str, *, page_size: int = 400, deadline: float | None = None) -> int:
+    """Delete slot documents of days before `day` (quota_reset); paged, stops at `deadline` (monotonic)."""
+    import time as _time
+
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    db = firestore_client()
+    deleted = 0
+    while deadline is None or _time.monotonic() < deadline:
+        snaps = list(_slots().where(filter=FieldFilter("day", "<", day)).select([]).limit(page_size).stream())
+        if not snaps:
+            break
+        batch = db.batch()
+        for s in snaps:
+            batch.delete(s.reference)
+        batch.commit()
+        deleted += len(snaps)
+    return deleted
