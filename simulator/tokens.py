@@ -21,7 +21,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 CODE_TTL_SECONDS = 600  # Google: authorization codes live about 10 minutes.
 
@@ -86,7 +86,6 @@ class _Code:
 class _Refresh:
     grant: Grant
     revoked: bool = False
-    access_tokens: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -244,23 +243,30 @@ class TokenStore:
             return self._issue_access_locked(grant, refresh_token)
 
     def revoke(self, token: str) -> bool:
-        """Google's /revoke: either kind of token revokes the whole grant (refresh and access tokens)."""
+        """Google's /revoke: any token of a grant ends the whole grant of that client for that account.
+
+        Every refresh and access token the client holds for the address dies, not only the one
+        sent (at Google "the user's consent for the app" is what is revoked). False when the
+        token is unknown or already dead (Google answers 400 invalid_token).
+        """
         with self._lock:
+            now = self._clock()
             ref = self._refresh.get(token)
             acc = self._access.get(token)
-            if ref is None and acc is not None and acc.refresh_token is not None:
-                ref = self._refresh.get(acc.refresh_token)
             if ref is not None and not ref.revoked:
-                ref.revoked = True
-                for t in ref.access_tokens:
-                    a = self._access.get(t)
-                    if a is not None:
-                        a.revoked = True
-                return True
-            if acc is not None and not acc.revoked and self._clock() < acc.expires_at:
-                acc.revoked = True
-                return True
-            return False
+                grant = ref.grant
+            elif acc is not None and not acc.revoked and now < acc.expires_at:
+                grant = acc.grant
+            else:
+                return False
+            key, client = grant.address.lower(), grant.client_id
+            for r in self._refresh.values():
+                if r.grant.address.lower() == key and r.grant.client_id == client:
+                    r.revoked = True
+            for a in self._access.values():
+                if a.grant.address.lower() == key and a.grant.client_id == client:
+                    a.revoked = True
+            return True
 
     def token_info(self, access_token: str) -> tuple[Grant, int] | None:
         """(grant, seconds left) of a live access token, for /tokeninfo."""
@@ -278,8 +284,6 @@ class TokenStore:
         ttl = int(self.access_ttl_seconds)
         expires_at = self._clock() + ttl
         self._access[token] = _Access(grant=grant, expires_at=expires_at, refresh_token=refresh_token)
-        if refresh_token is not None:
-            self._refresh[refresh_token].access_tokens.add(token)
         self._issued_since_prune += 1
         if self._issued_since_prune >= 1000:
             self._prune_locked()
@@ -292,8 +296,6 @@ class TokenStore:
         now = self._clock()
         dead = [t for t, a in self._access.items() if a.revoked or now >= a.expires_at]
         for t in dead:
-            a = self._access.pop(t)
-            if a.refresh_token is not None and a.refresh_token in self._refresh:
-                self._refresh[a.refresh_token].access_tokens.discard(t)
+            del self._access[t]
         for c in [c for c, r in self._codes.items() if r.used or now >= r.expires_at]:
             del self._codes[c]

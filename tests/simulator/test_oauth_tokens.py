@@ -155,6 +155,20 @@ def test_revoking_access_token_revokes_the_whole_grant(store: TokenStore) -> Non
         store.refresh(refresh, "client-1")
 
 
+def test_revoke_ends_every_token_of_that_client_for_that_account_only(store: TokenStore) -> None:
+    first_access, first = connect(store)
+    _, second = connect(store)  # a second consent: another refresh token, same client and account
+    other_client = Grant(address=GRANT.address, scopes=GRANT.scopes, client_id="client-2")
+    kept = store.redeem_code(store.issue_code(other_client, CB, offline=True), "client-2", CB, None)
+    assert first is not None and second is not None
+    assert store.revoke(first)
+    assert store.authenticate(first_access) is None
+    with pytest.raises(OAuthError):
+        store.refresh(second, "client-1")
+    assert store.authenticate(kept.access_token) is not None
+    assert kept.refresh_token is not None and store.refresh(kept.refresh_token, "client-2")
+
+
 def test_revoking_unknown_or_dead_token_reports_false(store: TokenStore) -> None:
     _, refresh = connect(store)
     assert refresh is not None
