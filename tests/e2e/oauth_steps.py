@@ -1,0 +1,114 @@
+"""Steps a CRM (and a rep at Google's consent screen) take against the `oauth` function.
+
+Used by the OAuth and Auto BCC end-to-end tests. Everything goes through real
+HTTP: the CRM's calls with `requests`, the consent through the simulator's
+headless approval (SimClient.consent), the callback as the browser would follow
+Google's redirect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+
+RETURN_URL = "http://localhost:5173/settings/email"
+READONLY = "https://www.googleapis.com/auth/gmail.readonly"
+SEND = "https://www.googleapis.com/auth/gmail.send"
+
+
+@dataclass
+class Crm:
+    """The CRM backend: holds the API key and the oauth function's URL."""
+
+    oauth_url: str
+    api_key: str
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key if key is None else key}"}
+
+    def post(self, path: str, body: Any, key: str | None = None) -> requests.Response:
+        return requests.post(f"{self.oauth_url}{path}", json=body, headers=self.headers(key), timeout=30)
+
+    def get(self, path: str, params: dict[str, str], key: str | None = None) -> requests.Response:
+        return requests.get(f"{self.oauth_url}{path}", params=params, headers=self.headers(key), timeout=30)
+
+    def start(self, account: str, user: str, return_url: str = RETURN_URL) -> str:
+        resp = self.post("/connect", {"accountId": account, "userId": user, "returnUrl": return_url})
+        assert resp.status_code == 200, resp.text
+        url: str = resp.json()["authorizationUrl"]
+        return url
+
+    def status(self, account: str, user: str) -> dict[str, Any]:
+        resp = self.get("/status", {"accountId": account, "userId": user})
+        assert resp.status_code == 200, resp.text
+        body: dict[str, Any] = resp.json()
+        return body
+
+    def disconnect(self, account: str, user: str) -> requests.Response:
+        return self.post("/disconnect", {"accountId": account, "userId": user})
+
+
+def crm_for(stack: Any) -> Crm:
+    return Crm(oauth_url=stack.function_url("oauth"), api_key=stack.secrets.crm_api_key)
+
+
+def follow_callback(callback_url: str) -> requests.Response:
+    """The browser arriving at /callback after Google's redirect (the 302 back to the CRM is not followed)."""
+    return requests.get(callback_url, allow_redirects=False, timeout=60)
+
+
+def outcome(resp: requests.Response) -> dict[str, str]:
+    """status/reason of the redirect back to the returnUrl (asserting it is one)."""
+    assert resp.status_code == 302, f"{resp.status_code} {resp.text}"
+    loc = resp.headers["Location"]
+    assert loc.startswith(RETURN_URL), loc
+    return {k: v[0] for k, v in parse_qs(urlsplit(loc).query).items()}
+
+
+def connect(crm: Crm, sim: Any, account: str, user: str, gmail: str, scopes: str = "all") -> dict[str, str]:
+    """The whole connect: CRM asks for the URL, the rep consents, the browser follows the callback."""
+    callback = sim.consent(crm.start(account, user), gmail, scopes)
+    return outcome(follow_callback(callback))
+
+
+def seed_user(db: Any, account: str, user: str, email: str | None = None) -> None:
+    db.document(f"accounts/{account}").set({"name": account})
+    db.document(f"accounts/{account}/users/{user}").set(
+        {"email": email or f"{user}@{account}.example", "name": user.title()}
+    )
+
+
+def seed_contact(db: Any, account: str, contact: str, email: str, name: str = "") -> None:
+    db.document(f"accounts/{account}/contacts/{contact}").set(
+        {"email": email, "name": name or contact.title(), "createdAt": datetime.now(UTC)}
+    )
+
+
+def docs(db: Any, collection: str) -> dict[str, dict[str, Any]]:
+    return {s.id: s.to_dict() for s in db.collection(collection).stream()}
+
+
+def all_documents(db: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Every document in the database, subcollections included (path, data)."""
+    out: list[tuple[str, dict[str, Any]]] = []
+
+    def walk(collections: Any) -> None:
+        for col in collections:
+            for ref in col.list_documents():
+                snap = ref.get()
+                if snap.exists:
+                    out.append((ref.path, snap.to_dict()))
+                walk(ref.collections())
+
+    walk(db.collections())
+    return out
+
+
+def email_sync(db: Any, account: str, user: str) -> dict[str, Any]:
+    data = db.document(f"accounts/{account}/users/{user}").get().to_dict() or {}
+    sync: dict[str, Any] = data.get("emailSync") or {}
+    return sync
