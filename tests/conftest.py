@@ -1,0 +1,150 @@
+"""Fixtures shared by every test: the local stack and clients bound to it.
+
+The stack (Firestore and Pub/Sub emulators, Google simulator, every function
+under functions-framework) starts once per test session, and only when a test
+asks for it: unit tests start nothing. `clean` gives each end-to-end test an
+empty world (no documents, no mailboxes, no pending Pub/Sub messages).
+
+Fixtures (see docs/LOCAL_STACK.md, "Tests"):
+  stack              session   devstack.Stack, started lazily
+  clean              function  resets Firestore, the simulator and pending messages; returns the stack
+  shared_env         function  os.environ set for the shared package (monkeypatch), its caches cleared
+  firestore_db       session   google.cloud.firestore.Client on the emulator
+  sim_client         session   simulator.client.SimClient on the stack's simulator
+  crm_events         function  pull(count, timeout=15.0) -> list[dict]: CRM events from crm-events-tap
+  function_env       function  set(name, **env): restart a function with extra env, restored afterwards
+  function_server    function  serve(target, source, **env) -> url: a test-only function target
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.stack import CONFIG_VARS, Stack, StackSettings
+
+# Every function of the test stack gets these (small limits make the rules testable fast).
+STACK_FUNCTION_ENV = {
+    "DAILY_SEND_LIMIT": "20",
+    "SYNC_LEASE_SECONDS": "5",
+}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    run_dir = tmp_path_factory.mktemp("devstack")
+    s = Stack(StackSettings(run_dir=run_dir, function_env=dict(STACK_FUNCTION_ENV)))
+    atexit.register(s.stop)  # even if pytest dies without running finalizers
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def clean(stack: Stack) -> Stack:
+    stack.reset()
+    return stack
+
+
+@pytest.fixture
+def shared_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The functions' own environment (env_for_clients() plus the functions' settings)."""
+    env = stack.base_function_env()
+    for key in CONFIG_VARS:
+        if key not in env:
+            monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    _clear_shared_caches()
+    yield env
+    _clear_shared_caches()
+
+
+def _clear_shared_caches() -> None:
+    from shared import clients, config, secrets
+
+    config.get_config.cache_clear()
+    clients.reset_clients()
+    secrets.clear_cache()
+
+
+@pytest.fixture(scope="session")
+def firestore_db(stack: Stack) -> Any:
+    from google.cloud import firestore
+
+    with pytest.MonkeyPatch.context() as mp:
+        # The client reads the emulator host once, when it is built.
+        mp.setenv("FIRESTORE_EMULATOR_HOST", stack.firestore_host)
+        return firestore.Client(project=stack.project_id)
+
+
+@pytest.fixture(scope="session")
+def sim_client(stack: Stack) -> Any:
+    from simulator.client import SimClient
+
+    return SimClient(stack.simulator_url)
+
+
+@pytest.fixture
+def crm_events(stack: Stack) -> Callable[..., list[dict[str, Any]]]:
+    def pull(count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+        return stack.crm_events(count, timeout)
+
+    return pull
+
+
+@pytest.fixture
+def function_env(stack: Stack) -> Iterator[Callable[..., None]]:
+    changed: list[str] = []
+
+    def set_env(name: str, **env: str) -> None:
+        stack.restart_function(name, env)
+        changed.append(name)
+
+    yield set_env
+    for name in dict.fromkeys(changed):
+        stack.restart_function(name, None)
+
+
+@pytest.fixture
+def function_server(stack: Stack) -> Iterator[Callable[..., str]]:
+    names: list[str] = []
+
+    def serve(target: str, source: Path, **env: str) -> str:
+        name = f"{target}-{len(names)}"
+        names.append(name)
+        return stack.serve_extra(name, target, source, env)
+
+    yield serve
+    for name in names:
+        stack.stop_extra(name)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    """On an end-to-end failure, attach the tail of every stack log to the report."""
+    report = yield
+    if report.failed and "stack" in getattr(item, "fixturenames", ()):
+        s = _started_stack(item)
+        if s is not None:
+            for proc in [*s.processes.values(), *s.extra_functions.values()]:
+                tail = proc.log_tail(15)
+                if tail:
+                    report.sections.append((f"log: {proc.name} ({proc.log_path})", tail))
+    return report
+
+
+def _started_stack(item: pytest.Item) -> Stack | None:
+    with contextlib.suppress(Exception):
+        value = item.funcargs.get("stack") or item.funcargs.get("clean")  # type: ignore[attr-defined]
+        if isinstance(value, Stack):
+            return value
+    return None
+

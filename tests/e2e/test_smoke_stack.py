@@ -1,0 +1,44 @@
+"""The local stack's wiring: subscriptions as in production, and a clean slate per test."""
+
+from __future__ import annotations
+
+import json
+
+from devstack.topology import MAX_DELIVERY_ATTEMPTS, push_endpoint
+
+
+def test_push_subscriptions_target_functions_with_retry_and_dead_letter_policy(stack):
+    for sub_name, topic, function in [
+        ("gmail-watch-push", "gmail-watch", "gmail_push"),
+        ("daily-tick-push", "daily-tick", "quota_reset"),
+    ]:
+        sub = stack.pubsub.subscriber.get_subscription(
+            request={"subscription": stack.pubsub.subscription_path(sub_name)}
+        )
+        assert sub.topic == stack.pubsub.topic_path(topic)
+        assert sub.push_config.push_endpoint == push_endpoint(
+            stack.function_url(function), stack.project_id, topic
+        )
+        assert sub.retry_policy.minimum_backoff.total_seconds() >= 1
+        assert sub.dead_letter_policy.dead_letter_topic == stack.pubsub.topic_path("dead-letters")
+        assert sub.dead_letter_policy.max_delivery_attempts == MAX_DELIVERY_ATTEMPTS
+
+
+def test_clean_leaves_no_documents_and_no_pending_crm_events(stack, firestore_db, request):
+    firestore_db.collection("sync_smoke").document("left-over").set({"n": 1})
+    stack.pubsub.publish("crm-events", json.dumps({"type": "left.over"}).encode())
+
+    request.getfixturevalue("clean")
+
+    assert firestore_db.collection("sync_smoke").document("left-over").get().exists is False
+    assert stack.crm_events(1, timeout=1.0) == []
+
+
+def test_crm_events_tap_returns_each_published_event_once(clean):
+    for n in range(3):
+        clean.pubsub.publish("crm-events", json.dumps({"type": "smoke", "n": n}).encode())
+
+    events = clean.crm_events(3)
+
+    assert sorted(e["n"] for e in events) == [0, 1, 2]
+    assert clean.crm_events(1, timeout=1.0) == []
