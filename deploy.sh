@@ -410,7 +410,7 @@ deploy_function() {
     "--entry-point=$fn" --source=. "--service-account=$sa"
     "--memory=$memory" --cpu=1 "--timeout=$timeout" "--max-instances=$max_instances"
     "--concurrency=$concurrency" "--set-env-vars=$(env_vars "$fn")"
-    --update-labels=app=gmail-crm-sync)
+    --update-labels=app=gmail-crm-sync "$P")
   if [[ -n "$BUILD_SERVICE_ACCOUNT" ]]; then
     cmd+=("--build-service-account=projects/$PROJECT_ID/serviceAccounts/$BUILD_SERVICE_ACCOUNT")
   fi

