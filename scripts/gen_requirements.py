@@ -51,7 +51,7 @@ class Target:
     python_full_version: str = "3.12.0"
 
     def environment(self, extra: str = "") -> dict[str, str]:
-        env: dict[str, str] = dict(default_environment())
+        env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
         env.update(
             {
                 "python_version": self.python_version,
