@@ -1,0 +1,122 @@
+"""The simulator's settings: one JSON file (camelCase keys) or a dict built in code.
+
+A few of them (token lifetime, rate limit, sending limit, notification interval,
+history retention) can change at run time through `PUT /sim/settings`; those
+live in `Settings`, and `POST /sim/reset` puts them back to what the file said.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    client_id: str
+    client_secret: str
+    redirect_uris: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a test may change while the simulator runs (`PUT /sim/settings`)."""
+
+    access_token_ttl_seconds: int = 3600
+    rate_limit_units_per_second: float = 250.0
+    daily_send_limit: int = 500
+    notification_min_interval_ms: int = 1000
+    history_retention: int | None = None
+
+    _KEYS = {
+        "accessTokenTtlSeconds": "access_token_ttl_seconds",
+        "rateLimitUnitsPerSecond": "rate_limit_units_per_second",
+        "dailySendLimit": "daily_send_limit",
+        "notificationMinIntervalMs": "notification_min_interval_ms",
+        "historyRetention": "history_retention",
+    }
+
+    def updated(self, changes: dict[str, Any]) -> Settings:
+        """A copy with camelCase `changes` applied; ValueError names an unknown or ill-typed key."""
+        kw: dict[str, Any] = {}
+        for key, value in changes.items():
+            attr = self._KEYS.get(key)
+            if attr is None:
+                raise ValueError(f"unknown setting {key!r}")
+            if key == "historyRetention" and value is None:
+                kw[attr] = None
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{key} must be a non-negative number")
+            kw[attr] = float(value) if key == "rateLimitUnitsPerSecond" else int(value)
+        return replace(self, **kw)
+
+    def to_json(self) -> dict[str, Any]:
+        return {key: getattr(self, attr) for key, attr in self._KEYS.items()}
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    project_id: str = "local-project"
+    pubsub_emulator_host: str | None = None
+    oauth_clients: tuple[OAuthClient, ...] = ()
+    secrets: dict[str, list[str]] = field(default_factory=dict)
+    settings: Settings = field(default_factory=Settings)
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SimConfig:
+        known = {"projectId", "pubsubEmulatorHost", "oauthClients", "secrets", "seed", *Settings._KEYS}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown simulator config keys: {', '.join(unknown)}")
+        clients = tuple(
+            OAuthClient(
+                client_id=str(c["clientId"]),
+                client_secret=str(c["clientSecret"]),
+                redirect_uris=tuple(str(u) for u in c.get("redirectUris", [])),
+            )
+            for c in d.get("oauthClients", [])
+        )
+        secrets = {
+            str(k): [str(v) for v in (vs if isinstance(vs, list) else [vs])] for k, vs in d.get("secrets", {}).items()
+        }
+        settings = Settings().updated({k: v for k, v in d.items() if k in Settings._KEYS})
+        return cls(
+            project_id=str(d.get("projectId", "local-project")),
+            pubsub_emulator_host=d.get("pubsubEmulatorHost") or None,
+            oauth_clients=clients,
+            secrets=secrets,
+            settings=settings,
+            seed=int(d.get("seed", 0)),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> SimConfig:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    # Flat accessors in the brief's names, so other parts need not know about Settings.
+    @property
+    def access_token_ttl_seconds(self) -> int:
+        return self.settings.access_token_ttl_seconds
+
+    @property
+    def rate_limit_units_per_second(self) -> float:
+        return self.settings.rate_limit_units_per_second
+
+    @property
+    def daily_send_limit(self) -> int:
+        return self.settings.daily_send_limit
+
+    @property
+    def notification_min_interval_ms(self) -> int:
+        return self.settings.notification_min_interval_ms
+
+    @property
+    def history_retention(self) -> int | None:
+        return self.settings.history_retention
+
+
+__all__ = ["OAuthClient", "Settings", "SimConfig"]

@@ -1,0 +1,152 @@
+"""Fixtures for the simulator's own tests: the simulator served in-process.
+
+  sim_server   session   BackgroundServer (.url, .ctx) without Pub/Sub
+  sim          function  sim_server reset to empty (POST /sim/reset); its base URL
+  token_for    function  token_for(address, scopes=READ_SEND) -> access token (mailbox created)
+  pubsub_host  session   a real Pub/Sub emulator (started on first use) as "host:port"
+  sim_pubsub   session   a second simulator that publishes watch notifications to that emulator
+  watched      function  sim_pubsub reset; (url, topic, pull) with a fresh topic and subscription
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import secrets
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from simulator.app import BackgroundServer
+from simulator.config import SimConfig
+from simulator.tokens import Grant
+
+PROJECT = "sim-test"
+READ = "https://www.googleapis.com/auth/gmail.readonly"
+SEND = "https://www.googleapis.com/auth/gmail.send"
+MODIFY = "https://www.googleapis.com/auth/gmail.modify"
+CLIENT_ID = "sim-test-client.apps.googleusercontent.com"
+REDIRECT = "http://127.0.0.1:9/oauth/callback"
+
+
+def sim_config(**overrides: Any) -> SimConfig:
+    return SimConfig.from_dict(
+        {
+            "projectId": PROJECT,
+            "oauthClients": [{"clientId": CLIENT_ID, "clientSecret": "GOCSPX-sim-test", "redirectUris": [REDIRECT]}],
+            "secrets": {"oauth-client": [json.dumps({"clientId": CLIENT_ID, "clientSecret": "GOCSPX-sim-test"})]},
+            "seed": 1,
+            **overrides,
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def sim_server() -> Iterator[BackgroundServer]:
+    with BackgroundServer(sim_config()) as server:
+        yield server
+
+
+@pytest.fixture
+def sim(sim_server: BackgroundServer) -> str:
+    requests.post(f"{sim_server.url}/sim/reset", timeout=10).raise_for_status()
+    return sim_server.url
+
+
+def mint_token(server: BackgroundServer, address: str, scopes: tuple[str, ...] = (READ, SEND)) -> str:
+    """An access token for `address` through the token store's own code path (no browser)."""
+    server.ctx.state.create_mailbox(address)
+    tokens = server.ctx.tokens
+    code = tokens.issue_code(Grant(address.lower(), frozenset(scopes), CLIENT_ID), REDIRECT, offline=True)
+    return tokens.redeem_code(code, CLIENT_ID, REDIRECT, None).access_token
+
+
+@pytest.fixture
+def token_for(sim: str, sim_server: BackgroundServer) -> Callable[..., str]:
+    def make(address: str, scopes: tuple[str, ...] = (READ, SEND)) -> str:
+        return mint_token(sim_server, address, scopes)
+
+    return make
+
+
+# -- the real Pub/Sub emulator -----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pubsub_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from devstack.procs import ManagedProcess, free_port, http_ready
+
+    port = free_port()
+    host = f"127.0.0.1:{port}"
+    run = tmp_path_factory.mktemp("pubsub")
+    proc = ManagedProcess(
+        "pubsub emulator",
+        ["gcloud", "beta", "emulators", "pubsub", "start", f"--host-port={host}", f"--project={PROJECT}",
+         f"--data-dir={run}"],
+        Path(run) / "pubsub.log",
+    ).start()
+    try:
+        proc.wait_ready(http_ready(f"http://{host}/", 200), 90, "pubsub emulator")
+        yield host
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def sim_pubsub(pubsub_host: str) -> Iterator[BackgroundServer]:
+    with BackgroundServer(sim_config(pubsubEmulatorHost=pubsub_host)) as server:
+        yield server
+
+
+class Topic:
+    """A fresh topic with one pull subscription, over the emulator's REST API."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        name = "gmail-watch-" + secrets.token_hex(4)
+        self.path = f"projects/{PROJECT}/topics/{name}"
+        self.subscription = f"projects/{PROJECT}/subscriptions/{name}-sub"
+        self._call("PUT", self.path, {})
+        self._call("PUT", self.subscription, {"topic": self.path, "ackDeadlineSeconds": 10})
+
+    def _call(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        req = urllib.request.Request(
+            f"http://{self.host}/v1/{path}", data=json.dumps(body).encode(), method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            data: dict[str, Any] = json.loads(resp.read() or b"{}")
+            return data
+
+    def pull(self, count: int, timeout: float = 10.0, settle: float = 0.0) -> list[dict[str, Any]]:
+        """Decoded notifications until `count` arrived (or timeout), then `settle` seconds more for stragglers."""
+        out: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        settle_until: float | None = None
+        while True:
+            now = time.monotonic()
+            if len(out) >= count and settle_until is None:
+                settle_until = now + settle
+            if now >= deadline or (settle_until is not None and now >= settle_until):
+                return out
+            got = self._call("POST", f"{self.subscription}:pull", {"maxMessages": 100, "returnImmediately": True})
+            msgs = got.get("receivedMessages", [])
+            if msgs:
+                self._call("POST", f"{self.subscription}:acknowledge", {"ackIds": [m["ackId"] for m in msgs]})
+                out.extend(json.loads(base64.b64decode(m["message"]["data"])) for m in msgs)
+            else:
+                time.sleep(0.05)
+
+
+@pytest.fixture
+def watched(sim_pubsub: BackgroundServer, pubsub_host: str) -> Iterator[tuple[BackgroundServer, Topic]]:
+    requests.post(f"{sim_pubsub.url}/sim/reset", timeout=10).raise_for_status()
+    yield sim_pubsub, Topic(pubsub_host)
+    with contextlib.suppress(requests.RequestException):
+        requests.post(f"{sim_pubsub.url}/sim/reset", timeout=10)
