@@ -1,0 +1,218 @@
+"""Gmail reads for the sync: history pages, batched `messages.get`, gap recovery listing.
+
+Quota is the budget that matters (SPEC §5): one `messages.get` (5 units) per
+new message through the batch endpoint with `format=full` and trimmed
+`fields`, history pages of up to 500 records (2 units each), and messages
+already excluded by their labels (drafts, spam, chat) never fetched.
+
+Errors: 429/5xx (and Gmail's 403 rate-limit reasons) are retried with
+exponential backoff and jitter inside a time budget; past it `GmailUnavailable`
+makes the notification fail so Pub/Sub redelivers it later. A message deleted
+between history.list and messages.get (404) is skipped. Single calls use the
+client library's own retry (`execute(num_retries=…)`), which covers the same
+statuses; batch parts need our own loop because the library does not retry them.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared import log
+
+BATCH_SIZE = 50  # Gmail's advice; 50 x 5 units is the per-user rate of one second
+HISTORY_PAGE_SIZE = 500
+LIST_PAGE_SIZE = 500
+NUM_RETRIES = 4  # single calls; the library sleeps rand() * 2**n seconds between tries
+MESSAGE_FIELDS = "id,threadId,labelIds,snippet,internalDate,payload"
+HISTORY_FIELDS = "history(id,messagesAdded(message(id,threadId,labelIds))),nextPageToken,historyId"
+RATE_LIMIT_REASONS = ("userRateLimitExceeded", "rateLimitExceeded", "backendError")
+NEVER_SYNCED_LABELS = frozenset({"DRAFT", "SPAM", "TRASH", "CHAT"})
+
+
+class HistoryExpired(Exception):
+    """startHistoryId is older than Gmail keeps (404): the gap must be recovered by listing."""
+
+
+class GmailUnavailable(Exception):
+    """Gmail kept failing (429/5xx) past the retry budget; the notification is retried by Pub/Sub."""
+
+    def __init__(self, status: int | None, what: str) -> None:
+        super().__init__(f"Gmail {what} failed with HTTP {status} after retries")
+        self.status = status
+
+
+def http_status(exc: BaseException) -> int | None:
+    resp = getattr(exc, "resp", None)
+    status = getattr(resp, "status", None)
+    return int(status) if status is not None else None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    from googleapiclient.errors import HttpError
+
+    if not isinstance(exc, HttpError):
+        return isinstance(exc, (OSError, TimeoutError))  # connection reset, timeout: transient
+    status = http_status(exc) or 0
+    if status == 429 or status >= 500:
+        return True
+    if status == 403:
+        try:
+            reasons = [e.get("reason") for e in json.loads(exc.content).get("error", {}).get("errors", [])]
+        except (ValueError, AttributeError, TypeError):
+            return False
+        return any(r in RATE_LIMIT_REASONS for r in reasons)
+    return False
+
+
+@dataclass
+class HistoryRecord:
+    id: int
+    messages: list[str]  # ids of added messages worth fetching (label-excluded ones dropped)
+
+
+@dataclass
+class HistoryPage:
+    records: list[HistoryRecord] = field(default_factory=list)
+    latest_history_id: int = 0  # the mailbox's historyId when listed: the cursor after all records
+
+
+def list_history(service: Any, start_history_id: int) -> HistoryPage:
+    """Every `messageAdded` record after the cursor (all pages)."""
+    from googleapiclient.errors import HttpError
+
+    out = HistoryPage()
+    token: str | None = None
+    while True:
+        req = service.users().history().list(
+            userId="me", startHistoryId=str(start_history_id), historyTypes=["messageAdded"],
+            maxResults=HISTORY_PAGE_SIZE, pageToken=token, fields=HISTORY_FIELDS)
+        try:
+            resp = req.execute(num_retries=NUM_RETRIES)
+        except HttpError as exc:
+            if http_status(exc) == 404:
+                raise HistoryExpired(str(start_history_id)) from None
+            if is_retryable(exc):
+                raise GmailUnavailable(http_status(exc), "history.list") from None
+            raise
+        for rec in resp.get("history") or []:
+            ids = []
+            for added in rec.get("messagesAdded") or []:
+                m = added.get("message") or {}
+                if m.get("id") and not NEVER_SYNCED_LABELS.intersection(m.get("labelIds") or []):
+                    ids.append(str(m["id"]))
+            out.records.append(HistoryRecord(id=int(rec["id"]), messages=ids))
+        out.latest_history_id = max(out.latest_history_id, int(resp.get("historyId") or 0))
+        token = resp.get("nextPageToken")
+        if not token:
+            return out
+
+
+def get_profile_history_id(service: Any) -> int:
+    from googleapiclient.errors import HttpError
+
+    try:
+        resp = service.users().getProfile(userId="me", fields="historyId").execute(num_retries=NUM_RETRIES)
+    except HttpError as exc:
+        if is_retryable(exc):
+            raise GmailUnavailable(http_status(exc), "getProfile") from None
+        raise
+    return int(resp["historyId"])
+
+
+def list_message_ids_since(service: Any, after_seconds: int, max_messages: int) -> list[str]:
+    """Ids of messages received after a time (gap recovery), oldest first, bounded."""
+    from googleapiclient.errors import HttpError
+
+    ids: list[str] = []
+    token: str | None = None
+    while len(ids) < max_messages:
+        req = service.users().messages().list(
+            userId="me", q=f"after:{after_seconds}", maxResults=LIST_PAGE_SIZE, pageToken=token,
+            fields="messages(id),nextPageToken")
+        try:
+            resp = req.execute(num_retries=NUM_RETRIES)
+        except HttpError as exc:
+            if is_retryable(exc):
+                raise GmailUnavailable(http_status(exc), "messages.list") from None
+            raise
+        ids.extend(str(m["id"]) for m in resp.get("messages") or [])
+        token = resp.get("nextPageToken")
+        if not token:
+            break
+    return list(reversed(ids[:max_messages]))  # Gmail lists newest first
+
+
+@dataclass
+class _BatchResult:
+    found: dict[str, dict[str, Any]] = field(default_factory=dict)
+    retry: list[str] = field(default_factory=list)
+    fatal: list[BaseException] = field(default_factory=list)
+    last_status: int | None = None
+
+    def on_part(self, request_id: str, response: Any, exception: BaseException | None) -> None:
+        if exception is None:
+            self.found[request_id] = response
+            return
+        status = http_status(exception)
+        if status in (400, 404):
+            log.info("message gone before fetch; skipped", gmailMessageId=request_id, status=status)
+        elif is_retryable(exception):
+            self.last_status = status
+            self.retry.append(request_id)
+        else:
+            self.fatal.append(exception)
+
+
+def _run_batch(service: Any, group: list[str]) -> _BatchResult:
+    from googleapiclient.errors import HttpError
+
+    out = _BatchResult()
+    batch = service.new_batch_http_request(callback=out.on_part)
+    for mid in group:
+        batch.add(service.users().messages().get(userId="me", id=mid, format="full", fields=MESSAGE_FIELDS),
+                  request_id=mid)
+    try:
+        batch.execute()
+    except (HttpError, OSError, TimeoutError) as exc:
+        if not is_retryable(exc):
+            raise
+        out.last_status = http_status(exc)
+        out.retry = [m for m in group if m not in out.found]
+    if out.fatal:
+        raise out.fatal[0]
+    return out
+
+
+def fetch_messages(service: Any, ids: Iterable[str], budget_seconds: float,
+                   heartbeat: Callable[[], None] = lambda: None,
+                   sleep: Callable[[float], None] = time.sleep) -> dict[str, dict[str, Any]]:
+    """`format=full` resources by id through the batch endpoint; deleted (404) ones are absent."""
+    pending = list(dict.fromkeys(ids))
+    found: dict[str, dict[str, Any]] = {}
+    deadline: float | None = None
+    attempt = 0
+    while pending:
+        retry: list[str] = []
+        last_status: int | None = None
+        for start in range(0, len(pending), BATCH_SIZE):
+            res = _run_batch(service, pending[start:start + BATCH_SIZE])
+            found.update(res.found)
+            retry.extend(res.retry)
+            last_status = res.last_status or last_status
+            heartbeat()
+        if retry:
+            attempt += 1
+            now = time.monotonic()
+            deadline = deadline if deadline is not None else now + budget_seconds
+            delay = min(4.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+            if now + delay > deadline:
+                raise GmailUnavailable(last_status, "messages.get")
+            sleep(delay)
+            heartbeat()
+        pending = retry
+    return found
