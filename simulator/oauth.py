@@ -28,9 +28,11 @@ import base64
 import binascii
 import hashlib
 import html
+import json
 import re
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -48,11 +50,8 @@ SCOPE_USERINFO_EMAIL = "https://www.googleapis.com/auth/userinfo.email"
 SCOPE_USERINFO_PROFILE = "https://www.googleapis.com/auth/userinfo.profile"
 SCOPE_OPENID = "openid"
 
-# Requested name → the name Google reports as granted (it expands the short OpenID names).
-_CANONICAL = {
-    SCOPE_GMAIL_READONLY: SCOPE_GMAIL_READONLY,
-    SCOPE_GMAIL_SEND: SCOPE_GMAIL_SEND,
-    SCOPE_GMAIL_FULL: SCOPE_GMAIL_FULL,
+# Sign-in scopes: requested name → the name Google reports as granted (it expands the short names).
+_SIGN_IN = {
     SCOPE_OPENID: SCOPE_OPENID,
     "email": SCOPE_USERINFO_EMAIL,
     "profile": SCOPE_USERINFO_PROFILE,
@@ -60,15 +59,35 @@ _CANONICAL = {
     SCOPE_USERINFO_PROFILE: SCOPE_USERINFO_PROFILE,
 }
 # Sign-in scopes have no checkbox on Google's consent screen: they come with any approval.
-_BASIC = frozenset({SCOPE_OPENID, SCOPE_USERINFO_EMAIL, SCOPE_USERINFO_PROFILE})
-_DESCRIPTIONS = {
-    SCOPE_GMAIL_READONLY: "View your email messages and settings",
-    SCOPE_GMAIL_SEND: "Send email on your behalf",
-    SCOPE_GMAIL_FULL: "Read, compose, send, and permanently delete all your email from Gmail",
+_BASIC = frozenset(_SIGN_IN.values())
+_SIGN_IN_DESCRIPTIONS = {
     SCOPE_OPENID: "Associate you with your personal info on Google",
     SCOPE_USERINFO_EMAIL: "See your primary Google Account email address",
     SCOPE_USERINFO_PROFILE: "See your personal info, including any personal info you've made publicly available",
 }
+
+
+@lru_cache(maxsize=1)
+def gmail_scopes() -> dict[str, str]:
+    """Every Gmail scope with its consent text, from the discovery document the clients ship."""
+    from googleapiclient.discovery_cache import get_static_doc
+
+    doc = json.loads(get_static_doc("gmail", "v1") or "{}")
+    scopes = doc.get("auth", {}).get("oauth2", {}).get("scopes", {})
+    return {name: str(v.get("description", name)) for name, v in scopes.items()}
+
+
+def canonical_scope(name: str) -> str | None:
+    """The granted name of a requestable scope; None if the simulator does not know it (invalid_scope)."""
+    if name in _SIGN_IN:
+        return _SIGN_IN[name]
+    return name if name in gmail_scopes() else None
+
+
+def _description(scope: str) -> str:
+    return _SIGN_IN_DESCRIPTIONS.get(scope) or gmail_scopes().get(scope, scope)
+
+
 _ADDRESS = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
 _PKCE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 _AUTH_PARAMS = (
@@ -143,13 +162,14 @@ def _parse_auth_request(params: Any) -> AuthRequest:
     raw_scopes = params.get("scope", "").split()
     if not raw_scopes:
         raise _PageError(400, "invalid_request", "Missing required parameter: scope")
-    invalid = [s for s in raw_scopes if s not in _CANONICAL]
+    invalid = [s for s in raw_scopes if canonical_scope(s) is None]
     if invalid:
         raise _PageError(400, "invalid_scope", f"Some requested scopes were invalid. {{invalid={invalid}}}")
     scopes: list[str] = []
     for s in raw_scopes:
-        if _CANONICAL[s] not in scopes:
-            scopes.append(_CANONICAL[s])
+        c = canonical_scope(s)
+        if c is not None and c not in scopes:
+            scopes.append(c)
     access_type = params.get("access_type", "online")
     if access_type not in ("online", "offline"):
         raise _PageError(400, "invalid_request", f"Invalid access_type: {access_type}")
@@ -196,10 +216,10 @@ def _approve(req: AuthRequest, user: str, granted_names: list[str]) -> Response:
     address = user.strip().lower()
     if not _ADDRESS.match(address):
         raise _PageError(400, "invalid_request", "sim_user must be an email address")
-    unknown = [s for s in granted_names if _CANONICAL.get(s) not in req.scopes]
+    ticked = {canonical_scope(s) for s in granted_names}
+    unknown = [s for s in granted_names if canonical_scope(s) not in req.scopes]
     if unknown:
         raise _PageError(400, "invalid_request", f"sim_scopes lists scopes that were not requested: {unknown}")
-    ticked = {_CANONICAL[s] for s in granted_names}
     granted = frozenset(s for s in req.scopes if s in ticked or s in _BASIC)
     if not granted:
         return _redirect(req, {"error": "access_denied"})
@@ -238,7 +258,7 @@ def _consent_page(req: AuthRequest, params: Any) -> Response:
     )
     rows = []
     for s in req.scopes:
-        desc = html.escape(_DESCRIPTIONS.get(s, s))
+        desc = html.escape(_description(s))
         if s in _BASIC:
             rows.append(f"<li>{desc} <small>({html.escape(s)})</small></li>")
         else:
@@ -349,7 +369,7 @@ def token() -> Response:
             refresh_token = form.get("refresh_token", "")
             if not refresh_token:
                 raise OAuthError("invalid_request", "Missing required parameter: refresh_token")
-            narrowed = frozenset(_CANONICAL.get(s, s) for s in form.get("scope", "").split()) or None
+            narrowed = frozenset(canonical_scope(s) or s for s in form.get("scope", "").split()) or None
             issued = tokens.refresh(refresh_token, client_id, narrowed)
         else:
             raise OAuthError("unsupported_grant_type", f"Invalid grant_type: {grant_type}")

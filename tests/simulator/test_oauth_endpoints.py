@@ -284,3 +284,12 @@ def test_tokeninfo_reports_scope_and_lifetime(sim: str, client: tuple[str, str, 
     assert 3590 <= int(info["expires_in"]) <= 3600
     bad = requests.get(f"{sim}/tokeninfo", params={"access_token": "ya29.bad"}, timeout=10)
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_token"
+
+
+def test_every_gmail_scope_of_the_discovery_document_can_be_requested(sim: str, client: tuple[str, str, str]) -> None:
+    from simulator.oauth import gmail_scopes
+
+    scopes = sorted(gmail_scopes())
+    assert "https://www.googleapis.com/auth/gmail.modify" in scopes and "https://mail.google.com/" in scopes
+    body = exchange(sim, client, code_for(sim, client, scope=" ".join(scopes))).json()
+    assert sorted(body["scope"].split()) == scopes
