@@ -100,6 +100,20 @@ class SimClient:
         _, body = self._request("GET", self._mbox(address) + "/messages/" + urllib.parse.quote(id) + "/raw")
         return body
 
+    def mailboxes(self) -> list[str]:
+        return list(self._json("GET", "/sim/mailboxes")["mailboxes"])
+
+    def modify(
+        self, address: str, id: str, add: list[str] | None = None, remove: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Label changes made in Gmail's UI (e.g. the rep archives or reads a message)."""
+        path = self._mbox(address) + "/messages/" + urllib.parse.quote(id) + "/modify"
+        return dict(self._json("POST", path, {"addLabelIds": add or [], "removeLabelIds": remove or []}))
+
+    def delete_message(self, address: str, id: str) -> None:
+        """The rep deleting a message permanently in Gmail's UI."""
+        self._request("DELETE", self._mbox(address) + "/messages/" + urllib.parse.quote(id))
+
     def revoke(self, address: str) -> int:
         """Every token of the mailbox dies (a password change); returns how many were live."""
         return int(self._json("POST", self._mbox(address) + "/revoke")["revoked"])
@@ -110,8 +124,14 @@ class SimClient:
         out = self._json("PUT", "/sim/faults", spec)
         return dict(out) if isinstance(out, dict) else {}
 
+    def faults(self) -> dict[str, Any]:
+        return dict(self._json("GET", "/sim/faults"))
+
     def settings(self, **kw: Any) -> dict[str, Any]:
-        """PUT /sim/settings; keys in camelCase or snake_case (access_token_ttl_seconds=5)."""
+        """PUT /sim/settings with the given keys (camelCase or snake_case: access_token_ttl_seconds=5);
+        without arguments, GET the current settings."""
+        if not kw:
+            return dict(self._json("GET", "/sim/settings"))
         return dict(self._json("PUT", "/sim/settings", {_camel(k): v for k, v in kw.items()}))
 
     def reset(self) -> None:
