@@ -214,3 +214,43 @@ def test_refresh_with_wrong_client_secret_is_invalid_client(sim: str, oauth_clie
     )
     with pytest.raises(RefreshError, match="invalid_client"):
         creds.refresh(Request())
+
+
+def gmail_for(sim: str, creds: Credentials) -> Any:
+    import google_auth_httplib2
+    import httplib2
+    from googleapiclient.discovery import build_from_document
+
+    from shared.gmail_api import discovery_document
+
+    http = google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=10))
+    return build_from_document(discovery_document(sim), http=http)
+
+
+def test_gmail_answers_401_to_an_expired_token_and_the_client_refreshes_and_retries(
+    sim: str, sim_server: Any, oauth_client: tuple[str, str, str]
+) -> None:
+    SimClient(sim).settings(accessTokenTtlSeconds=0)  # the first access token is born expired
+    flow = connect(sim, oauth_client)
+    stale = flow.credentials.token
+    assert sim_server.ctx.tokens.authenticate(stale) is None
+    SimClient(sim).settings(accessTokenTtlSeconds=3600)
+    # expiry unknown to the client: it sends the dead token, gets 401, refreshes, retries.
+    creds = credentials_for(sim, oauth_client, flow.credentials.refresh_token)
+    creds.token = stale
+    profile = gmail_for(sim, creds).users().getProfile(userId="me").execute()
+    assert profile["emailAddress"] == REP
+    assert creds.token != stale
+
+
+def test_gmail_call_after_password_change_fails_with_invalid_grant(
+    sim: str, oauth_client: tuple[str, str, str]
+) -> None:
+    flow = connect(sim, oauth_client)
+    creds = credentials_for(sim, oauth_client, flow.credentials.refresh_token)
+    creds.token = flow.credentials.token
+    gmail = gmail_for(sim, creds)
+    assert gmail.users().getProfile(userId="me").execute()["emailAddress"] == REP
+    SimClient(sim).revoke(REP)
+    with pytest.raises(RefreshError, match="invalid_grant"):
+        gmail.users().getProfile(userId="me").execute()
