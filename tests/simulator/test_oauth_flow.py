@@ -230,11 +230,14 @@ def gmail_for(sim: str, creds: Credentials) -> Any:
 def test_gmail_answers_401_to_an_expired_token_and_the_client_refreshes_and_retries(
     sim: str, sim_server: Any, oauth_client: tuple[str, str, str]
 ) -> None:
-    SimClient(sim).settings(accessTokenTtlSeconds=0)  # the first access token is born expired
+    SimClient(sim).settings(accessTokenTtlSeconds=1)
     flow = connect(sim, oauth_client)
     stale = flow.credentials.token
-    assert sim_server.ctx.tokens.authenticate(stale) is None
-    SimClient(sim).settings(accessTokenTtlSeconds=3600)
+    SimClient(sim).settings(accessTokenTtlSeconds=3600)  # for the token the client will refresh to
+    deadline = time.monotonic() + 5
+    while sim_server.ctx.tokens.authenticate(stale) is not None:
+        assert time.monotonic() < deadline, "access token did not expire"
+        time.sleep(0.05)
     # expiry unknown to the client: it sends the dead token, gets 401, refreshes, retries.
     creds = credentials_for(sim, oauth_client, flow.credentials.refresh_token)
     creds.token = stale
