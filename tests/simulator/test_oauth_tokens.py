@@ -239,3 +239,36 @@ def test_dead_tokens_are_pruned_but_live_ones_survive(store: TokenStore, clock: 
     live = [store.refresh(refresh, "client-1").access_token for _ in range(1000)]  # triggers a prune
     assert len(store._access) <= 1002
     assert all(store.authenticate(t) is not None for t in live)
+
+
+def test_concurrent_refresh_authenticate_and_revoke_all_stay_consistent() -> None:
+    import threading
+
+    store = TokenStore()
+    refresh_tokens = [connect(store)[1] for _ in range(8)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(9)
+
+    def worker(refresh: str) -> None:
+        try:
+            start.wait()
+            for _ in range(300):
+                try:
+                    issued = store.refresh(refresh, "client-1")
+                except OAuthError as err:  # revoked mid-way: must be Google's answer, nothing else
+                    assert err.error == "invalid_grant"
+                    return
+                store.authenticate(issued.access_token)
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(r,)) for r in refresh_tokens]
+    for t in threads:
+        t.start()
+    start.wait()
+    store.revoke_all(GRANT.address)
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.active_tokens(GRANT.address) == 0
+    assert all(store.authenticate(t) is None for t in list(store._access))
