@@ -1,0 +1,178 @@
+"""R16 Auto BCC through the local stack: the webhook logs copies under the recipient contact."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.oauth_steps import connect, crm_for, docs, seed_contact, seed_user
+
+pytestmark = pytest.mark.e2e
+
+GMAIL = "rep.one@gmail.test"
+CLIENT = "Ann.Buyer@Client.example"
+
+
+@pytest.fixture
+def rep(stack: Any, clean: Any, firestore_db: Any, sim_client: Any) -> dict[str, str]:
+    """A connected rep: their Auto BCC address and the webhook's URL and key."""
+    seed_user(firestore_db, "acme", "alice", email="alice@acme.example")
+    seed_user(firestore_db, "acme", "carol", email="carol@acme.example")
+    crm = crm_for(stack)
+    assert connect(crm, sim_client, "acme", "alice", GMAIL) == {"status": "connected"}
+    return {"bcc": crm.status("acme", "alice")["autoBccAddress"], "url": stack.function_url("auto_bcc"),
+            "key": stack.secrets.inbound_api_key}
+
+
+def copy(rep: dict[str, str], to: str = CLIENT, cc: str = "", msgid: str = "<offer-1@corp.example>",
+         subject: str = "Our offer") -> bytes:
+    headers = [f"From: Alice <{GMAIL}>", f"To: {to}", f"Bcc: {rep['bcc']}", f"Subject: {subject}",
+               "Date: Tue, 05 Mar 2024 10:00:00 +0000", "MIME-Version: 1.0",
+               "Content-Type: text/plain; charset=utf-8"]
+    if cc:
+        headers.append(f"Cc: {cc}")
+    if msgid:
+        headers.append(f"Message-ID: {msgid}")
+    return ("\r\n".join(headers) + "\r\n\r\nPlease find our offer below.\r\n").encode()
+
+
+def post(rep: dict[str, str], body: bytes, to: str | None = None, key: str | None = None,
+         content_type: str = "message/rfc822") -> requests.Response:
+    return requests.post(rep["url"], params={"to": to or rep["bcc"]}, data=body, timeout=60,
+                         headers={"Authorization": f"Bearer {key or rep['key']}", "Content-Type": content_type})
+
+
+def messages_of(db: Any, account: str) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for conv in db.collection(f"accounts/{account}/conversations").list_documents():
+        out += [(f"{conv.id}/{m.id}", m.to_dict()) for m in conv.collection("messages").stream()]
+    return out
+
+
+def test_r16_copy_creates_the_contact_and_logs_outbound(rep: dict[str, str], stack: Any, firestore_db: Any) -> None:
+    resp = post(rep, copy(rep))
+    assert resp.status_code == 201, resp.text
+
+    contacts = docs(firestore_db, "accounts/acme/contacts")
+    assert [(c["email"], c["source"]) for c in contacts.values()] == [("ann.buyer@client.example", "auto_bcc")]
+    ((path, msg),) = messages_of(firestore_db, "acme")
+    (contact_id,) = contacts
+    assert path == f"{contact_id}/{resp.json()['messageId']}"
+    assert resp.json()["messageId"].startswith("ab_")
+    assert (msg["direction"], msg["source"], msg["contactId"], msg["userId"]) == (
+        "outbound", "auto_bcc", contact_id, "alice")
+    assert (msg["from"], msg["to"], msg["bcc"]) == (GMAIL, ["ann.buyer@client.example"], [])
+    assert msg["subject"] == "Our offer" and "offer below" in msg["text"]
+    assert msg["rfc822MessageId"] == "<offer-1@corp.example>"
+    conv = firestore_db.document(f"accounts/acme/conversations/{contact_id}").get().to_dict()
+    assert conv["contactId"] == contact_id and conv["lastMessageDirection"] == "outbound"
+    events = [e for e in stack.crm_events(2) if e["type"] == "message.synced"]
+    assert events and (events[0]["source"], events[0]["contactId"]) == ("auto_bcc", contact_id)
+
+
+def test_r16_existing_contact_is_used_earliest_first(rep: dict[str, str], firestore_db: Any) -> None:
+    seed_contact(firestore_db, "acme", "c-first", "ann.buyer@client.example")
+    time.sleep(0.01)
+    seed_contact(firestore_db, "acme", "c-second", "ANN.BUYER@client.example")
+    assert post(rep, copy(rep)).status_code == 201
+    assert set(docs(firestore_db, "accounts/acme/contacts")) == {"c-first", "c-second"}
+    ((path, _),) = messages_of(firestore_db, "acme")
+    assert path.startswith("c-first/")
+
+
+def test_r16_colleagues_and_the_auto_bcc_address_are_not_the_contact(rep: dict[str, str], firestore_db: Any) -> None:
+    resp = post(rep, copy(rep, to="carol@acme.example", cc="Bo <bo@client.example>"))
+    assert resp.status_code == 201
+    assert [c["email"] for c in docs(firestore_db, "accounts/acme/contacts").values()] == ["bo@client.example"]
+
+
+def test_r16_same_copy_twice_is_logged_once(rep: dict[str, str], firestore_db: Any) -> None:
+    first, second = post(rep, copy(rep)), post(rep, copy(rep))
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json()["duplicate"] is True
+    assert first.json()["messageId"] == second.json()["messageId"]
+    assert len(messages_of(firestore_db, "acme")) == 1
+
+
+def test_copy_without_message_id_is_still_idempotent(rep: dict[str, str], firestore_db: Any) -> None:
+    body = copy(rep, msgid="")
+    assert [post(rep, body).status_code for _ in range(2)] == [201, 200]
+    assert len(messages_of(firestore_db, "acme")) == 1
+
+
+def test_unknown_auto_bcc_address_is_404(rep: dict[str, str], firestore_db: Any) -> None:
+    for to in ("aaaaaaaaaaaaaaaaaaaaaaaaaa@bcc.localhost", "someone@elsewhere.example"):
+        resp = post(rep, copy(rep), to=to)
+        assert (resp.status_code, resp.json()["error"]) == (404, "not_found")
+    assert messages_of(firestore_db, "acme") == []
+
+
+def test_wrong_or_missing_inbound_key_is_401(rep: dict[str, str], stack: Any) -> None:
+    assert post(rep, copy(rep), key="wrong").status_code == 401
+    assert post(rep, copy(rep), key=stack.secrets.crm_api_key).status_code == 401  # the CRM key is not this key
+    resp = requests.post(rep["url"], params={"to": rep["bcc"]}, data=copy(rep), timeout=30,
+                         headers={"Content-Type": "message/rfc822"})
+    assert (resp.status_code, resp.json()["error"]) == (401, "unauthorized")
+
+
+@pytest.mark.parametrize("body,content_type,status,error", [
+    (b"From: x@y.example\r\n\r\nno recipients", "message/rfc822", 400, "malformed_message"),
+    (b"", "message/rfc822", 400, "malformed_message"),
+    (b"{}", "application/json", 415, "unsupported_media_type"),
+])
+def test_malformed_input_is_a_clear_4xx_without_writes(rep: dict[str, str], firestore_db: Any, body: bytes,
+                                                       content_type: str, status: int, error: str) -> None:
+    resp = post(rep, body, content_type=content_type)
+    assert (resp.status_code, resp.json()["error"]) == (status, error)
+    assert docs(firestore_db, "accounts/acme/contacts") == {}
+    assert messages_of(firestore_db, "acme") == []
+
+
+def test_missing_or_invalid_to_is_400(rep: dict[str, str]) -> None:
+    for params in ({}, {"to": "not an address"}):
+        resp = requests.post(rep["url"], params=params, data=copy(rep), timeout=30,
+                             headers={"Authorization": f"Bearer {rep['key']}", "Content-Type": "message/rfc822"})
+        assert (resp.status_code, resp.json()["field"]) == (400, "to")
+
+
+def test_copy_without_external_recipient_is_422(rep: dict[str, str], firestore_db: Any) -> None:
+    resp = post(rep, copy(rep, to="carol@acme.example"))
+    assert (resp.status_code, resp.json()["error"]) == (422, "no_recipient")
+    assert docs(firestore_db, "accounts/acme/contacts") == {}
+
+
+def test_copy_above_30_mb_is_413(rep: dict[str, str]) -> None:
+    resp = post(rep, copy(rep) + b"x" * (30 * 1024 * 1024))
+    assert (resp.status_code, resp.json()["error"]) == (413, "too_large")
+
+
+def test_disconnected_user_is_409_not_connected(rep: dict[str, str], stack: Any) -> None:
+    assert crm_for(stack).disconnect("acme", "alice").status_code == 200
+    resp = post(rep, copy(rep))
+    assert (resp.status_code, resp.json()["error"]) == (409, "not_connected")
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "functions" / "gmail_push.py").exists(),
+                    reason="needs the sync engine's gmail_push")
+def test_r16_later_reply_from_the_new_contact_syncs_as_inbound(rep: dict[str, str], sim_client: Any,
+                                                                firestore_db: Any) -> None:
+    assert post(rep, copy(rep)).status_code == 201
+    (contact_id,) = docs(firestore_db, "accounts/acme/contacts")
+
+    sim_client.deliver(GMAIL, (
+        f"From: Ann <ann.buyer@client.example>\r\nTo: {GMAIL}\r\nSubject: Re: Our offer\r\n"
+        "In-Reply-To: <offer-1@corp.example>\r\nReferences: <offer-1@corp.example>\r\n"
+        "Message-ID: <reply-1@client.example>\r\n\r\nLooks good.\r\n").encode())
+
+    deadline = time.monotonic() + 30
+    inbound: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not inbound:
+        inbound = [m for p, m in messages_of(firestore_db, "acme") if m["direction"] == "inbound"]
+        time.sleep(0.2)
+    assert inbound, "the reply did not sync"
+    assert (inbound[0]["contactId"], inbound[0]["source"]) == (contact_id, "gmail")
+    assert len(messages_of(firestore_db, "acme")) == 2

@@ -1,0 +1,81 @@
+"""Specs of parsing an Auto BCC copy and picking its contact (R16, R12 order), pure logic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.auto_bcc_message import MalformedMessage, parse_copy, pick_recipient
+
+BCC = "abcdefghijklmnopqrstuvwxyz@bcc.localhost"
+
+
+def raw(headers: str, body: str = "Hello there") -> bytes:
+    return (headers.strip().replace("\n", "\r\n") + "\r\n\r\n" + body).encode()
+
+
+def is_bcc(a: str) -> bool:
+    return a.endswith("@bcc.localhost")
+
+
+def test_first_to_recipient_is_the_contact() -> None:
+    copy = parse_copy(raw(f"From: Rep <rep@corp.example>\nTo: Ann <ann@client.example>, bo@client.example\n"
+                          f"Bcc: {BCC}\nSubject: Offer\nMessage-ID: <m1@corp.example>"))
+    assert pick_recipient(copy, is_bcc, set()).email == "ann@client.example"  # type: ignore[union-attr]
+
+
+def test_auto_bcc_address_users_and_sender_are_skipped_in_to_cc_bcc_order() -> None:
+    copy = parse_copy(raw(f"From: rep@corp.example\nTo: {BCC}, colleague@corp.example\n"
+                          "Cc: rep@corp.example, Carl <Carl@Client.example>\nBcc: later@client.example\n"
+                          "Message-ID: <m2@x>"))
+    picked = pick_recipient(copy, is_bcc, {"colleague@corp.example"})
+    assert picked is not None
+    assert (picked.email, picked.name) == ("carl@client.example", "Carl")
+
+
+def test_no_external_recipient_gives_none() -> None:
+    copy = parse_copy(raw(f"From: rep@corp.example\nTo: colleague@corp.example\nBcc: {BCC}"))
+    assert pick_recipient(copy, is_bcc, {"colleague@corp.example"}) is None
+
+
+def test_message_id_is_the_idempotency_key_and_falls_back_to_a_hash() -> None:
+    with_id = parse_copy(raw("From: a@x.example\nTo: b@y.example\nMessage-ID:  <abc@x.example> "))
+    assert with_id.message_id == "<abc@x.example>"
+    data = raw("From: a@x.example\nTo: b@y.example")
+    assert parse_copy(data).message_id == parse_copy(data).message_id
+    assert parse_copy(data).message_id.startswith("sha256:")
+
+
+def test_encoded_subject_bodies_date_and_attachments() -> None:
+    message = (
+        "From: a@x.example\r\nTo: b@y.example\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n"
+        "Date: Tue, 05 Mar 2024 10:00:00 +0100\r\nIn-Reply-To: <p@x>\r\nReferences: <o@x> <p@x>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n"
+        "--BB\r\nContent-Type: multipart/alternative; boundary=AA\r\n\r\n"
+        "--AA\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        "Sch=C3=B6n\r\n--AA\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Sch\xc3\xb6n</p>\r\n--AA--\r\n"
+        "--BB\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"offer.pdf\"\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--BB--\r\n"
+    ).encode("latin-1")
+    copy = parse_copy(message)
+    assert copy.subject == "Grüße"
+    assert copy.text is not None and copy.text.strip() == "Schön"
+    assert copy.html is not None and "Schön" in copy.html
+    assert copy.snippet == "Schön"
+    assert copy.sent_at == datetime(2024, 3, 5, 9, 0, tzinfo=UTC)
+    assert (copy.in_reply_to, copy.references) == ("<p@x>", ["<o@x>", "<p@x>"])
+    assert copy.attachments == [{"filename": "offer.pdf", "mimeType": "application/pdf", "size": 9,
+                                 "gmailAttachmentId": None}]
+
+
+def test_forward_is_marked() -> None:
+    assert parse_copy(raw("From: a@x.example\nTo: b@y.example\nSubject: Fwd: prices")).is_forward
+
+
+@pytest.mark.parametrize("data", [b"", b"   \r\n", b"just some text without headers",
+                                  b"To: b@y.example\r\n\r\nno sender", b"From: a@x.example\r\n\r\nno recipient",
+                                  b"From: not an address\r\nTo: b@y.example\r\n\r\nx"])
+def test_malformed_copies_are_refused_with_a_reason(data: bytes) -> None:
+    with pytest.raises(MalformedMessage):
+        parse_copy(data)
