@@ -2,8 +2,8 @@
 
 The CRM writes contacts and users with addresses as the rep typed them, and
 Firestore compares strings exactly, so an address is looked up under the
-spellings people actually use (as written, all lower-case, local part as
-written with a lower-case domain) with `in` queries,
+spellings people actually use (as written, lower, upper, capitalised; see
+`address_variants`) with `in` queries,
 and the hits are compared case-insensitively. When several contacts share an
 address the one created first wins (R13), ties broken by id so every function
 picks the same one.
@@ -38,17 +38,27 @@ class ContactRef:
         return not self.assignedUserIds or user_id in self.assignedUserIds
 
 
+def _cap(part: str) -> str:
+    return part[:1].upper() + part[1:]
+
+
 def address_variants(address: str) -> list[str]:
-    """Spellings under which the CRM may have stored `address`."""
+    """Spellings under which the CRM may have stored `address`: as written, lower, upper, and the
+    capitalisations people type (Carla@client.test, Carla@Client.test, John.Smith@…). Firestore
+    has no case-insensitive match; other mixed-case spellings are not found (docs/SYNC.md)."""
     a = address.strip()
-    out = [a, a.lower()]
-    if "@" in a:
-        local, _, domain = a.rpartition("@")
-        out.append(f"{local}@{domain.lower()}")
-    seen: dict[str, None] = {}
-    for v in out:
-        seen.setdefault(v, None)
-    return list(seen)
+    low = a.lower()
+    out = [a, low, a.upper()]
+    if "@" in low:
+        local, _, domain = low.rpartition("@")
+        written_local = a.rpartition("@")[0]
+        titled = ".".join(_cap(p) for p in local.split("."))
+        dom_first = _cap(domain)
+        dom_title = ".".join(_cap(p) for p in domain.split("."))
+        out += [f"{written_local}@{domain}", f"{_cap(local)}@{domain}", f"{titled}@{domain}",
+                f"{local}@{dom_first}", f"{_cap(local)}@{dom_first}", f"{titled}@{dom_first}",
+                f"{_cap(local)}@{dom_title}"]
+    return list(dict.fromkeys(out))
 
 
 def _variant_chunks(addresses: Iterable[str]) -> list[list[str]]:

@@ -166,3 +166,13 @@ def test_drafts_spam_trash_and_chat_never_sync() -> None:
     for label in ("DRAFT", "SPAM", "TRASH", "CHAT"):
         d = classify(msg("c@x.com", labels=(label,)), REP, [view(contacts=[contact("k1", "c@x.com")])])
         assert d.deliveries == [] and d.skips[0].reason == f"label_{label.lower()}"
+
+
+def test_r13_contact_lookup_covers_the_usual_capitalisations() -> None:
+    from shared.contacts import address_variants
+
+    v = address_variants("carla@client.test")
+    for spelling in ("carla@client.test", "Carla@client.test", "Carla@Client.test", "CARLA@CLIENT.TEST"):
+        assert spelling in v
+    assert "John.Smith@acme.test" in address_variants("john.smith@acme.test")
+    assert len(v) <= 10  # keeps `in` queries (30 values) cheap
