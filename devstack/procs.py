@@ -149,7 +149,7 @@ class ManagedProcess:
                 return
             if time.monotonic() >= deadline:
                 raise StartupError(
-                    self.name, f"not ready after {timeout:.0f} s{' (' + what + ')' if what else ''}",
+                    self.name, f"not ready after {timeout:g} s{' (' + what + ')' if what else ''}",
                     self.log_tail(),
                 )
             time.sleep(POLL_INTERVAL)

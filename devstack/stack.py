@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Mapping
@@ -242,12 +243,21 @@ class Stack:
         self.processes["firestore"].wait_ready(
             http_ready(f"http://{self.firestore_host}/", 200), remaining(), f"port {self.ports['firestore']}"
         )
+        # The emulator's first real request takes seconds (it initialises the database
+        # lazily); pay that now, while the other parts come up, not in the first test.
+        warmup = threading.Thread(target=self._warm_up_firestore, name="firestore-warmup", daemon=True)
+        warmup.start()
         self.processes["simulator"].wait_ready(
             http_ready(f"{self.simulator_url}/sim/health", 200), remaining(), "GET /sim/health"
         )
         for name in self.settings.functions:
             port = self.ports[f"function:{name}"]
             self.processes[f"function:{name}"].wait_ready(tcp_ready(self.host, port), remaining(), f"port {port}")
+        warmup.join(remaining())
+
+    def _warm_up_firestore(self) -> None:
+        with contextlib.suppress(OSError):
+            self.reset_firestore()
 
     def stop(self) -> None:
         """Stop every part (functions first, emulators last); safe to call twice."""
@@ -322,7 +332,8 @@ class Stack:
 
     def purge_subscriptions(self) -> None:
         """Drop undelivered messages (pending pushes and CRM events) left by an earlier test."""
-        for sub in [route.subscription for route in PUSH_ROUTES] + [CRM_EVENTS_TAP]:
+        routes = [r.subscription for r in PUSH_ROUTES if r.function in self.settings.functions]
+        for sub in [*routes, CRM_EVENTS_TAP]:
             self.pubsub.purge(sub)
 
     def reset(self) -> None:

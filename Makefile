@@ -1,0 +1,48 @@
+# gmail-crm-sync: developer and CI entry points. See README.md and docs/LOCAL_STACK.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.11+ for the virtualenv (3.12 preferred: the runtime deploys to python312).
+PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv test lint up demo bench
+
+help:
+	@echo "make venv   create $(VENV) from pyproject.toml (again when pyproject.toml changes)"
+	@echo "make test   ruff, mypy, then the whole pytest suite (starts the local stack itself)"
+	@echo "make lint   ruff, mypy, shellcheck"
+	@echo "make up     run the local stack in the foreground; Ctrl-C stops it"
+	@echo "make demo   the end-to-end demo against a local stack"
+	@echo "make bench  run the benchmarks in scripts/bench_*.py"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found " + sys.version.split()[0] + " at " + sys.executable + "); set PYTHON=/path/to/python3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/shellcheck .ci/run
+	@if [ -f deploy.sh ]; then echo "$(BIN)/shellcheck deploy.sh"; $(BIN)/shellcheck deploy.sh; fi
+
+test: lint
+	$(BIN)/pytest
+
+up: venv
+	$(BIN)/python -m devstack up
+
+demo: venv
+	$(BIN)/python -m devstack.demo
+
+bench: venv
+	@set -e; found=0; for script in scripts/bench_*.py; do \
+	  [ -e "$$script" ] || continue; found=1; \
+	  echo "== $$script"; $(BIN)/python "$$script"; \
+	done; [ "$$found" = 1 ] || echo "no scripts/bench_*.py yet"
