@@ -160,6 +160,21 @@ def _dispatch(context: SimContext, call: Call) -> Reply:
     allowed = method_scopes().get(r.method_id, frozenset())
     if allowed and not (grant.scopes & allowed):
         raise errors.insufficient_scope()
+    if "upload_id" not in call.query:  # a resumable upload's chunks belong to the call that opened it
+        _admit(context, r, address)
+    params["_metadata_only"] = "1" if grant.scopes <= {METADATA_SCOPE} else ""
+    try:
+        return r.handler(context, call, address, params)
+    except HistoryExpired:
+        raise errors.not_found() from None
+    except NotFound:
+        raise errors.not_found() from None
+    except (InvalidArgument, QueryError) as exc:
+        raise errors.invalid(str(exc)) from None
+
+
+def _admit(context: SimContext, r: Route, address: str) -> None:
+    """Count the call, inject a fault if one is drawn, then charge quota (429 when over the rate)."""
     context.quota.count_call(address, r.short)
     latency, code = context.faults.for_call(r.method_id, r.short)
     if latency:
@@ -175,15 +190,6 @@ def _dispatch(context: SimContext, call: Call) -> Reply:
             "rateLimitExceeded",
             domain="usageLimits",
         )
-    params["_metadata_only"] = "1" if grant.scopes <= {METADATA_SCOPE} else ""
-    try:
-        return r.handler(context, call, address, params)
-    except HistoryExpired:
-        raise errors.not_found() from None
-    except NotFound:
-        raise errors.not_found() from None
-    except (InvalidArgument, QueryError) as exc:
-        raise errors.invalid(str(exc)) from None
 
 
 def _authenticate(context: SimContext, call: Call) -> Grant:

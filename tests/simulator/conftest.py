@@ -25,13 +25,14 @@ import requests
 
 from simulator.app import BackgroundServer
 from simulator.config import SimConfig
-from simulator.tokens import Grant
+from simulator.tokens import Grant, TokenSet
 
 PROJECT = "sim-test"
 READ = "https://www.googleapis.com/auth/gmail.readonly"
 SEND = "https://www.googleapis.com/auth/gmail.send"
 MODIFY = "https://www.googleapis.com/auth/gmail.modify"
 CLIENT_ID = "sim-test-client.apps.googleusercontent.com"
+CLIENT_SECRET = "GOCSPX-sim-test"
 REDIRECT = "http://127.0.0.1:9/oauth/callback"
 
 
@@ -39,8 +40,8 @@ def sim_config(**overrides: Any) -> SimConfig:
     return SimConfig.from_dict(
         {
             "projectId": PROJECT,
-            "oauthClients": [{"clientId": CLIENT_ID, "clientSecret": "GOCSPX-sim-test", "redirectUris": [REDIRECT]}],
-            "secrets": {"oauth-client": [json.dumps({"clientId": CLIENT_ID, "clientSecret": "GOCSPX-sim-test"})]},
+            "oauthClients": [{"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "redirectUris": [REDIRECT]}],
+            "secrets": {"oauth-client": [json.dumps({"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET})]},
             "seed": 1,
             **overrides,
         }
@@ -59,12 +60,27 @@ def sim(sim_server: BackgroundServer) -> str:
     return sim_server.url
 
 
-def mint_token(server: BackgroundServer, address: str, scopes: tuple[str, ...] = (READ, SEND)) -> str:
-    """An access token for `address` through the token store's own code path (no browser)."""
+def mint_tokens(server: BackgroundServer, address: str, scopes: tuple[str, ...] = (READ, SEND)) -> TokenSet:
+    """Access and refresh token for `address` through the token store's own code path (no browser)."""
     server.ctx.state.create_mailbox(address)
     tokens = server.ctx.tokens
     code = tokens.issue_code(Grant(address.lower(), frozenset(scopes), CLIENT_ID), REDIRECT, offline=True)
-    return tokens.redeem_code(code, CLIENT_ID, REDIRECT, None).access_token
+    return tokens.redeem_code(code, CLIENT_ID, REDIRECT, None)
+
+
+def mint_token(server: BackgroundServer, address: str, scopes: tuple[str, ...] = (READ, SEND)) -> str:
+    return mint_tokens(server, address, scopes).access_token
+
+
+def credentials(server: BackgroundServer, address: str, scopes: tuple[str, ...] = (READ, SEND)) -> Any:
+    """google-auth Credentials that refresh against the simulator's /token, as the project's are."""
+    from google.oauth2.credentials import Credentials
+
+    ts = mint_tokens(server, address, scopes)
+    return Credentials(
+        token=ts.access_token, refresh_token=ts.refresh_token, token_uri=f"{server.url}/token",
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, scopes=list(scopes),
+    )
 
 
 @pytest.fixture
@@ -150,3 +166,46 @@ def watched(sim_pubsub: BackgroundServer, pubsub_host: str) -> Iterator[tuple[Ba
     yield sim_pubsub, Topic(pubsub_host)
     with contextlib.suppress(requests.RequestException):
         requests.post(f"{sim_pubsub.url}/sim/reset", timeout=10)
+
+
+# -- the project's own Gmail client, pointed at a simulator ----------------------------------
+
+
+def gmail_service(base_url: str, token: str | Any) -> Any:
+    """The Gmail Resource as the project builds it (shared.gmail_api: discovery document, rootUrl moved)."""
+    import google_auth_httplib2
+    import httplib2
+    from google.oauth2.credentials import Credentials
+    from googleapiclient.discovery import build_from_document
+
+    from shared.gmail_api import discovery_document
+
+    creds = Credentials(token=token) if isinstance(token, str) else token
+    raw_http = httplib2.Http(timeout=30)
+    # As googleapiclient.http.build_http does: a 308 is "resume incomplete" of a resumable upload.
+    raw_http.redirect_codes = raw_http.redirect_codes - {308}
+    http = google_auth_httplib2.AuthorizedHttp(creds, http=raw_http)
+    return build_from_document(discovery_document(base_url + "/"), http=http)
+
+
+def deliver(base_url: str, address: str, raw: bytes | str, internal_date: int | None = None) -> dict[str, Any]:
+    data = raw.encode() if isinstance(raw, str) else raw
+    params = {"internalDate": str(internal_date)} if internal_date is not None else None
+    resp = requests.post(
+        f"{base_url}/sim/mailboxes/{address}/deliver", data=data, params=params,
+        headers={"Content-Type": "message/rfc822"}, timeout=10,
+    )
+    resp.raise_for_status()
+    out: dict[str, Any] = resp.json()
+    return out
+
+
+def rfc822(frm: str, to: str, subject: str, body: str = "hello", **headers: str) -> bytes:
+    lines = [f"From: {frm}", f"To: {to}", f"Subject: {subject}"]
+    lines += [f"{k.replace('_', '-')}: {v}" for k, v in headers.items()]
+    lines += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "", body]
+    return "\r\n".join(lines).encode()
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode()
