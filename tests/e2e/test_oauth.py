@@ -112,9 +112,10 @@ def test_refresh_token_never_reaches_the_function_log(crm: Any, stack: Any, sim_
     token = stored_refresh_token(shared_env, GMAIL)
     crm.status("acme", "alice")
     assert crm.disconnect("acme", "alice").status_code == 200
-    log_text = (stack.log_dir / "function-oauth.log").read_text(errors="replace")
-    assert "gmail connected" in log_text  # the log we read is the function's
-    assert token not in log_text
+    logs = {p.name: p.read_text(errors="replace") for p in stack.log_dir.glob("function-*.log")}
+    assert "gmail connected" in logs["function-oauth.log"]  # the logs we read are the functions'
+    for name, text in logs.items():
+        assert token not in text, name
 
 
 # --------------------------------------------------------------------------- consent outcomes
@@ -295,3 +296,31 @@ def test_unknown_route_and_wrong_method(crm: Any) -> None:
 
 def test_status_of_a_user_who_never_connected_is_disconnected(crm: Any) -> None:
     assert crm.status("acme", "alice")["status"] == "disconnected"
+
+
+# --------------------------------------------------------------------------- failures after consent
+
+@pytest.mark.parametrize("method", ["gmail.users.getProfile", "gmail.users.watch"])
+def test_gmail_failure_during_callback_leaves_nothing_behind(crm: Any, sim_client: Any, firestore_db: Any,
+                                                             method: str) -> None:
+    sim_client.set_faults({"seed": 1, "methods": {method: {"errorRate": 1.0, "codes": [400]}}})
+    try:
+        assert connect(crm, sim_client, "acme", "alice", GMAIL) == {"status": "error", "reason": "gmail_unavailable"}
+    finally:
+        sim_client.set_faults({})
+    assert_nothing_stored(firestore_db)
+    google = sim_client.mailbox(GMAIL)
+    assert google["watch"] is None
+    assert google["activeTokens"] == 0  # the abandoned grant was revoked
+
+
+def test_user_deleted_during_consent_leaves_nothing_behind(crm: Any, sim_client: Any, firestore_db: Any) -> None:
+    callback = sim_client.consent(crm.start("acme", "alice"), GMAIL)
+    firestore_db.document("accounts/acme/users/alice").delete()
+
+    assert outcome(follow_callback(callback)) == {"status": "error", "reason": "user_not_found"}
+
+    for col in SYNC_COLLECTIONS:
+        assert docs(firestore_db, col) == {}
+    assert sim_client.mailbox(GMAIL)["watch"] is None
+    assert sim_client.mailbox(GMAIL)["activeTokens"] == 0

@@ -210,3 +210,25 @@ def test_resync_is_accepted_for_a_connected_user(crm: Any, sim_client: Any) -> N
 def test_resync_of_a_user_without_gmail_is_409_not_connected(crm: Any) -> None:
     resp = crm.post("/resync", {"accountId": "acme", "userId": "alice"})
     assert (resp.status_code, resp.json()["error"]) == (409, "not_connected")
+
+
+def test_resync_syncs_mail_whose_notification_was_lost(crm: Any, sim_client: Any, firestore_db: Any) -> None:
+    import time
+
+    from tests.e2e.oauth_steps import seed_contact
+
+    seed_contact(firestore_db, "acme", "c1", "buyer@client.example")
+    connect(crm, sim_client, "acme", "alice", SHARED)
+    sim_client.set_faults({"seed": 1, "notifications": {"dropRate": 1.0}})
+    try:
+        sim_client.deliver(SHARED, f"From: buyer@client.example\r\nTo: {SHARED}\r\nSubject: lost\r\n"
+                                   "Message-ID: <lost-1@client.example>\r\n\r\nhello\r\n".encode())
+        assert crm.post("/resync", {"accountId": "acme", "userId": "alice"}).status_code == 202
+        deadline = time.monotonic() + 30
+        found: dict[str, Any] = {}
+        while time.monotonic() < deadline and not found:
+            found = docs(firestore_db, "accounts/acme/conversations/c1/messages")
+            time.sleep(0.2)
+    finally:
+        sim_client.set_faults({})
+    assert [m["subject"] for m in found.values()] == ["lost"]
