@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from shared.contacts import ContactRef
+from shared.mime_build import is_crm_message_id
 from shared.mime_parse import FORWARD_SUBJECT, ParsedMessage
 from shared.models import Message
 
@@ -71,7 +72,9 @@ class Delivery:
 @dataclass(frozen=True)
 class Skip:
     account_id: str
-    reason: str  # internal | unknown_sender | unknown_recipient | not_assigned | thread_owned_elsewhere | auto_bcc_copy
+    # internal | unknown_sender | unknown_recipient | not_assigned | thread_owned_elsewhere | auto_bcc_copy
+    # | crm_send | label_<name>
+    reason: str
 
 
 @dataclass
@@ -146,9 +149,15 @@ def classify(msg: ParsedMessage, mailbox_address: str, views: Iterable[AccountVi
     direction = direction_of(msg, mailbox)
     decision = Decision(direction=direction)
     label = skipped_label(msg.label_ids)
+    # R9: the CRM's own sends carry its Message-ID; send_email logs them in the sending account only,
+    # also when this notification is processed before send_email has written its document.
+    crm_send = direction == "outbound" and is_crm_message_id(msg.rfc822_message_id)
     for view in views:
         if label is not None:
             decision.skips.append(Skip(view.account_id, f"label_{label.lower()}"))
+            continue
+        if crm_send:
+            decision.skips.append(Skip(view.account_id, "crm_send"))
             continue
         out = _decide_account(msg, mailbox, direction, view, thread_owner, auto_bcc_domain)
         if isinstance(out, Delivery):

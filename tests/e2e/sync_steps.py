@@ -24,7 +24,7 @@ T = TypeVar("T")
 def mail(frm: str, to: str | list[str], subject: str, body: str = "Hello", *, cc: list[str] | None = None,
          bcc: list[str] | None = None, html: str | None = None, in_reply_to: str | None = None,
          attachments: list[tuple[str, str, bytes]] | None = None, charset: str = "utf-8",
-         message_id: str | None = None) -> bytes:
+         message_id: str | None = None, cte: str | None = None) -> bytes:
     m = EmailMessage()
     m["From"] = frm
     m["To"] = ", ".join(to) if isinstance(to, list) else to
@@ -37,9 +37,9 @@ def mail(frm: str, to: str | list[str], subject: str, body: str = "Hello", *, cc
     if in_reply_to:
         m["In-Reply-To"] = in_reply_to
         m["References"] = in_reply_to
-    m.set_content(body, charset=charset)
+    m.set_content(body, charset=charset, cte=cte)
     if html is not None:
-        m.add_alternative(html, subtype="html", charset=charset)
+        m.add_alternative(html, subtype="html", charset=charset, cte=cte)
     for filename, mime, data in attachments or []:
         maintype, subtype = mime.split("/", 1)
         m.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)

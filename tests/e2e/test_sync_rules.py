@@ -120,8 +120,9 @@ def test_r13_duplicate_contacts_first_created_wins(world: Any, sim_client: Any) 
 
 def test_r15_attachment_metadata_is_stored(world: Any, sim_client: Any) -> None:
     pdf = b"%PDF-1.7\n" + b"0" * 4087
+    png = b"\x89PNG" + b"1" * 60
     sim_client.deliver(REP, mail(CLIENT, REP, "Files", attachments=[("Angebot.pdf", "application/pdf", pdf),
-                                                                      ("pic.png", "image/png", b"\x89PNG" + b"1" * 60)]))
+                                                                      ("pic.png", "image/png", png)]))
     wait_synced(world, sim_client, REP)
     atts = only_message(world)[1]["attachments"]
     assert [(a["filename"], a["mimeType"], a["size"]) for a in atts] == [
@@ -130,14 +131,14 @@ def test_r15_attachment_metadata_is_stored(world: Any, sim_client: Any) -> None:
 
 
 def test_non_ascii_multipart_bodies_in_any_charset(world: Any, sim_client: Any) -> None:
-    sim_client.deliver(REP, mail(CLIENT, REP, "Grüße – déjà vu", "Ça va? Привет, 東京",
-                                 html="<p>Ça va? <b>Привет</b>, 東京</p>", charset="utf-8"))
-    sim_client.deliver(REP, mail(CLIENT, REP, "Latin-1 QP", "Café crème à 5€? non: 5 EUR".replace("€", "E"),
-                                 charset="iso-8859-1"))
+    sim_client.deliver(REP, mail(CLIENT, REP, "Grüße, déjà vu", "Ça va? Привет, 東京",
+                                 html="<p>Ça va? <b>Привет</b>, 東京</p>", charset="utf-8", cte="base64"))
+    sim_client.deliver(REP, mail(CLIENT, REP, "Latin-1 QP", "Café crème à 5E? non: 5 EUR",
+                                 charset="iso-8859-1", cte="quoted-printable"))
     wait_synced(world, sim_client, REP)
     docs = {d["subject"]: d for d in messages_of(world, "acme").values()}
-    assert docs["Grüße – déjà vu"]["text"].strip() == "Ça va? Привет, 東京"
-    assert "<b>Привет</b>" in docs["Grüße – déjà vu"]["html"]
+    assert docs["Grüße, déjà vu"]["text"].strip() == "Ça va? Привет, 東京"
+    assert "<b>Привет</b>" in docs["Grüße, déjà vu"]["html"]
     assert docs["Latin-1 QP"]["text"].strip() == "Café crème à 5E? non: 5 EUR"
 
 
@@ -207,3 +208,22 @@ def _crm_reply(stack: Any, account: str, user: str, contact: str, reply_to_messa
         "replyToMessageId": reply_to_message_id, "idempotencyKey": "reply-1"},
         headers={"Authorization": f"Bearer {stack.secrets.crm_api_key}"}, timeout=60)
     assert resp.status_code == 200, resp.text
+
+
+def test_r9_crm_send_is_logged_once_and_only_in_the_sending_account(
+        clean: Any, firestore_db: Any, sim_client: Any, stack: Any) -> None:
+    import requests
+
+    db = firestore_db
+    seed_contact(db, "acme", "carla", CLIENT)
+    seed_contact(db, "globex", "carla-g", CLIENT)
+    connect_rep(stack, sim_client, db, "acme", "alice", REP)
+    connect_rep(stack, sim_client, db, "globex", "gary", REP)
+    resp = requests.post(stack.function_url("send_email"), json={
+        "accountId": "acme", "userId": "alice", "contactId": "carla", "subject": "Offer", "text": "Our offer.",
+        "idempotencyKey": "offer-1"}, headers={"Authorization": f"Bearer {stack.secrets.crm_api_key}"}, timeout=60)
+    assert resp.status_code == 200, resp.text
+    wait_synced(db, sim_client, REP)
+    assert list(messages_of(db, "acme")) == [f"carla/gm_{resp.json()['gmailMessageId']}"]
+    assert messages_of(db, "acme")[f"carla/gm_{resp.json()['gmailMessageId']}"]["source"] == "crm"
+    assert messages_of(db, "globex") == {}

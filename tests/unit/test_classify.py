@@ -176,3 +176,13 @@ def test_r13_contact_lookup_covers_the_usual_capitalisations() -> None:
         assert spelling in v
     assert "John.Smith@acme.test" in address_variants("john.smith@acme.test")
     assert len(v) <= 10  # keeps `in` queries (30 values) cheap
+
+
+def test_r9_crm_send_is_left_to_send_email_in_every_account() -> None:
+    from dataclasses import replace
+
+    from shared.mime_build import message_id_for
+
+    m = replace(msg(REP, to=["c@x.com"], labels=("SENT",)), rfc822_message_id=message_id_for("idem1"))
+    d = classify(m, REP, [view("a1", [contact("k1", "c@x.com")]), view("a2", [contact("k2", "c@x.com")])])
+    assert d.deliveries == [] and {s.reason for s in d.skips} == {"crm_send"}

@@ -1,0 +1,155 @@
+"""Push is a trigger, not the truth: lost notifications, expired history, revoked access, stale cursors.
+
+Each test makes Gmail (the simulator) misbehave the way Google does and checks
+that the CRM still ends with every message exactly once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared import paths
+from tests.e2e.oauth_steps import connect, crm_for
+from tests.e2e.sync_steps import (
+    connect_rep,
+    mail,
+    mailbox_doc,
+    messages_of,
+    push,
+    seed_contact,
+    wait_for,
+    wait_synced,
+)
+
+pytestmark = pytest.mark.e2e
+
+REP = "rep@gmail.test"
+CLIENT = "carla@client.test"
+DROP_ALL = {"notifications": {"dropRate": 1.0}}
+
+
+@pytest.fixture
+def world(clean: Any, firestore_db: Any, sim_client: Any, stack: Any) -> Any:
+    seed_contact(firestore_db, "acme", "carla", CLIENT)
+    connect_rep(stack, sim_client, firestore_db, "acme", "alice", REP)
+    return firestore_db
+
+
+def gmail_ids(db: Any, account: str = "acme") -> list[str]:
+    return sorted(d["gmailMessageId"] for d in messages_of(db, account).values())
+
+
+def calls(sim: Any, method: str) -> int:
+    return int(sim.stats().get("calls", {}).get(REP, {}).get(method, 0))
+
+
+def test_notification_already_covered_by_the_cursor_costs_no_gmail_call(world: Any, sim_client: Any,
+                                                                         stack: Any) -> None:
+    sim_client.deliver(REP, mail(CLIENT, REP, "one"))
+    wait_synced(world, sim_client, REP)
+    before = sim_client.stats()["calls"].get(REP, {})
+    cursor = int(mailbox_doc(world, REP)["historyId"])
+    for _ in range(3):
+        push(stack, {"emailAddress": REP, "historyId": str(cursor)})
+    push(stack, {"emailAddress": REP, "historyId": "not-a-number"})  # malformed: acknowledged, not retried
+    push(stack, {"unexpected": True})
+    sim_client.deliver(REP, mail(CLIENT, REP, "two"))  # a later real notification proves the others were handled
+    wait_synced(world, sim_client, REP)
+    after = sim_client.stats()["calls"][REP]
+    assert after.get("history.list", 0) - before.get("history.list", 0) == 1
+    assert len(gmail_ids(world)) == 2
+
+
+def test_sweep_syncs_a_mailbox_whose_every_notification_was_dropped(world: Any, sim_client: Any, stack: Any) -> None:
+    sim_client.deliver(REP, mail(CLIENT, REP, "seen"))
+    wait_synced(world, sim_client, REP)
+    sim_client.set_faults(DROP_ALL)
+    lost = [sim_client.deliver(REP, mail(CLIENT, REP, f"lost {i}"))["id"] for i in range(3)]
+    # A second mailbox synced just now must not be forced (no Gmail call for it).
+    other = "fresh@gmail.test"
+    seed_contact(world, "globex", "carla-g", CLIENT)
+    connect_rep(stack, sim_client, world, "globex", "gary", other)
+    world.collection("sync_mailboxes").document(paths.mailbox_id(other)).update({"lastSyncAt": datetime.now(UTC)})
+    # The first mailbox's last sync is older than SYNC_STALE_SECONDS (180 s).
+    world.collection("sync_mailboxes").document(paths.mailbox_id(REP)).update(
+        {"lastSyncAt": datetime.now(UTC) - timedelta(minutes=10)})
+    other_calls = dict(sim_client.stats()["calls"].get(other, {}))
+
+    push(stack, {"sweep": True})
+    wait_for(lambda: set(lost) <= set(gmail_ids(world)), 20, "dropped-notification mail synced by the sweep")
+    assert len(gmail_ids(world)) == 4
+    assert sim_client.stats()["calls"].get(other, {}).get("history.list", 0) == other_calls.get("history.list", 0)
+    assert mailbox_doc(world, REP)["lastSyncAt"] > datetime.now(UTC) - timedelta(minutes=1)
+
+
+def test_history_expiry_is_recovered_by_listing_since_the_last_sync(world: Any, sim_client: Any,
+                                                                   stack: Any) -> None:
+    sim_client.deliver(REP, mail(CLIENT, REP, "before the outage"))
+    wait_synced(world, sim_client, REP)
+    sim_client.set_faults(DROP_ALL)
+    sim_client.settings(historyRetention=2)
+    missed = [sim_client.deliver(REP, mail(CLIENT, REP, f"during the outage {i}"))["id"] for i in range(5)]
+    sim_client.set_faults({})
+    push(stack, {"emailAddress": REP, "force": True})
+    wait_for(lambda: set(missed) <= set(gmail_ids(world)), 30, "gap recovered")
+    assert len(gmail_ids(world)) == 6  # nothing twice
+    assert calls(sim_client, "messages.list") >= 1
+    after = sim_client.deliver(REP, mail(CLIENT, REP, "after recovery"))  # incremental sync continues
+    wait_for(lambda: after["id"] in gmail_ids(world), 20, "sync continues from the fresh historyId")
+    assert len(gmail_ids(world)) == 7
+
+
+def test_history_expiry_recovery_never_imports_mail_from_before_the_connection(
+        clean: Any, firestore_db: Any, sim_client: Any, stack: Any) -> None:
+    db = firestore_db
+    seed_contact(db, "acme", "carla", CLIENT)
+    sim_client.create_mailbox(REP)
+    sim_client.deliver(REP, mail(CLIENT, REP, "old mail"))
+    sim_client.set_faults(DROP_ALL)
+    sim_client.settings(historyRetention=1)
+    connect_rep(stack, sim_client, db, "acme", "alice", REP)
+    new = [sim_client.deliver(REP, mail(CLIENT, REP, f"new {i}"))["id"] for i in range(3)]
+    sim_client.set_faults({})
+    push(stack, {"emailAddress": REP, "force": True})
+    wait_for(lambda: set(new) <= set(gmail_ids(db)), 30, "gap recovered")
+    assert gmail_ids(db) == sorted(new)
+
+
+def test_r5_revoked_access_then_reconnect_syncs_the_gap(world: Any, sim_client: Any, stack: Any) -> None:
+    sim_client.deliver(REP, mail(CLIENT, REP, "before"))
+    wait_synced(world, sim_client, REP)
+    sim_client.revoke(REP)  # the rep changed the Google password
+    gap = [sim_client.deliver(REP, mail(CLIENT, REP, "while revoked 1"))["id"]]
+    wait_for(lambda: mailbox_doc(world, REP).get("status") == "reauth_required", 20, "reauth_required")
+    gap.append(sim_client.deliver(REP, mail(CLIENT, REP, "while revoked 2"))["id"])
+    assert len(gmail_ids(world)) == 1
+    user = world.document("accounts/acme/users/alice").get().to_dict()["emailSync"]
+    assert user["status"] == "reauth_required" and user["lastError"]
+
+    assert connect(crm_for(stack), sim_client, "acme", "alice", REP) == {"status": "connected"}
+    new = sim_client.deliver(REP, mail(CLIENT, REP, "after reconnect"))["id"]
+    wait_for(lambda: {*gap, new} <= set(gmail_ids(world)), 20, "gap and new mail synced")
+    assert len(gmail_ids(world)) == 4
+
+
+def test_message_deleted_before_it_is_fetched_is_skipped(world: Any, sim_client: Any, stack: Any) -> None:
+    sim_client.set_faults(DROP_ALL)
+    gone = sim_client.deliver(REP, mail(CLIENT, REP, "deleted soon"))["id"]
+    kept = sim_client.deliver(REP, mail(CLIENT, REP, "kept"))["id"]
+    sim_client.delete_message(REP, gone)
+    sim_client.set_faults({})
+    push(stack, {"emailAddress": REP, "force": True})
+    wait_synced(world, sim_client, REP)
+    assert gmail_ids(world) == [kept]
+
+
+def test_status_shows_last_sync_time_and_clears_the_error(world: Any, sim_client: Any, stack: Any) -> None:
+    sim_client.deliver(REP, mail(CLIENT, REP, "hello"))
+    wait_synced(world, sim_client, REP)
+    status = crm_for(stack).status("acme", "alice")
+    assert status["status"] == "connected"
+    assert status.get("lastSyncAt"), status
+    assert not status.get("lastError")
