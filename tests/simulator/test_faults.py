@@ -1,0 +1,102 @@
+"""Injected faults on Gmail methods: error codes, latency, repeatability with a seed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+from googleapiclient.errors import HttpError
+
+from tests.simulator.conftest import gmail_service
+
+REP = "rep@example.com"
+
+
+def put_faults(sim: str, spec: dict[str, Any]) -> requests.Response:
+    return requests.put(f"{sim}/sim/faults", json=spec, timeout=5)
+
+
+def codes(gmail: Any, n: int) -> list[int]:
+    out = []
+    for _ in range(n):
+        try:
+            gmail.users().messages().list(userId="me").execute()
+            out.append(200)
+        except HttpError as err:
+            out.append(err.resp.status)
+    return out
+
+
+def test_error_rate_one_answers_the_configured_code_with_googles_body(sim: str, token_for: Callable[..., str]) -> None:
+    gmail = gmail_service(sim, token_for(REP))
+    put_faults(sim, {"methods": {"gmail.users.messages.list": {"errorRate": 1, "codes": [503]}}}).raise_for_status()
+    with pytest.raises(HttpError) as err:
+        gmail.users().messages().list(userId="me").execute()
+    assert err.value.resp.status == 503
+    assert err.value.error_details[0]["reason"] == "backendError"
+    assert gmail.users().getProfile(userId="me").execute()["emailAddress"] == REP  # other methods unaffected
+
+
+def test_short_method_names_and_wildcard_select_methods(sim: str, token_for: Callable[..., str]) -> None:
+    gmail = gmail_service(sim, token_for(REP))
+    put_faults(sim, {"methods": {"messages.list": {"errorRate": 1, "codes": [500]},
+                                 "*": {"errorRate": 1, "codes": [429]}}}).raise_for_status()
+    assert codes(gmail, 1) == [500]
+    with pytest.raises(HttpError) as err:
+        gmail.users().getProfile(userId="me").execute()
+    assert err.value.resp.status == 429
+
+
+def test_same_seed_gives_the_same_fault_sequence(sim: str, token_for: Callable[..., str]) -> None:
+    gmail = gmail_service(sim, token_for(REP))
+    spec = {"seed": 42, "methods": {"*": {"errorRate": 0.5, "codes": [429, 500, 503]}}}
+    put_faults(sim, spec).raise_for_status()
+    first = codes(gmail, 30)
+    put_faults(sim, spec).raise_for_status()
+    assert codes(gmail, 30) == first
+    assert {200, 429, 500, 503} <= set(first)
+
+
+def test_latency_is_added(sim: str, token_for: Callable[..., str]) -> None:
+    gmail = gmail_service(sim, token_for(REP))
+    put_faults(sim, {"methods": {"getProfile": {"latencyMs": 300}}}).raise_for_status()
+    t0 = time.monotonic()
+    gmail.users().getProfile(userId="me").execute()
+    assert time.monotonic() - t0 >= 0.3
+
+
+def test_client_retries_ride_out_injected_5xx(sim: str, token_for: Callable[..., str]) -> None:
+    gmail = gmail_service(sim, token_for(REP))
+    put_faults(sim, {"seed": 3, "methods": {"*": {"errorRate": 0.5, "codes": [503]}}}).raise_for_status()
+    for _ in range(5):
+        request = gmail.users().messages().list(userId="me")
+        request._sleep = lambda seconds: None  # the client's backoff; the simulator's answers are what is tested
+        request.execute(num_retries=8)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"methods": {"*": {"errorRate": 2}}},
+        {"methods": {"*": {"codes": [418]}}},
+        {"methods": {"*": {"latency": 5}}},
+        {"notifications": {"dropRate": -1}},
+        {"seed": "x"},
+        {"bogus": 1},
+    ],
+)
+def test_invalid_fault_spec_is_400_and_changes_nothing(sim: str, spec: dict[str, Any]) -> None:
+    put_faults(sim, {"methods": {"*": {"latencyMs": 1}}}).raise_for_status()
+    resp = put_faults(sim, spec)
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_faults"
+    assert requests.get(f"{sim}/sim/faults", timeout=5).json()["methods"] == {"*": {"latencyMs": 1}}
+
+
+def test_reset_clears_faults(sim: str, token_for: Callable[..., str]) -> None:
+    put_faults(sim, {"methods": {"*": {"errorRate": 1}}}).raise_for_status()
+    requests.post(f"{sim}/sim/reset", timeout=5).raise_for_status()
+    gmail = gmail_service(sim, token_for(REP))
+    assert gmail.users().getProfile(userId="me").execute()["emailAddress"] == REP
