@@ -72,6 +72,7 @@ def status_text(stack: Stack, endpoints_path: Path) -> str:
     e = stack.endpoints
     lines = [
         f"Local stack is up in {stack.started_in:.1f} s (project {e['projectId']}).",
+        "  (ready after: " + ", ".join(f"{part} {t:.1f} s" for part, t in stack.ready_after.items()) + ")",
         f"  Firestore emulator  {e['firestore']}",
         f"  Pub/Sub emulator    {e['pubsub']}",
         f"  Google simulator    {e['google']}  (admin API under /sim/)",

@@ -82,6 +82,7 @@ class Stack:
         self._function_extra_env: dict[str, dict[str, str]] = {}
         self._pubsub: PubSubAdmin | None = None
         self.started_in: float | None = None
+        self.ready_after: dict[str, float] = {}  # part -> seconds from start() until it answered
 
     # ---- addresses -------------------------------------------------------------------
 
@@ -236,13 +237,19 @@ class Stack:
         def remaining() -> float:
             return max(1.0, self.settings.ready_timeout - (time.monotonic() - t0))
 
+        def mark(part: str) -> None:
+            self.ready_after[part] = time.monotonic() - t0
+
         self.processes["pubsub"].wait_ready(
             http_ready(f"http://{self.pubsub_host}/", 200), remaining(), f"port {self.ports['pubsub']}"
         )
+        mark("pubsub")
         self.pubsub.create_all({name: self.function_url(name) for name in self.settings.functions})
+        mark("topics")
         self.processes["firestore"].wait_ready(
             http_ready(f"http://{self.firestore_host}/", 200), remaining(), f"port {self.ports['firestore']}"
         )
+        mark("firestore")
         # The emulator's first real request takes seconds (it initialises the database
         # lazily); pay that now, while the other parts come up, not in the first test.
         warmup = threading.Thread(target=self._warm_up_firestore, name="firestore-warmup", daemon=True)
@@ -250,10 +257,13 @@ class Stack:
         self.processes["simulator"].wait_ready(
             http_ready(f"{self.simulator_url}/sim/health", 200), remaining(), "GET /sim/health"
         )
+        mark("simulator")
         for name in self.settings.functions:
             port = self.ports[f"function:{name}"]
             self.processes[f"function:{name}"].wait_ready(tcp_ready(self.host, port), remaining(), f"port {port}")
+        mark("functions")
         warmup.join(remaining())
+        mark("firestore warm-up")
 
     def _warm_up_firestore(self) -> None:
         with contextlib.suppress(OSError):
