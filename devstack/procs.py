@@ -154,16 +154,33 @@ class ManagedProcess:
                 )
             time.sleep(POLL_INTERVAL)
 
+    def terminate(self) -> None:
+        """Send SIGTERM to the group without waiting (stop() several parts in parallel)."""
+        if self._owns_group():
+            _signal_group(self.pgid, signal.SIGTERM)
+
+    def _owns_group(self) -> bool:
+        """Whether the group id still names our processes, so signalling it is safe.
+
+        An unreaped leader keeps its pid reserved, and the kernel never hands out a
+        pid that is still a live group's id; once both are gone the number may be
+        reused by someone else's process, which must never be signalled.
+        """
+        if self.popen is None:
+            return False
+        return self.popen.returncode is None or bool(group_members(self.pgid))
+
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM to the whole group, SIGKILL after `grace` seconds; idempotent."""
         if self.popen is None:
             return
         pgid = self.pgid
-        _signal_group(pgid, signal.SIGTERM)
+        if self._owns_group():
+            _signal_group(pgid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while group_alive(pgid, reap=self.popen) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if group_alive(pgid, reap=self.popen):
+        if group_alive(pgid, reap=self.popen):  # members left: the id is still ours
             _signal_group(pgid, signal.SIGKILL)
             deadline = time.monotonic() + 5.0
             while group_alive(pgid, reap=self.popen) and time.monotonic() < deadline:
@@ -176,9 +193,8 @@ class ManagedProcess:
 
     def kill(self) -> None:
         """SIGKILL the group at once (chaos tests: a function dies mid-work)."""
-        if self.popen is None:
-            return
-        _signal_group(self.pgid, signal.SIGKILL)
+        if self._owns_group():
+            _signal_group(self.pgid, signal.SIGKILL)
         self.stop(grace=0.0)
 
 

@@ -275,6 +275,9 @@ class Stack:
             self._pubsub.close()
             self._pubsub = None
         procs = list(self.extra_functions.values()) + list(reversed(self.processes.values()))
+        for proc in procs:  # all at once: stopping takes as long as the slowest part, not the sum
+            with contextlib.suppress(Exception):
+                proc.terminate()
         for proc in procs:
             with contextlib.suppress(Exception):
                 proc.stop()
