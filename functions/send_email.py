@@ -22,7 +22,7 @@ import html as html_lib
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
@@ -44,7 +44,7 @@ from shared.mime_build import (
     strip_reply_prefixes,
 )
 from shared.models import Contact, Message, User
-from shared.send_limits import DailyLimitReached, claim_slot, parse_slot_id, release_slot, reset_at, slot_owner
+from shared.send_limits import DailyLimitReached, claim_slot, release_slot, reset_at, slot_held_by
 from shared.send_limits import Slot as SendSlot
 from shared.send_limits import today as limit_today
 from shared.send_request import MAX_MIME_BYTES, MAX_REQUEST_BYTES, SendRequest, parse_send_request, too_large
@@ -75,6 +75,11 @@ class SendContext:
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
     subject: str = ""
+    started: float = field(default_factory=time.monotonic)
+    timings: dict[str, int] = field(default_factory=dict)  # ms at the end of each phase (logged, for operators)
+
+    def mark(self, phase: str) -> None:
+        self.timings[phase] = round((time.monotonic() - self.started) * 1000)
 
 
 def handle(request: Any) -> Any:
@@ -90,6 +95,7 @@ def _handle(request: Any) -> Any:
     require_bearer(request, CRM_API_KEY_SECRET)
     req = parse_send_request(read_json(request, max_bytes=MAX_REQUEST_BYTES))
     ctx = load_context(req)
+    ctx.mark("load")
     rfc822_id = message_id_for(paths.idempotency_id(req.account_id, req.user_id, req.idempotency_key))
     mime = build_mime(ctx, rfc822_id)
     if len(mime) > MAX_MIME_BYTES:
@@ -186,6 +192,7 @@ def send(ctx: SendContext, rfc822_id: str, mime: bytes) -> tuple[dict[str, Any],
     except idempotency.InProgress as exc:
         raise ApiError(409, "send_in_progress", "a send with this idempotencyKey is still in progress; retry later",
                        retryAfterSeconds=round(exc.retry_after)) from None
+    ctx.mark("idempotency")
     if claim.kind == "done":
         assert claim.record.result is not None
         return claim.record.result, True
@@ -200,9 +207,12 @@ def send(ctx: SendContext, rfc822_id: str, mime: bytes) -> tuple[dict[str, Any],
             return finalize(ctx, claim, rfc822_id, *found), False
 
     slot = acquire_slot(ctx, claim)
+    ctx.mark("slot")
     if session is None:
         session = open_session(ctx, claim, slot)
+    ctx.mark("credentials")
     sent = gmail_send(ctx, claim, slot, session, rfc822_id, mime)
+    ctx.mark("gmail")
     if get_config().local_stack and os.environ.get("SEND_TEST_CRASH_AFTER_GMAIL") == "1":
         # Local stack only: die in the R18 crash window (Gmail sent, nothing recorded) so tests can prove
         # that the retry recovers the message instead of sending it twice.
@@ -212,25 +222,16 @@ def send(ctx: SendContext, rfc822_id: str, mime: bytes) -> tuple[dict[str, Any],
 
 
 def acquire_slot(ctx: SendContext, claim: idempotency.Claim) -> SendSlot:
-    """Today's slot for this key: the one an earlier attempt already claimed, or a new one (R17)."""
-    earlier = _extra(claim, "slotId") if claim.kind == "takeover" else None
-    if earlier:
-        slot = parse_slot_id(earlier)
-        today = limit_today().isoformat()
-        if slot is not None and slot.day == today and slot_owner(earlier) == claim.record_id:
-            return slot
+    """Today's slot for this key: the one a crashed attempt already claimed, or a new one (R17)."""
+    if claim.kind == "takeover":
+        earlier = slot_held_by(claim.record_id, ctx.mailbox_id, limit_today().isoformat())
+        if earlier is not None:
+            return earlier
     try:
-        slot = claim_slot(ctx.mailbox_id, claim.record_id)
+        return claim_slot(ctx.mailbox_id, claim.record_id)
     except DailyLimitReached as exc:
         idempotency.release(claim)
         raise limit_error(exc.reset_at) from None
-    idempotency.set_fields(claim, {"slotId": slot.doc_id})
-    return slot
-
-
-def _extra(claim: idempotency.Claim, name: str) -> Any:
-    snap = firestore_client().collection(paths.IDEMPOTENCY).document(claim.record_id).get()
-    return (snap.to_dict() or {}).get(name) if snap.exists else None
 
 
 def limit_error(resets: datetime) -> ApiError:
@@ -402,14 +403,21 @@ def finalize(ctx: SendContext, claim: idempotency.Claim, rfc822_id: str, gmail_i
         attachments=[{"filename": a.filename, "mimeType": a.mime_type or "application/octet-stream",
                       "size": len(a.content)} for a in req.attachments],
         createdAt=now)
+    ctx.mark("thread")
     store_message(req.account_id, conversation_id, message_id, msg)
-    touch_conversation(req.account_id, conversation_id, req.contact_id, now, msg.snippet, "outbound")
+    ctx.mark("store")
+    try:
+        touch_conversation(req.account_id, conversation_id, req.contact_id, now, msg.snippet, "outbound")
+    except Exception as exc:  # a summary field; the message itself is logged, so the send still succeeded
+        log.warning("conversation summary not updated", accountId=req.account_id, conversationId=conversation_id,
+                    error=type(exc).__name__)
     result = {"messageId": message_id, "gmailMessageId": gmail_id, "gmailThreadId": gmail_thread_id,
               "conversationId": conversation_id}
     publish([CrmEvent(type="message.sent", accountId=req.account_id, userId=req.user_id, contactId=req.contact_id,
                       conversationId=conversation_id, messageId=message_id, direction="outbound", source="crm",
                       gmailMessageId=gmail_id, gmailThreadId=gmail_thread_id)])
     idempotency.complete(claim, result)
+    ctx.mark("done")
     log.info("email sent", accountId=req.account_id, userId=req.user_id, mailboxId=ctx.mailbox_id,
-             gmailMessageId=gmail_id, gmailThreadId=gmail_thread_id)
+             gmailMessageId=gmail_id, gmailThreadId=gmail_thread_id, ms=ctx.timings)
     return result

@@ -134,9 +134,15 @@ def release_slot(slot: Slot) -> None:
     _slots().document(slot.doc_id).delete()
 
 
-def slot_owner(slot_doc_id: str) -> str | None:
-    snap = _slots().document(slot_doc_id).get()
-    return (snap.to_dict() or {}).get("idempotencyKey") if snap.exists else None
+def slot_held_by(owner: str, mailbox_id: str, day: str) -> Slot | None:
+    """The slot an earlier attempt of this idempotency record claimed today (a crashed send's retry reuses it)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    for snap in _slots().where(filter=FieldFilter("idempotencyKey", "==", owner)).select([]).stream():
+        slot = parse_slot_id(snap.id)
+        if slot is not None and slot.mailbox_id == mailbox_id and slot.day == day:
+            return slot
+    return None
 
 
 def parse_slot_id(doc_id: str) -> Slot | None:

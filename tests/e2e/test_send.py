@@ -1,0 +1,212 @@
+"""send_email through the local stack: what Gmail received, what the CRM logged (R6, R9, R10, R14, R15).
+
+The MIME is checked as the simulator stored it (SimClient.raw_message), the
+log in the Firestore emulator, the event on crm-events-tap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from typing import Any
+
+import pytest
+
+from tests.e2e.send_steps import (
+    ACCOUNT,
+    CONTACT,
+    CONTACT_EMAIL,
+    REP,
+    USER,
+    World,
+    b64,
+    drain_sync,
+    make_world,
+    wait_for,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def world(stack: Any, clean: Any, firestore_db: Any, sim_client: Any) -> Iterator[World]:
+    w = make_world(stack, firestore_db, sim_client)
+    yield w
+    drain_sync(w)
+
+
+def parse(raw: bytes) -> Any:
+    return message_from_bytes(raw, policy=policy.default)
+
+
+def test_r9_text_email_goes_out_from_the_connected_address_and_is_logged_once(world: World, crm_events: Any) -> None:
+    resp = world.send(key="first")
+    assert resp.status_code == 200, resp.text
+    out = resp.json()
+    assert out["messageId"] == f"gm_{out['gmailMessageId']}"
+
+    sent = world.sent()
+    assert [m["id"] for m in sent] == [out["gmailMessageId"]]
+    assert sent[0]["threadId"] == out["gmailThreadId"]
+    m = parse(world.raw(out["gmailMessageId"]))
+    assert m["From"].addresses[0].addr_spec == REP
+    assert m["From"].addresses[0].display_name == "Alice Rep"
+    assert [a.addr_spec for a in m["To"].addresses] == [CONTACT_EMAIL]
+    assert m["Message-ID"].endswith("@gmail-crm-sync>")
+    assert m.get_content_type() == "text/plain"
+    assert "here is our offer" in m.get_content()
+
+    msgs = world.messages()
+    assert list(msgs) == [out["messageId"]]
+    doc = msgs[out["messageId"]]
+    assert (doc["direction"], doc["source"], doc["from"], doc["to"]) == ("outbound", "crm", REP, [CONTACT_EMAIL])
+    assert (doc["gmailMessageId"], doc["gmailThreadId"]) == (out["gmailMessageId"], out["gmailThreadId"])
+    assert doc["rfc822MessageId"] == m["Message-ID"]
+    conv = world.db.document(f"accounts/{ACCOUNT}/conversations/{CONTACT}").get().to_dict()
+    assert conv["contactId"] == CONTACT and conv["lastMessageDirection"] == "outbound"
+
+    events = [e for e in crm_events(1) if e["type"] == "message.sent"]
+    assert events and events[0]["messageId"] == out["messageId"] and events[0]["accountId"] == ACCOUNT
+
+
+def test_r9_the_later_gmail_notification_does_not_log_the_send_twice(world: World) -> None:
+    from shared import paths
+
+    out = world.send().json()
+    target = int(world.sim.mailbox(REP)["historyId"])
+    mailbox = world.db.document(f"sync_mailboxes/{paths.mailbox_id(REP)}")
+    wait_for(lambda: int((mailbox.get().to_dict() or {}).get("historyId") or 0) >= target, 20,
+             "gmail_push to sync past the send")
+    msgs = world.messages()
+    assert list(msgs) == [out["messageId"]]
+    assert msgs[out["messageId"]]["source"] == "crm"
+
+
+def test_r15_text_html_and_attachments_make_the_expected_mime(world: World) -> None:
+    pdf = b"%PDF-1.7\n" + os.urandom(2000)
+    png = b"\x89PNG\r\n\x1a\n" + os.urandom(500)
+    resp = world.send(subject="Angebot für Köln \u2013 東京", html="<p>Hello <b>Carl</b></p>", cc=["boss@client.test"],
+                      bcc=["archive@acme.test"], attachments=[
+                          {"filename": "Preisübersicht 東京.pdf", "mimeType": "application/pdf",
+                           "contentBase64": b64(pdf)},
+                          {"filename": "chart.png", "mimeType": "image/png", "contentBase64": b64(png)}])
+    assert resp.status_code == 200, resp.text
+    raw = world.raw(resp.json()["gmailMessageId"])
+    m = parse(raw)
+    assert m["Subject"] == "Angebot für Köln \u2013 東京"
+    assert b"=?utf-8?" in raw.split(b"\r\n\r\n", 1)[0]  # encoded word, not raw UTF-8 in the header
+    assert [a.addr_spec for a in m["Cc"].addresses] == ["boss@client.test"]
+    assert m.get_content_type() == "multipart/mixed"
+    body, *atts = list(m.iter_parts())
+    assert body.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in body.iter_parts()] == ["text/plain", "text/html"]
+    assert [(a.get_filename(), a.get_content_type()) for a in atts] == [
+        ("Preisübersicht 東京.pdf", "application/pdf"), ("chart.png", "image/png")]
+    assert atts[0].get_content() == pdf and atts[1].get_content() == png
+    assert b"filename*=utf-8''Preis%C3%BCbersicht" in raw
+
+    doc = world.messages()[resp.json()["messageId"]]
+    assert doc["html"] == "<p>Hello <b>Carl</b></p>" and doc["bcc"] == ["archive@acme.test"]
+    assert [(a["filename"], a["mimeType"], a["size"]) for a in doc["attachments"]] == [
+        ("Preisübersicht 東京.pdf", "application/pdf", len(pdf)), ("chart.png", "image/png", len(png))]
+
+
+def test_r10_reply_from_the_crm_stays_in_one_gmail_thread_and_one_conversation(world: World) -> None:
+    first = world.send(subject="Our offer").json()
+    first_raw = parse(world.raw(first["gmailMessageId"]))
+    reply = world.send(subject=None, text="Any questions?", replyToMessageId=first["messageId"])
+    assert reply.status_code == 200, reply.text
+    second = reply.json()
+    assert second["gmailThreadId"] == first["gmailThreadId"]
+    m = parse(world.raw(second["gmailMessageId"]))
+    assert m["Subject"] == "Re: Our offer"
+    assert m["In-Reply-To"] == first_raw["Message-ID"]
+    assert m["References"] == first_raw["Message-ID"]
+    assert {s["threadId"] for s in world.sent()} == {first["gmailThreadId"]}
+    msgs = world.messages()
+    assert set(msgs) == {first["messageId"], second["messageId"]}
+    assert msgs[second["messageId"]]["inReplyTo"] == first_raw["Message-ID"]
+
+
+def test_r14_a_crm_send_claims_the_thread_for_its_account(world: World) -> None:
+    from shared import paths
+
+    out = world.send().json()
+    tm = world.db.document(f"sync_threads/{paths.thread_doc_id(paths.mailbox_id(REP), out['gmailThreadId'])}")
+    data = tm.get().to_dict()
+    assert data["ownerAccountId"] == ACCOUNT
+    assert data["conversations"] == {ACCOUNT: CONTACT}
+
+
+def test_r15_a_25_mb_attachment_goes_out_through_the_upload_endpoint(world: World) -> None:
+    blob = os.urandom(25 * 1024 * 1024 - 64 * 1024)  # the text part and headers fit in the rest
+    resp = world.send(attachments=[{"filename": "big.bin", "mimeType": "application/octet-stream",
+                                    "contentBase64": b64(blob)}])
+    assert resp.status_code == 200, resp.text
+    raw = world.raw(resp.json()["gmailMessageId"])
+    assert len(raw) > 33 * 1024 * 1024  # base64 on the wire: far above what a JSON `raw` body may carry
+    att = next(parse(raw).iter_attachments())
+    assert hashlib.sha256(att.get_content()).digest() == hashlib.sha256(blob).digest()
+
+
+def test_r15_over_25_mb_is_413_too_large_and_nothing_is_sent_or_written(world: World) -> None:
+    half = b64(b"\0" * (12 * 1024 * 1024 + 512 * 1024))
+    resp = world.send(attachments=[{"filename": "a.bin", "contentBase64": half},
+                                   {"filename": "b.bin", "contentBase64": half}])
+    assert resp.status_code == 413
+    assert resp.json()["error"] == "too_large"
+    assert world.sent() == [] and world.messages() == {}
+    assert world.collection("sync_send_slots") == {} and world.collection("sync_idempotency") == {}
+
+
+@pytest.mark.parametrize("fields", [
+    {"subject": "Hi\r\nBcc: victim@evil.test"},
+    {"cc": ["x@client.test\r\nBcc: victim@evil.test"]},
+    {"attachments": [{"filename": "a.txt\r\nX-Evil: 1", "contentBase64": "eA=="}]},
+])
+def test_header_injection_is_400_and_nothing_is_sent(world: World, fields: dict[str, Any]) -> None:
+    resp = world.send(**fields)
+    assert resp.status_code == 400
+    assert resp.json()["error"] == "header_injection"
+    assert world.sent() == [] and world.collection("sync_idempotency") == {}
+
+
+def test_another_tenants_ids_are_404_without_a_hint(world: World) -> None:
+    world.db.document("accounts/globex/users/gus").set({"email": "gus@globex.test", "name": "Gus"})
+    world.db.document("accounts/globex/contacts/gina").set({"email": "gina@globex.test", "name": "Gina"})
+    foreign_contact = world.send(contactId="gina")
+    missing_contact = world.send(contactId="nobody")
+    assert foreign_contact.status_code == missing_contact.status_code == 404
+    assert foreign_contact.json() == missing_contact.json()
+    assert "globex" not in foreign_contact.text
+    foreign_user = world.send(userId="gus")
+    assert foreign_user.status_code == 404 and foreign_user.json()["field"] == "userId"
+    foreign_reply = world.send(replyToMessageId="gm_doesnotexist")
+    assert foreign_reply.status_code == 404
+    assert world.sent() == []
+
+
+def test_a_user_without_gmail_gets_409_not_connected(world: World) -> None:
+    world.db.document(f"accounts/{ACCOUNT}/users/bob").set({"email": "bob@acme.test", "name": "Bob"})
+    resp = world.send(userId="bob")
+    assert resp.status_code == 409 and resp.json()["error"] == "not_connected"
+
+
+def test_r5_revoked_access_gives_409_reauth_required_and_nothing_is_kept(world: World) -> None:
+    world.sim.revoke(REP)
+    first = world.send()
+    assert first.status_code == 409, first.text
+    assert first.json()["error"] == "reauth_required"
+    again = world.send()
+    assert again.status_code == 409 and again.json()["error"] == "reauth_required"
+    assert world.sent() == []
+    assert world.collection("sync_send_slots") == {} and world.collection("sync_idempotency") == {}
+    user = world.db.document(f"accounts/{ACCOUNT}/users/{USER}").get().to_dict()
+    assert user["emailSync"]["status"] == "reauth_required"
+
+
+def test_wrong_api_key_is_401(world: World) -> None:
+    world.api_key = "wrong"
+    assert world.send().status_code == 401
