@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,11 +42,26 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     run_dir = tmp_path_factory.mktemp("devstack")
     s = Stack(StackSettings(run_dir=run_dir, function_env=dict(STACK_FUNCTION_ENV)))
     atexit.register(s.stop)  # even if pytest dies without running finalizers
+    _stop_on_sigterm(s)
     s.start()
     try:
         yield s
     finally:
         s.stop()
+
+
+def _stop_on_sigterm(s: Stack) -> None:
+    """A SIGTERM'd pytest (a CI timeout) skips finalizers and atexit; the stack's
+    parts run in their own sessions and would outlive it. Stop them first."""
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        s.stop()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 @pytest.fixture

@@ -13,7 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from devstack.topology import push_endpoint
+
+pytestmark = pytest.mark.e2e
 
 ECHO_SOURCE = Path(__file__).with_name("echo_function.py")
 

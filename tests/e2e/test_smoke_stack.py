@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from devstack.topology import MAX_DELIVERY_ATTEMPTS, push_endpoint
+
+pytestmark = pytest.mark.e2e
 
 
 def test_push_subscriptions_target_functions_with_retry_and_dead_letter_policy(stack):
