@@ -68,11 +68,11 @@ class PubSubAdmin:
     project_id: str
 
     def __post_init__(self) -> None:
-        from google.cloud import pubsub_v1
+        from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
         with _emulator_env(self.host):
-            self.publisher = pubsub_v1.PublisherClient()
-            self.subscriber = pubsub_v1.SubscriberClient()
+            self.publisher = PublisherClient()
+            self.subscriber = SubscriberClient()
 
     def topic_path(self, topic: str) -> str:
         return f"projects/{self.project_id}/topics/{topic}"
