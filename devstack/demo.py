@@ -1,0 +1,244 @@
+"""`make demo`: the whole product, end to end, against a fresh local stack, narrated.
+
+A CRM account with a sales rep and two contacts; the rep connects a (simulated)
+Gmail through the real OAuth flow; the CRM sends an email; the contact answers;
+the rep answers from Gmail; the CRM shows one conversation, one thread. Every
+step goes through the same code paths as production: the functions under
+functions-framework, the Firestore and Pub/Sub emulators, and the Google
+simulator reached through Google's own client libraries.
+
+Exit status 0 and a final success line when every step worked; otherwise the
+failing step, the reason, and where the logs are, with exit status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from devstack.procs import StartupError
+from devstack.stack import Stack, StackSettings
+
+ACCOUNT = "acme-demo"
+USER = "rita"
+REP_NAME = "Rita Rep"
+REP_GMAIL = "rita.rep@gmail.test"
+CONTACT = "carl"
+CONTACT_NAME = "Carl Client"
+CONTACT_EMAIL = "carl@client.test"
+RETURN_URL = "http://localhost:5173/settings/email"
+STEPS = 9
+WAIT_SECONDS = float(os.environ.get("DEMO_WAIT_SECONDS", "45"))
+
+
+class DemoFailed(Exception):
+    pass
+
+
+class Narrator:
+    def __init__(self) -> None:
+        self.step = 0
+        self.t0 = time.monotonic()
+        self.current = ""
+
+    def begin(self, text: str) -> None:
+        self.step += 1
+        self.current = text
+        self.t_step = time.monotonic()
+        print(f"\n[{self.step}/{STEPS}] {text}", flush=True)
+
+    def detail(self, text: str) -> None:
+        print(f"      {text}", flush=True)
+
+    def ok(self, text: str) -> None:
+        print(f"      ✓ {text} ({time.monotonic() - self.t_step:.1f} s)", flush=True)
+
+
+def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
+         timeout: float = 60) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP call (stdlib only); redirects are returned, not followed."""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, hdrs, newurl):  # type: ignore[no-untyped-def]
+            return None
+
+    data = None if body is None else json.dumps(body).encode("utf-8")
+    req = urllib.request.Request(url, data=data, method=method, headers={
+        **({"Content-Type": "application/json"} if data is not None else {}), **(headers or {})})
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(req, timeout=timeout) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = WAIT_SECONDS) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.2)
+
+
+def conversation(db: Any) -> list[dict[str, Any]]:
+    col = db.collection(f"accounts/{ACCOUNT}/conversations/{CONTACT}/messages")
+    msgs = [s.to_dict() for s in col.stream()]
+    return sorted(msgs, key=lambda m: m.get("sentAt") or datetime.min.replace(tzinfo=UTC))
+
+
+def show_conversation(n: Narrator, msgs: list[dict[str, Any]]) -> None:
+    for m in msgs:
+        arrow = "→ to contact " if m.get("direction") == "outbound" else "← from contact"
+        n.detail(f"{arrow} [{m.get('source')}] {m.get('subject')!r}  (Gmail thread {m.get('gmailThreadId')})")
+
+
+def run(stack: Stack, n: Narrator) -> None:
+    from google.cloud import firestore
+
+    from simulator.client import SimClient
+
+    for key, value in stack.env_for_clients().items():
+        os.environ[key] = value
+    db = firestore.Client(project=stack.project_id)
+    sim = SimClient(stack.simulator_url)
+    crm_auth = {"Authorization": f"Bearer {stack.secrets.crm_api_key}"}
+
+    n.begin("Seeding the CRM: account 'acme-demo', sales rep Rita, contacts Carl and Dana")
+    now = datetime.now(UTC)
+    db.document(f"accounts/{ACCOUNT}").set({"name": "ACME (demo)"})
+    db.document(f"accounts/{ACCOUNT}/users/{USER}").set({"email": "rita@acme.test", "name": REP_NAME})
+    db.document(f"accounts/{ACCOUNT}/contacts/{CONTACT}").set(
+        {"email": CONTACT_EMAIL, "name": CONTACT_NAME, "createdAt": now})
+    db.document(f"accounts/{ACCOUNT}/contacts/dana").set(
+        {"email": "dana@other.test", "name": "Dana Doe", "createdAt": now})
+    n.ok("written straight into the Firestore emulator, as a CRM would")
+
+    n.begin(f"Connecting Rita's Gmail ({REP_GMAIL}) through the real OAuth flow")
+    status, _, body = http("POST", f"{stack.function_url('oauth')}/connect",
+                           {"accountId": ACCOUNT, "userId": USER, "returnUrl": RETURN_URL}, crm_auth)
+    if status != 200:
+        raise DemoFailed(f"POST /connect answered {status}: {body[:300]!r}")
+    auth_url = json.loads(body)["authorizationUrl"]
+    n.detail("the CRM got an authorization URL; Rita clicks Allow at (simulated) Google")
+    callback = sim.consent(auth_url, REP_GMAIL)
+    status, headers, body = http("GET", callback)
+    location = headers.get("Location", "")
+    outcome = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    if status != 302 or outcome.get("status") != "connected":
+        raise DemoFailed(f"the OAuth callback did not connect: {status} {location or body[:300]!r}")
+    _, _, body = http("GET", f"{stack.function_url('oauth')}/status?accountId={ACCOUNT}&userId={USER}",
+                      headers=crm_auth)
+    st = json.loads(body)
+    n.detail(f"CRM status: {st.get('status')}, address {st.get('address')}, Auto BCC {st.get('autoBccAddress')}")
+    if st.get("status") != "connected":
+        raise DemoFailed(f"GET /status says {st}")
+    n.ok("tokens stored encrypted, Gmail watch started")
+
+    n.begin("Sending an email to Carl from the CRM (POST send_email)")
+    status, _, body = http("POST", stack.function_url("send_email"), {
+        "accountId": ACCOUNT, "userId": USER, "contactId": CONTACT, "subject": "Our proposal",
+        "text": "Hi Carl,\n\nas promised, our proposal is attached.\n\nRita",
+        "html": "<p>Hi Carl,</p><p>as promised, our proposal is attached.</p><p>Rita</p>",
+        "attachments": [{"filename": "Proposal.txt", "mimeType": "text/plain",
+                         "contentBase64": "UHJvcG9zYWw6IDEwIGxpY2Vuc2VzLCAxMiBtb250aHMu"}],
+        "idempotencyKey": "demo-send-1"}, crm_auth)
+    if status != 200:
+        raise DemoFailed(f"send_email answered {status}: {body[:300]!r}")
+    sent = json.loads(body)
+    n.ok(f"sent: CRM message {sent['messageId']}, Gmail message {sent['gmailMessageId']}")
+
+    n.begin("Looking into Rita's Gmail Sent folder (the simulator)")
+    in_sent = [m for m in sim.messages(REP_GMAIL, label="SENT") if m["id"] == sent["gmailMessageId"]]
+    if not in_sent:
+        raise DemoFailed("the message is not in the simulated Gmail's Sent folder")
+    h = in_sent[0]["headers"]
+    n.detail(f"From: {h.get('From')}  To: {h.get('To')}  Subject: {h.get('Subject')}")
+    our_message_id = h.get("Message-ID") or h.get("Message-Id") or ""
+    n.ok(f"in Sent, Message-ID {our_message_id}")
+
+    n.begin("Carl replies (mail from outside arrives in Rita's inbox)")
+    reply = EmailMessage()
+    reply["From"] = f"{CONTACT_NAME} <{CONTACT_EMAIL}>"
+    reply["To"] = f"{REP_NAME} <{REP_GMAIL}>"
+    reply["Subject"] = "Re: Our proposal"
+    reply["Date"] = format_datetime(datetime.now(UTC))
+    reply["Message-ID"] = carl_id = make_msgid(domain="client.test")
+    reply["In-Reply-To"] = our_message_id
+    reply["References"] = our_message_id
+    reply.set_content("Thanks Rita, looks good. Can we start next month?\n\nCarl")
+    delivered = sim.deliver(REP_GMAIL, reply.as_bytes())
+    same = "same" if delivered["threadId"] == sent["gmailThreadId"] else "ANOTHER"
+    n.ok(f"delivered as Gmail message {delivered['id']}, in the {same} Gmail thread")
+    if same != "same":
+        raise DemoFailed("Gmail did not thread Carl's reply with the CRM's email")
+
+    n.begin("Waiting for the sync to log Carl's reply in the CRM conversation (Gmail watch → Pub/Sub → gmail_push)")
+    msgs = wait_until(lambda: (m := conversation(db)) and len(m) >= 2 and m, "Carl's reply in the CRM")
+    show_conversation(n, msgs)
+    if {m.get("gmailThreadId") for m in msgs} != {sent["gmailThreadId"]}:
+        raise DemoFailed("the CRM conversation holds messages of more than one Gmail thread")
+    n.ok(f"{len(msgs)} messages, one conversation, one thread")
+
+    n.begin("Rita answers from Gmail itself (not from the CRM)")
+    answer = EmailMessage()
+    answer["From"] = f"{REP_NAME} <{REP_GMAIL}>"
+    answer["To"] = f"{CONTACT_NAME} <{CONTACT_EMAIL}>"
+    answer["Subject"] = "Re: Our proposal"
+    answer["In-Reply-To"] = carl_id
+    answer["References"] = f"{our_message_id} {carl_id}"
+    answer.set_content("Next month works. I'll send the contract.\n\nRita")
+    from_gmail = sim.send_as_user(REP_GMAIL, answer.as_bytes())
+    n.ok(f"sent from Gmail as message {from_gmail['id']}")
+
+    n.begin("Waiting for Rita's Gmail answer to appear in the CRM conversation")
+    msgs = wait_until(lambda: (m := conversation(db)) and len(m) >= 3 and m, "Rita's Gmail answer in the CRM")
+    show_conversation(n, msgs)
+    if len(msgs) != 3 or {m.get("gmailThreadId") for m in msgs} != {sent["gmailThreadId"]}:
+        raise DemoFailed(f"expected 3 messages in one thread, found {len(msgs)}")
+    n.ok("all three messages in one CRM conversation and one Gmail thread")
+
+
+def main() -> int:
+    n = Narrator()
+    print("gmail-crm-sync demo: a CRM, a sales rep's Gmail and a contact, all local.", flush=True)
+    n.begin("Starting the local stack (Firestore + Pub/Sub emulators, Google simulator, 5 functions)")
+    stack = Stack(StackSettings())
+    try:
+        try:
+            stack.start()
+        except StartupError as exc:
+            raise DemoFailed(f"the local stack did not start: {exc}") from None
+        n.ok(f"up; logs in {stack.log_dir}")
+        run(stack, n)
+    except DemoFailed as exc:
+        print(f"\nDEMO FAILED at step {n.step} ({n.current}):\n  {exc}\n  Logs: {stack.log_dir}",
+              file=sys.stderr, flush=True)
+        return 1
+    except Exception as exc:
+        print(f"\nDEMO FAILED at step {n.step} ({n.current}):\n  {type(exc).__name__}: {exc}\n"
+              f"  Logs: {stack.log_dir}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        print("\nStopping the local stack …", flush=True)
+        stack.stop()
+    print(f"\nDEMO SUCCEEDED in {time.monotonic() - n.t0:.0f} s: CRM send, contact reply and Gmail reply "
+          "form one Gmail thread and one CRM conversation.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""`make demo` works: the narrated end-to-end demo runs in a subprocess with its own stack and succeeds."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_make_demo_runs_every_step_and_ends_with_success() -> None:
+    proc = subprocess.run([sys.executable, "-m", "devstack.demo"], cwd=REPO, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    assert "[9/9]" in proc.stdout
+    assert "DEMO SUCCEEDED" in proc.stdout.splitlines()[-1]
