@@ -20,12 +20,11 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Any
 
-import flask
-
 from simulator import errors, mime
-from simulator.context import SimContext, Upload, ctx
+from simulator.context import SimContext, Upload
 from simulator.errors import GmailError
 from simulator.search import QueryError, compile_query
 from simulator.state import (
@@ -43,8 +42,6 @@ from simulator.tokens import Grant
 MAX_UPLOAD_BYTES = 36_700_160  # discovery document: messages.send mediaUpload.maxSize
 WATCH_DAYS = 7
 METADATA_SCOPE = "https://www.googleapis.com/auth/gmail.metadata"
-
-bp = flask.Blueprint("gmail_api", __name__)
 
 
 @dataclass
@@ -664,30 +661,36 @@ def labels_get(context: SimContext, call: Call, address: str, p: dict[str, str])
 
 # -- HTTP -------------------------------------------------------------------------------------
 
+PREFIXES = ("/gmail/v1/", "/upload/gmail/v1/", "/resumable/upload/gmail/v1/")
 
-def call_from_flask(request: flask.Request) -> Call:
-    query: dict[str, list[str]] = {}
-    for k, v in request.args.items(multi=True):
-        query.setdefault(k, []).append(v)
+
+def call_from_environ(environ: dict[str, Any]) -> Call:
+    """A Call straight from the WSGI environ: the hot path skips Flask's request and routing machinery."""
+    from werkzeug.wsgi import get_input_stream
+
+    headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = environ["CONTENT_TYPE"]
+    method = environ["REQUEST_METHOD"]
+    body = get_input_stream(environ).read() if method in ("POST", "PUT", "PATCH") else b""
+    path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+    if method == "PUT" and path.startswith(("/upload/", "/resumable/")):
+        method = "POST"  # resumable chunks are PUTs to the session URI of messages.send
     return Call(
-        method=request.method,
-        path=request.path,
-        query=query,
-        headers={k.lower(): v for k, v in request.headers.items()},
-        body=request.get_data(cache=False),
-        host_url=request.host_url,
+        method=method,
+        path=path,
+        query=urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
+        headers=headers,
+        body=body,
+        host_url=f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', 'localhost')}/",
     )
 
 
-def to_flask(reply: Reply) -> flask.Response:
-    return flask.Response(reply.body, status=reply.status, headers=reply.headers)
+def wsgi(context: SimContext, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    reply = dispatch(context, call_from_environ(environ))
+    headers = [*reply.headers.items(), ("Content-Length", str(len(reply.body)))]
+    start_response(f"{reply.status} {_PHRASES.get(reply.status, '')}", headers)
+    return [reply.body]
 
 
-@bp.route("/gmail/v1/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@bp.route("/upload/gmail/v1/<path:rest>", methods=["POST", "PUT"])
-@bp.route("/resumable/upload/gmail/v1/<path:rest>", methods=["POST", "PUT"])
-def gmail(rest: str) -> flask.Response:
-    call = call_from_flask(flask.request)
-    if call.method == "PUT" and call.path.startswith(("/upload/", "/resumable/")):
-        call.method = "POST"  # resumable chunks are PUTs to the session URI of messages.send
-    return to_flask(dispatch(ctx(), call))
+_PHRASES = {s.value: s.phrase for s in HTTPStatus}
