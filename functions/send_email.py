@@ -31,10 +31,9 @@ from shared import idempotency, log, paths
 from shared.clients import firestore_client
 from shared.config import get_config
 from shared.conversations import store_message, touch_conversation
-from shared.credentials import GmailSession, NotConnected, ReauthRequired, open_gmail, reauth_guard
+from shared.credentials import GmailSession, NotConnected, ReauthRequired, credentials_for, reauth_guard
 from shared.events import CrmEvent, publish
 from shared.httpapi import ApiError, handles_errors, json_response, read_json, require_bearer
-from shared.mailboxes import get_link, get_mailbox
 from shared.mime_build import (
     OutgoingEmail,
     build_bytes,
@@ -43,7 +42,7 @@ from shared.mime_build import (
     reply_subject,
     strip_reply_prefixes,
 )
-from shared.models import Contact, Message, User
+from shared.models import Contact, Link, Mailbox, Message, ThreadMap, User
 from shared.send_limits import DailyLimitReached, claim_slot, release_slot, reset_at, slot_held_by
 from shared.send_limits import Slot as SendSlot
 from shared.send_limits import today as limit_today
@@ -93,8 +92,10 @@ def _handle(request: Any) -> Any:
     if request.path not in ("", "/"):
         raise ApiError(404, "not_found", "no such endpoint")
     require_bearer(request, CRM_API_KEY_SECRET)
+    started = time.monotonic()
     req = parse_send_request(read_json(request, max_bytes=MAX_REQUEST_BYTES))
     ctx = load_context(req)
+    ctx.started = started
     ctx.mark("load")
     rfc822_id = message_id_for(paths.idempotency_id(req.account_id, req.user_id, req.idempotency_key))
     mime = build_mime(ctx, rfc822_id)
@@ -112,11 +113,15 @@ def not_found(field: str, what: str) -> ApiError:
 
 
 def load_context(req: SendRequest) -> SendContext:
+    """User, contact and link in one round trip, the mailbox in a second."""
+    from shared.mailboxes import link_ref, mailbox_ref
+
     db = firestore_client()
     user_ref = db.document(paths.user_path(req.account_id, req.user_id))
     contact_ref = db.document(paths.contact_path(req.account_id, req.contact_id))
-    snaps = {s.reference.path: s for s in db.get_all([user_ref, contact_ref])}
-    user_snap, contact_snap = snaps.get(user_ref.path), snaps.get(contact_ref.path)
+    lref = link_ref(req.account_id, req.user_id)
+    snaps = {s.reference.path: s for s in db.get_all([user_ref, contact_ref, lref])}
+    user_snap, contact_snap, link_snap = snaps.get(user_ref.path), snaps.get(contact_ref.path), snaps.get(lref.path)
     if user_snap is None or not user_snap.exists:
         raise not_found("userId", "user")
     if contact_snap is None or not contact_snap.exists:
@@ -126,10 +131,11 @@ def load_context(req: SendRequest) -> SendContext:
     if not isinstance(contact.email, str) or not is_address(contact.email.strip()):
         raise ApiError(422, "invalid_contact", "the contact has no valid email address", field="contactId")
 
-    link = get_link(req.account_id, req.user_id)
-    if link is None:
+    if link_snap is None or not link_snap.exists:
         raise ApiError(409, "not_connected", "the user has not connected a Gmail account")
-    mailbox = get_mailbox(link.mailboxId)
+    link = Link.from_doc(link_snap.to_dict())
+    mb_snap = mailbox_ref(link.mailboxId).get()
+    mailbox = Mailbox.from_doc(mb_snap.to_dict()) if mb_snap.exists else None
     if mailbox is None or mailbox.status == "disconnected":
         raise ApiError(409, "not_connected", "the user has not connected a Gmail account")
     if mailbox.status == "reauth_required":
@@ -248,8 +254,13 @@ def give_back(claim: idempotency.Claim, slot: SendSlot | None) -> None:
 
 
 def open_session(ctx: SendContext, claim: idempotency.Claim, slot: SendSlot | None) -> GmailSession:
+    """Gmail for the mailbox; its status was read in load_context, so only the credentials are fetched."""
+    from shared.gmail_api import build_gmail
+
     try:
-        return open_gmail(ctx.mailbox_id)
+        creds = credentials_for(ctx.mailbox_id, ctx.address)
+        return GmailSession(mailbox_id=ctx.mailbox_id, address=ctx.address, credentials=creds,
+                            service=build_gmail(creds))
     except ReauthRequired:
         give_back(claim, slot)
         raise reauth_error() from None
@@ -385,11 +396,36 @@ def _snippet(req: SendRequest) -> str:
     return " ".join(html_lib.unescape(source).split())[:200]
 
 
+def claim_thread(ctx: SendContext, gmail_thread_id: str) -> ThreadMap:
+    """R10/R14: map the thread to the conversation and claim it for this account.
+
+    A new send starts a thread Gmail just created, so create-if-absent (one write) is the common case;
+    an existing map goes through the shared transaction only when it lacks this account or an owner.
+    """
+    from google.api_core.exceptions import AlreadyExists
+
+    from shared.threads import thread_ref
+
+    account = ctx.req.account_id
+    fresh = ThreadMap(mailboxId=ctx.mailbox_id, gmailThreadId=gmail_thread_id, ownerAccountId=account,
+                      conversations={account: ctx.conversation_id})
+    try:
+        thread_ref(ctx.mailbox_id, gmail_thread_id).create(fresh.to_doc())
+        return fresh
+    except AlreadyExists:
+        pass
+    snap = thread_ref(ctx.mailbox_id, gmail_thread_id).get()
+    tm = ThreadMap.from_doc(snap.to_dict())
+    if account in tm.conversations and tm.ownerAccountId is not None:
+        return tm
+    return map_conversation(ctx.mailbox_id, gmail_thread_id, account, ctx.conversation_id, claim=True)
+
+
 def finalize(ctx: SendContext, claim: idempotency.Claim, rfc822_id: str, gmail_id: str,
              gmail_thread_id: str) -> dict[str, Any]:
     """Log the message once (R9), claim the thread (R14), tell the CRM, remember the answer (R18)."""
     req = ctx.req
-    tm = map_conversation(ctx.mailbox_id, gmail_thread_id, req.account_id, ctx.conversation_id, claim=True)
+    tm = claim_thread(ctx, gmail_thread_id)
     conversation_id = tm.conversations.get(req.account_id, ctx.conversation_id)
     now = datetime.now(UTC)
     message_id = paths.gmail_message_doc_id(gmail_id)
