@@ -42,6 +42,7 @@ from simulator.tokens import Grant
 MAX_UPLOAD_BYTES = 36_700_160  # discovery document: messages.send mediaUpload.maxSize
 WATCH_DAYS = 7
 METADATA_SCOPE = "https://www.googleapis.com/auth/gmail.metadata"
+_HEX_ID = re.compile(r"[0-9a-fA-F]{1,32}")
 
 
 @dataclass
@@ -399,6 +400,8 @@ def _page_offset(call: Call) -> int:
 @route("GET", "/messages/(?P<id>[^/]+)", "gmail.users.messages.get")
 def messages_get(context: SimContext, call: Call, address: str, p: dict[str, str]) -> Reply:
     fmt = _format(call, ("minimal", "full", "raw", "metadata"), bool(p["_metadata_only"]))
+    if not _HEX_ID.fullmatch(p["id"]):
+        raise errors.invalid("Invalid id value")
     msg, labels, hid = context.state.message(address, p["id"])
     return Reply.json(render_message(msg, labels, hid, fmt, call.args("metadataHeaders")))
 

@@ -106,6 +106,12 @@ def test_unknown_message_is_404_not_found(gmail: Any) -> None:
     assert err.value.error_details[0]["reason"] == "notFound"
 
 
+def test_malformed_message_id_is_400_invalid_id_value(gmail: Any) -> None:
+    with pytest.raises(HttpError) as err:
+        gmail.users().messages().get(userId="me", id="not-an-id").execute()
+    assert err.value.resp.status == 400 and "Invalid id value" in str(err.value)
+
+
 def test_list_is_newest_first_and_pages_with_tokens(sim: str, gmail: Any) -> None:
     ids = [deliver(sim, REP, rfc822(ALICE, REP, f"n{i}"), internal_date=1_700_000_000_000 + i)["id"] for i in range(5)]
     first = gmail.users().messages().list(userId="me", maxResults=2).execute()
