@@ -118,9 +118,12 @@ def sync_mailbox(mailbox_id: str, notified_history_id: int | None, force: bool) 
             session = open_gmail(mailbox_id)
             with reauth_guard(mailbox_id, current.address):
                 stats = sync_pass(session, current, heartbeat)
+            mirrored = mirror_status(mailbox_id, current.lastSyncAt, current.lastError)
+            # lease acquire + release (renewals are rare) and the users' status mirror
             log.info("mailbox synced", mailboxId=mailbox_id, fetched=stats.fetched, stored=stats.stored,
-                     skipped=stats.skipped, recovered=stats.recovered, skipReasons=dict(stats.skip_reasons))
-            mirror_status(mailbox_id, current.lastSyncAt, current.lastError)
+                     skipped=stats.skipped, recovered=stats.recovered, skipReasons=dict(stats.skip_reasons),
+                     writes=stats.writes + 2 + mirrored,
+                     seconds={k: round(v, 3) for k, v in stats.seconds.items()})
             if not lease.release(mailbox_id, owner, cfg.sync_lease_seconds):
                 owner = ""
                 return

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,8 @@ from typing import Any
 from shared import paths
 from shared.clients import firestore_client
 
-IN_QUERY_LIMIT = 30  # Firestore's limit on values of one `in` filter
+IN_QUERY_LIMIT = 30
+QUERY_WORKERS = 8  # Firestore's limit on values of one `in` filter
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -71,6 +73,19 @@ def _variant_chunks(addresses: Iterable[str]) -> list[list[str]]:
     return [flat[i:i + IN_QUERY_LIMIT] for i in range(0, len(flat), IN_QUERY_LIMIT)]
 
 
+def _run_queries(col: Any, chunks: list[list[str]]) -> list[list[Any]]:
+    """`email in chunk` for every chunk, concurrently when there are several (one round trip each)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    def run(chunk: list[str]) -> list[Any]:
+        return list(col.where(filter=FieldFilter("email", "in", chunk)).stream())
+
+    if len(chunks) <= 1:
+        return [run(c) for c in chunks]
+    with ThreadPoolExecutor(max_workers=min(QUERY_WORKERS, len(chunks))) as pool:
+        return list(pool.map(run, chunks))
+
+
 def _sort_key(c: ContactRef) -> tuple[datetime, str]:
     created = c.createdAt or _EPOCH
     if created.tzinfo is None:
@@ -92,15 +107,14 @@ def _contact_from(snap: Any) -> ContactRef:
 
 def find_contacts(account_id: str, addresses: Iterable[str]) -> dict[str, ContactRef]:
     """The earliest-created contact per address (lower-cased key) among `addresses`."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
 
     wanted = {a.strip().lower() for a in addresses if a and a.strip()}
     if not wanted:
         return {}
     col = firestore_client().collection(f"{paths.ACCOUNTS}/{account_id}/{paths.CONTACTS}")
     best: dict[str, ContactRef] = {}
-    for chunk in _variant_chunks(wanted):
-        for snap in col.where(filter=FieldFilter("email", "in", chunk)).stream():
+    for snaps in _run_queries(col, _variant_chunks(wanted)):
+        for snap in snaps:
             c = _contact_from(snap)
             key = c.email.strip().lower()
             if key not in wanted:
@@ -112,15 +126,14 @@ def find_contacts(account_id: str, addresses: Iterable[str]) -> dict[str, Contac
 
 def find_user_emails(account_id: str, addresses: Iterable[str]) -> set[str]:
     """Lower-cased addresses among `addresses` that belong to users of the account (R11)."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
 
     wanted = {a.strip().lower() for a in addresses if a and a.strip()}
     if not wanted:
         return set()
     col = firestore_client().collection(f"{paths.ACCOUNTS}/{account_id}/{paths.USERS}")
     found: set[str] = set()
-    for chunk in _variant_chunks(wanted):
-        for snap in col.where(filter=FieldFilter("email", "in", chunk)).stream():
+    for snaps in _run_queries(col, _variant_chunks(wanted)):
+        for snap in snaps:
             email = str((snap.to_dict() or {}).get("email") or "").strip().lower()
             if email in wanted:
                 found.add(email)
@@ -148,3 +161,14 @@ def create_contact_if_absent(account_id: str, address: str, name: str, source: s
     except AlreadyExists:
         return _contact_from(ref.get())
     return ContactRef(id=cid, email=key, name=name or "", createdAt=created)
+
+
+def all_user_emails(account_id: str, limit: int = 1000) -> set[str] | None:
+    """Every user address of the account in one query, or None when it has `limit` users or more
+    (then look addresses up with `find_user_emails`). A CRM account has few users, and one
+    query per sync pass is cheaper than `in` queries per chunk."""
+    col = firestore_client().collection(f"{paths.ACCOUNTS}/{account_id}/{paths.USERS}")
+    snaps = list(col.select(["email"]).limit(limit).stream())
+    if len(snaps) >= limit:
+        return None
+    return {str((s.to_dict() or {}).get("email") or "").strip().lower() for s in snaps} - {""}

@@ -9,6 +9,8 @@ forward, in a transaction, so two writers never undo each other.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +19,8 @@ from shared.clients import firestore_client
 from shared.models import Message
 
 SNIPPET_MAX = 200
+TOUCH_ROUNDS = 5
+TOUCH_WORKERS = 8
 TOUCH_ATTEMPTS = 30
 
 
@@ -89,3 +93,77 @@ def touch_conversation(account_id: str, conversation_id: str, contact_id: str, a
         except (AlreadyExists, FailedPrecondition, NotFound):
             time.sleep(random.uniform(0, min(0.02 * 2 ** attempt, 0.5)))
     raise RuntimeError(f"conversation {conversation_id} kept changing; lastMessageAt not updated")
+
+
+@dataclass(frozen=True)
+class Touch:
+    account_id: str
+    conversation_id: str
+    contact_id: str
+    at: datetime
+    snippet: str
+    direction: str
+
+
+def touch_conversations(touches: list[Touch]) -> int:
+    """`touch_conversation` for many conversations: one read of them all, then one conditional
+    write per conversation that needs it, in parallel; returns the documents written.
+
+    Optimistic instead of a transaction: a write carries the update time it
+    read (or is a create), so a concurrent writer makes it fail and only that
+    conversation is read and decided again. Transactions here would lock
+    every conversation of a chunk at once and make several mailboxes of one
+    account queue behind each other.
+    """
+    from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition
+
+    db = firestore_client()
+    pending = {(t.account_id, t.conversation_id): t for t in touches}
+    written = 0
+    for _ in range(TOUCH_ROUNDS):
+        if not pending:
+            return written
+        refs = {k: conversation_ref(*k) for k in pending}
+        snaps = {s.reference.path: s for s in db.get_all(list(refs.values()))}
+        jobs: list[tuple[tuple[str, str], Any, dict[str, Any], Any]] = []
+        for key, t in pending.items():
+            ref = refs[key]
+            snap = snaps.get(ref.path)
+            exists = snap is not None and snap.exists
+            data = (snap.to_dict() or {}) if exists and snap is not None else {}
+            last = _aware(data.get("lastMessageAt"))
+            at = _aware(t.at) or datetime.now(UTC)
+            if exists and last is not None and last >= at:
+                continue
+            update: dict[str, Any] = {"lastMessageAt": at, "lastMessageSnippet": (t.snippet or "")[:SNIPPET_MAX],
+                                      "lastMessageDirection": t.direction}
+            if not exists:
+                update.update({"contactId": t.contact_id, "channel": "email", "createdAt": datetime.now(UTC)})
+            elif not data.get("contactId"):
+                update["contactId"] = t.contact_id
+            jobs.append((key, ref, update, snap.update_time if exists and snap is not None else None))
+
+        def write(job: tuple[tuple[str, str], Any, dict[str, Any], Any]) -> tuple[str, str] | None:
+            key, ref, update, update_time = job
+            try:
+                if update_time is None:
+                    ref.create(update)
+                else:
+                    ref.update(update, option=db.write_option(last_update_time=update_time))
+            except (AlreadyExists, Conflict, FailedPrecondition):
+                return key  # someone wrote it meanwhile: read and decide again
+            return None
+
+        if len(jobs) <= 1:
+            results = [write(j) for j in jobs]
+        else:
+            with ThreadPoolExecutor(max_workers=min(TOUCH_WORKERS, len(jobs))) as pool:
+                results = list(pool.map(write, jobs))
+        retry = {k for k in results if k is not None}
+        written += len(jobs) - len(retry)
+        pending = {k: t for k, t in pending.items() if k in retry}
+    if pending:  # pathological contention: the transactional path always finishes
+        for t in pending.values():
+            touch_conversation(t.account_id, t.conversation_id, t.contact_id, t.at, t.snippet, t.direction)
+            written += 1
+    return written
