@@ -447,11 +447,13 @@ def finalize(ctx: SendContext, claim: idempotency.Claim, rfc822_id: str, gmail_i
     except Exception as exc:  # a summary field; the message itself is logged, so the send still succeeded
         log.warning("conversation summary not updated", accountId=req.account_id, conversationId=conversation_id,
                     error=type(exc).__name__)
+    ctx.mark("conversation")
     result = {"messageId": message_id, "gmailMessageId": gmail_id, "gmailThreadId": gmail_thread_id,
               "conversationId": conversation_id}
     publish([CrmEvent(type="message.sent", accountId=req.account_id, userId=req.user_id, contactId=req.contact_id,
                       conversationId=conversation_id, messageId=message_id, direction="outbound", source="crm",
                       gmailMessageId=gmail_id, gmailThreadId=gmail_thread_id)])
+    ctx.mark("event")
     idempotency.complete(claim, result)
     ctx.mark("done")
     log.info("email sent", accountId=req.account_id, userId=req.user_id, mailboxId=ctx.mailbox_id,

@@ -130,6 +130,33 @@ def test_r10_reply_from_the_crm_stays_in_one_gmail_thread_and_one_conversation(w
     assert msgs[second["messageId"]]["inReplyTo"] == first_raw["Message-ID"]
 
 
+def test_r10_crm_reply_to_the_contacts_answer_threads_on_both_sides(world: World) -> None:
+    """Contact answers the CRM's email from outside; the sync logs it; the CRM replies to that answer."""
+    from email.message import EmailMessage
+
+    first = world.send(subject="Our offer").json()
+    ours = parse(world.raw(first["gmailMessageId"]))["Message-ID"]
+    answer = EmailMessage()
+    answer["From"], answer["To"], answer["Subject"] = CONTACT_EMAIL, REP, "Re: Our offer"
+    answer["Message-ID"], answer["In-Reply-To"], answer["References"] = "<carl-1@client.test>", ours, ours
+    answer.set_content("Sounds good.")
+    inbound = world.sim.deliver(REP, answer.as_bytes())
+    assert inbound["threadId"] == first["gmailThreadId"]
+    inbound_doc = f"gm_{inbound['id']}"
+    wait_for(lambda: inbound_doc in world.messages(), 20, "the sync to log the contact's answer")
+
+    resp = world.send(subject=None, text="Great, contract follows.", replyToMessageId=inbound_doc)
+    assert resp.status_code == 200, resp.text
+    reply = resp.json()
+    assert reply["gmailThreadId"] == first["gmailThreadId"]
+    m = parse(world.raw(reply["gmailMessageId"]))
+    assert m["Subject"] == "Re: Our offer"
+    assert m["In-Reply-To"] == "<carl-1@client.test>"
+    assert m["References"] == f"{ours} <carl-1@client.test>"
+    assert set(world.messages()) == {first["messageId"], inbound_doc, reply["messageId"]}
+    assert {d["gmailThreadId"] for d in world.messages().values()} == {first["gmailThreadId"]}
+
+
 def test_r14_a_crm_send_claims_the_thread_for_its_account(world: World) -> None:
     from shared import paths
 
