@@ -85,9 +85,7 @@ def unauthenticated(missing: bool) -> GmailError:
 
 
 def insufficient_scope() -> GmailError:
-    err = GmailError(403, "Request had insufficient authentication scopes.", "insufficientPermissions")
-    err.extra = {}
-    return err
+    return GmailError(403, "Request had insufficient authentication scopes.", "insufficientPermissions")
 
 
 INJECTED = {

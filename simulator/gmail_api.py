@@ -55,6 +55,7 @@ class Call:
     headers: Mapping[str, str]  # lower-cased names
     body: bytes = b""
     host_url: str = "http://localhost/"
+    metadata_only: bool = False  # the token has only gmail.metadata: no bodies, no `q`
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -160,7 +161,7 @@ def _dispatch(context: SimContext, call: Call) -> Reply:
         raise errors.insufficient_scope()
     if "upload_id" not in call.query:  # a resumable upload's chunks belong to the call that opened it
         _admit(context, r, address)
-    params["_metadata_only"] = "1" if grant.scopes <= {METADATA_SCOPE} else ""
+    call.metadata_only = grant.scopes <= {METADATA_SCOPE}
     try:
         return r.handler(context, call, address, params)
     except HistoryExpired:
@@ -255,11 +256,11 @@ def render_message(
     return out
 
 
-def _format(call: Call, allowed: tuple[str, ...], metadata_only: bool) -> str:
+def _format(call: Call, allowed: tuple[str, ...]) -> str:
     fmt = (call.arg("format") or "full").lower()
     if fmt not in allowed:
         raise errors.invalid(f"Invalid value at 'format' ({fmt})")
-    if metadata_only and fmt in ("full", "raw"):
+    if call.metadata_only and fmt in ("full", "raw"):
         raise GmailError(403, f"Metadata scope doesn't allow format {fmt.upper()}", "forbidden")
     return fmt
 
@@ -372,12 +373,7 @@ def history_list(context: SimContext, call: Call, address: str, p: dict[str, str
 def messages_list(context: SimContext, call: Call, address: str, p: dict[str, str]) -> Reply:
     limit = _int_arg(call, "maxResults", 100, 1, 500)
     offset = _page_offset(call)
-    q = call.arg("q")
-    if q and p["_metadata_only"]:
-        raise GmailError(403, "Metadata scope does not support 'q' parameter", "forbidden")
-    predicate, reaches_bin = compile_query(q) if q else (None, False)
-    include_bin = (call.arg("includeSpamTrash") or "false").lower() == "true" or reaches_bin
-    found = context.state.list_messages(address, call.args("labelIds"), predicate, include_bin)
+    found = _search(context, call, address)
     page = found[offset : offset + limit]
     out: dict[str, Any] = {}
     if page:
@@ -386,6 +382,16 @@ def messages_list(context: SimContext, call: Call, address: str, p: dict[str, st
         out["nextPageToken"] = str(offset + limit)
     out["resultSizeEstimate"] = len(found)
     return Reply.json(out)
+
+
+def _search(context: SimContext, call: Call, address: str) -> list[StoredMessage]:
+    """Messages matching labelIds, q and includeSpamTrash, newest first (messages.list, threads.list)."""
+    q = call.arg("q")
+    if q and call.metadata_only:
+        raise GmailError(403, "Metadata scope does not support 'q' parameter", "forbidden")
+    predicate, reaches_bin = compile_query(q) if q else (None, False)
+    include_bin = (call.arg("includeSpamTrash") or "false").lower() == "true" or reaches_bin
+    return context.state.list_messages(address, call.args("labelIds"), predicate, include_bin)
 
 
 def _page_offset(call: Call) -> int:
@@ -399,7 +405,7 @@ def _page_offset(call: Call) -> int:
 
 @route("GET", "/messages/(?P<id>[^/]+)", "gmail.users.messages.get")
 def messages_get(context: SimContext, call: Call, address: str, p: dict[str, str]) -> Reply:
-    fmt = _format(call, ("minimal", "full", "raw", "metadata"), bool(p["_metadata_only"]))
+    fmt = _format(call, ("minimal", "full", "raw", "metadata"))
     if not _HEX_ID.fullmatch(p["id"]):
         raise errors.invalid("Invalid id value")
     msg, labels, hid = context.state.message(address, p["id"])
@@ -592,7 +598,7 @@ def split_head(chunk: bytes) -> tuple[dict[str, str], bytes]:
 
 @route("GET", "/threads/(?P<id>[^/]+)", "gmail.users.threads.get")
 def threads_get(context: SimContext, call: Call, address: str, p: dict[str, str]) -> Reply:
-    fmt = _format(call, ("minimal", "full", "metadata"), bool(p["_metadata_only"]))
+    fmt = _format(call, ("minimal", "full", "metadata"))
     items = context.state.thread(address, p["id"])
     headers = call.args("metadataHeaders")
     return Reply.json(
@@ -608,12 +614,8 @@ def threads_get(context: SimContext, call: Call, address: str, p: dict[str, str]
 def threads_list(context: SimContext, call: Call, address: str, p: dict[str, str]) -> Reply:
     limit = _int_arg(call, "maxResults", 100, 1, 500)
     offset = _page_offset(call)
-    q = call.arg("q")
-    predicate, reaches_bin = compile_query(q) if q else (None, False)
-    include_bin = (call.arg("includeSpamTrash") or "false").lower() == "true" or reaches_bin
-    found = context.state.list_messages(address, call.args("labelIds"), predicate, include_bin)
     seen: dict[str, StoredMessage] = {}
-    for m in found:
+    for m in _search(context, call, address):
         seen.setdefault(m.thread_id, m)
     threads = list(seen.values())
     page = threads[offset : offset + limit]

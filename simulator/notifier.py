@@ -99,14 +99,14 @@ class Notifier:
         with self._cv:
             now = self._clock()
             interval = self.min_interval_ms / 1000.0
+            note = Notification(watch.topic_name, address, history_id)
             if interval <= 0:
-                self._push(now, "fire", Notification(watch.topic_name, address, history_id))
-            elif address in self._pending:
-                self._pending[address] = Notification(watch.topic_name, address, history_id)
+                self._push(now, "fire", note)
             else:
-                self._pending[address] = Notification(watch.topic_name, address, history_id)
-                due = max(now, self._last_sent.get(address, -1e18) + interval)
-                self._push(due, "coalesced", address)
+                if address not in self._pending:  # else it joins the one already due (coalesced)
+                    due = max(now, self._last_sent.get(address, -1e18) + interval)
+                    self._push(due, "coalesced", address)
+                self._pending[address] = note
             self._ensure_thread()
             self._cv.notify()
 

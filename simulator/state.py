@@ -35,6 +35,7 @@ from typing import Any
 
 from simulator import mime
 from simulator.mime import ParsedMessage, RawMessage
+from simulator.search import Candidate, Predicate
 
 SYSTEM_LABELS: tuple[tuple[str, str | None, str | None], ...] = (
     # id, messageListVisibility, labelListVisibility (None: Gmail omits them)
@@ -377,12 +378,10 @@ class GmailState:
         self,
         address: str,
         label_ids: list[str],
-        predicate: Callable[[Any], bool] | None,
+        predicate: Predicate | None,
         include_spam_trash: bool,
     ) -> list[StoredMessage]:
         """Matching messages, newest first."""
-        from simulator.search import Candidate
-
         with self.lock:
             box = self.require(address)
             out: list[StoredMessage] = []
