@@ -7,7 +7,6 @@ exactly as they are deployed; tests may serve their own small targets (any
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,11 +39,12 @@ def serve_function(
 ) -> ManagedProcess:
     """Start `target` from `source` (default: the repo's main.py) and wait until its port answers.
 
-    The function module itself may not exist yet: main.py imports it on first
+    `env` is the process's whole environment (the stack passes one without any
+    inherited Google endpoints). The function module itself may not exist yet: main.py imports it on first
     call, so the server still starts (and answers 500 for that function).
     """
     src = source or REPO_ROOT / "main.py"
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+    full_env = {**env, "PYTHONUNBUFFERED": "1"}
     proc = ManagedProcess(
         name=f"function {name}",
         argv=function_command(target, port, src, host),

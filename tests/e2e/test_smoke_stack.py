@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from devstack.procs import tcp_ready
 from devstack.topology import MAX_DELIVERY_ATTEMPTS, push_endpoint
 
 pytestmark = pytest.mark.e2e
@@ -46,3 +47,40 @@ def test_crm_events_tap_returns_each_published_event_once(clean):
 
     assert sorted(e["n"] for e in events) == [0, 1, 2]
     assert clean.crm_events(1, timeout=1.0) == []
+
+
+def _environ_of(pid: int) -> dict[str, str]:
+    raw = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def test_killed_function_is_down_until_restarted_with_its_extra_env(stack):
+    host, port = stack.function_url("auto_bcc").removeprefix("http://").rsplit(":", 1)
+    try:
+        stack.kill_function("auto_bcc")
+        assert not tcp_ready(host, int(port))()
+
+        stack.restart_function("auto_bcc", {"SYNC_LEASE_SECONDS": "2"})
+
+        assert tcp_ready(host, int(port))()
+        env = _environ_of(stack.processes["function:auto_bcc"].pid)
+        assert env["SYNC_LEASE_SECONDS"] == "2"
+        assert env["GOOGLE_SIMULATOR_URL"] == stack.simulator_url
+    finally:
+        stack.restart_function("auto_bcc", None)
+
+
+def test_functions_never_inherit_google_endpoints_from_the_shell(stack, monkeypatch):
+    monkeypatch.setenv("GMAIL_API_ROOT", "https://gmail.googleapis.com/")
+    monkeypatch.setenv("OAUTH_TOKEN_URI", "https://oauth2.googleapis.com/token")
+    try:
+        stack.restart_function("quota_reset", None)
+
+        env = _environ_of(stack.processes["function:quota_reset"].pid)
+        assert "GMAIL_API_ROOT" not in env
+        assert "OAUTH_TOKEN_URI" not in env
+        assert env["OAUTHLIB_INSECURE_TRANSPORT"] == "1"
+        assert env["OAUTH_REDIRECT_URI"] == stack.function_url("oauth") + "/callback"
+    finally:
+        monkeypatch.undo()
+        stack.restart_function("quota_reset", None)
