@@ -18,6 +18,7 @@ would send again.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html as html_lib
 import os
 import re
@@ -224,7 +225,14 @@ def send(ctx: SendContext, rfc822_id: str, mime: bytes) -> tuple[dict[str, Any],
         # that the retry recovers the message instead of sending it twice.
         log.warning("test crash after Gmail send", gmailMessageId=sent["id"])
         os._exit(70)
-    return finalize(ctx, claim, rfc822_id, sent["id"], sent["threadId"]), False
+    try:
+        return finalize(ctx, claim, rfc822_id, sent["id"], sent["threadId"]), False
+    except Exception:
+        # Gmail has the message; let the client's retry take over at once (it finds the message by its
+        # Message-ID and finishes the log) instead of waiting for the lease.
+        with contextlib.suppress(Exception):
+            idempotency.set_fields(claim, {"leaseUntil": datetime.now(UTC)})
+        raise
 
 
 def acquire_slot(ctx: SendContext, claim: idempotency.Claim) -> SendSlot:

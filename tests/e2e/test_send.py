@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from shared.send_request import MAX_CONTENT_BYTES
 from tests.e2e.send_steps import (
     ACCOUNT,
     CONTACT,
@@ -179,9 +180,9 @@ def test_r15_a_25_mb_attachment_goes_out_through_the_upload_endpoint(world: Worl
 
 
 def test_r15_over_25_mb_is_413_too_large_and_nothing_is_sent_or_written(world: World) -> None:
-    half = b64(b"\0" * (12 * 1024 * 1024 + 512 * 1024))
-    resp = world.send(attachments=[{"filename": "a.bin", "contentBase64": half},
-                                   {"filename": "b.bin", "contentBase64": half}])
+    text = "x" * 100
+    one_byte_over = MAX_CONTENT_BYTES - len(text) + 1
+    resp = world.send(text=text, attachments=[{"filename": "a.bin", "contentBase64": b64(b"\0" * one_byte_over)}])
     assert resp.status_code == 413
     assert resp.json()["error"] == "too_large"
     assert world.sent() == [] and world.messages() == {}
