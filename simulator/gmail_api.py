@@ -23,7 +23,7 @@ from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
 
-from simulator import errors, mime
+from simulator import errors, fields, mime
 from simulator.context import SimContext, Upload
 from simulator.errors import GmailError
 from simulator.search import QueryError, compile_query
@@ -115,22 +115,33 @@ def route(http_method: str, path: str, method_id: str) -> Callable[[Handler], Ha
     return register
 
 
+@dataclass(frozen=True)
+class Discovery:
+    """What the simulator reads from the shipped discovery document."""
+
+    scopes: dict[str, frozenset[str]]  # method id -> scopes it accepts
+    responses: dict[str, str]  # method id -> response schema name
+    schemas: dict[str, Any]
+
+
 @lru_cache(maxsize=1)
-def method_scopes() -> dict[str, frozenset[str]]:
-    """Scopes each Gmail method accepts, from the shipped discovery document."""
+def discovery() -> Discovery:
     from googleapiclient.discovery_cache import get_static_doc
 
     doc = json.loads(get_static_doc("gmail", "v1") or "{}")
-    out: dict[str, frozenset[str]] = {}
+    scopes: dict[str, frozenset[str]] = {}
+    responses: dict[str, str] = {}
 
     def walk(node: dict[str, Any]) -> None:
         for m in node.get("methods", {}).values():
-            out[m["id"]] = frozenset(m.get("scopes", []))
+            scopes[m["id"]] = frozenset(m.get("scopes", []))
+            if "response" in m:
+                responses[m["id"]] = m["response"]["$ref"]
         for child in node.get("resources", {}).values():
             walk(child)
 
     walk(doc)
-    return out
+    return Discovery(scopes, responses, doc.get("schemas", {}))
 
 
 # -- the pipeline -----------------------------------------------------------------------
@@ -156,20 +167,38 @@ def _dispatch(context: SimContext, call: Call) -> Reply:
     r, params = found
     grant = _authenticate(context, call)
     address = _mailbox_of(context, grant, params["userId"])
-    allowed = method_scopes().get(r.method_id, frozenset())
+    allowed = discovery().scopes.get(r.method_id, frozenset())
     if allowed and not (grant.scopes & allowed):
         raise errors.insufficient_scope()
     if "upload_id" not in call.query:  # a resumable upload's chunks belong to the call that opened it
         _admit(context, r, address)
     call.metadata_only = grant.scopes <= {METADATA_SCOPE}
+    selection = _fields(call, r.method_id)
     try:
-        return r.handler(context, call, address, params)
+        reply = r.handler(context, call, address, params)
+        if selection is not None and reply.status == 200 and reply.body:
+            reply.body = json.dumps(fields.apply(json.loads(reply.body), selection)).encode()
+        return reply
     except HistoryExpired:
         raise errors.not_found() from None
     except NotFound:
         raise errors.not_found() from None
     except (InvalidArgument, QueryError) as exc:
         raise errors.invalid(str(exc)) from None
+
+
+def _fields(call: Call, method_id: str) -> fields.Selection | None:
+    """The `fields` selection of the call, checked against the method's response schema (400 if invalid)."""
+    text = call.arg("fields")
+    if not text:
+        return None
+    d = discovery()
+    try:
+        selection = fields.parse(text)
+        fields.check(selection, d.responses.get(method_id, ""), d.schemas)
+    except fields.FieldsError as exc:
+        raise errors.invalid(str(exc)) from None
+    return selection
 
 
 def _admit(context: SimContext, r: Route, address: str) -> None:
