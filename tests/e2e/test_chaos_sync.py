@@ -15,6 +15,7 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -70,10 +71,19 @@ def test_chaos_every_message_exactly_once(clean: Any, firestore_db: Any, sim_cli
                 expected[f"gm_{got['id']}"] = f"c{k}"
             time.sleep(local.uniform(0, 0.03))
 
+    kills_mid_sync: list[int] = []
+
+    def syncing_now() -> int:
+        """Mailboxes whose sync lease is held right now (a pass is running)."""
+        now = datetime.now(UTC)
+        return sum(1 for s in db.collection("sync_mailboxes").stream()
+                   if (s.to_dict() or {}).get("leaseOwner") and s.to_dict()["leaseUntil"] > now)
+
     def killer(stop: threading.Event) -> None:
         for _ in range(KILLS):
-            if stop.wait(rng.uniform(2.5, 4.0)):
+            if stop.wait(rng.uniform(2.0, 3.5)):
                 return
+            kills_mid_sync.append(syncing_now())
             stack.kill_function("gmail_push")
             stack.restart_function("gmail_push", PUSH_ENV)
 
@@ -100,6 +110,7 @@ def test_chaos_every_message_exactly_once(clean: Any, firestore_db: Any, sim_cli
     extra = set(seen) - set(expected)
     wrong = {m: (seen[m], c) for m, c in expected.items() if m in seen and seen[m] != [c]}
     assert len(expected) + len(unexpected) == MAILBOXES * PER_MAILBOX >= 1000
+    assert len(kills_mid_sync) == KILLS and sum(1 for n in kills_mid_sync if n) >= 2, kills_mid_sync
     assert not duplicated, f"{len(duplicated)} messages stored twice"
     assert not missing, f"{len(missing)} of {len(expected)} messages missing"
     assert not extra, f"{len(extra)} unexpected messages stored ({len(extra & unexpected)} from unknown senders)"

@@ -153,3 +153,24 @@ def test_status_shows_last_sync_time_and_clears_the_error(world: Any, sim_client
     assert status["status"] == "connected"
     assert status.get("lastSyncAt"), status
     assert not status.get("lastError")
+
+
+def test_concurrent_notifications_fetch_each_message_only_once(world: Any, sim_client: Any, stack: Any) -> None:
+    sim_client.set_faults(DROP_ALL)
+    ids = [sim_client.deliver(REP, mail(CLIENT, REP, f"burst {i}"))["id"] for i in range(30)]
+    sim_client.set_faults({})
+    before = calls(sim_client, "messages.get")
+    for _ in range(6):  # several instances start at once for one mailbox
+        push(stack, {"emailAddress": REP, "force": True})
+    wait_for(lambda: set(ids) <= set(gmail_ids(world)), 30, "burst synced")
+    wait_for(lambda: not mailbox_doc(world, REP).get("leaseOwner"), 15, "lease released")
+    assert calls(sim_client, "messages.get") - before == 30  # the lease kept the others from fetching too
+    assert len(gmail_ids(world)) == 30
+
+
+def test_resync_from_the_crm_syncs_immediately(world: Any, sim_client: Any, stack: Any) -> None:
+    sim_client.set_faults(DROP_ALL)
+    got = sim_client.deliver(REP, mail(CLIENT, REP, "notification lost"))
+    resp = crm_for(stack).post("/resync", {"accountId": "acme", "userId": "alice"})
+    assert resp.status_code in (200, 202), resp.text
+    wait_for(lambda: got["id"] in gmail_ids(world), 20, "resync")
