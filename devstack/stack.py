@@ -34,7 +34,7 @@ from devstack.functions import (
 )
 from devstack.procs import ManagedProcess, StartupError, free_port, http_ready, port_in_use, tcp_ready
 from devstack.simconfig import StackSecrets, simulator_config, write_private_json
-from devstack.topology import CRM_EVENTS_TAP, PUSH_ROUTES, PubSubAdmin
+from devstack.topology import CRM_EVENTS_TAP, DEAD_LETTERS_TAP, PUSH_ROUTES, PubSubAdmin
 
 DEFAULT_PROJECT = "demo-crm-sync"
 SIMULATOR_MODULE = "simulator"  # `python -m simulator --config … --host … --port …`
@@ -346,7 +346,7 @@ class Stack:
     def purge_subscriptions(self) -> None:
         """Drop undelivered messages (pending pushes and CRM events) left by an earlier test."""
         routes = [r.subscription for r in PUSH_ROUTES if r.function in self.settings.functions]
-        for sub in [*routes, CRM_EVENTS_TAP]:
+        for sub in [*routes, CRM_EVENTS_TAP, DEAD_LETTERS_TAP]:
             self.pubsub.purge(sub)
 
     def reset(self) -> None:
@@ -362,6 +362,12 @@ class Stack:
         """
         messages = self.pubsub.pull_until(CRM_EVENTS_TAP, count, timeout)
         return [_decode_event(m) for m in messages]
+
+
+    def dead_letters(self, count: int = 1, timeout: float = 1.0) -> list[Any]:
+        """Messages that exhausted their delivery attempts (raw PubsubMessage objects;
+        attribute CloudPubSubDeadLetterSourceSubscription says from where)."""
+        return self.pubsub.pull_until(DEAD_LETTERS_TAP, count, timeout)
 
 
 def _decode_event(message: Any) -> dict[str, Any]:

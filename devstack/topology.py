@@ -20,6 +20,7 @@ from typing import Any
 TOPICS = ("gmail-watch", "crm-events", "daily-tick", "dead-letters")
 DEAD_LETTER_TOPIC = "dead-letters"
 CRM_EVENTS_TAP = "crm-events-tap"
+DEAD_LETTERS_TAP = "dead-letters-tap"  # what exhausted its delivery attempts (tests assert on it)
 MIN_BACKOFF_SECONDS = 1
 MAX_BACKOFF_SECONDS = 10
 MAX_DELIVERY_ATTEMPTS = 20
@@ -86,7 +87,10 @@ class PubSubAdmin:
         with contextlib.suppress(AlreadyExists):
             self.publisher.create_topic(request={"name": self.topic_path(topic)})
 
-    def create_subscription(self, name: str, topic: str, push_endpoint: str | None = None) -> None:
+    def create_subscription(
+        self, name: str, topic: str, push_endpoint: str | None = None,
+        max_delivery_attempts: int = MAX_DELIVERY_ATTEMPTS,
+    ) -> None:
         """Create (or replace) a subscription with the production-like retry and dead-letter policy."""
         from google.api_core.exceptions import NotFound
         from google.protobuf import duration_pb2
@@ -105,7 +109,7 @@ class PubSubAdmin:
         if topic != DEAD_LETTER_TOPIC:
             request["dead_letter_policy"] = {
                 "dead_letter_topic": self.topic_path(DEAD_LETTER_TOPIC),
-                "max_delivery_attempts": MAX_DELIVERY_ATTEMPTS,
+                "max_delivery_attempts": max_delivery_attempts,  # Pub/Sub allows 5..100
             }
         if push_endpoint:
             request["push_config"] = {"push_endpoint": push_endpoint}
@@ -127,6 +131,7 @@ class PubSubAdmin:
                     route.subscription, route.topic, push_endpoint(url, self.project_id, route.topic)
                 )
         self.create_subscription(CRM_EVENTS_TAP, "crm-events")
+        self.create_subscription(DEAD_LETTERS_TAP, DEAD_LETTER_TOPIC)
 
     def purge(self, subscription: str) -> None:
         """Drop every message published so far (seek to now acks them all)."""

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from devstack.procs import tcp_ready
+from devstack.procs import free_port, tcp_ready
 from devstack.topology import MAX_DELIVERY_ATTEMPTS, push_endpoint
 
 pytestmark = pytest.mark.e2e
@@ -84,3 +84,19 @@ def test_functions_never_inherit_google_endpoints_from_the_shell(stack, monkeypa
     finally:
         monkeypatch.undo()
         stack.restart_function("quota_reset", None)
+
+
+@pytest.mark.slow
+def test_a_push_that_keeps_failing_ends_in_dead_letters_instead_of_looping(clean):
+    unreachable = f"http://127.0.0.1:{free_port()}/projects/{clean.project_id}/topics/daily-tick"
+    clean.pubsub.create_subscription("smoke-failing-push", "daily-tick", unreachable, max_delivery_attempts=5)
+    try:
+        clean.pubsub.publish("daily-tick", b'{"smoke": "dead-letter"}')
+
+        dead = clean.dead_letters(1, timeout=45)
+    finally:
+        clean.pubsub.delete_subscription("smoke-failing-push")
+
+    assert [bytes(m.data) for m in dead] == [b'{"smoke": "dead-letter"}']
+    assert dead[0].attributes["CloudPubSubDeadLetterSourceSubscription"] == "smoke-failing-push"
+    assert dead[0].attributes["CloudPubSubDeadLetterSourceDeliveryCount"] == "5"
