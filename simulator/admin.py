@@ -10,6 +10,8 @@ here too. Errors are `{"error": code, "message": text}` with a 4xx status.
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 from typing import Any
 
 import flask
@@ -165,6 +167,18 @@ def modify(address: str, msg_id: str) -> flask.Response:
 def delete(address: str, msg_id: str) -> tuple[str, int]:
     ctx().state.delete(address, msg_id)
     return "", 204
+
+
+@bp.post("/mailboxes/<address>/watch/expire")
+def expire_watch(address: str) -> flask.Response:
+    """The watch reached its expiration (Gmail's last at most 7 days): no more notifications until renewed."""
+    c = ctx()
+    with c.state.lock:
+        box = c.state.require(address)
+        if box.watch is None:
+            raise AdminError(409, "no_watch", f"{box.address} has no watch")
+        box.watch = replace(box.watch, expiration=int(time.time() * 1000))
+        return flask.jsonify(box.watch.to_json())
 
 
 @bp.post("/mailboxes/<address>/revoke")

@@ -12,13 +12,14 @@ Google. The answer is multipart/mixed with `Content-ID: <response-…>` per part
 from __future__ import annotations
 
 import secrets
+import time
 import urllib.parse
 from http import HTTPStatus
 
 import flask
 
 from simulator.context import SimContext, ctx
-from simulator.errors import GmailError
+from simulator.errors import GmailError, injected
 from simulator.gmail_api import Call, Reply, dispatch, split_head, split_multipart
 
 MAX_CALLS = 100
@@ -44,6 +45,11 @@ def batch() -> flask.Response:
     if len(parts) > MAX_CALLS:
         return _error(GmailError(400, f"Too many requests in batch. Max is {MAX_CALLS}.", "badRequest"))
     context = ctx()
+    latency, code = context.faults.for_call("batch", "batch", wildcard=False)
+    if latency:
+        time.sleep(latency)
+    if code is not None:
+        return _error(injected(code))
     outer_auth = request.headers.get("Authorization")
     boundary = "batch_" + secrets.token_urlsafe(16)
     out: list[bytes] = []

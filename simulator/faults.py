@@ -9,6 +9,7 @@ The fault set is replaced whole by `PUT /sim/faults`:
 
 A method key is a discovery method id (`gmail.users.messages.get`), its short
 name (`messages.get`) or `*` (any Gmail method); the most specific key wins.
+The key `batch` applies to a whole batch request (its parts still draw their own).
 Draws come from two generators seeded with `seed` (one for calls, one for
 notifications), so the same seed and the same sequence of calls give the
 same faults. Injected errors are answered before quota is charged.
@@ -95,10 +96,12 @@ class Faults:
         with self._lock:
             return dict(self._spec)
 
-    def for_call(self, method_id: str, short_name: str) -> tuple[float, int | None]:
+    def for_call(self, method_id: str, short_name: str, wildcard: bool = True) -> tuple[float, int | None]:
         """(seconds of added latency, error code or None) for one call."""
         with self._lock:
-            f = self._methods.get(method_id) or self._methods.get(short_name) or self._methods.get("*")
+            f = self._methods.get(method_id) or self._methods.get(short_name)
+            if f is None and wildcard:
+                f = self._methods.get("*")
             if f is None:
                 return 0.0, None
             code = None

@@ -100,3 +100,14 @@ def test_reset_clears_faults(sim: str, token_for: Callable[..., str]) -> None:
     requests.post(f"{sim}/sim/reset", timeout=5).raise_for_status()
     gmail = gmail_service(sim, token_for(REP))
     assert gmail.users().getProfile(userId="me").execute()["emailAddress"] == REP
+
+
+def test_batch_key_fails_the_whole_batch_request(sim: str, token_for: Callable[..., str]) -> None:
+    gmail = gmail_service(sim, token_for(REP))
+    put_faults(sim, {"methods": {"batch": {"errorRate": 1, "codes": [503]}}}).raise_for_status()
+    batch = gmail.new_batch_http_request()
+    batch.add(gmail.users().getProfile(userId="me"))
+    with pytest.raises(HttpError) as err:
+        batch.execute()
+    assert err.value.resp.status == 503
+    assert gmail.users().getProfile(userId="me").execute()["emailAddress"] == REP  # plain calls unaffected

@@ -132,3 +132,13 @@ def test_watch_on_a_missing_topic_is_404(watched: tuple[BackgroundServer, Topic]
     with pytest.raises(HttpError) as err:
         gmail.users().watch(userId="me", body={"topicName": f"projects/{PROJECT}/topics/nope"}).execute()
     assert err.value.resp.status == 404
+
+
+def test_an_expired_watch_stops_notifying_until_renewed(watched: tuple[BackgroundServer, Topic]) -> None:
+    sim, gmail, topic = setup(watched)
+    requests.post(f"{sim}/sim/mailboxes/{REP}/watch/expire", timeout=5).raise_for_status()
+    deliver(sim, REP, rfc822(ALICE, REP, "while expired"))
+    assert topic.pull(1, timeout=1.0) == []
+    gmail.users().watch(userId="me", body={"topicName": topic.path}).execute()  # renewal
+    got = deliver(sim, REP, rfc822(ALICE, REP, "after renewal"))
+    assert [n["historyId"] for n in topic.pull(1)] == [int(got["historyId"])]
