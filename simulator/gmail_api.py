@@ -31,7 +31,6 @@ from simulator.state import (
     HISTORY_TYPES,
     LABEL_IDS,
     SYSTEM_LABELS,
-    HistoryExpired,
     InvalidArgument,
     NotFound,
     StoredMessage,
@@ -170,18 +169,16 @@ def _dispatch(context: SimContext, call: Call) -> Reply:
     allowed = discovery().scopes.get(r.method_id, frozenset())
     if allowed and not (grant.scopes & allowed):
         raise errors.insufficient_scope()
+    selection = _fields(call, r.method_id)
     if "upload_id" not in call.query:  # a resumable upload's chunks belong to the call that opened it
         _admit(context, r, address)
     call.metadata_only = grant.scopes <= {METADATA_SCOPE}
-    selection = _fields(call, r.method_id)
     try:
         reply = r.handler(context, call, address, params)
         if selection is not None and reply.status == 200 and reply.body:
             reply.body = json.dumps(fields.apply(json.loads(reply.body), selection)).encode()
         return reply
-    except HistoryExpired:
-        raise errors.not_found() from None
-    except NotFound:
+    except NotFound:  # HistoryExpired included: Gmail answers an expired startHistoryId with 404
         raise errors.not_found() from None
     except (InvalidArgument, QueryError) as exc:
         raise errors.invalid(str(exc)) from None
