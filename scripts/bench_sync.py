@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,7 +90,7 @@ def peak_rss_mb(stack: Stack, name: str) -> float:
 
 
 def cold_start(env: dict[str, str]) -> tuple[float, float]:
-    """(import main + first gmail_push request, import of the client libraries alone), seconds, median of 3."""
+    """(import main + first gmail_push request, import of the client libraries alone), seconds, median of 5."""
     event = {"message": {"data": base64.b64encode(json.dumps(
         {"emailAddress": "nobody@gmail.test", "historyId": "1"}).encode()).decode()}}
     prog = f"""
@@ -108,9 +109,38 @@ print(time.perf_counter() - t)
                              text=True, check=True, timeout=120)
         return float(out.stdout.strip().splitlines()[-1])
 
-    fn = statistics.median(run(prog) for _ in range(3))
-    libs = statistics.median(run(base) for _ in range(3))
+    fn = statistics.median(run(prog) for _ in range(5))
+    libs = statistics.median(run(base) for _ in range(5))
     return fn, libs
+
+
+def steady_latencies(db: Any, sim: SimClient, reps: list[str], contacts: list[str], seconds: float,
+                     rate: float) -> list[float]:
+    """Latency at a steady arrival rate (the burst above measures a backlog instead)."""
+    delivered: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def deliver(rep: str) -> None:
+        n = 0
+        end = time.time() + seconds
+        while time.time() < end:
+            got = sim.deliver(rep, raw_mail(contacts[n % len(contacts)], rep, f"steady {rep} #{n}"))
+            with lock:
+                delivered[got["id"]] = time.time()
+            n += 1
+            time.sleep(1 / rate)
+
+    with ThreadPoolExecutor(len(reps)) as pool:
+        list(pool.map(deliver, reps))
+    written: dict[str, float] = {}
+    deadline = time.monotonic() + 120
+    while len(written) < len(delivered) and time.monotonic() < deadline:
+        for snap in db.collection_group("messages").stream():
+            d = snap.to_dict() or {}
+            if d.get("gmailMessageId") in delivered:
+                written[d["gmailMessageId"]] = d["createdAt"].timestamp()
+        time.sleep(0.5)
+    return [written[g] - delivered[g] for g in delivered if g in written]
 
 
 def function_writes(stack: Stack) -> int:
@@ -130,6 +160,8 @@ def main() -> None:
     ap.add_argument("--mailboxes", type=int, default=4)
     ap.add_argument("--messages", type=int, default=250, help="per mailbox")
     ap.add_argument("--contacts", type=int, default=50)
+    ap.add_argument("--steady-seconds", type=float, default=10.0)
+    ap.add_argument("--steady-rate", type=float, default=2.0, help="messages per second per mailbox")
     ap.add_argument("--out", default=str(REPO / "docs" / "BENCHMARKS_SYNC.md"))
     args = ap.parse_args()
 
@@ -173,9 +205,10 @@ def main() -> None:
         deadline = time.monotonic() + 600
         while len(written) < len(delivered) and time.monotonic() < deadline:
             for snap in db.collection_group("messages").stream():
-                gid = (snap.to_dict() or {}).get("gmailMessageId")
+                data = snap.to_dict() or {}
+                gid = data.get("gmailMessageId")
                 if gid and gid not in written:
-                    written[gid] = snap.to_dict()["createdAt"].timestamp()
+                    written[gid] = data["createdAt"].timestamp()
             time.sleep(0.5)
         if len(written) < len(delivered):
             raise SystemExit(f"only {len(written)} of {len(delivered)} messages synced in time")
@@ -189,6 +222,7 @@ def main() -> None:
         n = len(delivered)
         elapsed = max(written.values()) - t0
         writes = function_writes(stack) - base_writes
+        steady = steady_latencies(db, sim, reps, contacts, args.steady_seconds, args.steady_rate)
         rss = peak_rss_mb(stack, "gmail_push")
         fn_cold, libs = cold_start(stack.base_function_env())
 
@@ -196,8 +230,11 @@ def main() -> None:
             ("messages synced", f"{n} ({args.mailboxes} mailboxes x {args.messages})"),
             ("delivery duration (simulator accepting all messages)", f"{t_delivered - t0:.1f} s"),
             ("throughput (first delivery → last document)", f"{n / elapsed:.1f} messages/s"),
-            ("latency delivery → Firestore, p50", f"{pct(latencies, 0.5) * 1000:.0f} ms"),
-            ("latency delivery → Firestore, p99", f"{pct(latencies, 0.99) * 1000:.0f} ms"),
+            ("burst: latency delivery → Firestore, p50", f"{pct(latencies, 0.5) * 1000:.0f} ms"),
+            ("burst: latency delivery → Firestore, p99", f"{pct(latencies, 0.99) * 1000:.0f} ms"),
+            (f"steady load ({args.steady_rate}/s per mailbox, {len(steady)} messages): latency p50",
+             f"{pct(steady, 0.5) * 1000:.0f} ms"),
+            ("steady load: latency p99", f"{pct(steady, 0.99) * 1000:.0f} ms"),
             ("Gmail quota units per synced message", f"{units / n:.2f}"),
             ("Firestore writes per synced message", f"{writes / n:.2f}"),
             ("peak RSS of the gmail_push process", f"{rss:.0f} MB"),
