@@ -42,8 +42,11 @@ def discovery_document(root_url: str) -> str:
 def build_gmail(credentials: Credentials) -> Any:
     """A Gmail `Resource` whose every call (batch and upload included) goes to the configured root."""
     import google_auth_httplib2
-    import httplib2
     from googleapiclient.discovery import build_from_document
+    from googleapiclient.http import build_http
 
-    http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=HTTP_TIMEOUT_SECONDS))
+    # build_http() drops 308 from the redirect codes: resumable uploads answer 308 "resume incomplete".
+    base = build_http()
+    base.timeout = HTTP_TIMEOUT_SECONDS
+    http = google_auth_httplib2.AuthorizedHttp(credentials, http=base)
     return build_from_document(discovery_document(get_config().gmail_api_root), http=http)
