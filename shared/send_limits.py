@@ -5,9 +5,9 @@ contend on one document: Firestore serialises those transactions (and the
 emulator makes each conflicting one wait about 2 s). Instead each send claims
 its own *slot* document `sync_send_slots/{mailbox}_{day}_{n}` with n in
 [0, limit), using create-if-absent, which fails at once with AlreadyExists
-when the slot is taken. A send picks a random n; after a few collisions it
-lists the day's slots (one query on the document-id range, no composite
-index) and tries the free ones. There are only `limit` slot ids per day, so
+when the slot is taken. A send picks a random n; after a collision it lists
+the day's slots (one query on the document-id range, no composite index) and
+tries free ones in its own random order. There are only `limit` slot ids per day, so
 concurrent sends can never overshoot; the limit+1st finds none free.
 
 A slot is released (deleted) when Gmail does not send the message, so a
@@ -27,8 +27,9 @@ from shared import paths
 from shared.clients import firestore_client
 from shared.config import get_config
 
-RANDOM_TRIES = 3
-LIST_ROUNDS = 4
+TRIES_PER_LIST = 3
+LIST_ROUNDS = 5
+_seen_full: set[tuple[str, str]] = set()  # per process: (mailbox, day) found full, so skip the blind try
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,13 @@ def _try_create(slot: Slot, owner: str, expire_at: datetime) -> bool:
 
 
 def claim_slot(mailbox_id: str, owner: str, *, limit: int | None = None, now: datetime | None = None) -> Slot:
-    """Claim one of today's `limit` slots for `owner` (the idempotency record id), or DailyLimitReached."""
+    """Claim one of today's `limit` slots for `owner` (the idempotency record id), or DailyLimitReached.
+
+    One random slot first (almost always free early in the day); after a collision, list the day's
+    slots and try free ones in a random order of our own, so concurrent senders rarely pick the same
+    document (concurrent writes to one document are what is slow, in the emulator and in production).
+    A process that saw the day full skips the random try and lists at once.
+    """
     limit = get_config().daily_send_limit if limit is None else limit
     now = now or datetime.now(_tz())
     day = day_key(today(now))
@@ -113,19 +120,23 @@ def claim_slot(mailbox_id: str, owner: str, *, limit: int | None = None, now: da
     if limit <= 0:
         raise DailyLimitReached(resets, limit)
     rng = random.SystemRandom()
-    for _ in range(min(RANDOM_TRIES, limit)):
+    if (mailbox_id, day) not in _seen_full:
         slot = Slot(mailbox_id, day, rng.randrange(limit))
         if _try_create(slot, owner, expire_at):
             return slot
     for _ in range(LIST_ROUNDS):
-        free = [n for n in range(limit) if n not in taken_slots(mailbox_id, day)]
+        taken = taken_slots(mailbox_id, day)
+        free = [n for n in range(limit) if n not in taken]
         if not free:
             break
-        rng.shuffle(free)
-        for n in free:
+        for n in rng.sample(free, min(TRIES_PER_LIST, len(free))):
             slot = Slot(mailbox_id, day, n)
             if _try_create(slot, owner, expire_at):
+                _seen_full.discard((mailbox_id, day))
                 return slot
+    if len(_seen_full) > 10_000:
+        _seen_full.clear()
+    _seen_full.add((mailbox_id, day))
     raise DailyLimitReached(resets, limit)
 
 
