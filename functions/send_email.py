@@ -204,14 +204,36 @@ def send(ctx: SendContext, rfc822_id: str, mime: bytes) -> tuple[dict[str, Any],
         assert claim.record.result is not None
         return claim.record.result, True
 
+    try:
+        return _send_owned(ctx, claim, rfc822_id, mime), False
+    except ApiError:
+        raise  # each refusal has already given back or kept what it must
+    except ReauthRequired:
+        # Only reachable while a crashed attempt's outcome is unknown: keep the record for the retry after
+        # the rep reconnects (it searches Gmail first), but do not make it wait for the lease.
+        with contextlib.suppress(Exception):
+            idempotency.set_fields(claim, {"leaseUntil": datetime.now(UTC)})
+        raise reauth_error() from None
+    except Exception:
+        # Unexpected (Firestore, Gmail search, event): the outcome may be unknown, so keep the record but let
+        # the client's retry take over at once; it asks Gmail for the Message-ID before it would send.
+        with contextlib.suppress(Exception):
+            idempotency.set_fields(claim, {"leaseUntil": datetime.now(UTC)})
+        raise
+
+
+def _send_owned(ctx: SendContext, claim: idempotency.Claim, rfc822_id: str, mime: bytes) -> dict[str, Any]:
     session: GmailSession | None = None
     if claim.kind == "takeover":
         # An earlier attempt crashed or timed out: did Gmail send it? Then finish its work instead of sending.
-        session = open_session(ctx, claim, None)
+        try:
+            session = credentials_session(ctx)
+        except NotConnected:
+            raise ReauthRequired(ctx.mailbox_id, ctx.address) from None  # disconnected meanwhile: same answer
         found = find_sent(session, rfc822_id)
         if found is not None:
             log.info("send recovered after crash", mailboxId=ctx.mailbox_id, gmailMessageId=found[0])
-            return finalize(ctx, claim, rfc822_id, *found), False
+            return finalize(ctx, claim, rfc822_id, *found)
 
     slot = acquire_slot(ctx, claim)
     ctx.mark("slot")
@@ -225,14 +247,7 @@ def send(ctx: SendContext, rfc822_id: str, mime: bytes) -> tuple[dict[str, Any],
         # that the retry recovers the message instead of sending it twice.
         log.warning("test crash after Gmail send", gmailMessageId=sent["id"])
         os._exit(70)
-    try:
-        return finalize(ctx, claim, rfc822_id, sent["id"], sent["threadId"]), False
-    except Exception:
-        # Gmail has the message; let the client's retry take over at once (it finds the message by its
-        # Message-ID and finishes the log) instead of waiting for the lease.
-        with contextlib.suppress(Exception):
-            idempotency.set_fields(claim, {"leaseUntil": datetime.now(UTC)})
-        raise
+    return finalize(ctx, claim, rfc822_id, sent["id"], sent["threadId"])
 
 
 def acquire_slot(ctx: SendContext, claim: idempotency.Claim) -> SendSlot:
@@ -261,14 +276,19 @@ def give_back(claim: idempotency.Claim, slot: SendSlot | None) -> None:
     idempotency.release(claim)
 
 
-def open_session(ctx: SendContext, claim: idempotency.Claim, slot: SendSlot | None) -> GmailSession:
+def credentials_session(ctx: SendContext) -> GmailSession:
     """Gmail for the mailbox; its status was read in load_context, so only the credentials are fetched."""
     from shared.gmail_api import build_gmail
 
+    creds = credentials_for(ctx.mailbox_id, ctx.address)
+    return GmailSession(mailbox_id=ctx.mailbox_id, address=ctx.address, credentials=creds,
+                        service=build_gmail(creds))
+
+
+def open_session(ctx: SendContext, claim: idempotency.Claim, slot: SendSlot) -> GmailSession:
+    """Gmail for a send that has not happened yet: without access, give back the slot and the key."""
     try:
-        creds = credentials_for(ctx.mailbox_id, ctx.address)
-        return GmailSession(mailbox_id=ctx.mailbox_id, address=ctx.address, credentials=creds,
-                            service=build_gmail(creds))
+        return credentials_session(ctx)
     except ReauthRequired:
         give_back(claim, slot)
         raise reauth_error() from None
