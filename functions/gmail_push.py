@@ -96,7 +96,7 @@ def sync_mailbox(mailbox_id: str, notified_history_id: int | None, force: bool) 
         log.info("notification for a mailbox that is not connected; acknowledged", mailboxId=mailbox_id,
                  status=mb.status if mb else None)
         return
-    cursor = int(mb.historyId) if mb.historyId else None
+    cursor = int(mb.historyId) if mb.historyId and str(mb.historyId).isdigit() else None
     if not force and notified_history_id is not None and cursor is not None and notified_history_id <= cursor:
         return  # already covered by the cursor: no Gmail call, no transaction
     owner = lease.new_owner()

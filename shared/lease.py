@@ -26,6 +26,7 @@ from shared.mailboxes import mailbox_ref
 
 Outcome = Literal["acquired", "busy", "up_to_date", "not_connected"]
 POLL_SECONDS = 0.25
+HEARTBEAT_MAX_SECONDS = 5.0
 
 
 def new_owner() -> str:
@@ -140,7 +141,7 @@ def release(mailbox_id: str, owner: str, lease_seconds: int) -> bool:
 
 
 class Heartbeat:
-    """Renews the lease while a long sync runs, at most every ~40% of its length."""
+    """Renews the lease while a long sync runs (every 40% of its length, at most every 5 s)."""
 
     def __init__(self, mailbox_id: str, owner: str, lease_seconds: int) -> None:
         self.mailbox_id = mailbox_id
@@ -150,7 +151,8 @@ class Heartbeat:
         self.lost = False
 
     def __call__(self) -> None:
-        if time.monotonic() - self._last < self.lease_seconds * 0.4:
+        # Often enough that an instance waiting on this lease soon sees we are alive (wait_for_holder).
+        if time.monotonic() - self._last < min(self.lease_seconds * 0.4, HEARTBEAT_MAX_SECONDS):
             return
         self._last = time.monotonic()
         if not renew(self.mailbox_id, self.owner, self.lease_seconds):

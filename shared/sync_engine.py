@@ -138,11 +138,11 @@ def _chunks(records: list[HistoryRecord]) -> list[list[HistoryRecord]]:
     cur: list[HistoryRecord] = []
     n = 0
     for rec in records:
-        cur.append(rec)
-        n += len(rec.messages)
-        if n >= CHUNK_MESSAGES:
+        if cur and n + len(rec.messages) > CHUNK_MESSAGES:
             out.append(cur)
             cur, n = [], 0
+        cur.append(rec)
+        n += len(rec.messages)
     if cur:
         out.append(cur)
     return out
@@ -162,11 +162,11 @@ def recover_gap(session: Any, mailbox: Mailbox, ctx: _Context) -> None:
                 cursor=mailbox.historyId, freshHistoryId=fresh, afterSeconds=after, messages=len(ids))
     ctx.stats.recovered = True
     for start in range(0, len(ids), CHUNK_MESSAGES):
-        _sync_messages(session, ctx, ids[start:start + CHUNK_MESSAGES])
+        _sync_messages(session, ctx, ids[start:start + CHUNK_MESSAGES], since_ms=ctx.connected_ms)
     advance_cursor(ctx.mailbox_id, fresh, None, synced=True, force_set=True)
 
 
-def _sync_messages(session: Any, ctx: _Context, ids: list[str]) -> None:
+def _sync_messages(session: Any, ctx: _Context, ids: list[str], since_ms: int | None = None) -> None:
     if not ids:
         return
     cfg = get_config()
@@ -175,8 +175,10 @@ def _sync_messages(session: Any, ctx: _Context, ids: list[str]) -> None:
     ctx.stats.seconds["fetch"] += time.monotonic() - t
     parsed = [parse_gmail_message(resources[m]) for m in ids if m in resources]
     ctx.stats.fetched += len(parsed)
-    # R2: mail older than the connection never syncs (gap recovery lists by coarse time).
-    parsed = [p for p in parsed if p.internal_date_ms >= ctx.connected_ms or not ctx.connected_ms]
+    if since_ms is not None:
+        # R2 in gap recovery, which lists by time: nothing received before the connection. (Incremental
+        # sync needs no such filter: history after the cursor is new by definition, whatever the clocks say.)
+        parsed = [p for p in parsed if p.internal_date_ms >= since_ms]
     if parsed:
         _store_all(ctx, parsed)
         newest = max(p.internal_date_ms for p in parsed)
