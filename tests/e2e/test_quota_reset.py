@@ -96,3 +96,14 @@ def test_a_second_daily_tick_changes_nothing(stack: Any, world: dict[str, Any], 
     assert ids(firestore_db, "sync_idempotency") == records
     assert sim_client.stats()["calls"] == stats
     assert {a: ref.get().to_dict() for a, ref in world["mailboxes"].items()} == mailboxes
+
+
+def test_the_daily_tick_topic_triggers_quota_reset(stack: Any, world: dict[str, Any], firestore_db: Any) -> None:
+    """What Cloud Scheduler does: publish to daily-tick; the push subscription runs quota_reset."""
+    import time
+
+    stack.pubsub.publish("daily-tick", b"{}")
+    deadline = time.monotonic() + 20
+    while ids(firestore_db, "sync_send_slots") != world["today_slots"]:
+        assert time.monotonic() < deadline, "quota_reset did not run after a daily-tick message"
+        time.sleep(0.2)
