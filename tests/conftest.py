@@ -43,11 +43,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = Stack(StackSettings(run_dir=run_dir, function_env=dict(STACK_FUNCTION_ENV)))
     atexit.register(s.stop)  # even if pytest dies without running finalizers
     _stop_on_sigterm(s)
+    _STARTED.append(s)
     s.start()
     try:
         yield s
     finally:
         s.stop()
+
+
+_STARTED: list[Stack] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how long the local stack took to start (a number the 10-minute budget depends on)."""
+    for s in _STARTED:
+        if s.started_in is not None:
+            parts = ", ".join(f"{part} {t:.1f} s" for part, t in s.ready_after.items())
+            terminalreporter.write_line(f"local stack started in {s.started_in:.1f} s ({parts}); logs: {s.log_dir}")
 
 
 def _stop_on_sigterm(s: Stack) -> None:
