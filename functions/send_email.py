@@ -361,6 +361,8 @@ def gmail_send(ctx: SendContext, claim: idempotency.Claim, slot: SendSlot, sessi
                 raise limit_error(_gmail_reset_at(message)) from None
             if status in (429, 403) and reason in ("rateLimitExceeded", "userRateLimitExceeded"):
                 if time.monotonic() + delay < budget:  # a refusal: nothing was sent, retrying is safe
+                    log.info("Gmail rate-limited the send; retrying", mailboxId=ctx.mailbox_id, status=status,
+                             delaySeconds=delay)
                     time.sleep(delay)
                     delay = min(delay * 2, 4.0)
                     continue
@@ -383,6 +385,7 @@ def gmail_send(ctx: SendContext, claim: idempotency.Claim, slot: SendSlot, sessi
             found = unknown_outcome(ctx, claim, session, rfc822_id, 0)
         if found is not None:
             return {"id": found[0], "threadId": found[1]}
+        log.info("Gmail send failed and did not go out; retrying", mailboxId=ctx.mailbox_id, delaySeconds=delay)
         # unknown_outcome returned: the message is provably not at Gmail; retry within the budget
         if time.monotonic() + delay >= budget:
             give_back(claim, slot)

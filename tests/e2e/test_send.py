@@ -235,6 +235,20 @@ def test_r5_revoked_access_gives_409_reauth_required_and_nothing_is_kept(world: 
     assert user["emailSync"]["status"] == "reauth_required"
 
 
+def test_gmail_errors_on_send_are_retried_and_each_email_goes_out_once(world: World) -> None:
+    """Gmail answers 429/500/503 to some sends: the function asks Gmail whether the message went out (it did
+    not: injected errors are refusals) and retries within its budget; every email is sent exactly once."""
+    world.sim.set_faults({"seed": 1, "methods": {"messages.send": {"errorRate": 0.5, "codes": [429, 500, 503]}}})
+    responses = [world.send(key=f"flaky-{i}", text=f"message {i}") for i in range(4)]
+    world.sim.set_faults({"seed": 0, "methods": {}})
+    assert [r.status_code for r in responses] == [200] * 4, [r.text for r in responses]
+    ids = sorted(r.json()["gmailMessageId"] for r in responses)
+    assert sorted(m["id"] for m in world.sent()) == ids
+    assert len(world.messages()) == 4
+    # seed 1 draws 429, 500, ok | 500, ok | 429, ok | 503, ok: the simulator counts refused calls too
+    assert world.send_calls() == 9
+
+
 def test_wrong_api_key_is_401(world: World) -> None:
     world.api_key = "wrong"
     assert world.send().status_code == 401
