@@ -42,6 +42,7 @@ class Report:
     skippedReauth: list[str] = field(default_factory=list)
     skippedNotConnected: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    deferred: int = 0  # due watches left for the next run because the time budget ran out
     complete: bool = True
 
 
@@ -61,7 +62,7 @@ def run(now: datetime | None = None) -> Report:
     report.slotsDeleted = delete_days_before(day_key(today(now)), deadline=deadline)
     report.idempotencyRecordsDeleted = idempotency.delete_expired(deadline=deadline)
     renew_watches(report, deadline, now or datetime.now(UTC))
-    report.complete = time.monotonic() < deadline
+    report.complete = time.monotonic() < deadline and report.deferred == 0
     return report
 
 
@@ -85,10 +86,12 @@ def _due_mailboxes(threshold: datetime, deadline: float) -> Any:
         last = page[-1]
 
 
-def renew_one(mailbox_id: str) -> tuple[str, str]:
-    """('renewed' | 'reauth' | 'not_connected' | 'failed', mailbox_id)."""
+def renew_one(mailbox_id: str, deadline: float) -> tuple[str, str]:
+    """('renewed' | 'reauth' | 'not_connected' | 'failed' | 'deferred', mailbox_id)."""
     from shared.connections import start_watch
 
+    if time.monotonic() >= deadline:
+        return "deferred", mailbox_id
     try:
         session = open_gmail(mailbox_id)
         with reauth_guard(session.mailbox_id, session.address):
@@ -115,9 +118,12 @@ def renew_watches(report: Report, deadline: float, now: datetime) -> None:
                 continue
             if status != "connected":
                 continue  # disconnected mailboxes have no watch to keep
-            futures.append(pool.submit(renew_one, snap.id))
+            futures.append(pool.submit(renew_one, snap.id, deadline))
         for f in futures:
             outcome, mailbox_id = f.result()
+            if outcome == "deferred":
+                report.deferred += 1
+                continue
             {"renewed": report.watchesRenewed, "reauth": report.skippedReauth,
              "not_connected": report.skippedNotConnected, "failed": report.failed}[outcome].append(mailbox_id)
     if report.skippedReauth:

@@ -107,3 +107,15 @@ def test_the_daily_tick_topic_triggers_quota_reset(stack: Any, world: dict[str, 
     while ids(firestore_db, "sync_send_slots") != world["today_slots"]:
         assert time.monotonic() < deadline, "quota_reset did not run after a daily-tick message"
         time.sleep(0.2)
+
+
+def test_a_run_out_of_time_leaves_the_rest_for_the_next_tick(stack: Any, world: dict[str, Any],
+                                                            sim_client: Any, function_env: Any) -> None:
+    """Bounded in time: with no budget left nothing is renewed (and nothing breaks); the next run catches up."""
+    function_env("quota_reset", QUOTA_RESET_BUDGET_SECONDS="0")
+    calls = watch_calls(sim_client, DUE)
+    tick(stack)
+    assert watch_calls(sim_client, DUE) == calls
+    function_env("quota_reset", QUOTA_RESET_BUDGET_SECONDS="50")
+    tick(stack)
+    assert watch_calls(sim_client, DUE) == calls + 1
