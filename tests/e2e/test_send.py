@@ -168,6 +168,30 @@ def test_r14_a_crm_send_claims_the_thread_for_its_account(world: World) -> None:
     assert data["conversations"] == {ACCOUNT: CONTACT}
 
 
+def test_r14_with_one_gmail_in_two_accounts_a_crm_send_and_its_replies_stay_in_the_sending_account(
+        world: World) -> None:
+    from email.message import EmailMessage
+
+    from tests.e2e.oauth_steps import connect, crm_for, seed_contact, seed_user
+
+    seed_user(world.db, "globex", "gus")
+    seed_contact(world.db, "globex", "carl-at-globex", CONTACT_EMAIL, "Carl")
+    assert connect(crm_for(world.stack), world.sim, "globex", "gus", REP)["status"] == "connected"
+
+    sent = world.send(subject="Offer from ACME").json()
+    ours = parse(world.raw(sent["gmailMessageId"]))["Message-ID"]
+    answer = EmailMessage()
+    answer["From"], answer["To"], answer["Subject"] = CONTACT_EMAIL, REP, "Re: Offer from ACME"
+    answer["Message-ID"], answer["In-Reply-To"], answer["References"] = "<carl-2@client.test>", ours, ours
+    answer.set_content("Interested.")
+    inbound = world.sim.deliver(REP, answer.as_bytes())
+    wait_for(lambda: f"gm_{inbound['id']}" in world.messages(), 20, "the contact's answer in ACME's conversation")
+    drain_sync(world)
+
+    assert set(world.messages()) == {sent["messageId"], f"gm_{inbound['id']}"}
+    assert world.messages("globex", "carl-at-globex") == {}
+
+
 def test_r15_a_25_mb_attachment_goes_out_intact(world: World) -> None:
     blob = os.urandom(25 * 1024 * 1024 - 64 * 1024)  # the text part and headers fit in the rest
     resp = world.send(attachments=[{"filename": "big.bin", "mimeType": "application/octet-stream",
