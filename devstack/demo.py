@@ -217,6 +217,7 @@ def main() -> int:
     print("gmail-crm-sync demo: a CRM, a sales rep's Gmail and a contact, all local.", flush=True)
     n.begin("Starting the local stack (Firestore + Pub/Sub emulators, Google simulator, 5 functions)")
     stack = Stack(StackSettings())
+    failure: str | None = None
     try:
         try:
             stack.start()
@@ -225,16 +226,16 @@ def main() -> int:
         n.ok(f"up; logs in {stack.log_dir}")
         run(stack, n)
     except DemoFailed as exc:
-        print(f"\nDEMO FAILED at step {n.step} ({n.current}):\n  {exc}\n  Logs: {stack.log_dir}",
-              file=sys.stderr, flush=True)
-        return 1
+        failure = str(exc)
     except Exception as exc:
-        print(f"\nDEMO FAILED at step {n.step} ({n.current}):\n  {type(exc).__name__}: {exc}\n"
-              f"  Logs: {stack.log_dir}", file=sys.stderr, flush=True)
-        return 1
+        failure = f"{type(exc).__name__}: {exc}"
     finally:
         print("\nStopping the local stack …", flush=True)
         stack.stop()
+    if failure is not None:
+        print(f"\nDEMO FAILED at step {n.step} of {STEPS} ({n.current}):\n  {failure}\n"
+              f"  Logs of every part: {stack.log_dir}", file=sys.stderr, flush=True)
+        return 1
     print(f"\nDEMO SUCCEEDED in {time.monotonic() - n.t0:.0f} s: CRM send, contact reply and Gmail reply "
           "form one Gmail thread and one CRM conversation.", flush=True)
     return 0

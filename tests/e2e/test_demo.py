@@ -19,3 +19,13 @@ def test_make_demo_runs_every_step_and_ends_with_success() -> None:
     assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
     assert "[9/9]" in proc.stdout
     assert "DEMO SUCCEEDED" in proc.stdout.splitlines()[-1]
+
+
+def test_make_demo_fails_loudly_with_the_reason_and_a_non_zero_exit() -> None:
+    """Without the Google Cloud SDK on PATH the stack cannot start: the demo says so and exits 1."""
+    proc = subprocess.run([sys.executable, "-m", "devstack.demo"], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, env={"PATH": "/nonexistent", "HOME": str(REPO)})
+    assert proc.returncode == 1
+    assert "DEMO FAILED at step 1" in proc.stderr
+    assert "gcloud" in proc.stderr
+    assert "DEMO SUCCEEDED" not in proc.stdout
