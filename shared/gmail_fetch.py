@@ -168,14 +168,13 @@ class _BatchResult:
             self.fatal.append(exception)
 
 
-def _run_batch(service: Any, group: list[str]) -> _BatchResult:
+def _run_batch(service: Any, messages: Any, group: list[str]) -> _BatchResult:
     from googleapiclient.errors import HttpError
 
     out = _BatchResult()
     batch = service.new_batch_http_request(callback=out.on_part)
     for mid in group:
-        batch.add(service.users().messages().get(userId="me", id=mid, format="full", fields=MESSAGE_FIELDS),
-                  request_id=mid)
+        batch.add(messages.get(userId="me", id=mid, format="full", fields=MESSAGE_FIELDS), request_id=mid)
     try:
         batch.execute()
     except (HttpError, OSError, TimeoutError) as exc:
@@ -194,13 +193,16 @@ def fetch_messages(service: Any, ids: Iterable[str], budget_seconds: float,
     """`format=full` resources by id through the batch endpoint; deleted (404) ones are absent."""
     pending = list(dict.fromkeys(ids))
     found: dict[str, dict[str, Any]] = {}
+    # Built once: every `service.users().messages()` builds its resource's methods from the discovery
+    # document again (a quarter of the sync's CPU when done per message).
+    messages = service.users().messages()
     deadline: float | None = None
     attempt = 0
     while pending:
         retry: list[str] = []
         last_status: int | None = None
         for start in range(0, len(pending), BATCH_SIZE):
-            res = _run_batch(service, pending[start:start + BATCH_SIZE])
+            res = _run_batch(service, messages, pending[start:start + BATCH_SIZE])
             found.update(res.found)
             retry.extend(res.retry)
             last_status = res.last_status or last_status

@@ -120,14 +120,11 @@ def sync_pass(session: Any, mailbox: Mailbox, heartbeat: Callable[[], None]) -> 
         recover_gap(session, mailbox, ctx)
         return ctx.stats
     ctx.stats.history_records = len(page.records)
-    for chunk in _chunks(page.records):
-        ids = [m for rec in chunk for m in rec.messages]
-        _sync_messages(session, ctx, ids)
-        t = time.monotonic()
-        advance_cursor(ctx.mailbox_id, chunk[-1].id, None)
-        ctx.stats.seconds["cursor"] += time.monotonic() - t
+    chunks = _chunks(page.records)
+    _run_chunks(session, ctx, [[m for rec in c for m in rec.messages] for c in chunks],
+                cursor_after=[c[-1].id for c in chunks])
     advance_cursor(ctx.mailbox_id, max(page.latest_history_id, cursor), None, synced=True)
-    ctx.stats.writes += len(_chunks(page.records)) + 1
+    ctx.stats.writes += 1
     return ctx.stats
 
 
@@ -161,30 +158,57 @@ def recover_gap(session: Any, mailbox: Mailbox, ctx: _Context) -> None:
     log.warning("history expired; recovering the gap by listing", mailboxId=ctx.mailbox_id,
                 cursor=mailbox.historyId, freshHistoryId=fresh, afterSeconds=after, messages=len(ids))
     ctx.stats.recovered = True
-    for start in range(0, len(ids), CHUNK_MESSAGES):
-        _sync_messages(session, ctx, ids[start:start + CHUNK_MESSAGES], since_ms=ctx.connected_ms)
+    _run_chunks(session, ctx, [ids[i:i + CHUNK_MESSAGES] for i in range(0, len(ids), CHUNK_MESSAGES)],
+                cursor_after=None, since_ms=ctx.connected_ms)
     advance_cursor(ctx.mailbox_id, fresh, None, synced=True, force_set=True)
 
 
-def _sync_messages(session: Any, ctx: _Context, ids: list[str], since_ms: int | None = None) -> None:
-    if not ids:
-        return
+def _run_chunks(session: Any, ctx: _Context, id_chunks: list[list[str]], cursor_after: list[int] | None,
+                since_ms: int | None = None) -> None:
+    """Fetch, store and checkpoint chunk after chunk, fetching the next chunk while storing this one.
+
+    Gmail's per-user rate and Firestore's round trips then overlap instead of
+    adding up. Only the prefetch thread calls Gmail while chunks are stored
+    (the Gmail client is not thread-safe; Firestore's is).
+    """
     cfg = get_config()
-    t = time.monotonic()
-    resources = fetch_messages(session.service, ids, cfg.gmail_retry_budget_seconds, ctx.heartbeat)
-    ctx.stats.seconds["fetch"] += time.monotonic() - t
+
+    def fetch(ids: list[str]) -> tuple[dict[str, dict[str, Any]], float]:
+        t = time.monotonic()
+        found = fetch_messages(session.service, ids, cfg.gmail_retry_budget_seconds, ctx.heartbeat) if ids else {}
+        return found, time.monotonic() - t
+
+    if not id_chunks:
+        return
+    with ThreadPoolExecutor(max_workers=1) as prefetch:
+        upcoming = prefetch.submit(fetch, id_chunks[0])
+        for i, ids in enumerate(id_chunks):
+            resources, seconds = upcoming.result()
+            ctx.stats.seconds["fetch"] += seconds
+            if i + 1 < len(id_chunks):
+                upcoming = prefetch.submit(fetch, id_chunks[i + 1])
+            newest = _sync_messages(ctx, ids, resources, since_ms)
+            if cursor_after is not None or newest is not None:
+                t = time.monotonic()
+                advance_cursor(ctx.mailbox_id, cursor_after[i] if cursor_after else None, newest)
+                ctx.stats.writes += 1
+                ctx.stats.seconds["cursor"] += time.monotonic() - t
+            ctx.heartbeat()
+
+
+def _sync_messages(ctx: _Context, ids: list[str], resources: dict[str, dict[str, Any]],
+                   since_ms: int | None = None) -> int | None:
+    """Parse and store one chunk; returns the newest internalDate stored (for gap recovery)."""
     parsed = [parse_gmail_message(resources[m]) for m in ids if m in resources]
     ctx.stats.fetched += len(parsed)
     if since_ms is not None:
         # R2 in gap recovery, which lists by time: nothing received before the connection. (Incremental
         # sync needs no such filter: history after the cursor is new by definition, whatever the clocks say.)
         parsed = [p for p in parsed if p.internal_date_ms >= since_ms]
-    if parsed:
-        _store_all(ctx, parsed)
-        newest = max(p.internal_date_ms for p in parsed)
-        advance_cursor(ctx.mailbox_id, None, newest)
-        ctx.stats.writes += 1
-    ctx.heartbeat()
+    if not parsed:
+        return None
+    _store_all(ctx, parsed)
+    return max(p.internal_date_ms for p in parsed)
 
 
 @dataclass
