@@ -118,6 +118,11 @@ def sync_mailbox(mailbox_id: str, notified_history_id: int | None, force: bool) 
             session = open_gmail(mailbox_id)
             with reauth_guard(mailbox_id, current.address):
                 stats = sync_pass(session, current, heartbeat)
+            if stats.unfinished:  # a long backlog: continue in a fresh invocation, inside its timeout
+                _publish_force(current.address)
+                log.info("sync pass stopped at its time limit; continuing in a new invocation",
+                         mailboxId=mailbox_id, stored=stats.stored)
+                return
             mirrored = mirror_status(mailbox_id, current.lastSyncAt, current.lastError)
             # lease acquire + release (renewals are rare) and the users' status mirror
             log.info("mailbox synced", mailboxId=mailbox_id, fetched=stats.fetched, stored=stats.stored,
@@ -165,6 +170,13 @@ def _release_quietly(mailbox_id: str, owner: str) -> None:
         run(firestore_client().transaction())
     except Exception as exc:  # the lease expires by itself
         log.warning("could not release sync lease", mailboxId=mailbox_id, error=type(exc).__name__)
+
+
+def _publish_force(address: str) -> None:
+    from shared.clients import publisher
+
+    data = json.dumps({"emailAddress": address, "force": True}).encode("utf-8")
+    publisher().publish(get_config().gmail_watch_topic_path, data).result(timeout=30)
 
 
 def sweep() -> None:

@@ -19,6 +19,7 @@ since the last synced time (bounded), then continuing from a fresh historyId.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -50,7 +51,10 @@ CHUNK_MESSAGES = 50
 RECOVERY_MARGIN_SECONDS = 600  # Gmail's `after:` is coarse; re-reading a few stored messages is harmless
 RECOVERY_MAX_MESSAGES = 5000
 USER_MIRROR_SECONDS = 60
-MAX_BATCH_WRITES = 450  # Firestore allows 500 writes per batch
+MAX_BATCH_WRITES = 450
+# A pass stops at the next chunk boundary after this long (the cursor is there) and the function asks for
+# a new invocation, so a large backlog never runs into the function timeout (300 s in deploy.sh).
+MAX_PASS_SECONDS = float(os.environ.get("SYNC_MAX_PASS_SECONDS", "200"))  # Firestore allows 500 writes per batch
 TOUCH_WORKERS = 8  # how stale the users' emailSync.lastSyncAt may get before we write it again
 
 
@@ -61,6 +65,7 @@ class SyncStats:
     skipped: int = 0
     history_records: int = 0
     recovered: bool = False
+    unfinished: bool = False  # stopped at a chunk boundary to stay inside the function's timeout
     writes: int = 0  # Firestore document writes this pass made (benchmark: writes per message)
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # time per phase
     skip_reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -121,8 +126,11 @@ def sync_pass(session: Any, mailbox: Mailbox, heartbeat: Callable[[], None]) -> 
         return ctx.stats
     ctx.stats.history_records = len(page.records)
     chunks = _chunks(page.records)
-    _run_chunks(session, ctx, [[m for rec in c for m in rec.messages] for c in chunks],
-                cursor_after=[c[-1].id for c in chunks])
+    done = _run_chunks(session, ctx, [[m for rec in c for m in rec.messages] for c in chunks],
+                       cursor_after=[c[-1].id for c in chunks])
+    if done < len(chunks):
+        ctx.stats.unfinished = True  # the cursor stands after the last stored chunk
+        return ctx.stats
     advance_cursor(ctx.mailbox_id, max(page.latest_history_id, cursor), None, synced=True)
     ctx.stats.writes += 1
     return ctx.stats
@@ -159,17 +167,18 @@ def recover_gap(session: Any, mailbox: Mailbox, ctx: _Context) -> None:
                 cursor=mailbox.historyId, freshHistoryId=fresh, afterSeconds=after, messages=len(ids))
     ctx.stats.recovered = True
     _run_chunks(session, ctx, [ids[i:i + CHUNK_MESSAGES] for i in range(0, len(ids), CHUNK_MESSAGES)],
-                cursor_after=None, since_ms=ctx.connected_ms)
+                cursor_after=None, since_ms=ctx.connected_ms, time_limit=False)
     advance_cursor(ctx.mailbox_id, fresh, None, synced=True, force_set=True)
 
 
 def _run_chunks(session: Any, ctx: _Context, id_chunks: list[list[str]], cursor_after: list[int] | None,
-                since_ms: int | None = None) -> None:
+                since_ms: int | None = None, time_limit: bool = True) -> int:
     """Fetch, store and checkpoint chunk after chunk, fetching the next chunk while storing this one.
 
     Gmail's per-user rate and Firestore's round trips then overlap instead of
     adding up. Only the prefetch thread calls Gmail while chunks are stored
-    (the Gmail client is not thread-safe; Firestore's is).
+    (the Gmail client is not thread-safe; Firestore's is). Returns how many
+    chunks were done: fewer than all when MAX_PASS_SECONDS ran out.
     """
     cfg = get_config()
 
@@ -179,13 +188,15 @@ def _run_chunks(session: Any, ctx: _Context, id_chunks: list[list[str]], cursor_
         return found, time.monotonic() - t
 
     if not id_chunks:
-        return
+        return 0
+    started = time.monotonic()
     with ThreadPoolExecutor(max_workers=1) as prefetch:
         upcoming = prefetch.submit(fetch, id_chunks[0])
         for i, ids in enumerate(id_chunks):
             resources, seconds = upcoming.result()
             ctx.stats.seconds["fetch"] += seconds
-            if i + 1 < len(id_chunks):
+            last = i + 1 == len(id_chunks) or (time_limit and time.monotonic() - started > MAX_PASS_SECONDS)
+            if not last:
                 upcoming = prefetch.submit(fetch, id_chunks[i + 1])
             newest = _sync_messages(ctx, ids, resources, since_ms)
             if cursor_after is not None or newest is not None:
@@ -194,6 +205,9 @@ def _run_chunks(session: Any, ctx: _Context, id_chunks: list[list[str]], cursor_
                 ctx.stats.writes += 1
                 ctx.stats.seconds["cursor"] += time.monotonic() - t
             ctx.heartbeat()
+            if last:
+                return i + 1
+    return len(id_chunks)
 
 
 def _sync_messages(ctx: _Context, ids: list[str], resources: dict[str, dict[str, Any]],

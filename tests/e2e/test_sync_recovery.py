@@ -43,7 +43,13 @@ def gmail_ids(db: Any, account: str = "acme") -> list[str]:
 
 
 def calls(sim: Any, method: str) -> int:
+    """Calls Gmail answered (rejected ones, e.g. 429, included)."""
     return int(sim.stats().get("calls", {}).get(REP, {}).get(method, 0))
+
+
+def gets_charged(sim: Any) -> int:
+    """messages.get calls Gmail accepted and charged (5 units each)."""
+    return int(sim.stats().get("quotaUnits", {}).get(REP, {}).get("messages.get", 0)) // 5
 
 
 def test_notification_already_covered_by_the_cursor_costs_no_gmail_call(world: Any, sim_client: Any,
@@ -159,12 +165,12 @@ def test_concurrent_notifications_fetch_each_message_only_once(world: Any, sim_c
     sim_client.set_faults(DROP_ALL)
     ids = [sim_client.deliver(REP, mail(CLIENT, REP, f"burst {i}"))["id"] for i in range(30)]
     sim_client.set_faults({})
-    before = calls(sim_client, "messages.get")
+    before = gets_charged(sim_client)
     for _ in range(6):  # several instances start at once for one mailbox
         push(stack, {"emailAddress": REP, "force": True})
     wait_for(lambda: set(ids) <= set(gmail_ids(world)), 30, "burst synced")
     wait_for(lambda: not mailbox_doc(world, REP).get("leaseOwner"), 15, "lease released")
-    assert calls(sim_client, "messages.get") - before == 30  # the lease kept the others from fetching too
+    assert gets_charged(sim_client) - before == 30  # the lease kept the others from fetching too
     assert len(gmail_ids(world)) == 30
 
 
@@ -174,3 +180,15 @@ def test_resync_from_the_crm_syncs_immediately(world: Any, sim_client: Any, stac
     resp = crm_for(stack).post("/resync", {"accountId": "acme", "userId": "alice"})
     assert resp.status_code in (200, 202), resp.text
     wait_for(lambda: got["id"] in gmail_ids(world), 20, "resync")
+
+
+def test_a_backlog_longer_than_one_invocation_continues_in_the_next(world: Any, sim_client: Any, stack: Any,
+                                                                      function_env: Any) -> None:
+    function_env("gmail_push", SYNC_MAX_PASS_SECONDS="0")  # every pass stops after one chunk of 50
+    sim_client.set_faults(DROP_ALL)
+    ids = [sim_client.deliver(REP, mail(CLIENT, REP, f"backlog {i}"))["id"] for i in range(120)]
+    sim_client.set_faults({})
+    before = gets_charged(sim_client)
+    push(stack, {"emailAddress": REP, "force": True})
+    wait_for(lambda: set(ids) <= set(gmail_ids(world)), 40, "backlog synced over several invocations")
+    assert gets_charged(sim_client) - before == 120  # each invocation went on from the cursor
