@@ -227,3 +227,17 @@ def test_r9_crm_send_is_logged_once_and_only_in_the_sending_account(
     assert list(messages_of(db, "acme")) == [f"carla/gm_{resp.json()['gmailMessageId']}"]
     assert messages_of(db, "acme")[f"carla/gm_{resp.json()['gmailMessageId']}"]["source"] == "crm"
     assert messages_of(db, "globex") == {}
+
+
+def test_r10_a_reply_from_another_contact_stays_in_the_threads_conversation(world: Any, sim_client: Any) -> None:
+    seed_contact(world, "acme", "dora", "dora@client.test")
+    first = sim_client.deliver(REP, mail(CLIENT, REP, "Project", message_id="<p1@client.test>"))
+    sim_client.send_as_user(REP, mail(REP, CLIENT, "Re: Project", cc=["dora@client.test"],
+                                      in_reply_to="<p1@client.test>", message_id="<p2@gmail.test>"))
+    dora = sim_client.deliver(REP, mail("dora@client.test", [REP, CLIENT], "Re: Project",
+                                        in_reply_to="<p2@gmail.test>"))
+    assert dora["threadId"] == first["threadId"]
+    wait_synced(world, sim_client, REP)
+    msgs = messages_of(world, "acme")
+    assert len(msgs) == 3 and all(path.startswith("carla/") for path in msgs)  # one thread, one conversation
+    assert msgs[f"carla/gm_{dora['id']}"]["contactId"] == "dora"  # the message still names its sender's contact
