@@ -17,7 +17,6 @@ function timeout; whatever is left is picked up by the next run.
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 
 from shared import idempotency, log, paths
 from shared.clients import firestore_client
+from shared.config import get_config
 from shared.credentials import NotConnected, ReauthRequired, open_gmail, reauth_guard
 from shared.send_limits import day_key, delete_days_before, today
 
@@ -48,7 +48,7 @@ class Report:
 
 def budget_seconds() -> float:
     """Stay inside the function timeout (default 60 s); the rest waits for the next tick."""
-    return float(os.environ.get("QUOTA_RESET_BUDGET_SECONDS", "50"))
+    return get_config().quota_reset_budget_seconds
 
 
 def handle(cloud_event: Any) -> None:

@@ -60,7 +60,7 @@ _MAIL_SENDING_RETRY = re.compile(r"Retry after (\S+)")
 
 def lease_seconds() -> float:
     """How long an attempt owns its key; must exceed the function's timeout (retries take over after)."""
-    return float(os.environ.get("SEND_LEASE_SECONDS", "120"))
+    return get_config().send_lease_seconds
 
 
 @dataclass

@@ -44,6 +44,8 @@ class Config:
     sync_lease_seconds: int = 60
     sync_stale_seconds: int = 180
     gmail_retry_budget_seconds: float = 20.0
+    send_lease_seconds: float = 120.0
+    quota_reset_budget_seconds: float = 50.0
     local_stack: bool = False
     _allow: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
 
@@ -89,6 +91,8 @@ class Config:
                 sync_lease_seconds=int(_env("SYNC_LEASE_SECONDS", "60") or 60),
                 sync_stale_seconds=int(_env("SYNC_STALE_SECONDS", "180") or 180),
                 gmail_retry_budget_seconds=float(_env("GMAIL_RETRY_BUDGET_SECONDS", "20") or 20),
+                send_lease_seconds=float(_env("SEND_LEASE_SECONDS", "120") or 120),
+                quota_reset_budget_seconds=float(_env("QUOTA_RESET_BUDGET_SECONDS", "50") or 50),
                 local_stack=sim is not None,
                 _allow=tuple(re.compile(p) for p in allow),
             )
