@@ -96,7 +96,7 @@ def test_r3_old_gmail_still_used_by_another_crm_user_keeps_its_watch(crm: Any, s
 def test_r14_same_gmail_in_two_accounts_is_one_mailbox_with_two_links(crm: Any, sim_client: Any,
                                                                         firestore_db: Any) -> None:
     connect(crm, sim_client, "acme", "alice", SHARED)
-    cursor = mailbox_doc(firestore_db, SHARED)["historyId"]
+    first = mailbox_doc(firestore_db, SHARED)
     deliver(sim_client, SHARED, "between the two connects")
 
     connect(crm, sim_client, "globex", "bob", SHARED)
@@ -105,7 +105,11 @@ def test_r14_same_gmail_in_two_accounts_is_one_mailbox_with_two_links(crm: Any, 
     assert len(docs(firestore_db, "sync_tokens")) == 1
     assert sorted((ln["accountId"], ln["userId"]) for ln in docs(firestore_db, "sync_links").values()) == [
         ("acme", "alice"), ("globex", "bob")]
-    assert mailbox_doc(firestore_db, SHARED)["historyId"] == cursor  # one cursor, not restarted
+    # One cursor, not restarted: a restart re-stamps connectedAt and resets the cursor to getProfile's
+    # historyId; the sync itself may advance the cursor past the message delivered in between.
+    after = mailbox_doc(firestore_db, SHARED)
+    assert after["connectedAt"] == first["connectedAt"]
+    assert int(after["historyId"]) >= int(first["historyId"])
     assert sim_client.mailbox(SHARED)["watch"] is not None
     assert crm.status("acme", "alice")["status"] == crm.status("globex", "bob")["status"] == "connected"
     assert crm.status("acme", "alice")["autoBccAddress"] != crm.status("globex", "bob")["autoBccAddress"]

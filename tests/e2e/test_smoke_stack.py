@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -58,6 +59,9 @@ def test_killed_function_is_down_until_restarted_with_its_extra_env(stack):
     host, port = stack.function_url("auto_bcc").removeprefix("http://").rsplit(":", 1)
     try:
         stack.kill_function("auto_bcc")
+        deadline = time.monotonic() + 10
+        while tcp_ready(host, int(port))() and time.monotonic() < deadline:
+            time.sleep(0.1)  # the kernel may take a moment to close the dead group's listening socket
         assert not tcp_ready(host, int(port))()
 
         stack.restart_function("auto_bcc", {"SYNC_LEASE_SECONDS": "2"})
