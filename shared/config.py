@@ -46,6 +46,7 @@ class Config:
     gmail_retry_budget_seconds: float = 20.0
     send_lease_seconds: float = 120.0
     quota_reset_budget_seconds: float = 50.0
+    sync_max_pass_seconds: float = 200.0
     local_stack: bool = False
     _allow: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
 
@@ -93,6 +94,7 @@ class Config:
                 gmail_retry_budget_seconds=float(_env("GMAIL_RETRY_BUDGET_SECONDS", "20") or 20),
                 send_lease_seconds=float(_env("SEND_LEASE_SECONDS", "120") or 120),
                 quota_reset_budget_seconds=float(_env("QUOTA_RESET_BUDGET_SECONDS", "50") or 50),
+                sync_max_pass_seconds=float(_env("SYNC_MAX_PASS_SECONDS", "200") or 200),
                 local_stack=sim is not None,
                 _allow=tuple(re.compile(p) for p in allow),
             )

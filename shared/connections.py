@@ -32,7 +32,7 @@ from shared import log, paths
 from shared.clients import firestore_client
 from shared.config import get_config
 from shared.crypto import Sealed, open_sealed
-from shared.mailboxes import link_ref, mailbox_ref, now, token_ref, user_ref
+from shared.mailboxes import link_ref, links_for_mailbox, mailbox_ref, now, token_ref, user_ref
 from shared.models import AutoBccRoute, EmailSync, Link, Mailbox, StoredToken
 
 GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
@@ -119,10 +119,7 @@ def retire_at_google(retired: Retired) -> dict[str, bool]:
 # --------------------------------------------------------------------------- Firestore side
 
 def _links_of(tx: Any, mailbox_id: str) -> list[Link]:
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
-    q = firestore_client().collection(paths.LINKS).where(filter=FieldFilter("mailboxId", "==", mailbox_id))
-    return [Link.from_doc(s.to_dict()) for s in tx.get(q)]
+    return links_for_mailbox(mailbox_id, tx)
 
 
 def _is(link: Link, account_id: str, user_id: str) -> bool:
@@ -268,6 +265,5 @@ def remove_connection(account_id: str, user_id: str) -> DisconnectOutcome:
 
 
 def mailbox_has_links(mailbox_id: str) -> bool:
-    from shared.mailboxes import links_for_mailbox
 
     return bool(links_for_mailbox(mailbox_id))

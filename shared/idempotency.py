@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from shared import paths
 from shared.clients import firestore_client
+from shared.housekeeping import delete_matching
 from shared.models import IdempotencyRecord
 
 RECORD_TTL = timedelta(days=7)
@@ -135,17 +136,5 @@ def delete_expired(*, page_size: int = 400, deadline: float | None = None) -> in
     """Drop records past expireAt (quota_reset; a TTL policy does the same in production)."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    db = firestore_client()
-    deleted = 0
-    now = _now()
-    while deadline is None or time.monotonic() < deadline:
-        q = db.collection(paths.IDEMPOTENCY).where(filter=FieldFilter("expireAt", "<", now)).select([])
-        snaps = list(q.limit(page_size).stream())
-        if not snaps:
-            break
-        batch = db.batch()
-        for s in snaps:
-            batch.delete(s.reference)
-        batch.commit()
-        deleted += len(snaps)
-    return deleted
+    q = firestore_client().collection(paths.IDEMPOTENCY).where(filter=FieldFilter("expireAt", "<", _now()))
+    return delete_matching(q, page_size=page_size, deadline=deadline)

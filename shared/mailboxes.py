@@ -47,11 +47,13 @@ def get_link(account_id: str, user_id: str) -> Link | None:
     return Link.from_doc(snap.to_dict()) if snap.exists else None
 
 
-def links_for_mailbox(mailbox_id: str) -> list[Link]:
+def links_for_mailbox(mailbox_id: str, tx: Any = None) -> list[Link]:
+    """Every (account, user) linked to the mailbox; read inside `tx` when one is given."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     q = firestore_client().collection(paths.LINKS).where(filter=FieldFilter("mailboxId", "==", mailbox_id))
-    return [Link.from_doc(s.to_dict()) for s in q.stream()]
+    snaps = tx.get(q) if tx is not None else q.stream()
+    return [Link.from_doc(s.to_dict()) for s in snaps]
 
 
 def sealed_token(mailbox_id: str, refresh_token: str, scopes: list[str]) -> StoredToken:

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from shared import paths
 from shared.clients import firestore_client
 from shared.config import get_config
+from shared.housekeeping import delete_matching
 
 TRIES_PER_LIST = 3
 LIST_ROUNDS = 5
@@ -166,19 +167,7 @@ def parse_slot_id(doc_id: str) -> Slot | None:
 
 def delete_days_before(day: str, *, page_size: int = 400, deadline: float | None = None) -> int:
     """Delete slot documents of days before `day` (quota_reset); paged, stops at `deadline` (monotonic)."""
-    import time as _time
-
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    db = firestore_client()
-    deleted = 0
-    while deadline is None or _time.monotonic() < deadline:
-        snaps = list(_slots().where(filter=FieldFilter("day", "<", day)).select([]).limit(page_size).stream())
-        if not snaps:
-            break
-        batch = db.batch()
-        for s in snaps:
-            batch.delete(s.reference)
-        batch.commit()
-        deleted += len(snaps)
-    return deleted
+    q = _slots().where(filter=FieldFilter("day", "<", day))
+    return delete_matching(q, page_size=page_size, deadline=deadline)

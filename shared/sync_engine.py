@@ -19,7 +19,6 @@ since the last synced time (bounded), then continuing from a fresh historyId.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -52,9 +51,6 @@ RECOVERY_MARGIN_SECONDS = 600  # Gmail's `after:` is coarse; re-reading a few st
 RECOVERY_MAX_MESSAGES = 5000
 USER_MIRROR_SECONDS = 60
 MAX_BATCH_WRITES = 450
-# A pass stops at the next chunk boundary after this long (the cursor is there) and the function asks for
-# a new invocation, so a large backlog never runs into the function timeout (300 s in deploy.sh).
-MAX_PASS_SECONDS = float(os.environ.get("SYNC_MAX_PASS_SECONDS", "200"))  # Firestore allows 500 writes per batch
 TOUCH_WORKERS = 8  # how stale the users' emailSync.lastSyncAt may get before we write it again
 
 
@@ -178,7 +174,8 @@ def _run_chunks(session: Any, ctx: _Context, id_chunks: list[list[str]], cursor_
     Gmail's per-user rate and Firestore's round trips then overlap instead of
     adding up. Only the prefetch thread calls Gmail while chunks are stored
     (the Gmail client is not thread-safe; Firestore's is). Returns how many
-    chunks were done: fewer than all when MAX_PASS_SECONDS ran out.
+    chunks were done: fewer than all when SYNC_MAX_PASS_SECONDS ran out: a pass stops at a chunk boundary
+    (the cursor is there) and asks for a new invocation, so a backlog never hits the function timeout.
     """
     cfg = get_config()
 
@@ -195,7 +192,7 @@ def _run_chunks(session: Any, ctx: _Context, id_chunks: list[list[str]], cursor_
         for i, ids in enumerate(id_chunks):
             resources, seconds = upcoming.result()
             ctx.stats.seconds["fetch"] += seconds
-            last = i + 1 == len(id_chunks) or (time_limit and time.monotonic() - started > MAX_PASS_SECONDS)
+            last = i + 1 == len(id_chunks) or (time_limit and time.monotonic() - started > cfg.sync_max_pass_seconds)
             if not last:
                 upcoming = prefetch.submit(fetch, id_chunks[i + 1])
             newest = _sync_messages(ctx, ids, resources, since_ms)
