@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shared import log, paths
-from shared.config import get_config
-from shared.httpapi import ApiError, handles_errors, json_response, require_bearer
-from shared.validate import invalid, is_address
+from shared.core import log, paths
+from shared.core.config import get_config
+from shared.http.answers import ApiError, handles_errors, json_response, require_bearer
+from shared.http.validate import invalid, is_address
 
 if TYPE_CHECKING:
     import flask
@@ -30,12 +30,12 @@ MAX_MESSAGE_BYTES = 30 * 1024 * 1024  # a 25 MB attachment (R15) grows by a thir
 
 @handles_errors
 def handle(request: flask.Request) -> Any:
-    from shared.auto_bcc_address import token_from_address
-    from shared.auto_bcc_message import MalformedMessage, parse_copy, pick_recipient
-    from shared.contacts import create_contact_if_absent, find_user_emails
-    from shared.conversations import store_message, touch_conversation
-    from shared.events import CrmEvent, publish
-    from shared.models import Message
+    from shared.auto_bcc.address import token_from_address
+    from shared.auto_bcc.message import MalformedMessage, parse_copy, pick_recipient
+    from shared.core.events import CrmEvent, publish
+    from shared.core.models import Message
+    from shared.sync.contacts import create_contact_if_absent, find_user_emails
+    from shared.sync.conversations import store_message, touch_conversation
 
     if (request.path.rstrip("/") or "/") != "/":
         raise ApiError(404, "not_found", f"no route {request.path}")
@@ -95,7 +95,7 @@ def handle(request: flask.Request) -> Any:
 
 
 def _route(token: str) -> dict[str, Any] | None:
-    from shared.clients import firestore_client
+    from shared.core.clients import firestore_client
 
     snap = firestore_client().collection(paths.AUTO_BCC).document(token).get()
     data = snap.to_dict() if snap.exists else None
@@ -104,7 +104,7 @@ def _route(token: str) -> dict[str, Any] | None:
 
 def _require_connected(account_id: str, user_id: str) -> None:
     """The address belongs to a user who has Gmail connected (R16: each *connected* user has one)."""
-    from shared.mailboxes import get_link
+    from shared.connect.mailboxes import get_link
 
     if get_link(account_id, user_id) is None:
         raise ApiError(409, "not_connected", "the user of this Auto BCC address has no connected Gmail")

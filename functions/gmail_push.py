@@ -21,8 +21,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from shared import log, paths
-from shared.config import get_config
+from shared.core import log, paths
+from shared.core.config import get_config
 
 
 @dataclass(frozen=True)
@@ -83,12 +83,12 @@ def handle(cloud_event: Any) -> None:
 
 
 def sync_mailbox(mailbox_id: str, notified_history_id: int | None, force: bool) -> None:
-    """Take the mailbox's lease and sync until no notification is pending (see shared/lease.py)."""
-    from shared import lease
-    from shared.credentials import NotConnected, ReauthRequired, open_gmail, reauth_guard
-    from shared.gmail_fetch import GmailUnavailable
-    from shared.mailboxes import get_mailbox
-    from shared.sync_engine import mirror_status, record_error, sync_pass
+    """Take the mailbox's lease and sync until no notification is pending (see shared/sync/lease.py)."""
+    from shared.connect.mailboxes import get_mailbox
+    from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail, reauth_guard
+    from shared.gmail.fetch import GmailUnavailable
+    from shared.sync import lease
+    from shared.sync.engine import mirror_status, record_error, sync_pass
 
     cfg = get_config()
     mb = get_mailbox(mailbox_id)
@@ -152,12 +152,12 @@ def sync_mailbox(mailbox_id: str, notified_history_id: int | None, force: bool) 
 
 def _release_quietly(mailbox_id: str, owner: str) -> None:
     """Free the lease after a failure so the redelivery need not wait for it to expire."""
-    from shared.mailboxes import mailbox_ref
+    from shared.connect.mailboxes import mailbox_ref
 
     try:
         from google.cloud import firestore
 
-        from shared.clients import firestore_client
+        from shared.core.clients import firestore_client
 
         ref = mailbox_ref(mailbox_id)
 
@@ -173,7 +173,7 @@ def _release_quietly(mailbox_id: str, owner: str) -> None:
 
 
 def _publish_force(address: str) -> None:
-    from shared.clients import publisher
+    from shared.core.clients import publisher
 
     data = json.dumps({"emailAddress": address, "force": True}).encode("utf-8")
     publisher().publish(get_config().gmail_watch_topic_path, data).result(timeout=30)
@@ -181,8 +181,8 @@ def _publish_force(address: str) -> None:
 
 def sweep() -> None:
     """Publish a force message for each connected mailbox not synced for SYNC_STALE_SECONDS."""
-    from shared.clients import publisher
-    from shared.sync_engine import stale_connected_mailboxes
+    from shared.core.clients import publisher
+    from shared.sync.engine import stale_connected_mailboxes
 
     cfg = get_config()
     stale = stale_connected_mailboxes(cfg.sync_stale_seconds)

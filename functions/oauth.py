@@ -21,17 +21,17 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from shared import log, paths
-from shared.config import get_config
-from shared.httpapi import ApiError, handles_errors, json_response, read_json, require_bearer
-from shared.validate import invalid, require_id, require_str
+from shared.core import log, paths
+from shared.core.config import get_config
+from shared.http.answers import ApiError, handles_errors, json_response, read_json, require_bearer
+from shared.http.validate import invalid, require_id, require_str
 
 if TYPE_CHECKING:
     import flask
 
-    from shared.connections import Profile
-    from shared.oauth_flow import TokenGrant
-    from shared.oauth_state import StateClaims
+    from shared.connect.connections import Profile
+    from shared.connect.oauth_flow import TokenGrant
+    from shared.connect.oauth_state import StateClaims
 
 CRM_KEY_SECRET = "crm-api-key"
 MAX_RETURN_URL = 2000
@@ -51,8 +51,8 @@ def handle(request: flask.Request) -> Any:
 # --------------------------------------------------------------------------- POST /connect
 
 def connect(request: flask.Request) -> Any:
-    from shared.oauth_flow import authorization_url, new_code_verifier
-    from shared.oauth_state import new_claims, save_state, sign_state, state_key
+    from shared.connect.oauth_flow import authorization_url, new_code_verifier
+    from shared.connect.oauth_state import new_claims, save_state, sign_state, state_key
 
     require_bearer(request, CRM_KEY_SECRET)
     body = read_json(request)
@@ -80,8 +80,8 @@ def _allowed_return_url(url: str) -> str:
 # --------------------------------------------------------------------------- GET /callback
 
 def callback(request: flask.Request) -> Any:
-    from shared.oauth_flow import ExchangeFailed, exchange_code
-    from shared.oauth_state import StateError, consume_state, state_key, verify_state
+    from shared.connect.oauth_flow import ExchangeFailed, exchange_code
+    from shared.connect.oauth_state import StateError, consume_state, state_key, verify_state
 
     args = request.args
     try:
@@ -129,10 +129,10 @@ def callback(request: flask.Request) -> Any:
 
 def _finish_connection(claims: StateClaims, grant: TokenGrant) -> str:
     """Google calls first, then one transaction, then retire the old mailbox and tell the CRM."""
-    from shared import connections
-    from shared.credentials import forget_access_token
-    from shared.gmail_api import build_gmail
-    from shared.mailboxes import sealed_token
+    from shared.connect import connections
+    from shared.connect.mailboxes import sealed_token
+    from shared.gmail.credentials import forget_access_token
+    from shared.gmail.service import build_gmail
 
     ids = {"accountId": claims.account_id, "userId": claims.user_id}
     service = build_gmail(grant.credentials())
@@ -175,8 +175,8 @@ def _abandon(grant: TokenGrant, profile: Profile | None, watching: bool, service
 
     If another CRM user still uses this mailbox, its watch and grant are theirs too: leave them.
     """
-    from shared import connections
-    from shared.oauth_flow import revoke_token
+    from shared.connect import connections
+    from shared.connect.oauth_flow import revoke_token
 
     if profile is not None and connections.mailbox_has_links(paths.mailbox_id(profile.address)):
         return
@@ -190,9 +190,9 @@ def _abandon(grant: TokenGrant, profile: Profile | None, watching: bool, service
 
 
 def _auto_bcc_route(account_id: str, user_id: str) -> tuple[Any, str]:
-    from shared.auto_bcc_address import auto_bcc_address, auto_bcc_token
-    from shared.models import AutoBccRoute
-    from shared.oauth_state import state_key
+    from shared.auto_bcc.address import auto_bcc_address, auto_bcc_token
+    from shared.connect.oauth_state import state_key
+    from shared.core.models import AutoBccRoute
 
     token = auto_bcc_token(state_key(), account_id, user_id)
     address = auto_bcc_address(token, get_config().auto_bcc_domain)
@@ -215,7 +215,7 @@ def _back(claims: StateClaims, reason: str) -> Any:
 # --------------------------------------------------------------------------- POST /disconnect
 
 def disconnect(request: flask.Request) -> Any:
-    from shared import connections
+    from shared.connect import connections
 
     require_bearer(request, CRM_KEY_SECRET)
     body = read_json(request)
@@ -235,7 +235,7 @@ def disconnect(request: flask.Request) -> Any:
 # --------------------------------------------------------------------------- GET /status
 
 def status(request: flask.Request) -> Any:
-    from shared.mailboxes import get_link, get_mailbox
+    from shared.connect.mailboxes import get_link, get_mailbox
 
     require_bearer(request, CRM_KEY_SECRET)
     query = {k: request.args.get(k) for k in ("accountId", "userId")}
@@ -265,8 +265,8 @@ def _iso(value: Any) -> str | None:
 # --------------------------------------------------------------------------- POST /resync
 
 def resync(request: flask.Request) -> Any:
-    from shared.clients import publisher
-    from shared.mailboxes import get_link, get_mailbox
+    from shared.connect.mailboxes import get_link, get_mailbox
+    from shared.core.clients import publisher
 
     require_bearer(request, CRM_KEY_SECRET)
     body = read_json(request)
@@ -290,8 +290,8 @@ def resync(request: flask.Request) -> Any:
 
 def _require_user(account_id: str, user_id: str) -> Any:
     """The CRM user, or 404 (also for another tenant's ids: the pair simply does not exist)."""
-    from shared.mailboxes import user_ref
-    from shared.models import User
+    from shared.connect.mailboxes import user_ref
+    from shared.core.models import User
 
     snap = user_ref(account_id, user_id).get()
     if not snap.exists:
@@ -300,7 +300,7 @@ def _require_user(account_id: str, user_id: str) -> Any:
 
 
 def _publish_status(users: list[tuple[str, str]], status: str, address: str | None) -> None:
-    from shared.events import CrmEvent, publish
+    from shared.core.events import CrmEvent, publish
 
     try:
         publish(CrmEvent(type="connection.status", accountId=a, userId=u, status=status, address=address)

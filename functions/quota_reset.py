@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared import idempotency, log, paths
-from shared.clients import firestore_client
-from shared.config import get_config
-from shared.credentials import NotConnected, ReauthRequired, open_gmail, reauth_guard
-from shared.send_limits import day_key, delete_days_before, today
+from shared.core import log, paths
+from shared.core.clients import firestore_client
+from shared.core.config import get_config
+from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail, reauth_guard
+from shared.send import idempotency
+from shared.send.limits import day_key, delete_days_before, today
 
 RENEW_WITHIN = timedelta(hours=48)
 PAGE_SIZE = 200
@@ -88,7 +89,7 @@ def _due_mailboxes(threshold: datetime, deadline: float) -> Any:
 
 def renew_one(mailbox_id: str, deadline: float) -> tuple[str, str]:
     """('renewed' | 'reauth' | 'not_connected' | 'failed' | 'deferred', mailbox_id)."""
-    from shared.connections import start_watch
+    from shared.connect.connections import start_watch
 
     if time.monotonic() >= deadline:
         return "deferred", mailbox_id

@@ -28,14 +28,13 @@ from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
 
-from shared import idempotency, log, paths
-from shared.clients import firestore_client
-from shared.config import get_config
-from shared.conversations import store_message, touch_conversation
-from shared.credentials import GmailSession, NotConnected, ReauthRequired, credentials_for, reauth_guard
-from shared.events import CrmEvent, publish
-from shared.httpapi import ApiError, handles_errors, json_response, read_json, require_bearer
-from shared.mime_build import (
+from shared.core import log, paths
+from shared.core.clients import firestore_client
+from shared.core.config import get_config
+from shared.core.events import CrmEvent, publish
+from shared.core.models import Contact, Link, Mailbox, Message, ThreadMap, User
+from shared.gmail.credentials import GmailSession, NotConnected, ReauthRequired, credentials_for, reauth_guard
+from shared.gmail.mime_build import (
     OutgoingEmail,
     build_bytes,
     message_id_for,
@@ -43,13 +42,15 @@ from shared.mime_build import (
     reply_subject,
     strip_reply_prefixes,
 )
-from shared.models import Contact, Link, Mailbox, Message, ThreadMap, User
-from shared.send_limits import DailyLimitReached, claim_slot, release_slot, reset_at, slot_held_by
-from shared.send_limits import Slot as SendSlot
-from shared.send_limits import today as limit_today
-from shared.send_request import MAX_MIME_BYTES, MAX_REQUEST_BYTES, SendRequest, parse_send_request, too_large
-from shared.threads import map_conversation
-from shared.validate import is_address
+from shared.http.answers import ApiError, handles_errors, json_response, read_json, require_bearer
+from shared.http.validate import is_address
+from shared.send import idempotency
+from shared.send.limits import DailyLimitReached, claim_slot, release_slot, reset_at, slot_held_by
+from shared.send.limits import Slot as SendSlot
+from shared.send.limits import today as limit_today
+from shared.send.request import MAX_MIME_BYTES, MAX_REQUEST_BYTES, SendRequest, parse_send_request, too_large
+from shared.sync.conversations import store_message, touch_conversation
+from shared.sync.threads import map_conversation
 
 CRM_API_KEY_SECRET = "crm-api-key"
 UPLOAD_THRESHOLD = 4 * 1024 * 1024  # above this the message goes through the media upload endpoint
@@ -115,7 +116,7 @@ def not_found(field: str, what: str) -> ApiError:
 
 def load_context(req: SendRequest) -> SendContext:
     """User, contact and link in one round trip, the mailbox in a second."""
-    from shared.mailboxes import link_ref, mailbox_ref
+    from shared.connect.mailboxes import link_ref, mailbox_ref
 
     db = firestore_client()
     user_ref = db.document(paths.user_path(req.account_id, req.user_id))
@@ -278,7 +279,7 @@ def give_back(claim: idempotency.Claim, slot: SendSlot | None) -> None:
 
 def credentials_session(ctx: SendContext) -> GmailSession:
     """Gmail for the mailbox; its status was read in load_context, so only the credentials are fetched."""
-    from shared.gmail_api import build_gmail
+    from shared.gmail.service import build_gmail
 
     creds = credentials_for(ctx.mailbox_id, ctx.address)
     return GmailSession(mailbox_id=ctx.mailbox_id, address=ctx.address, credentials=creds,
@@ -435,7 +436,7 @@ def claim_thread(ctx: SendContext, gmail_thread_id: str) -> ThreadMap:
     """
     from google.api_core.exceptions import AlreadyExists
 
-    from shared.threads import thread_ref
+    from shared.sync.threads import thread_ref
 
     account = ctx.req.account_id
     fresh = ThreadMap(mailboxId=ctx.mailbox_id, gmailThreadId=gmail_thread_id, ownerAccountId=account,

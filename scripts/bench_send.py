@@ -3,7 +3,7 @@
 Starts its own local stack, connects one rep through the real OAuth flow, then
 measures (1) sequential latency and (2) concurrent throughput of POST
 send_email, and the same two for a bare `users.messages.send` of an equally
-small message through the same Gmail client (shared.gmail_api, same
+small message through the same Gmail client (shared.gmail.service, same
 credentials). The overhead ratio is what the function adds on top of Gmail:
 validation, Firestore (idempotency record, daily slot, thread map, message,
 conversation), the CRM event. Writes a Markdown table (default
@@ -88,10 +88,10 @@ def run(stack: Stack, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     os.environ.update(stack.base_function_env())
     from google.cloud import firestore
 
-    from shared.credentials import credentials_for
-    from shared.gmail_api import build_gmail
-    from shared.mime_build import OutgoingEmail, build_bytes
-    from shared.paths import mailbox_id
+    from shared.core.paths import mailbox_id
+    from shared.gmail.credentials import credentials_for
+    from shared.gmail.mime_build import OutgoingEmail, build_bytes
+    from shared.gmail.service import build_gmail
     from simulator.client import SimClient
 
     db = firestore.Client(project=stack.project_id)

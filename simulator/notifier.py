@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared import log
+from shared.core import log
 from simulator.faults import Faults
 from simulator.state import Watch
 

@@ -97,7 +97,7 @@ def shared_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
 
 
 def _clear_shared_caches() -> None:
-    from shared import clients, config, secrets
+    from shared.core import clients, config, secrets
 
     config.get_config.cache_clear()
     clients.reset_clients()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from shared.oauth_state import new_claims, sign_state
+from shared.connect.oauth_state import new_claims, sign_state
 from tests.e2e.oauth_steps import (
     READONLY,
     RETURN_URL,
@@ -43,8 +43,8 @@ def crm(stack: Any, clean: Any, firestore_db: Any) -> Any:
 
 
 def stored_refresh_token(shared_env: Any, address: str) -> str:
-    from shared import paths
-    from shared.mailboxes import load_refresh_token
+    from shared.connect.mailboxes import load_refresh_token
+    from shared.core import paths
 
     token = load_refresh_token(paths.mailbox_id(address))
     assert token

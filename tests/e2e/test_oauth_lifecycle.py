@@ -24,7 +24,7 @@ def crm(stack: Any, clean: Any, firestore_db: Any) -> Any:
 
 
 def mailbox_doc(db: Any, address: str) -> dict[str, Any]:
-    from shared import paths
+    from shared.core import paths
 
     snap = db.document(f"sync_mailboxes/{paths.mailbox_id(address)}").get()
     assert snap.exists, address
@@ -33,7 +33,7 @@ def mailbox_doc(db: Any, address: str) -> dict[str, Any]:
 
 
 def token_doc_exists(db: Any, address: str) -> bool:
-    from shared import paths
+    from shared.core import paths
 
     return bool(db.document(f"sync_tokens/{paths.mailbox_id(address)}").get().exists)
 
@@ -47,8 +47,8 @@ def refresh_is_refused(stack: Any, refresh_token: str) -> bool:
 
 
 def stored_token(address: str) -> str:
-    from shared import paths
-    from shared.mailboxes import load_refresh_token
+    from shared.connect.mailboxes import load_refresh_token
+    from shared.core import paths
 
     token = load_refresh_token(paths.mailbox_id(address))
     assert token
@@ -174,8 +174,8 @@ def test_r4_reconnecting_after_disconnect_starts_history_afresh(crm: Any, sim_cl
 
 def test_r5_revoked_access_marks_reauth_required_and_reconnect_keeps_the_cursor(
         crm: Any, stack: Any, sim_client: Any, firestore_db: Any, shared_env: Any) -> None:
-    from shared import paths
-    from shared.credentials import ReauthRequired, forget_access_token, open_gmail
+    from shared.core import paths
+    from shared.gmail.credentials import ReauthRequired, forget_access_token, open_gmail
 
     connect(crm, sim_client, "acme", "alice", SHARED)
     connect(crm, sim_client, "globex", "bob", SHARED)

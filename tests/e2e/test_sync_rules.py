@@ -195,7 +195,7 @@ def test_r14_thread_claimed_by_a_crm_reply_stops_syncing_to_other_accounts(
 
 
 def _thread_doc(address: str, thread_id: str) -> str:
-    from shared import paths
+    from shared.core import paths
 
     return paths.thread_doc_id(paths.mailbox_id(address), thread_id)
 

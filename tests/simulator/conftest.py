@@ -172,13 +172,13 @@ def watched(sim_pubsub: BackgroundServer, pubsub_host: str) -> Iterator[tuple[Ba
 
 
 def gmail_service(base_url: str, token: str | Any) -> Any:
-    """The Gmail Resource as the project builds it (shared.gmail_api: discovery document, rootUrl moved)."""
+    """The Gmail Resource as the project builds it (shared.gmail.service: discovery document, rootUrl moved)."""
     import google_auth_httplib2
     import httplib2
     from google.oauth2.credentials import Credentials
     from googleapiclient.discovery import build_from_document
 
-    from shared.gmail_api import discovery_document
+    from shared.gmail.service import discovery_document
 
     creds = Credentials(token=token) if isinstance(token, str) else token
     raw_http = httplib2.Http(timeout=30)

@@ -150,7 +150,7 @@ def _service(base: str, token: str, http: RecordingHttp) -> Any:
     from google.oauth2.credentials import Credentials
     from googleapiclient.discovery import build_from_document
 
-    from shared.gmail_api import discovery_document
+    from shared.gmail.service import discovery_document
 
     authed = google_auth_httplib2.AuthorizedHttp(Credentials(token=token), http=http)
     return build_from_document(discovery_document(base + "/"), http=authed)

@@ -1,6 +1,6 @@
 """Gmail API v1 messages, threads, labels and profile, through google-api-python-client.
 
-The client is built the way the project builds it (shared.gmail_api: the
+The client is built the way the project builds it (shared.gmail.service: the
 shipped discovery document with its rootUrl moved to the simulator).
 """
 

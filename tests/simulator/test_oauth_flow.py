@@ -221,7 +221,7 @@ def gmail_for(sim: str, creds: Credentials) -> Any:
     import httplib2
     from googleapiclient.discovery import build_from_document
 
-    from shared.gmail_api import discovery_document
+    from shared.gmail.service import discovery_document
 
     http = google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=10))
     return build_from_document(discovery_document(sim), http=http)

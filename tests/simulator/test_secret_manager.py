@@ -1,7 +1,7 @@
 """Secret Manager's versions:access on the simulator, through the real google-cloud-secret-manager client.
 
 The project reads every secret with `transport="rest"` and an `api_endpoint`
-override (shared/clients.py); these tests use that exact construction.
+override (shared/core/clients.py); these tests use that exact construction.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.auto_bcc_message import MalformedMessage, parse_copy, pick_recipient
+from shared.auto_bcc.message import MalformedMessage, parse_copy, pick_recipient
 
 BCC = "abcdefghijklmnopqrstuvwxyz@bcc.localhost"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shared.classify import AccountView, Delivery, build_message, classify, direction_of, is_forward
-from shared.contacts import ContactRef
-from shared.mime_parse import Address, ParsedMessage
+from shared.gmail.mime_parse import Address, ParsedMessage
+from shared.sync.classify import AccountView, Delivery, build_message, classify, direction_of, is_forward
+from shared.sync.contacts import ContactRef
 
 REP = "rep@gmail.test"
 
@@ -169,7 +169,7 @@ def test_drafts_spam_trash_and_chat_never_sync() -> None:
 
 
 def test_r13_contact_lookup_covers_the_usual_capitalisations() -> None:
-    from shared.contacts import address_variants
+    from shared.sync.contacts import address_variants
 
     v = address_variants("carla@client.test")
     for spelling in ("carla@client.test", "Carla@client.test", "Carla@Client.test", "CARLA@CLIENT.TEST"):
@@ -181,7 +181,7 @@ def test_r13_contact_lookup_covers_the_usual_capitalisations() -> None:
 def test_r9_crm_send_is_left_to_send_email_in_every_account() -> None:
     from dataclasses import replace
 
-    from shared.mime_build import message_id_for
+    from shared.gmail.mime_build import message_id_for
 
     m = replace(msg(REP, to=["c@x.com"], labels=("SENT",)), rfc822_message_id=message_id_for("idem1"))
     d = classify(m, REP, [view("a1", [contact("k1", "c@x.com")]), view("a2", [contact("k2", "c@x.com")])])

@@ -7,7 +7,7 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from shared.mime_build import (
+from shared.gmail.mime_build import (
     OutgoingAttachment,
     OutgoingEmail,
     build_bytes,

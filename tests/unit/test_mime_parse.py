@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from email.message import EmailMessage
 
-from shared.mime_parse import decode_words, parse_addresses, parse_gmail_message
+from shared.gmail.mime_parse import decode_words, parse_addresses, parse_gmail_message
 from simulator.mime import parse as sim_parse
 
 

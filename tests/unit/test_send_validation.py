@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared.httpapi import ApiError
-from shared.send_request import MAX_CONTENT_BYTES, parse_send_request
+from shared.http.answers import ApiError
+from shared.send.request import MAX_CONTENT_BYTES, parse_send_request
 
 
 def body(**kw: Any) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.config import get_config
-from shared.send_limits import Slot, parse_slot_id, reset_at, today
+from shared.core.config import get_config
+from shared.send.limits import Slot, parse_slot_id, reset_at, today
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from typing import Any
 import httplib2
 
 from functions.send_email import UPLOAD_THRESHOLD, _execute_send
-from shared.credentials import GmailSession
-from shared.gmail_api import discovery_document
+from shared.gmail.credentials import GmailSession
+from shared.gmail.service import discovery_document
 
 ROOT = "https://gmail.example.test/"
 

@@ -8,11 +8,11 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from shared import log, paths
-from shared.config import Config, ConfigError
-from shared.httpapi import ApiError
-from shared.models import Message
-from shared.validate import optional_address_list, require_str
+from shared.core import log, paths
+from shared.core.config import Config, ConfigError
+from shared.core.models import Message
+from shared.http.answers import ApiError
+from shared.http.validate import optional_address_list, require_str
 
 
 def test_config_requires_a_project(monkeypatch: pytest.MonkeyPatch) -> None:

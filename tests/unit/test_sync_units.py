@@ -12,8 +12,8 @@ import pytest
 from googleapiclient.errors import HttpError
 
 from functions.gmail_push import Malformed, PushMessage, decode
-from shared.gmail_fetch import HistoryRecord, is_retryable
-from shared.sync_engine import CHUNK_MESSAGES, _chunks
+from shared.gmail.fetch import HistoryRecord, is_retryable
+from shared.sync.engine import CHUNK_MESSAGES, _chunks
 
 
 def event(body: Any) -> Any:

@@ -23,10 +23,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared import paths
-from shared.clients import firestore_client
-from shared.config import get_config
-from shared.housekeeping import delete_matching
+from shared.core import paths
+from shared.core.clients import firestore_client
+from shared.core.config import get_config
+from shared.core.housekeeping import delete_matching
 
 TRIES_PER_LIST = 3
 LIST_ROUNDS = 5

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import paths
-from shared.clients import firestore_client
-from shared.models import Message
+from shared.core import paths
+from shared.core.clients import firestore_client
+from shared.core.models import Message
 
 SNIPPET_MAX = 200
 TOUCH_ROUNDS = 5

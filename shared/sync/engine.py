@@ -5,7 +5,7 @@ cursor stored in `sync_mailboxes/{id}.historyId`. One pass:
 
 1. history.list from the cursor (all pages), skipping drafts/spam/chat;
 2. per chunk of records: batched messages.get, parse, classify per linked
-   account (shared/classify.py), write message documents (create-if-absent,
+   account (shared/sync/classify.py), write message documents (create-if-absent,
    id `gm_<gmailMessageId>`), thread map, conversations (forward-only), then
    events, then the cursor moves to the chunk's last record (transaction,
    forward only);
@@ -27,13 +27,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import log, paths
-from shared.classify import AccountView, Delivery, build_message, classify, message_addresses
-from shared.config import get_config
-from shared.contacts import ContactRef, all_user_emails, find_contacts, find_user_emails
-from shared.conversations import Touch, message_ref, store_message, touch_conversations
-from shared.events import CrmEvent, publish
-from shared.gmail_fetch import (
+from shared.connect.mailboxes import links_for_mailbox, mailbox_ref, user_ref
+from shared.core import log, paths
+from shared.core.config import get_config
+from shared.core.events import CrmEvent, publish
+from shared.core.models import Link, Mailbox, ThreadMap
+from shared.gmail.fetch import (
     HistoryExpired,
     HistoryRecord,
     fetch_messages,
@@ -41,10 +40,11 @@ from shared.gmail_fetch import (
     list_history,
     list_message_ids_since,
 )
-from shared.mailboxes import links_for_mailbox, mailbox_ref, user_ref
-from shared.mime_parse import ParsedMessage, parse_gmail_message
-from shared.models import Link, Mailbox, ThreadMap
-from shared.threads import get_threads, map_conversation
+from shared.gmail.mime_parse import ParsedMessage, parse_gmail_message
+from shared.sync.classify import AccountView, Delivery, build_message, classify, message_addresses
+from shared.sync.contacts import ContactRef, all_user_emails, find_contacts, find_user_emails
+from shared.sync.conversations import Touch, message_ref, store_message, touch_conversations
+from shared.sync.threads import get_threads, map_conversation
 
 CHUNK_MESSAGES = 50
 RECOVERY_MARGIN_SECONDS = 600  # Gmail's `after:` is coarse; re-reading a few stored messages is harmless
@@ -89,7 +89,7 @@ def _as_int(value: Any) -> int | None:
 
 
 def _linked_auto_bcc(links: list[Link]) -> dict[str, frozenset[str]]:
-    from shared.clients import firestore_client
+    from shared.core.clients import firestore_client
 
     out: dict[str, set[str]] = defaultdict(set)
     refs = [user_ref(ln.accountId, ln.userId) for ln in links]
@@ -314,8 +314,8 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
     """
     from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition
 
-    from shared.clients import firestore_client
-    from shared.threads import thread_ref
+    from shared.core.clients import firestore_client
+    from shared.sync.threads import thread_ref
 
     if not items or len(items) + len(created) > MAX_BATCH_WRITES:
         return False
@@ -399,7 +399,7 @@ def advance_cursor(mailbox_id: str, history_id: int | None, synced_internal_ms: 
     completed pass (lastSyncAt, lastError cleared)."""
     from google.cloud import firestore
 
-    from shared.clients import firestore_client
+    from shared.core.clients import firestore_client
 
     ref = mailbox_ref(mailbox_id)
 
@@ -456,7 +456,7 @@ def stale_connected_mailboxes(stale_seconds: int, page_size: int = 300) -> list[
     """
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    from shared.clients import firestore_client
+    from shared.core.clients import firestore_client
 
     cutoff = datetime.now(UTC).timestamp() - stale_seconds
     col = firestore_client().collection(paths.MAILBOXES)

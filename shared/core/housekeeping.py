@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from shared.clients import firestore_client
+from shared.core.clients import firestore_client
 
 
 def delete_matching(query: Any, *, page_size: int = 400, deadline: float | None = None) -> int:

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from shared.clients import publisher
-from shared.config import get_config
+from shared.core.clients import publisher
+from shared.core.config import get_config
 
 EventType = Literal["message.synced", "message.sent", "connection.status"]
 

@@ -15,7 +15,7 @@ import json
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from shared.config import get_config
+from shared.core.config import get_config
 
 if TYPE_CHECKING:
     from google.oauth2.credentials import Credentials

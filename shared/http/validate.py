@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from shared.httpapi import ApiError
+from shared.http.answers import ApiError
 
 # Pragmatic addr-spec: what Gmail accepts for a recipient, without comments or quoted local parts.
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"

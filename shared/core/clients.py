@@ -13,7 +13,7 @@ import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from shared.config import get_config
+from shared.core.config import get_config
 
 if TYPE_CHECKING:
     from google.cloud import firestore, secretmanager

@@ -25,7 +25,7 @@ from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from shared.mime_parse import FORWARD_SUBJECT, Address, decode_words, html_to_text, parse_addresses
+from shared.gmail.mime_parse import FORWARD_SUBJECT, Address, decode_words, html_to_text, parse_addresses
 
 SNIPPET_LENGTH = 200
 MAX_BODY_CHARS = 300_000

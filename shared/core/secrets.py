@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from shared.clients import secret_client
-from shared.config import get_config
+from shared.core.clients import secret_client
+from shared.core.config import get_config
 
 _cache: dict[tuple[str, str], SecretValue] = {}
 _lock = threading.Lock()

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from shared import paths
-from shared.clients import firestore_client
-from shared.housekeeping import delete_matching
-from shared.models import IdempotencyRecord
+from shared.core import paths
+from shared.core.clients import firestore_client
+from shared.core.housekeeping import delete_matching
+from shared.core.models import IdempotencyRecord
 
 RECORD_TTL = timedelta(days=7)
 POLL_INTERVAL = 0.1

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from shared.contacts import ContactRef
-from shared.mime_build import is_crm_message_id
-from shared.mime_parse import FORWARD_SUBJECT, ParsedMessage
-from shared.models import Message
+from shared.core.models import Message
+from shared.gmail.mime_build import is_crm_message_id
+from shared.gmail.mime_parse import FORWARD_SUBJECT, ParsedMessage
+from shared.sync.contacts import ContactRef
 
 Direction = Literal["inbound", "outbound"]
 

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import log, paths
-from shared.clients import firestore_client
-from shared.config import get_config
-from shared.crypto import Sealed, open_sealed
-from shared.mailboxes import link_ref, links_for_mailbox, mailbox_ref, now, token_ref, user_ref
-from shared.models import AutoBccRoute, EmailSync, Link, Mailbox, StoredToken
+from shared.connect.mailboxes import link_ref, links_for_mailbox, mailbox_ref, now, token_ref, user_ref
+from shared.core import log, paths
+from shared.core.clients import firestore_client
+from shared.core.config import get_config
+from shared.core.crypto import Sealed, open_sealed
+from shared.core.models import AutoBccRoute, EmailSync, Link, Mailbox, StoredToken
 
 GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
 
@@ -91,16 +91,16 @@ def start_watch(service: Any) -> datetime:
 
 def retire_at_google(retired: Retired) -> dict[str, bool]:
     """Stop the watch and revoke the token of a mailbox nobody uses any more (best effort, logged)."""
-    from shared.credentials import forget_access_token
-    from shared.oauth_flow import revoke_token
+    from shared.connect.oauth_flow import revoke_token
+    from shared.gmail.credentials import forget_access_token
 
     forget_access_token(retired.mailbox_id)
     result = {"watchStopped": False, "tokenRevoked": False}
     if not retired.refresh_token:
         return result
     try:
-        from shared.gmail_api import build_gmail
-        from shared.oauth_flow import TokenGrant
+        from shared.connect.oauth_flow import TokenGrant
+        from shared.gmail.service import build_gmail
 
         grant = TokenGrant(access_token="", refresh_token=retired.refresh_token, scopes=frozenset(), expiry=None)
         creds = grant.credentials()

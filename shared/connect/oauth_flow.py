@@ -22,8 +22,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from shared.config import REQUIRED_SCOPES, get_config
-from shared.credentials import oauth_client
+from shared.core.config import REQUIRED_SCOPES, get_config
+from shared.gmail.credentials import oauth_client
 
 os.environ.setdefault("OAUTHLIB_RELAX_TOKEN_SCOPE", "1")
 

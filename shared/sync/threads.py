@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import paths
-from shared.clients import firestore_client
-from shared.models import ThreadMap
+from shared.core import paths
+from shared.core.clients import firestore_client
+from shared.core.models import ThreadMap
 
 
 def thread_ref(mailbox_id: str, gmail_thread_id: str) -> Any:

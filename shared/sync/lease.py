@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from shared.mailboxes import mailbox_ref
+from shared.connect.mailboxes import mailbox_ref
 
 Outcome = Literal["acquired", "busy", "up_to_date", "not_connected"]
 POLL_SECONDS = 0.25
@@ -50,7 +50,7 @@ def try_acquire(mailbox_id: str, owner: str, lease_seconds: int, notified_histor
     """Take the lease, or mark the mailbox dirty when another live instance holds it."""
     from google.cloud import firestore
 
-    from shared.clients import firestore_client
+    from shared.core.clients import firestore_client
 
     ref = mailbox_ref(mailbox_id)
 
@@ -99,7 +99,7 @@ def renew(mailbox_id: str, owner: str, lease_seconds: int) -> bool:
     """Extend our lease; False when another instance has taken it (ours expired)."""
     from google.cloud import firestore
 
-    from shared.clients import firestore_client
+    from shared.core.clients import firestore_client
 
     ref = mailbox_ref(mailbox_id)
 
@@ -120,7 +120,7 @@ def release(mailbox_id: str, owner: str, lease_seconds: int) -> bool:
     """Give the lease back; True (lease kept) when a notification marked the mailbox dirty meanwhile."""
     from google.cloud import firestore
 
-    from shared.clients import firestore_client
+    from shared.core.clients import firestore_client
 
     ref = mailbox_ref(mailbox_id)
 

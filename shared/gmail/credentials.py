@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared import log
-from shared.config import REQUIRED_SCOPES, get_config
-from shared.events import CrmEvent, publish
-from shared.mailboxes import get_mailbox, load_refresh_token, set_status
-from shared.secrets import get_secret
+from shared.connect.mailboxes import get_mailbox, load_refresh_token, set_status
+from shared.core import log
+from shared.core.config import REQUIRED_SCOPES, get_config
+from shared.core.events import CrmEvent, publish
+from shared.core.secrets import get_secret
 
 OAUTH_CLIENT_SECRET = "oauth-client"
 _token_cache: dict[str, tuple[str, datetime, str]] = {}  # mailbox -> (access token, expiry, refresh token)
@@ -128,7 +128,7 @@ def credentials_for(mailbox_id: str, address: str) -> Any:
 
 def open_gmail(mailbox_id: str) -> GmailSession:
     """A Gmail session for a connected mailbox, or NotConnected / ReauthRequired."""
-    from shared.gmail_api import build_gmail
+    from shared.gmail.service import build_gmail
 
     mb = get_mailbox(mailbox_id)
     if mb is None or mb.status == "disconnected":

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared import log
+from shared.core import log
 
 BATCH_SIZE = 50  # Gmail's advice; 50 x 5 units is the per-user rate of one second
 HISTORY_PAGE_SIZE = 500

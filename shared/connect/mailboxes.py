@@ -2,7 +2,7 @@
 
 A mailbox is one Gmail address; links tie it to (account, user) pairs (R14: one
 Gmail in several CRM accounts is one mailbox with several links). Connecting,
-updating and disconnecting are in `shared/connections.py`; this module holds
+updating and disconnecting are in `shared/connect/connections.py`; this module holds
 what the sync and send paths need too.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import paths
-from shared.clients import firestore_client
-from shared.crypto import Sealed, open_sealed, seal
-from shared.models import Link, Mailbox, StoredToken
+from shared.core import paths
+from shared.core.clients import firestore_client
+from shared.core.crypto import Sealed, open_sealed, seal
+from shared.core.models import Link, Mailbox, StoredToken
 
 
 def now() -> datetime:

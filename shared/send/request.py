@@ -15,9 +15,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from shared.httpapi import ApiError
-from shared.mime_build import OutgoingAttachment
-from shared.validate import invalid, optional_address_list, optional_str, require_id, require_str
+from shared.gmail.mime_build import OutgoingAttachment
+from shared.http.answers import ApiError
+from shared.http.validate import invalid, optional_address_list, optional_str, require_id, require_str
 
 MAX_CONTENT_BYTES = 25 * 1024 * 1024  # R15: text + html + decoded attachments
 MAX_MIME_BYTES = 36_700_160  # the discovery document's maxSize for messages.send uploads

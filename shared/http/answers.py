@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from shared import log
+from shared.core import log
 
 if TYPE_CHECKING:
     import flask
@@ -94,7 +94,7 @@ def bearer_token(request: flask.Request) -> str | None:
 
 def require_bearer(request: flask.Request, secret_name: str) -> None:
     """Constant-time check of `Authorization: Bearer <key>` against a secret."""
-    from shared.secrets import get_secret
+    from shared.core.secrets import get_secret
 
     token = bearer_token(request)
     expected = get_secret(secret_name).data.strip()

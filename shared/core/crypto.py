@@ -13,7 +13,7 @@ import base64
 import os
 from dataclasses import dataclass
 
-from shared.secrets import get_secret
+from shared.core.secrets import get_secret
 
 TOKEN_KEY_SECRET = "token-encryption-key"
 

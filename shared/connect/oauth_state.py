@@ -118,7 +118,7 @@ STATE_KEY_SECRET = "oauth-state-key"
 
 def state_key() -> bytes:
     """The HMAC key (secret `oauth-state-key`, base64); also derives Auto BCC addresses."""
-    from shared.secrets import get_secret
+    from shared.core.secrets import get_secret
 
     return base64.b64decode(get_secret(STATE_KEY_SECRET).data.strip())
 
@@ -127,9 +127,9 @@ def save_state(claims: StateClaims, code_verifier: str) -> None:
     """Record the state server-side with its PKCE verifier (`expiresAt` doubles as the TTL field)."""
     from datetime import UTC, datetime
 
-    from shared import paths
-    from shared.clients import firestore_client
-    from shared.models import OAuthState
+    from shared.core import paths
+    from shared.core.clients import firestore_client
+    from shared.core.models import OAuthState
 
     doc = OAuthState(accountId=claims.account_id, userId=claims.user_id, returnUrl=claims.return_url,
                      codeVerifier=code_verifier, expiresAt=datetime.fromtimestamp(claims.expires_at, tz=UTC))
@@ -142,9 +142,9 @@ def consume_state(claims: StateClaims) -> str:
 
     from google.cloud import firestore
 
-    from shared import paths
-    from shared.clients import firestore_client
-    from shared.models import OAuthState
+    from shared.core import paths
+    from shared.core.clients import firestore_client
+    from shared.core.models import OAuthState
 
     db = firestore_client()
     ref = db.collection(paths.OAUTH_STATES).document(claims.nonce)

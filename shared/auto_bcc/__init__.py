@@ -1,0 +1,1 @@
+"""Auto BCC: addresses and copies (R16)."""

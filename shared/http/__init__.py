@@ -1,0 +1,1 @@
+"""HTTP answers and request validation shared by the HTTP functions."""
