@@ -28,12 +28,14 @@ from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
 
+from shared.connect.connection import ConnectionState, decide_from_snapshots
 from shared.core import log, paths
 from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.events import CrmEvent, publish
-from shared.core.models import Contact, Link, Mailbox, Message, ThreadMap, User
+from shared.core.models import Contact, Link, Message, ThreadMap, User
 from shared.gmail.credentials import GmailSession, NotConnected, ReauthRequired, credentials_for, reauth_guard
+from shared.gmail.errors import Outcome, classify
 from shared.gmail.mime_build import (
     OutgoingEmail,
     build_bytes,
@@ -133,15 +135,14 @@ def load_context(req: SendRequest) -> SendContext:
     if not isinstance(contact.email, str) or not is_address(contact.email.strip()):
         raise ApiError(422, "invalid_contact", "the contact has no valid email address", field="contactId")
 
-    if link_snap is None or not link_snap.exists:
+    conn = decide_from_snapshots(link_snap, mailbox_ref(Link.from_doc(link_snap.to_dict()).mailboxId).get()
+                                 if link_snap is not None and link_snap.exists else None)
+    if conn.state is ConnectionState.DISCONNECTED:
         raise ApiError(409, "not_connected", "the user has not connected a Gmail account")
-    link = Link.from_doc(link_snap.to_dict())
-    mb_snap = mailbox_ref(link.mailboxId).get()
-    mailbox = Mailbox.from_doc(mb_snap.to_dict()) if mb_snap.exists else None
-    if mailbox is None or mailbox.status == "disconnected":
-        raise ApiError(409, "not_connected", "the user has not connected a Gmail account")
-    if mailbox.status == "reauth_required":
+    if conn.state is ConnectionState.REAUTH_REQUIRED:
         raise reauth_error()
+    link, mailbox = conn.link, conn.mailbox
+    assert link is not None and mailbox is not None
 
     ctx = SendContext(req=req, user=user, contact=contact, mailbox_id=link.mailboxId, address=mailbox.address,
                       conversation_id=req.contact_id, subject=req.subject or "")
@@ -308,21 +309,6 @@ def find_sent(session: GmailSession, rfc822_id: str) -> tuple[str, str] | None:
     return (msgs[0]["id"], msgs[0]["threadId"]) if msgs else None
 
 
-def _http_error_info(exc: Any) -> tuple[int, str, str]:
-    status = int(getattr(getattr(exc, "resp", None), "status", 0) or 0)
-    reason, message = "", str(exc)
-    try:
-        import json
-
-        err = json.loads(exc.content.decode("utf-8")).get("error", {})
-        message = err.get("message", message)
-        errors = err.get("errors") or [{}]
-        reason = errors[0].get("reason", "") or ""
-    except Exception:  # noqa: S110 - a non-JSON error body: keep the status and text
-        pass
-    return status, reason, message
-
-
 def _execute_send(session: GmailSession, mime: bytes, thread_id: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {"threadId": thread_id} if thread_id else {}
     messages = session.service.users().messages()
@@ -354,13 +340,13 @@ def gmail_send(ctx: SendContext, claim: idempotency.Claim, slot: SendSlot, sessi
             give_back(claim, slot)
             raise reauth_error() from None
         except HttpError as exc:
-            status, reason, message = _http_error_info(exc)
-            if status in (429, 403) and (reason == "dailyLimitExceeded" or "Mail sending" in message
-                                         or "sending limit" in message.lower()):
+            info = classify(exc)
+            status, reason, message = info.status, info.reason, info.message
+            if info.outcome is Outcome.SENDING_LIMIT:
                 give_back(claim, slot)
                 log.warning("Gmail refused: sending limit", mailboxId=ctx.mailbox_id, reason=reason)
                 raise limit_error(_gmail_reset_at(message)) from None
-            if status in (429, 403) and reason in ("rateLimitExceeded", "userRateLimitExceeded"):
+            if info.outcome is Outcome.RATE_LIMITED:
                 if time.monotonic() + delay < budget:  # a refusal: nothing was sent, retrying is safe
                     log.info("Gmail rate-limited the send; retrying", mailboxId=ctx.mailbox_id, status=status,
                              delaySeconds=delay)
@@ -376,7 +362,7 @@ def gmail_send(ctx: SendContext, claim: idempotency.Claim, slot: SendSlot, sessi
                 log.info("reply thread unknown to Gmail; sending without threadId", mailboxId=ctx.mailbox_id)
                 thread_id = None
                 continue
-            if 400 <= status < 500:
+            if info.outcome in (Outcome.REJECTED, Outcome.NOT_FOUND, Outcome.REAUTH):
                 give_back(claim, slot)
                 raise ApiError(422, "gmail_rejected", f"Gmail refused the message: {message[:300]}",
                                gmailStatus=status, gmailReason=reason) from None

@@ -15,7 +15,6 @@ statuses; batch parts need our own loop because the library does not retry them.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.core import log
+from shared.gmail.errors import http_status, is_retryable
 
 BATCH_SIZE = 50  # Gmail's advice; 50 x 5 units is the per-user rate of one second
 HISTORY_PAGE_SIZE = 500
@@ -30,7 +30,6 @@ LIST_PAGE_SIZE = 500
 NUM_RETRIES = 4  # single calls; the library sleeps rand() * 2**n seconds between tries
 MESSAGE_FIELDS = "id,threadId,labelIds,snippet,internalDate,payload"
 HISTORY_FIELDS = "history(id,messagesAdded(message(id,threadId,labelIds))),nextPageToken,historyId"
-RATE_LIMIT_REASONS = ("userRateLimitExceeded", "rateLimitExceeded", "backendError")
 NEVER_SYNCED_LABELS = frozenset({"DRAFT", "SPAM", "TRASH", "CHAT"})
 
 
@@ -44,29 +43,6 @@ class GmailUnavailable(Exception):
     def __init__(self, status: int | None, what: str) -> None:
         super().__init__(f"Gmail {what} failed with HTTP {status} after retries")
         self.status = status
-
-
-def http_status(exc: BaseException) -> int | None:
-    resp = getattr(exc, "resp", None)
-    status = getattr(resp, "status", None)
-    return int(status) if status is not None else None
-
-
-def is_retryable(exc: BaseException) -> bool:
-    from googleapiclient.errors import HttpError
-
-    if not isinstance(exc, HttpError):
-        return isinstance(exc, (OSError, TimeoutError))  # connection reset, timeout: transient
-    status = http_status(exc) or 0
-    if status == 429 or status >= 500:
-        return True
-    if status == 403:
-        try:
-            reasons = [e.get("reason") for e in json.loads(exc.content).get("error", {}).get("errors", [])]
-        except (ValueError, AttributeError, TypeError):
-            return False
-        return any(r in RATE_LIMIT_REASONS for r in reasons)
-    return False
 
 
 @dataclass

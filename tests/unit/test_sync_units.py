@@ -12,7 +12,8 @@ import pytest
 from googleapiclient.errors import HttpError
 
 from functions.gmail_push import Malformed, PushMessage, decode
-from shared.gmail.fetch import HistoryRecord, is_retryable
+from shared.gmail.errors import is_retryable
+from shared.gmail.fetch import HistoryRecord
 from shared.sync.engine import CHUNK_MESSAGES, _chunks
 
 
