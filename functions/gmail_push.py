@@ -23,6 +23,7 @@ from typing import Any
 
 from shared.core import log, paths
 from shared.core.config import get_config
+from shared.sync.requests import request_sync
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def sync_mailbox(mailbox_id: str, notified_history_id: int | None, force: bool) 
             with reauth_guard(mailbox_id, current.address):
                 stats = sync_pass(session, current, heartbeat)
             if stats.unfinished:  # a long backlog: continue in a fresh invocation, inside its timeout
-                _publish_force(current.address)
+                request_sync([current.address])
                 log.info("sync pass stopped at its time limit; continuing in a new invocation",
                          mailboxId=mailbox_id, stored=stats.stored)
                 return
@@ -172,23 +173,10 @@ def _release_quietly(mailbox_id: str, owner: str) -> None:
         log.warning("could not release sync lease", mailboxId=mailbox_id, error=type(exc).__name__)
 
 
-def _publish_force(address: str) -> None:
-    from shared.core.clients import publisher
-
-    data = json.dumps({"emailAddress": address, "force": True}).encode("utf-8")
-    publisher().publish(get_config().gmail_watch_topic_path, data).result(timeout=30)
-
-
 def sweep() -> None:
     """Publish a force message for each connected mailbox not synced for SYNC_STALE_SECONDS."""
-    from shared.core.clients import publisher
     from shared.sync.engine import stale_connected_mailboxes
 
-    cfg = get_config()
-    stale = stale_connected_mailboxes(cfg.sync_stale_seconds)
-    topic = cfg.gmail_watch_topic_path
-    futures = [publisher().publish(topic, json.dumps({"emailAddress": mb.address, "force": True}).encode("utf-8"))
-               for mb in stale if mb.address]
-    for f in futures:
-        f.result(timeout=30)
-    log.info("sweep published force syncs", mailboxes=len(futures))
+    stale = stale_connected_mailboxes(get_config().sync_stale_seconds)
+    published = request_sync(mb.address for mb in stale)
+    log.info("sweep published force syncs", mailboxes=published)

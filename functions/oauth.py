@@ -16,7 +16,6 @@ returnUrl with `status=error&reason=<code>` and leaves nothing half-written.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -266,7 +265,7 @@ def _iso(value: Any) -> str | None:
 
 def resync(request: flask.Request) -> Any:
     from shared.connect.mailboxes import get_link, get_mailbox
-    from shared.core.clients import publisher
+    from shared.sync.requests import request_sync
 
     require_bearer(request, CRM_KEY_SECRET)
     body = read_json(request)
@@ -279,9 +278,7 @@ def resync(request: flask.Request) -> Any:
         raise ApiError(409, "not_connected", "this user has no connected Gmail")
     if mailbox.status == "reauth_required":
         raise ApiError(409, "reauth_required", "the rep must connect Gmail again")
-    cfg = get_config()
-    data = json.dumps({"emailAddress": mailbox.address, "force": True}).encode("utf-8")
-    publisher().publish(cfg.gmail_watch_topic_path, data).result(timeout=30)
+    request_sync([mailbox.address])
     log.info("resync requested", accountId=account_id, userId=user_id, mailboxId=link.mailboxId)
     return json_response({"status": "queued"}, 202)
 

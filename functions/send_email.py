@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import html as html_lib
 import os
 import re
 import time
@@ -34,6 +33,7 @@ from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.events import CrmEvent, publish
 from shared.core.models import Contact, Link, Message, ThreadMap, User
+from shared.core.text import make_snippet
 from shared.gmail.credentials import GmailSession, NotConnected, ReauthRequired, credentials_for, reauth_guard
 from shared.gmail.errors import Outcome, classify
 from shared.gmail.mime_build import (
@@ -410,8 +410,7 @@ def _gmail_reset_at(message: str) -> datetime:
 # --- after Gmail accepted the message -------------------------------------------------------------------------
 
 def _snippet(req: SendRequest) -> str:
-    source = req.text if req.text is not None else re.sub(r"<[^>]+>", " ", req.html or "")
-    return " ".join(html_lib.unescape(source).split())[:200]
+    return make_snippet(None, req.text, req.html)
 
 
 def claim_thread(ctx: SendContext, gmail_thread_id: str) -> ThreadMap:

@@ -25,9 +25,9 @@ from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from shared.gmail.mime_parse import FORWARD_SUBJECT, Address, decode_words, html_to_text, parse_addresses
+from shared.core.text import make_snippet
+from shared.gmail.mime_parse import FORWARD_SUBJECT, Address, decode_words, parse_addresses
 
-SNIPPET_LENGTH = 200
 MAX_BODY_CHARS = 300_000
 _MSGID = re.compile(r"<[^<>\s]+>")
 
@@ -144,13 +144,12 @@ def parse_copy(raw: bytes, received_at: datetime | None = None) -> AutoBccCopy:
     message_id = ids[0] if ids else "sha256:" + hashlib.sha256(raw).hexdigest()
     subject = decode_words(_header(msg, "Subject"))
     text, markup = _body(msg, "plain"), _body(msg, "html")
-    snippet_source = text if text else html_to_text(markup or "")
     irt = _MSGID.findall(_header(msg, "In-Reply-To") or "")
     return AutoBccCopy(
         sender=senders[0], to=to, cc=cc, bcc=bcc, subject=subject, message_id=message_id,
         sent_at=_sent_at(msg, now), in_reply_to=irt[0] if irt else None,
         references=_MSGID.findall(_header(msg, "References") or ""),
-        text=text, html=markup, snippet=" ".join(snippet_source.split())[:SNIPPET_LENGTH],
+        text=text, html=markup, snippet=make_snippet(None, text, markup),
         is_forward=bool(FORWARD_SUBJECT.match(subject)), attachments=_attachments(msg),
     )
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
-import html as html_lib
 import re
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.utils import getaddresses
 from typing import Any
 
-SNIPPET_LENGTH = 200
+from shared.core.text import html_to_text, make_snippet
+
 FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|fw)\s*:", re.IGNORECASE)
 FORWARD_MARKERS = (
     "---------- forwarded message ---------",  # Gmail
@@ -196,27 +196,6 @@ def _walk(part: dict[str, Any], acc: _Walk, depth: int = 0) -> None:
         raw = decode_part_bytes(str(body["data"]))
         content = to_text(raw, charset_of(headers.get("content-type", "")))
         (acc.text if mime == "text/plain" else acc.html).append(content)
-
-
-_TAG = re.compile(r"<[^>]+>")
-_DROP = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-
-
-def html_to_text(markup: str) -> str:
-    return " ".join(html_lib.unescape(_TAG.sub(" ", _DROP.sub(" ", markup))).split())
-
-
-def make_snippet(gmail_snippet: str | None, text: str | None, markup: str | None) -> str:
-    """Gmail's own snippet (HTML-escaped on the wire) or the start of the body."""
-    if gmail_snippet:
-        s = " ".join(html_lib.unescape(gmail_snippet).split())
-    elif text:
-        s = " ".join(text.split())
-    elif markup:
-        s = html_to_text(markup)
-    else:
-        s = ""
-    return s[:SNIPPET_LENGTH]
 
 
 def _message_ids(value: str | None) -> list[str]:

@@ -26,6 +26,7 @@ from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.housekeeping import delete_matching
 from shared.core.models import IdempotencyRecord
+from shared.core.times import aware as _aware
 
 RECORD_TTL = timedelta(days=7)
 POLL_INTERVAL = 0.1
@@ -59,12 +60,6 @@ def _ref(record_id: str) -> Any:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(t: Any) -> datetime | None:
-    if not isinstance(t, datetime):
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def begin(account_id: str, user_id: str, key: str, *, fingerprint: str, rfc822_message_id: str,

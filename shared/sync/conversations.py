@@ -17,6 +17,7 @@ from typing import Any
 from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.models import Message
+from shared.core.times import aware as _aware
 
 SNIPPET_MAX = 200
 TOUCH_ROUNDS = 5
@@ -44,12 +45,6 @@ def store_message(account_id: str, conversation_id: str, message_id: str, msg: M
     except AlreadyExists:
         return False
     return True
-
-
-def _aware(t: Any) -> datetime | None:
-    if not isinstance(t, datetime):
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def touch_conversation(account_id: str, conversation_id: str, contact_id: str, at: datetime,

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from shared.connect.mailboxes import mailbox_ref
+from shared.core.times import aware as _aware
 
 Outcome = Literal["acquired", "busy", "up_to_date", "not_connected"]
 POLL_SECONDS = 0.25
@@ -31,12 +32,6 @@ HEARTBEAT_MAX_SECONDS = 5.0
 
 def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _aware(t: Any) -> datetime | None:
-    if not isinstance(t, datetime):
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 @dataclass
