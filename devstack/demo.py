@@ -26,6 +26,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from devstack import polling
 from devstack.procs import StartupError
 from devstack.stack import Stack, StackSettings
 
@@ -84,14 +85,10 @@ def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None
 
 
 def wait_until(check: Callable[[], Any], what: str, timeout: float = WAIT_SECONDS) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise DemoFailed(f"gave up after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
+    try:
+        return polling.wait_until(check, timeout, what, interval=0.2)
+    except polling.WaitTimeout:
+        raise DemoFailed(f"gave up after {timeout:.0f} s waiting for {what}") from None
 
 
 def conversation(db: Any) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import requests
 
+from devstack.polling import wait_until
 from tests.e2e.oauth_steps import connect, crm_for, seed_contact, seed_user
 
 ACCOUNT = "acme"
@@ -99,11 +100,4 @@ def b64(data: bytes) -> str:
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
+    return wait_until(check, timeout, what)

@@ -9,13 +9,13 @@ CRM would.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any, TypeVar
 
+from devstack.polling import wait_until
 from tests.e2e.oauth_steps import connect, crm_for, seed_user
 
 T = TypeVar("T")
@@ -47,14 +47,7 @@ def mail(frm: str, to: str | list[str], subject: str, body: str = "Hello", *, cc
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float = 20.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
+    return wait_until(probe, timeout, what)
 
 
 def seed_contact(db: Any, account: str, contact: str, email: str, *, created: datetime | None = None,
