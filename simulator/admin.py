@@ -120,9 +120,8 @@ def deliver(address: str) -> flask.Response:
 def send_as_user(address: str) -> flask.Response:
     c = ctx()
     box = c.state.require(address)
-    reply = send_checked(c, box.address, _raw(), from_ui=True)
-    body = json.loads(reply.body)
-    return flask.jsonify(id=body["id"], threadId=body["threadId"])
+    sent = send_checked(c, box.address, _raw(), from_ui=True).obj
+    return flask.jsonify(id=sent["id"], threadId=sent["threadId"])
 
 
 @bp.get("/mailboxes/<address>/messages")

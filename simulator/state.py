@@ -24,6 +24,7 @@ is never held for MIME work. What Gmail does and this copies:
 from __future__ import annotations
 
 import bisect
+import json
 import secrets
 import threading
 import time
@@ -82,11 +83,18 @@ class StoredMessage:
     internal_date: int
     history_id: int
     _raw_b64: str | None = field(default=None, repr=False)
+    _payload_json: str | None = field(default=None, repr=False)
 
     def raw_b64(self) -> str:
         if self._raw_b64 is None:
             self._raw_b64 = mime.b64url(self.raw)
         return self._raw_b64
+
+    def payload_json(self) -> str:
+        """The `format=full` payload as JSON text, encoded once (the payload never changes)."""
+        if self._payload_json is None:
+            self._payload_json = json.dumps(self.parsed.payload)
+        return self._payload_json
 
     def ref(self) -> dict[str, Any]:
         return {"id": self.id, "threadId": self.thread_id}
