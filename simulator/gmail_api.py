@@ -29,8 +29,10 @@ from simulator.errors import GmailError
 from simulator.search import QueryError, compile_query
 from simulator.state import (
     HISTORY_TYPES,
+    LABEL_ACTIONS,
     LABEL_IDS,
     SYSTEM_LABELS,
+    HistoryRecord,
     InvalidArgument,
     NotFound,
     StoredMessage,
@@ -39,7 +41,6 @@ from simulator.state import (
 from simulator.tokens import Grant
 
 MAX_UPLOAD_BYTES = 36_700_160  # discovery document: messages.send mediaUpload.maxSize
-WATCH_DAYS = 7
 METADATA_SCOPE = "https://www.googleapis.com/auth/gmail.metadata"
 _HEX_ID = re.compile(r"[0-9a-fA-F]{1,32}")
 
@@ -360,7 +361,8 @@ def watch(context: SimContext, call: Call, address: str, p: dict[str, str]) -> R
             raise errors.injected(503) from None
         if not exists:
             raise GmailError(404, f"Resource not found (resource={m[2]}).", "notFound")
-    expiration = int(time.time() * 1000) + WATCH_DAYS * 86400 * 1000
+    # Gmail's watch lasts 7 days; `watchLifetimeSeconds` shortens it (a soak lives through many lifetimes).
+    expiration = int(time.time() * 1000) + context.settings.watch_lifetime_seconds * 1000
     box = context.state.set_watch(address, Watch(topic, tuple(labels), behavior, expiration))
     return Reply.json({"historyId": str(box.history_id), "expiration": str(expiration)})
 
@@ -379,6 +381,24 @@ _HISTORY_KEYS = {
     "labelAdded": "labelsAdded",
     "labelRemoved": "labelsRemoved",
 }
+
+
+def history_record(r: HistoryRecord) -> dict[str, Any]:
+    """One `History` as Gmail writes it: the message as of the change, and the labels a label change touched.
+
+    labelsAdded / labelsRemoved: `{message: {id, threadId, labelIds}, labelIds}`,
+    the message's labels after the change (so a client needs no messages.get);
+    messagesAdded: `{message: {id, threadId, labelIds}}`; messagesDeleted:
+    `{message: {id, threadId}}` (the message is gone).
+    """
+    ref = {"id": r.message["id"], "threadId": r.message["threadId"]}
+    if r.kind == "messageDeleted":
+        change: dict[str, Any] = {"message": dict(ref)}
+    elif r.kind == "messageAdded":
+        change = {"message": r.message}
+    else:
+        change = {"message": r.message, "labelIds": list(r.labels)}
+    return {"id": str(r.id), "messages": [ref], _HISTORY_KEYS[r.kind]: [change]}
 
 
 @route("GET", "/history", "gmail.users.history.list")
@@ -404,16 +424,7 @@ def history_list(context: SimContext, call: Call, address: str, p: dict[str, str
     )
     out: dict[str, Any] = {}
     if records:
-        out["history"] = [
-            {
-                "id": str(r.id),
-                "messages": [{"id": r.message["id"], "threadId": r.message["threadId"]}],
-                _HISTORY_KEYS[r.kind]: [
-                    {"message": r.message, "labelIds": list(r.labels)} if r.labels else {"message": r.message}
-                ],
-            }
-            for r in records
-        ]
+        out["history"] = [history_record(r) for r in records]
     if more:
         out["nextPageToken"] = str(records[-1].id)
     out["historyId"] = str(history_id)
@@ -470,11 +481,14 @@ def messages_get(context: SimContext, call: Call, address: str, p: dict[str, str
 
 @route("GET", "/messages/(?P<messageId>[^/]+)/attachments/(?P<id>[^/]+)", "gmail.users.messages.attachments.get")
 def attachments_get(context: SimContext, call: Call, address: str, p: dict[str, str]) -> Reply:
+    """The bytes of a part that messages.get shows with `body.attachmentId` (MessagePartBody, data base64url)."""
+    if not _HEX_ID.fullmatch(p["messageId"]):
+        raise errors.invalid("Invalid id value")
     msg, _, _ = context.state.message(address, p["messageId"])
     att = msg.parsed.attachments.get(p["id"])
-    if att is None:
-        raise errors.invalid("Invalid attachment token")
-    return Reply.json({"size": len(att.data), "data": mime.b64url(att.data)})
+    if att is None:  # another message's id, a made-up one, or one of a deleted message
+        raise errors.not_found()
+    return Reply.json({"attachmentId": p["id"], "size": len(att.data), "data": mime.b64url(att.data)})
 
 
 @route("POST", "/messages/(?P<id>[^/]+)/modify", "gmail.users.messages.modify")
@@ -486,13 +500,13 @@ def messages_modify(context: SimContext, call: Call, address: str, p: dict[str, 
 
 @route("POST", "/messages/(?P<id>[^/]+)/trash", "gmail.users.messages.trash")
 def messages_trash(context: SimContext, call: Call, address: str, p: dict[str, str]) -> Reply:
-    msg = context.state.modify(address, p["id"], ["TRASH"], [])
+    msg = context.state.modify(address, p["id"], *LABEL_ACTIONS["trash"])
     return Reply.json(msg.ref_with_labels())
 
 
 @route("POST", "/messages/(?P<id>[^/]+)/untrash", "gmail.users.messages.untrash")
 def messages_untrash(context: SimContext, call: Call, address: str, p: dict[str, str]) -> Reply:
-    msg = context.state.modify(address, p["id"], [], ["TRASH"])
+    msg = context.state.modify(address, p["id"], *LABEL_ACTIONS["untrash"])
     return Reply.json(msg.ref_with_labels())
 
 

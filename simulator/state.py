@@ -58,6 +58,15 @@ SYSTEM_LABELS: tuple[tuple[str, str | None, str | None], ...] = (
 LABEL_IDS = frozenset(lbl for lbl, _, _ in SYSTEM_LABELS)
 INBOUND_LABELS = ("UNREAD", "CATEGORY_PERSONAL", "INBOX")
 HISTORY_TYPES = ("messageAdded", "messageDeleted", "labelAdded", "labelRemoved")
+# What the rep's clicks in Gmail (and messages.trash / untrash) do to a message: (labels added, labels removed).
+LABEL_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "read": ((), ("UNREAD",)),
+    "unread": (("UNREAD",), ()),
+    "star": (("STARRED",), ()),
+    "unstar": ((), ("STARRED",)),
+    "trash": (("TRASH",), ()),
+    "untrash": ((), ("TRASH",)),
+}
 FIRST_HISTORY_ID = 1000
 
 
