@@ -2,7 +2,8 @@
 
 Mailboxes are created, fed from outside (`deliver`), written to as the rep
 from Gmail's UI (`send`), inspected (`messages`, `raw`), changed as the rep
-would in Gmail (`modify`, `delete`), and have their tokens revoked (a
+would in Gmail (`modify`, `read`, `unread`, `star`, `unstar`, `trash`,
+`untrash`, `delete`), and have their tokens revoked (a
 password change). Faults, run-time settings, counters and a full reset are
 here too. Errors are `{"error": code, "message": text}` with a 4xx status.
 """
@@ -19,7 +20,7 @@ import flask
 from simulator.context import ctx
 from simulator.errors import GmailError
 from simulator.gmail_api import send_checked
-from simulator.state import InvalidArgument, NotFound
+from simulator.state import LABEL_ACTIONS, InvalidArgument, NotFound, StoredMessage
 
 bp = flask.Blueprint("admin", __name__, url_prefix="/sim")
 
@@ -96,6 +97,8 @@ def get_mailbox(address: str) -> flask.Response:
     with c.state.lock:
         box = c.state.require(address)
         watch = box.watch.to_json() if box.watch else None
+        if box.watch is not None and watch is not None:
+            watch["expired"] = box.watch.expiration <= int(time.time() * 1000)
         out = {
             "address": box.address,
             "historyId": str(box.history_id),
@@ -120,9 +123,8 @@ def deliver(address: str) -> flask.Response:
 def send_as_user(address: str) -> flask.Response:
     c = ctx()
     box = c.state.require(address)
-    reply = send_checked(c, box.address, _raw(), from_ui=True)
-    body = json.loads(reply.body)
-    return flask.jsonify(id=body["id"], threadId=body["threadId"])
+    sent = send_checked(c, box.address, _raw(), from_ui=True).obj
+    return flask.jsonify(id=sent["id"], threadId=sent["threadId"])
 
 
 @bp.get("/mailboxes/<address>/messages")
@@ -159,12 +161,30 @@ def modify(address: str, msg_id: str) -> flask.Response:
     add, remove = body.get("addLabelIds") or [], body.get("removeLabelIds") or []
     if not isinstance(add, list) or not isinstance(remove, list):
         raise AdminError(400, "invalid_argument", "addLabelIds and removeLabelIds are lists of label ids")
-    msg = ctx().state.modify(address, msg_id, add, remove)
-    return flask.jsonify(id=msg.id, threadId=msg.thread_id, labelIds=list(msg.label_ids), historyId=str(msg.history_id))
+    if not all(isinstance(x, str) for x in [*add, *remove]):
+        raise AdminError(400, "invalid_argument", "label ids are strings")
+    return _changed(ctx().state.modify(address, msg_id, add, remove))
+
+
+@bp.post("/mailboxes/<address>/messages/<msg_id>/<action>")
+def label_action(address: str, msg_id: str, action: str) -> flask.Response:
+    """The rep in Gmail's UI: read, unread, star, unstar, trash, untrash (history and a notification, as Gmail)."""
+    change = LABEL_ACTIONS.get(action)
+    if change is None:
+        raise AdminError(404, "unknown_action", f"no action {action!r}; one of {', '.join(LABEL_ACTIONS)} or modify")
+    return _changed(ctx().state.modify(address, msg_id, *change))
+
+
+def _changed(msg: StoredMessage) -> flask.Response:
+    with ctx().state.lock:  # labels and historyId of one moment
+        return flask.jsonify(
+            id=msg.id, threadId=msg.thread_id, labelIds=list(msg.label_ids), historyId=str(msg.history_id)
+        )
 
 
 @bp.delete("/mailboxes/<address>/messages/<msg_id>")
 def delete(address: str, msg_id: str) -> tuple[str, int]:
+    """The rep deletes the message for ever in Gmail (from Trash): history `messagesDeleted`."""
     ctx().state.delete(address, msg_id)
     return "", 204
 

@@ -110,6 +110,36 @@ class SimClient:
         path = self._mbox(address) + "/messages/" + urllib.parse.quote(id) + "/modify"
         return dict(self._json("POST", path, {"addLabelIds": add or [], "removeLabelIds": remove or []}))
 
+    def rep_action(self, address: str, id: str, action: str) -> dict[str, Any]:
+        """The rep in Gmail's UI: "read", "unread", "star", "unstar", "trash" or "untrash" one message.
+
+        Answers the message's `{id, threadId, labelIds, historyId}` after the change.
+        """
+        path = self._mbox(address) + "/messages/" + urllib.parse.quote(id) + "/" + urllib.parse.quote(action)
+        return dict(self._json("POST", path))
+
+    def read(self, address: str, id: str) -> dict[str, Any]:
+        return self.rep_action(address, id, "read")
+
+    def unread(self, address: str, id: str) -> dict[str, Any]:
+        return self.rep_action(address, id, "unread")
+
+    def star(self, address: str, id: str) -> dict[str, Any]:
+        return self.rep_action(address, id, "star")
+
+    def unstar(self, address: str, id: str) -> dict[str, Any]:
+        return self.rep_action(address, id, "unstar")
+
+    def trash(self, address: str, id: str) -> dict[str, Any]:
+        return self.rep_action(address, id, "trash")
+
+    def untrash(self, address: str, id: str) -> dict[str, Any]:
+        return self.rep_action(address, id, "untrash")
+
+    def expire_watch(self, address: str) -> dict[str, Any]:
+        """The mailbox's watch reaches its expiration now (409 without a watch)."""
+        return dict(self._json("POST", self._mbox(address) + "/watch/expire"))
+
     def delete_message(self, address: str, id: str) -> None:
         """The rep deleting a message permanently in Gmail's UI."""
         self._request("DELETE", self._mbox(address) + "/messages/" + urllib.parse.quote(id))

@@ -1,7 +1,7 @@
 """The simulator's settings: one JSON file (camelCase keys) or a dict built in code.
 
 A few of them (token lifetime, rate limit, sending limit, notification interval,
-history retention) can change at run time through `PUT /sim/settings`; those
+history retention, watch lifetime) can change at run time through `PUT /sim/settings`; those
 live in `Settings`, and `POST /sim/reset` puts them back to what the file said.
 """
 
@@ -29,6 +29,7 @@ class Settings:
     daily_send_limit: int = 500
     notification_min_interval_ms: int = 1000
     history_retention: int | None = None
+    watch_lifetime_seconds: int = 7 * 86400  # Gmail's: a watch expires 7 days after users.watch
 
     _KEYS = {
         "accessTokenTtlSeconds": "access_token_ttl_seconds",
@@ -36,6 +37,7 @@ class Settings:
         "dailySendLimit": "daily_send_limit",
         "notificationMinIntervalMs": "notification_min_interval_ms",
         "historyRetention": "history_retention",
+        "watchLifetimeSeconds": "watch_lifetime_seconds",
     }
 
     def updated(self, changes: dict[str, Any]) -> Settings:
@@ -50,6 +52,8 @@ class Settings:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"{key} must be a non-negative number")
+            if key == "watchLifetimeSeconds" and value < 1:
+                raise ValueError("watchLifetimeSeconds must be at least 1")
             kw[attr] = float(value) if key == "rateLimitUnitsPerSecond" else int(value)
         return replace(self, **kw)
 

@@ -29,8 +29,10 @@ from simulator.errors import GmailError
 from simulator.search import QueryError, compile_query
 from simulator.state import (
     HISTORY_TYPES,
+    LABEL_ACTIONS,
     LABEL_IDS,
     SYSTEM_LABELS,
+    HistoryRecord,
     InvalidArgument,
     NotFound,
     StoredMessage,
@@ -39,7 +41,6 @@ from simulator.state import (
 from simulator.tokens import Grant
 
 MAX_UPLOAD_BYTES = 36_700_160  # discovery document: messages.send mediaUpload.maxSize
-WATCH_DAYS = 7
 METADATA_SCOPE = "https://www.googleapis.com/auth/gmail.metadata"
 _HEX_ID = re.compile(r"[0-9a-fA-F]{1,32}")
 
@@ -55,6 +56,7 @@ class Call:
     body: bytes = b""
     host_url: str = "http://localhost/"
     metadata_only: bool = False  # the token has only gmail.metadata: no bodies, no `q`
+    trimmed: bool = False  # the call has a `fields` selection: the answer is built as an object
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -75,15 +77,30 @@ class Call:
         return obj
 
 
+_JSON_TYPE = {"Content-Type": "application/json; charset=UTF-8"}
+
+
 @dataclass
 class Reply:
+    """An answer. A JSON answer keeps its object (`obj`) until `dispatch` has applied `fields` to it."""
+
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    obj: Any = None
 
     @classmethod
     def json(cls, obj: Any, status: int = 200) -> Reply:
-        return cls(status, json.dumps(obj).encode(), {"Content-Type": "application/json; charset=UTF-8"})
+        return cls(status, b"", dict(_JSON_TYPE), obj)
+
+    def finish(self, selection: fields.Selection | None) -> Reply:
+        """Encode the JSON object, trimmed to the `fields` selection of the call (2xx answers only)."""
+        if self.obj is not None:
+            obj = fields.apply(self.obj, selection) if selection is not None and self.status < 300 else self.obj
+            self.body, self.obj = json.dumps(obj).encode(), None
+        elif selection is not None and self.status < 300 and self.body:
+            self.body = json.dumps(fields.apply(json.loads(self.body), selection)).encode()
+        return self
 
 
 Handler = Callable[[SimContext, Call, str, dict[str, str]], Reply]
@@ -174,10 +191,8 @@ def _dispatch(context: SimContext, call: Call) -> Reply:
         _admit(context, r, address)
     call.metadata_only = grant.scopes <= {METADATA_SCOPE}
     try:
-        reply = r.handler(context, call, address, params)
-        if selection is not None and reply.status == 200 and reply.body:
-            reply.body = json.dumps(fields.apply(json.loads(reply.body), selection)).encode()
-        return reply
+        call.trimmed = selection is not None
+        return r.handler(context, call, address, params).finish(selection)
     except NotFound:  # HistoryExpired included: Gmail answers an expired startHistoryId with 404
         raise errors.not_found() from None
     except (InvalidArgument, QueryError) as exc:
@@ -282,6 +297,20 @@ def render_message(
     return out
 
 
+def full_message_json(msg: StoredMessage, labels: list[str], history_id: int) -> bytes:
+    """`json.dumps(render_message(..., "full"))`, byte for byte, around the message's cached payload JSON.
+
+    The payload never changes once stored; encoding it again for every
+    messages.get was half of what a call cost.
+    """
+    head: dict[str, Any] = {"id": msg.id, "threadId": msg.thread_id}
+    if labels:
+        head["labelIds"] = labels
+    head["snippet"] = msg.parsed.snippet
+    tail = {"sizeEstimate": len(msg.raw), "historyId": str(history_id), "internalDate": str(msg.internal_date)}
+    return f'{json.dumps(head)[:-1]}, "payload": {msg.payload_json()}, {json.dumps(tail)[1:]}'.encode()
+
+
 def _format(call: Call, allowed: tuple[str, ...]) -> str:
     fmt = (call.arg("format") or "full").lower()
     if fmt not in allowed:
@@ -332,7 +361,8 @@ def watch(context: SimContext, call: Call, address: str, p: dict[str, str]) -> R
             raise errors.injected(503) from None
         if not exists:
             raise GmailError(404, f"Resource not found (resource={m[2]}).", "notFound")
-    expiration = int(time.time() * 1000) + WATCH_DAYS * 86400 * 1000
+    # Gmail's watch lasts 7 days; `watchLifetimeSeconds` shortens it (a soak lives through many lifetimes).
+    expiration = int(time.time() * 1000) + context.settings.watch_lifetime_seconds * 1000
     box = context.state.set_watch(address, Watch(topic, tuple(labels), behavior, expiration))
     return Reply.json({"historyId": str(box.history_id), "expiration": str(expiration)})
 
@@ -351,6 +381,24 @@ _HISTORY_KEYS = {
     "labelAdded": "labelsAdded",
     "labelRemoved": "labelsRemoved",
 }
+
+
+def history_record(r: HistoryRecord) -> dict[str, Any]:
+    """One `History` as Gmail writes it: the message as of the change, and the labels a label change touched.
+
+    labelsAdded / labelsRemoved: `{message: {id, threadId, labelIds}, labelIds}`,
+    the message's labels after the change (so a client needs no messages.get);
+    messagesAdded: `{message: {id, threadId, labelIds}}`; messagesDeleted:
+    `{message: {id, threadId}}` (the message is gone).
+    """
+    ref = {"id": r.message["id"], "threadId": r.message["threadId"]}
+    if r.kind == "messageDeleted":
+        change: dict[str, Any] = {"message": dict(ref)}
+    elif r.kind == "messageAdded":
+        change = {"message": r.message}
+    else:
+        change = {"message": r.message, "labelIds": list(r.labels)}
+    return {"id": str(r.id), "messages": [ref], _HISTORY_KEYS[r.kind]: [change]}
 
 
 @route("GET", "/history", "gmail.users.history.list")
@@ -376,16 +424,7 @@ def history_list(context: SimContext, call: Call, address: str, p: dict[str, str
     )
     out: dict[str, Any] = {}
     if records:
-        out["history"] = [
-            {
-                "id": str(r.id),
-                "messages": [{"id": r.message["id"], "threadId": r.message["threadId"]}],
-                _HISTORY_KEYS[r.kind]: [
-                    {"message": r.message, "labelIds": list(r.labels)} if r.labels else {"message": r.message}
-                ],
-            }
-            for r in records
-        ]
+        out["history"] = [history_record(r) for r in records]
     if more:
         out["nextPageToken"] = str(records[-1].id)
     out["historyId"] = str(history_id)
@@ -435,16 +474,21 @@ def messages_get(context: SimContext, call: Call, address: str, p: dict[str, str
     if not _HEX_ID.fullmatch(p["id"]):
         raise errors.invalid("Invalid id value")
     msg, labels, hid = context.state.message(address, p["id"])
+    if fmt == "full" and not call.trimmed:  # the sync's and the bench's call: the payload's JSON is cached
+        return Reply(200, full_message_json(msg, labels, hid), dict(_JSON_TYPE))
     return Reply.json(render_message(msg, labels, hid, fmt, call.args("metadataHeaders")))
 
 
 @route("GET", "/messages/(?P<messageId>[^/]+)/attachments/(?P<id>[^/]+)", "gmail.users.messages.attachments.get")
 def attachments_get(context: SimContext, call: Call, address: str, p: dict[str, str]) -> Reply:
+    """The bytes of a part that messages.get shows with `body.attachmentId` (MessagePartBody, data base64url)."""
+    if not _HEX_ID.fullmatch(p["messageId"]):
+        raise errors.invalid("Invalid id value")
     msg, _, _ = context.state.message(address, p["messageId"])
     att = msg.parsed.attachments.get(p["id"])
-    if att is None:
-        raise errors.invalid("Invalid attachment token")
-    return Reply.json({"size": len(att.data), "data": mime.b64url(att.data)})
+    if att is None:  # another message's id, a made-up one, or one of a deleted message
+        raise errors.not_found()
+    return Reply.json({"attachmentId": p["id"], "size": len(att.data), "data": mime.b64url(att.data)})
 
 
 @route("POST", "/messages/(?P<id>[^/]+)/modify", "gmail.users.messages.modify")
@@ -456,13 +500,13 @@ def messages_modify(context: SimContext, call: Call, address: str, p: dict[str, 
 
 @route("POST", "/messages/(?P<id>[^/]+)/trash", "gmail.users.messages.trash")
 def messages_trash(context: SimContext, call: Call, address: str, p: dict[str, str]) -> Reply:
-    msg = context.state.modify(address, p["id"], ["TRASH"], [])
+    msg = context.state.modify(address, p["id"], *LABEL_ACTIONS["trash"])
     return Reply.json(msg.ref_with_labels())
 
 
 @route("POST", "/messages/(?P<id>[^/]+)/untrash", "gmail.users.messages.untrash")
 def messages_untrash(context: SimContext, call: Call, address: str, p: dict[str, str]) -> Reply:
-    msg = context.state.modify(address, p["id"], [], ["TRASH"])
+    msg = context.state.modify(address, p["id"], *LABEL_ACTIONS["untrash"])
     return Reply.json(msg.ref_with_labels())
 
 
@@ -697,13 +741,11 @@ PREFIXES = ("/gmail/v1/", "/upload/gmail/v1/", "/resumable/upload/gmail/v1/")
 
 def call_from_environ(environ: dict[str, Any]) -> Call:
     """A Call straight from the WSGI environ: the hot path skips Flask's request and routing machinery."""
-    from werkzeug.wsgi import get_input_stream
-
     headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
     if environ.get("CONTENT_TYPE"):
         headers["content-type"] = environ["CONTENT_TYPE"]
     method = environ["REQUEST_METHOD"]
-    body = get_input_stream(environ).read() if method in ("POST", "PUT", "PATCH") else b""
+    body = read_body(environ) if method in ("POST", "PUT", "PATCH") else b""
     path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
     if method == "PUT" and path.startswith(("/upload/", "/resumable/")):
         method = "POST"  # resumable chunks are PUTs to the session URI of messages.send
@@ -715,6 +757,31 @@ def call_from_environ(environ: dict[str, Any]) -> Call:
         body=body,
         host_url=f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', 'localhost')}/",
     )
+
+
+def read_body(environ: dict[str, Any]) -> bytes:
+    """The whole request body: Content-Length bytes, or a chunked body the server decodes to its end.
+
+    Read in pieces: a 36 MB upload read in one call would be copied once per
+    chunk by the server's chunked reader.
+    """
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH") or ""
+    left = int(length) if length.isdigit() else None
+    if left is None and not environ.get("wsgi.input_terminated"):
+        return b""  # neither a length nor a terminated stream: WSGI says there is no body
+    pieces: list[bytes] = []
+    while left is None or left > 0:
+        piece = stream.read(_PIECE if left is None else min(_PIECE, left))
+        if not piece:
+            break
+        pieces.append(piece)
+        if left is not None:
+            left -= len(piece)
+    return b"".join(pieces)
+
+
+_PIECE = 1 << 20
 
 
 def wsgi(context: SimContext, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:

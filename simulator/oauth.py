@@ -19,7 +19,12 @@ against it. What matters most for the project is modelled faithfully:
   answers 400 `invalid_grant` "Token has been expired or revoked.".
 
 There is no login: the consent page asks for the Google account's address,
-and the headless path takes it as `sim_user`.
+and the headless path takes it as `sim_user`. With `prompt=select_account`
+(alone or as in `prompt=consent select_account`) the consent page is preceded
+by Google's account chooser: one of the simulator's mailboxes (the accounts
+"signed in to the browser"), or "use another account" to type an address.
+A `prompt` value other than none, consent and select_account is Google's
+400 `invalid_request` page.
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ def _description(scope: str) -> str:
     return _SIGN_IN_DESCRIPTIONS.get(scope) or gmail_scopes().get(scope, scope)
 
 
+PROMPTS = frozenset({"none", "consent", "select_account"})
 _ADDRESS = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
 _PKCE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 _AUTH_PARAMS = (
@@ -173,9 +179,11 @@ def _parse_auth_request(params: Any) -> AuthRequest:
     access_type = params.get("access_type", "online")
     if access_type not in ("online", "offline"):
         raise _PageError(400, "invalid_request", f"Invalid access_type: {access_type}")
-    prompt = frozenset(params.get("prompt", "").split())
-    if not prompt <= {"none", "consent", "select_account"} or ("none" in prompt and len(prompt) > 1):
-        raise _PageError(400, "invalid_request", f"Invalid prompt: {params.get('prompt')}")
+    prompt = frozenset(params.get("prompt", "").split())  # space-separated, as OpenID Connect defines it
+    if not prompt <= PROMPTS or ("none" in prompt and len(prompt) > 1):
+        raise _PageError(
+            400, "invalid_request", f"Invalid parameter value for prompt: Invalid prompt: {params.get('prompt')}"
+        )
     challenge = params.get("code_challenge") or None
     method = params.get("code_challenge_method") or "plain"
     if challenge is None and params.get("code_challenge_method"):
@@ -249,13 +257,53 @@ def _error_page(err: _PageError) -> Response:
     return Response(body, status=err.status, mimetype="text/html")
 
 
-def _consent_page(req: AuthRequest, params: Any) -> Response:
-    client_name = html.escape(req.client_id)
-    hidden = "".join(
+def _hidden(params: Any) -> str:
+    """The authorization request carried through a page's form, so the next step sees it whole."""
+    return "".join(
         f"<input type='hidden' name='{k}' value='{html.escape(params[k], quote=True)}'>"
         for k in _AUTH_PARAMS
         if k in params
     )
+
+
+_PAGE_HEAD = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Sign in - Google Accounts (simulator)</title></head>
+<body style="font-family:sans-serif;max-width:40em;margin:2em auto">
+<h1>Google simulator</h1>"""
+
+
+def _account_chooser(req: AuthRequest, params: Any) -> Response:
+    """Google's "Choose an account" step (prompt=select_account): a signed-in account, or another one.
+
+    The simulator's mailboxes stand for the accounts signed in to the browser.
+    Choosing one comes back to this endpoint with `sim_account`, which shows
+    the consent step for that account.
+    """
+    action = html.escape(request.path, quote=True)
+    hidden = _hidden(params)
+    accounts = "".join(
+        f"<li><button type='submit' name='sim_account' value='{html.escape(a, quote=True)}'>"
+        f"{html.escape(a)}</button></li>"
+        for a in ctx().state.addresses()
+    )
+    body = f"""{_PAGE_HEAD}
+<h2>Choose an account</h2>
+<p>to continue to <b>{html.escape(req.client_id)}</b></p>
+<form method="get" action="{action}" id="accounts">{hidden}
+<ul>{accounts}</ul>
+</form>
+<form method="get" action="{action}" id="another">{hidden}
+<p><label>Use another account: <input type="email" name="sim_account" required
+ value="{html.escape(req.login_hint, quote=True)}" placeholder="rep@example.com"></label>
+<button type="submit" name="another" value="1">Next</button></p>
+</form></body></html>"""
+    return Response(body, status=200, mimetype="text/html")
+
+
+def _consent_page(req: AuthRequest, params: Any, account: str | None = None) -> Response:
+    """The Allow / Deny step. With `account` (chosen in the account chooser) the account is fixed."""
+    client_name = html.escape(req.client_id)
+    hidden = _hidden(params)
     rows = []
     for s in req.scopes:
         desc = html.escape(_description(s))
@@ -266,14 +314,19 @@ def _consent_page(req: AuthRequest, params: Any) -> Response:
                 f"<li><label><input type='checkbox' name='granted' value='{html.escape(s, quote=True)}' checked>"
                 f" {desc} <small>({html.escape(s)})</small></label></li>"
             )
-    body = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Sign in - Google Accounts (simulator)</title></head>
-<body style="font-family:sans-serif;max-width:40em;margin:2em auto">
-<h1>Google simulator</h1>
+    if account is None:
+        who = f"""<p><label>Google account: <input type="email" name="sim_user" required
+ value="{html.escape(req.login_hint, quote=True)}" placeholder="rep@example.com"></label></p>"""
+    else:
+        others = html.escape(request.path + "?" + urlencode([(k, params[k]) for k in _AUTH_PARAMS if k in params]))
+        who = (
+            f"<input type='hidden' name='sim_user' value='{html.escape(account, quote=True)}'>"
+            f"<p>Signed in as <b id='account'>{html.escape(account)}</b> (<a href=\"{others}\">switch account</a>)</p>"
+        )
+    body = f"""{_PAGE_HEAD}
 <form method="post" action="{html.escape(request.path, quote=True)}">
 {hidden}
-<p><label>Google account: <input type="email" name="sim_user" required
- value="{html.escape(req.login_hint, quote=True)}" placeholder="rep@example.com"></label></p>
+{who}
 <p><b>{client_name}</b> wants access to your Google Account:</p>
 <ul>{"".join(rows)}</ul>
 <p><button type="submit" name="decision" value="allow">Allow</button>
@@ -299,6 +352,13 @@ def authorize() -> Response:
         if user is None:
             if "none" in req.prompt:  # no session in the simulator: nothing to approve silently
                 return _redirect(req, {"error": "interaction_required"})
+            chosen = params.get("sim_account")
+            if chosen is not None:  # picked in the account chooser
+                if not _ADDRESS.match(chosen.strip()):
+                    raise _PageError(400, "invalid_request", "sim_account must be an email address")
+                return _consent_page(req, params, chosen.strip().lower())
+            if "select_account" in req.prompt:
+                return _account_chooser(req, params)
             return _consent_page(req, params)
         spec = params.get("sim_scopes", "all").strip()
         if spec == "none":

@@ -24,6 +24,7 @@ is never held for MIME work. What Gmail does and this copies:
 from __future__ import annotations
 
 import bisect
+import json
 import secrets
 import threading
 import time
@@ -57,6 +58,15 @@ SYSTEM_LABELS: tuple[tuple[str, str | None, str | None], ...] = (
 LABEL_IDS = frozenset(lbl for lbl, _, _ in SYSTEM_LABELS)
 INBOUND_LABELS = ("UNREAD", "CATEGORY_PERSONAL", "INBOX")
 HISTORY_TYPES = ("messageAdded", "messageDeleted", "labelAdded", "labelRemoved")
+# What the rep's clicks in Gmail (and messages.trash / untrash) do to a message: (labels added, labels removed).
+LABEL_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "read": ((), ("UNREAD",)),
+    "unread": (("UNREAD",), ()),
+    "star": (("STARRED",), ()),
+    "unstar": ((), ("STARRED",)),
+    "trash": (("TRASH",), ()),
+    "untrash": ((), ("TRASH",)),
+}
 FIRST_HISTORY_ID = 1000
 
 
@@ -82,11 +92,18 @@ class StoredMessage:
     internal_date: int
     history_id: int
     _raw_b64: str | None = field(default=None, repr=False)
+    _payload_json: str | None = field(default=None, repr=False)
 
     def raw_b64(self) -> str:
         if self._raw_b64 is None:
             self._raw_b64 = mime.b64url(self.raw)
         return self._raw_b64
+
+    def payload_json(self) -> str:
+        """The `format=full` payload as JSON text, encoded once (the payload never changes)."""
+        if self._payload_json is None:
+            self._payload_json = json.dumps(self.parsed.payload)
+        return self._payload_json
 
     def ref(self) -> dict[str, Any]:
         return {"id": self.id, "threadId": self.thread_id}
