@@ -3,11 +3,11 @@
 #
 #   ./deploy.sh [--dry-run] [options] [target ...]
 #
-# Targets: oauth gmail_push send_email quota_reset auto_bcc infra. No target
-# means everything: infra first, then every function. A function target sets
-# up everything that function needs on its own (APIs, its service account and
-# grants, its topics and secrets, the function, its trigger subscription), so
-# Cloud Build deploys the five in parallel; `infra` is the project-wide rest
+# Targets: oauth oauth_browser gmail_push send_email quota_reset auto_bcc infra.
+# No target means everything: infra first, then every function. A function
+# target sets up everything that function needs on its own (APIs, its service
+# account and grants, its topics and secrets, the function, its trigger
+# subscription), so Cloud Build deploys them in parallel; `infra` is the project-wide rest
 # (Firestore database, indexes, TTL policies, all topics, Gmail's publisher
 # grant, all secrets, Cloud Scheduler jobs).
 #
@@ -22,7 +22,7 @@
 # NAME --data-file=-`, see docs/OPERATIONS.md).
 set -euo pipefail
 
-readonly ALL_FUNCTIONS=(oauth gmail_push send_email quota_reset auto_bcc)
+readonly ALL_FUNCTIONS=(oauth oauth_browser gmail_push send_email quota_reset auto_bcc)
 readonly ALL_SECRETS=(oauth-client token-encryption-key oauth-state-key crm-api-key inbound-api-key)
 readonly APIS=(
   cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com
@@ -38,15 +38,17 @@ usage() {
   cat <<'EOF'
 Usage: ./deploy.sh [--dry-run] [options] [target ...]
 
-Targets: oauth gmail_push send_email quota_reset auto_bcc infra (default: all).
+Targets: oauth oauth_browser gmail_push send_email quota_reset auto_bcc infra (default: all).
 
 Options (each also read from the environment variable in brackets):
   --project ID               [PROJECT_ID]           required
   --region REGION            [REGION]               required (e.g. europe-west1)
-  --crm-invoker-sa EMAIL     [CRM_INVOKER_SA]       required for send_email: the CRM's
-                                                    service account, the only invoker
-  --oauth-redirect-base URL  [OAUTH_REDIRECT_BASE]  required for oauth: public https URL
-                                                    of the oauth function; Google redirects
+  --crm-invoker-sa EMAIL     [CRM_INVOKER_SA]       required for oauth and send_email: the
+                                                    CRM's service account, their only invoker
+  --oauth-redirect-base URL  [OAUTH_REDIRECT_BASE]  required for oauth and oauth_browser:
+                                                    public https URL of the oauth_browser
+                                                    function; the CRM's authorization URLs
+                                                    lead to <URL>/start, Google redirects
                                                     to <URL>/callback
   --return-url-allowlist RE  [RETURN_URL_ALLOWLIST] default ^https:// (set it to your CRM)
   --auto-bcc-domain DOMAIN   [AUTO_BCC_DOMAIN]      default bcc.example.invalid
@@ -108,7 +110,7 @@ if ((${#TARGETS[@]} == 0)); then
 fi
 for t in "${TARGETS[@]}"; do
   case "$t" in
-    infra | oauth | gmail_push | send_email | quota_reset | auto_bcc) ;;
+    infra | oauth | oauth_browser | gmail_push | send_email | quota_reset | auto_bcc) ;;
     *) die "unknown target '$t' (choose from: infra ${ALL_FUNCTIONS[*]})" ;;
   esac
 done
@@ -153,13 +155,13 @@ require() { # NAME FLAG WHY
 }
 require PROJECT_ID --project "the Google Cloud project to deploy to"
 require REGION --region "where the functions, scheduler jobs and Firestore live"
-if selected send_email; then
+if selected send_email || selected oauth; then
   require CRM_INVOKER_SA --crm-invoker-sa \
-    "send_email is private; name the CRM's service account that may invoke it"
+    "oauth and send_email are private; name the CRM's service account that may invoke them"
 fi
-if selected oauth; then
+if selected oauth || selected oauth_browser; then
   require OAUTH_REDIRECT_BASE --oauth-redirect-base \
-    "the public https URL of the oauth function, e.g. https://REGION-PROJECT.cloudfunctions.net/oauth"
+    "the public https URL of the oauth_browser function, e.g. https://REGION-PROJECT.cloudfunctions.net/oauth-browser"
 fi
 FIRESTORE_LOCATION="${FIRESTORE_LOCATION:-$REGION}"
 SCHEDULER_LOCATION="${SCHEDULER_LOCATION:-$REGION}"
@@ -194,7 +196,7 @@ fi
 if ((DRY_RUN == 0)); then
   command -v gcloud >/dev/null || die "gcloud is not installed (https://cloud.google.com/sdk/docs/install)"
 fi
-if selected oauth || selected auto_bcc; then
+if selected oauth || selected oauth_browser || selected auto_bcc; then
   [[ "$RETURN_URL_ALLOWLIST" != '^https://' ]] ||
     warn "RETURN_URL_ALLOWLIST is the permissive default ^https://; set it to your CRM's origin"
   [[ "$AUTO_BCC_DOMAIN" != 'bcc.example.invalid' ]] ||
@@ -292,20 +294,29 @@ P="--project=$PROJECT_ID"
 # ------------------------------------------------------- per-function table
 
 # Least privilege, one service account per function: which secrets it reads
-# and which topics it publishes to (every function publishes CRM events;
-# oauth's resync and gmail_push's sweep fan-out publish to the watch topic).
+# (secret-level grants, exactly what its code reads: docs/OPERATIONS.md) and
+# which topics it publishes to (every function publishes CRM events; oauth's
+# resync, oauth_browser's sync after a reconnect (R5b) and gmail_push's sweep
+# fan-out publish to the watch topic).
+#   oauth:         crm-api-key (the key), oauth-state-key (signs states, derives
+#                  Auto BCC addresses), oauth-client + token-encryption-key
+#                  (disconnect stops the watch and revokes the stored token)
+#   oauth_browser: oauth-state-key (verifies states), oauth-client (consent URL,
+#                  code exchange), token-encryption-key (stores the token)
+#   auto_bcc:      inbound-api-key only (addresses resolve through Firestore)
 fn_secrets() {
   case "$1" in
     oauth) echo "oauth-client token-encryption-key oauth-state-key crm-api-key" ;;
+    oauth_browser) echo "oauth-client token-encryption-key oauth-state-key" ;;
     gmail_push) echo "oauth-client token-encryption-key" ;;
     send_email) echo "oauth-client token-encryption-key crm-api-key" ;;
     quota_reset) echo "oauth-client token-encryption-key" ;;
-    auto_bcc) echo "inbound-api-key oauth-state-key" ;;
+    auto_bcc) echo "inbound-api-key" ;;
   esac
 }
 fn_publishes() {
   case "$1" in
-    oauth | gmail_push) echo "$CRM_EVENTS_TOPIC $GMAIL_WATCH_TOPIC" ;;
+    oauth | oauth_browser | gmail_push) echo "$CRM_EVENTS_TOPIC $GMAIL_WATCH_TOPIC" ;;
     *) echo "$CRM_EVENTS_TOPIC" ;;
   esac
 }
@@ -322,7 +333,7 @@ fn_trigger() {
 # (plus their MIME encoding) per request, hence more memory and fewer at once.
 fn_resources() {
   case "$1" in
-    oauth) echo "512Mi 60s 20 40" ;;
+    oauth | oauth_browser) echo "512Mi 60s 20 40" ;;
     send_email) echo "1Gi 120s 30 8" ;;
     auto_bcc) echo "512Mi 60s 10 20" ;;
     gmail_push) echo "512Mi 300s 30 4" ;;
@@ -340,7 +351,7 @@ env_vars() {
   vars+="${d}SEND_LIMIT_TIMEZONE=${SEND_LIMIT_TIMEZONE}${d}AUTO_BCC_DOMAIN=${AUTO_BCC_DOMAIN}"
   vars+="${d}RETURN_URL_ALLOWLIST=${RETURN_URL_ALLOWLIST}${d}SYNC_LEASE_SECONDS=${SYNC_LEASE_SECONDS}"
   vars+="${d}SYNC_STALE_SECONDS=${SYNC_STALE_SECONDS}${d}GMAIL_RETRY_BUDGET_SECONDS=${GMAIL_RETRY_BUDGET_SECONDS}"
-  if [[ "$fn" == oauth ]]; then
+  if [[ "$fn" == oauth || "$fn" == oauth_browser ]]; then # /start is its sibling
     vars+="${d}OAUTH_REDIRECT_URI=${OAUTH_REDIRECT_BASE}/callback"
   fi
   echo "$vars"
@@ -381,8 +392,13 @@ function_identity() {
   sa="$(sa_email "$fn")"
   ensure "gcloud iam service-accounts describe $sa $P" \
     "gcloud iam service-accounts create ${sa%%@*} --display-name=gmail-crm-sync-${fn//_/-} $P"
+  # Firestore has no per-collection IAM (access rules per collection exist only
+  # for client SDKs, not for service accounts), and every function reads and
+  # writes documents, so roles/datastore.user is the narrowest role; the IAM
+  # condition narrows it from every database of the project to this one.
   run_retry gcloud projects add-iam-policy-binding "$PROJECT_ID" \
-    "--member=serviceAccount:$sa" --role=roles/datastore.user --condition=None
+    "--member=serviceAccount:$sa" --role=roles/datastore.user \
+    "--condition=expression=resource.name==\"projects/${PROJECT_ID}/databases/(default)\",title=gmail-crm-sync-firestore"
   for topic in $(fn_publishes "$fn"); do
     ensure_topic "$topic"
     run_retry gcloud pubsub topics add-iam-policy-binding "$topic" \
@@ -394,7 +410,7 @@ function_identity() {
       "--member=serviceAccount:$sa" --role=roles/secretmanager.secretAccessor "$P"
   done
   case "$fn" in
-    oauth | gmail_push | quota_reset) gmail_publisher_grant ;;
+    oauth_browser | gmail_push | quota_reset) gmail_publisher_grant ;; # they call users.watch
   esac
 }
 
@@ -417,11 +433,11 @@ deploy_function() {
   if [[ "$trigger" == http ]]; then
     cmd+=(--trigger-http)
     case "$fn" in
-      # Google's redirect to /callback comes from the rep's browser; the CRM
-      # routes still demand the CRM API key.
-      oauth) cmd+=(--allow-unauthenticated) ;;
-      # Only the CRM's service account may call it (plus the API key).
-      send_email) cmd+=(--no-allow-unauthenticated) ;;
+      # The rep's browser opens /start and Google redirects it to /callback: a
+      # browser carries no Google identity. Only these two routes live here.
+      oauth_browser) cmd+=(--allow-unauthenticated) ;;
+      # Only the CRM's service account may call them (plus the API key).
+      oauth | send_email) cmd+=(--no-allow-unauthenticated) ;;
       # Inbound-mail providers cannot mint Google ID tokens: public behind the
       # inbound key, unless a Google-side relay's service account is named.
       auto_bcc)
@@ -434,7 +450,7 @@ deploy_function() {
   run "${cmd[@]}"
 
   case "$fn" in
-    send_email)
+    oauth | send_email)
       run_retry gcloud functions add-invoker-policy-binding "$name" "--region=$REGION" \
         "--member=serviceAccount:$CRM_INVOKER_SA" "$P" ;;
     auto_bcc)

@@ -21,6 +21,13 @@ def oauth(request: Any) -> Any:
 
 
 @functions_framework.http
+def oauth_browser(request: Any) -> Any:
+    from functions.oauth_browser import handle
+
+    return handle(request)
+
+
+@functions_framework.http
 def send_email(request: Any) -> Any:
     from functions.send_email import handle
 

@@ -106,6 +106,7 @@ def show_conversation(n: Narrator, msgs: list[dict[str, Any]]) -> None:
 def run(stack: Stack, n: Narrator) -> None:
     from google.cloud import firestore
 
+    from devstack.rep_browser import connect_in_browser
     from simulator.client import SimClient
 
     for key, value in stack.env_for_clients().items():
@@ -130,13 +131,12 @@ def run(stack: Stack, n: Narrator) -> None:
     if status != 200:
         raise DemoFailed(f"POST /connect answered {status}: {body[:300]!r}")
     auth_url = json.loads(body)["authorizationUrl"]
-    n.detail("the CRM got an authorization URL; Rita clicks Allow at (simulated) Google")
-    callback = sim.consent(auth_url, REP_GMAIL)
-    status, headers, body = http("GET", callback)
-    location = headers.get("Location", "")
+    n.detail("the CRM got an authorization URL; Rita's browser opens it and she clicks Allow at (simulated) Google")
+    back = connect_in_browser(sim, auth_url, REP_GMAIL)  # one cookie jar from /start to /callback (R24)
+    location = back.headers.get("Location", "")
     outcome = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-    if status != 302 or outcome.get("status") != "connected":
-        raise DemoFailed(f"the OAuth callback did not connect: {status} {location or body[:300]!r}")
+    if back.status_code != 302 or outcome.get("status") != "connected":
+        raise DemoFailed(f"the OAuth callback did not connect: {back.status_code} {location or back.text[:300]!r}")
     _, _, body = http("GET", f"{stack.function_url('oauth')}/status?accountId={ACCOUNT}&userId={USER}",
                       headers=crm_auth)
     st = json.loads(body)

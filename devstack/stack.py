@@ -141,10 +141,10 @@ class Stack:
 
     def base_function_env(self) -> dict[str, str]:
         """The environment every function of the stack gets (before per-function extras)."""
-        oauth_url = self.function_url("oauth") if "function:oauth" in self.ports else ""
+        browser_url = self.function_url("oauth_browser") if "function:oauth_browser" in self.ports else ""
         env = {
             **self.env_for_clients(),
-            "OAUTH_REDIRECT_URI": f"{oauth_url}/callback",
+            "OAUTH_REDIRECT_URI": f"{browser_url}/callback",  # /start sits next to it (R24)
             "RETURN_URL_ALLOWLIST": LOCAL_RETURN_URL_ALLOWLIST,
             "OAUTHLIB_INSECURE_TRANSPORT": "1",  # plain-http simulator; local stack only, never production
             "AUTO_BCC_DOMAIN": LOCAL_AUTO_BCC_DOMAIN,
@@ -212,7 +212,8 @@ class Stack:
             self.log_dir / "pubsub.log", env=gcloud_env,
         ).start()
         sim_config_path = self.run_dir / "simulator.json"
-        redirect = f"{self.function_url('oauth')}/callback" if "oauth" in s.functions else "http://localhost/callback"
+        redirect = (f"{self.function_url('oauth_browser')}/callback" if "oauth_browser" in s.functions
+                    else "http://localhost/callback")
         write_private_json(
             sim_config_path,
             simulator_config(self.project_id, self.pubsub_host, redirect, self.secrets, s.simulator_overrides),

@@ -104,9 +104,10 @@ def run(stack: Stack, args: argparse.Namespace) -> dict[str, dict[str, float]]:
                       {"accountId": ACCOUNT, "userId": USER, "returnUrl": "http://localhost:5173/x"}, auth)
     import json
 
-    callback = sim.consent(json.loads(body)["authorizationUrl"], REP_GMAIL)
-    status, headers, _ = http("GET", callback)
-    assert status == 302 and "status=connected" in headers.get("Location", ""), headers
+    from devstack.rep_browser import connect_in_browser
+
+    back = connect_in_browser(sim, json.loads(body)["authorizationUrl"], REP_GMAIL)
+    assert back.status_code == 302 and "status=connected" in back.headers.get("Location", ""), back.headers
     sim.settings(dailySendLimit=10_000_000, rateLimitUnitsPerSecond=10_000_000)
 
     url = stack.function_url("send_email")

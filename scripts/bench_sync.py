@@ -64,8 +64,9 @@ def connect(stack: Stack, sim: SimClient, account: str, user: str, gmail: str) -
     r = requests.post(f"{url}/connect", json={"accountId": account, "userId": user, "returnUrl": RETURN_URL},
                       headers=auth, timeout=30)
     r.raise_for_status()
-    callback = sim.consent(r.json()["authorizationUrl"], gmail)
-    back = requests.get(callback, allow_redirects=False, timeout=60)
+    from devstack.rep_browser import connect_in_browser
+
+    back = connect_in_browser(sim, r.json()["authorizationUrl"], gmail)
     status = parse_qs(urlsplit(back.headers["Location"]).query).get("status")
     if status != ["connected"]:
         raise SystemExit(f"connect failed for {gmail}: {back.headers['Location']}")

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = ("oauth", "gmail_push", "send_email", "quota_reset", "auto_bcc")
+FUNCTIONS = ("oauth", "oauth_browser", "gmail_push", "send_email", "quota_reset", "auto_bcc")
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +105,26 @@ def test_no_secret_values_in_the_build_file() -> None:
     assert not re.search(r"(?i)(api[_-]?key|secret|password|token)\s*[:=]\s*['\"]?[A-Za-z0-9+/_-]{12,}", text)
     assert "GOCSPX-" not in text  # Google OAuth client secrets
     assert "secretEnv" not in text and "availableSecrets" not in text
+
+
+def test_issue15_no_step_pipes_a_download_into_a_shell(build: dict[str, Any]) -> None:
+    for s in build["steps"]:
+        script = command(s)
+        assert not re.search(r"(curl|wget)[^|;&\n]*\|\s*(env\s+[^|;&\n]*)?(ba|z|da)?sh\b", script), s["id"]
+        assert "install.sh" not in script, s["id"]
+
+
+def test_issue15_every_step_image_is_pinned_to_a_version(build: dict[str, Any]) -> None:
+    for s in build["steps"]:
+        image = s["name"]
+        assert "@sha256:" in image or re.search(r":\d+\.\d+\.\d+(-[a-z]+)?$", image), f"{s['id']}: {image}"
+
+
+def test_issue15_tools_installed_by_pip_are_pinned(build: dict[str, Any]) -> None:
+    script = command(build["steps"][0])
+    # (the project's own dependencies come from requirements.txt through `uv pip install -c`)
+    installs = re.findall(r"(?<!uv )pip install (?:-\S+ )*(\S+)", script)
+    assert installs, "the test step installs uv from PyPI"
+    for spec in installs:
+        assert "==" in spec, spec
+    assert re.fullmatch(r"\d+\.\d+\.\d+", build["substitutions"]["_UV_VERSION"])

@@ -22,11 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy.sh"
 SHELLCHECK = ROOT / ".venv" / "bin" / "shellcheck"
 
-FUNCTIONS = ("oauth", "gmail_push", "send_email", "quota_reset", "auto_bcc")
+FUNCTIONS = ("oauth", "oauth_browser", "gmail_push", "send_email", "quota_reset", "auto_bcc")
 PROJECT = "acme-crm-prod"
 REGION = "europe-west1"
 CRM_SA = "crm-backend@acme-crm.iam.gserviceaccount.com"
-REDIRECT_BASE = "https://europe-west1-acme-crm-prod.cloudfunctions.net/oauth"
+REDIRECT_BASE = "https://europe-west1-acme-crm-prod.cloudfunctions.net/oauth-browser"
 SETTINGS = {
     "PROJECT_ID": PROJECT,
     "REGION": REGION,
@@ -37,16 +37,18 @@ SETTINGS = {
     "SEND_LIMIT_TIMEZONE": "Europe/Berlin",
 }
 
-# What each function may read and publish: the least-privilege table of issue 7.
+# What each function may read and publish: the least-privilege table of issues 7 and 15.
 SECRETS = {
     "oauth": {"oauth-client", "token-encryption-key", "oauth-state-key", "crm-api-key"},
+    "oauth_browser": {"oauth-client", "token-encryption-key", "oauth-state-key"},
     "gmail_push": {"oauth-client", "token-encryption-key"},
     "send_email": {"oauth-client", "token-encryption-key", "crm-api-key"},
     "quota_reset": {"oauth-client", "token-encryption-key"},
-    "auto_bcc": {"inbound-api-key", "oauth-state-key"},
+    "auto_bcc": {"inbound-api-key"},  # issue 15: it never used oauth-state-key
 }
 PUBLISHES = {
     "oauth": {"crm-events", "gmail-watch"},
+    "oauth_browser": {"crm-events", "gmail-watch"},
     "gmail_push": {"crm-events", "gmail-watch"},
     "send_email": {"crm-events"},
     "quota_reset": {"crm-events"},
@@ -143,7 +145,7 @@ def test_each_function_deployed_on_its_own_gen2_python312_from_the_one_tree(full
     assert f["region"] == REGION
 
 
-@pytest.mark.parametrize("fn", ["oauth", "send_email", "auto_bcc"])
+@pytest.mark.parametrize("fn", ["oauth", "oauth_browser", "send_email", "auto_bcc"])
 def test_http_functions_are_http_triggered_and_serve_concurrent_requests(full: Run, fn: str) -> None:
     f = flags(deploy_cmd(full, fn))
     assert "trigger-http" in f and "trigger-topic" not in f
@@ -208,10 +210,73 @@ def test_least_privilege_no_editor_owner_or_project_wide_secret_or_pubsub_roles(
     assert "roles/editor" not in full.stdout and "roles/owner" not in full.stdout
 
 
-def test_oauth_is_public_for_googles_redirect_with_redirect_uri_at_callback(full: Run) -> None:
-    cmd = deploy_cmd(full, "oauth")
-    assert "allow-unauthenticated" in flags(cmd)
+def test_only_oauth_browser_is_public_for_the_reps_browser_with_redirect_uri_at_callback(full: Run) -> None:
+    cmd = deploy_cmd(full, "oauth_browser")
+    assert "allow-unauthenticated" in flags(cmd) and "no-allow-unauthenticated" not in flags(cmd)
     assert env_vars(cmd)["OAUTH_REDIRECT_URI"] == f"{REDIRECT_BASE}/callback"
+    assert not full.find("gcloud", "functions", "add-invoker-policy-binding", cmd[3])
+
+
+def test_issue15_oauth_crm_routes_are_private_to_the_crm_service_account(full: Run) -> None:
+    cmd = deploy_cmd(full, "oauth")
+    assert "no-allow-unauthenticated" in flags(cmd) and "allow-unauthenticated" not in flags(cmd)
+    invokers = {flags(c)["member"] for c in full.find("gcloud", "functions", "add-invoker-policy-binding", cmd[3])}
+    assert invokers == {f"serviceAccount:{CRM_SA}"}
+    # The CRM's authorization URLs lead to the public function's /start, next to its /callback.
+    assert env_vars(cmd)["OAUTH_REDIRECT_URI"] == f"{REDIRECT_BASE}/callback"
+
+
+def test_issue15_public_functions_are_only_the_browser_routes_and_the_inbound_webhook(full: Run) -> None:
+    public = {flags(c)["entry-point"] for c in full.find("gcloud", "functions", "deploy")
+              if "allow-unauthenticated" in flags(c)}
+    assert public == {"oauth_browser", "auto_bcc"}  # auto_bcc: providers mint no ID tokens (INBOUND_INVOKER_SA)
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_issue15_firestore_grant_is_limited_to_the_projects_default_database(full: Run, fn: str) -> None:
+    (grant,) = [c for c in full.find("gcloud", "projects", "add-iam-policy-binding")
+                if flags(c)["member"] == f"serviceAccount:{sa(fn)}"]
+    condition = dict(kv.split("=", 1) for kv in flags(grant)["condition"].split(",", 1)[:1])
+    assert condition == {"expression": f'resource.name=="projects/{PROJECT}/databases/(default)"'}
+
+
+def _secrets_reachable_from(fn: str) -> set[str]:
+    """Secret names named by any module that functions/<fn>.py can import (lazy imports included)."""
+    import ast
+
+    names = set(SECRETS["oauth"]) | set(SECRETS["auto_bcc"])
+
+    def module_file(mod: str) -> Path | None:
+        for path in (ROOT / f"{mod.replace('.', '/')}.py", ROOT / mod.replace(".", "/") / "__init__.py"):
+            if path.exists():
+                return path
+        return None
+
+    seen: set[str] = set()
+    todo = [f"functions.{fn}"]
+    found: set[str] = set()
+    while todo:
+        mod = todo.pop()
+        path = module_file(mod)
+        if mod in seen or path is None:
+            continue
+        seen.add(mod)
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and node.value in names:
+                found.add(node.value)
+            elif isinstance(node, ast.Import):
+                todo += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                todo += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    return found
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_issue15_no_function_may_read_a_secret_its_code_never_names(full: Run, fn: str) -> None:
+    granted = {c[3] for c in full.find("gcloud", "secrets", "add-iam-policy-binding")
+               if flags(c)["member"] == f"serviceAccount:{sa(fn)}"}
+    assert granted <= _secrets_reachable_from(fn)
 
 
 def test_send_email_is_private_and_only_the_crm_service_account_may_invoke_it(full: Run) -> None:
@@ -415,6 +480,15 @@ def test_settings_a_selected_function_does_not_use_are_not_demanded(tmp_path: Pa
     assert dry_run(tmp_path, "gmail_push", env=env).returncode == 0
     run = dry_run(tmp_path, "send_email", env=env)
     assert run.returncode == 2 and "CRM_INVOKER_SA is not set" in run.stderr
+
+
+def test_oauth_needs_the_crm_invoker_and_the_browser_base_url(tmp_path: Path) -> None:
+    run = dry_run(tmp_path, "oauth", env={"PROJECT_ID": PROJECT, "REGION": REGION})
+    assert run.returncode == 2
+    assert "CRM_INVOKER_SA is not set" in run.stderr and "OAUTH_REDIRECT_BASE is not set" in run.stderr
+    run = dry_run(tmp_path, "oauth_browser", env={"PROJECT_ID": PROJECT, "REGION": REGION,
+                                                   "OAUTH_REDIRECT_BASE": REDIRECT_BASE})
+    assert run.returncode == 0, run.stderr  # the public function has no invoker to name
 
 
 def test_flags_override_the_environment(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ SETTINGS = {
     "PROJECT_ID": "acme-crm-prod",
     "REGION": "europe-west1",
     "CRM_INVOKER_SA": "crm-backend@acme-crm.iam.gserviceaccount.com",
-    "OAUTH_REDIRECT_BASE": "https://europe-west1-acme-crm-prod.cloudfunctions.net/oauth",
+    "OAUTH_REDIRECT_BASE": "https://europe-west1-acme-crm-prod.cloudfunctions.net/oauth-browser",
 }
 
 FAKE_GCLOUD = r'''#!/usr/bin/env python3
@@ -129,7 +129,7 @@ def test_first_run_creates_everything_once(twice: tuple[dict[str, Any], dict[str
     made = [" ".join(c) for c in creates(state1)]
     assert made and len(made) == len(set(made))
     assert any(c[:3] == ["pubsub", "topics", "create"] for c in creates(state1))
-    assert len([c for c in state1["calls"] if c[:2] == ["functions", "deploy"]]) == 5
+    assert len([c for c in state1["calls"] if c[:2] == ["functions", "deploy"]]) == 6  # one per function
 
 
 def test_second_run_creates_nothing_and_fails_on_nothing(twice: tuple[dict[str, Any], dict[str, Any], str]) -> None:

@@ -38,9 +38,10 @@ import pytest
 from devstack.procs import ManagedProcess, free_port, tcp_ready
 
 ROOT = Path(__file__).resolve().parent.parent
-HTTP_FUNCTIONS = ("oauth", "send_email", "auto_bcc")
+HTTP_FUNCTIONS = ("oauth", "send_email", "auto_bcc")  # behind a key
+BROWSER_FUNCTIONS = ("oauth_browser",)  # public, behind a signed state
 EVENT_FUNCTIONS = ("gmail_push", "quota_reset")
-ALL_FUNCTIONS = HTTP_FUNCTIONS + EVENT_FUNCTIONS
+ALL_FUNCTIONS = HTTP_FUNCTIONS + BROWSER_FUNCTIONS + EVENT_FUNCTIONS
 # Which function modules exist right now (the rest arrive with their issues).
 PRESENT = {fn: (ROOT / "functions" / f"{fn}.py").exists() for fn in ALL_FUNCTIONS}
 
@@ -290,6 +291,16 @@ def test_http_entry_point_served_from_the_upload_answers_with_its_json_error(
     assert status == 401, (status, raw[:500], served[fn].process.log_tail())
     payload = json.loads(raw)
     assert payload["error"] == "unauthorized" and isinstance(payload["message"], str) and payload["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.parametrize("fn", BROWSER_FUNCTIONS)
+def test_browser_entry_point_served_from_the_upload_refuses_a_forged_state(served: dict[str, Served], fn: str) -> None:
+    require_module(fn)
+    status, raw = call(served[fn].url + "/start?state=forged.state", b"", {}, method="GET")
+    assert status == 400, (status, raw[:500], served[fn].process.log_tail())
+    assert json.loads(raw)["error"] == "invalid_state"
 
 
 def pubsub_cloudevent(topic: str, data: bytes) -> tuple[bytes, dict[str, str]]:

@@ -45,11 +45,18 @@ class Connection:
 
 def decide(link: Link | None, mailbox: Mailbox | None) -> Connection:
     """A link whose mailbox is gone or disconnected is no connection; re-auth is its own state (R5)."""
-    if link is None or mailbox is None or mailbox.status == "disconnected":
-        return Connection(ConnectionState.DISCONNECTED, link, mailbox)
+    if link is None:
+        return Connection(ConnectionState.DISCONNECTED, None, mailbox)
+    return Connection(decide_mailbox(mailbox).state, link, mailbox)
+
+
+def decide_mailbox(mailbox: Mailbox | None) -> Connection:
+    """The mailbox half of `decide`, for callers that start from a mailbox (a Gmail session, a push)."""
+    if mailbox is None or mailbox.status == "disconnected":
+        return Connection(ConnectionState.DISCONNECTED, None, mailbox)
     if mailbox.status == "reauth_required":
-        return Connection(ConnectionState.REAUTH_REQUIRED, link, mailbox)
-    return Connection(ConnectionState.CONNECTED, link, mailbox)
+        return Connection(ConnectionState.REAUTH_REQUIRED, None, mailbox)
+    return Connection(ConnectionState.CONNECTED, None, mailbox)
 
 
 def decide_from_snapshots(link_snap: Any, mailbox_snap: Any) -> Connection:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.connect.errors import UserNotFound
 from shared.connect.mailboxes import link_ref, links_for_mailbox, mailbox_ref, now, token_ref, user_ref
 from shared.core import log, paths
 from shared.core.clients import firestore_client
@@ -36,10 +37,6 @@ from shared.core.crypto import Sealed, open_sealed
 from shared.core.models import AutoBccRoute, EmailSync, Link, Mailbox, StoredToken
 
 GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
-
-
-class UserNotFound(Exception):
-    """accounts/{a}/users/{u} does not exist (or was deleted while the rep was at Google)."""
 
 
 @dataclass(frozen=True)

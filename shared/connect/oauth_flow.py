@@ -4,6 +4,9 @@ Choices and why:
 - `access_type=offline` + `prompt=consent`: Google returns a refresh token on
   every consent (without `prompt=consent` a second connect of the same Gmail
   gets none), and the rep sees the permission checkboxes every time.
+- `prompt=... select_account` (R1b): Google's account chooser comes first, so a
+  rep signed in to several Google accounts picks the Gmail to connect (or
+  adds another) instead of silently connecting the browser's current one.
 - PKCE (S256) with a verifier we generate and keep server-side in the state
   document, so a stolen authorization code is useless on its own.
 - `include_granted_scopes` is left off: with incremental authorization an
@@ -28,6 +31,7 @@ from shared.gmail.credentials import oauth_client
 os.environ.setdefault("OAUTHLIB_RELAX_TOKEN_SCOPE", "1")
 
 HTTP_TIMEOUT_SECONDS = 30
+PROMPT = "consent select_account"
 
 
 class ExchangeFailed(Exception):
@@ -93,7 +97,7 @@ def _flow(code_verifier: str) -> Any:
 
 
 def authorization_url(state: str, code_verifier: str) -> str:
-    url, _ = _flow(code_verifier).authorization_url(access_type="offline", prompt="consent", state=state)
+    url, _ = _flow(code_verifier).authorization_url(access_type="offline", prompt=PROMPT, state=state)
     return str(url)
 
 

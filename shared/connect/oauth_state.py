@@ -7,6 +7,9 @@ document (`sync_oauth_states/{nonce}`) makes it single use (consumed in a
 transaction) and keeps the PKCE code verifier on the server side, where the
 browser never sees it.
 
+The stored document also binds the state to the first browser that opens it
+(R24, `bind_browser`): the callback is accepted only from that browser.
+
 The state carries (accountId, userId, returnUrl, expiry, nonce) in the clear:
 none of them is secret, and carrying them lets the callback redirect back to a
 `returnUrl` that we signed ourselves even when the state is expired or replayed.
@@ -21,6 +24,10 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.core.models import OAuthState
 
 STATE_TTL_SECONDS = 600  # 10 minutes: long enough for a consent screen, short enough to limit replay
 _VERSION = 1
@@ -136,33 +143,82 @@ def save_state(claims: StateClaims, code_verifier: str) -> None:
     firestore_client().collection(paths.OAUTH_STATES).document(claims.nonce).create(doc.to_doc())
 
 
-def consume_state(claims: StateClaims) -> str:
-    """Spend the state once (transaction) and return its PKCE code verifier, or StateError."""
+def _state_in(tx: object, ref: object, claims: StateClaims) -> OAuthState:
+    """The stored state, checked against the signed claims, not used and not expired (else StateError)."""
+    from datetime import UTC, datetime
+
+    from shared.core.models import OAuthState
+
+    snap = ref.get(transaction=tx)  # type: ignore[attr-defined]
+    if not snap.exists:
+        raise StateError("invalid_state", "state is unknown (never issued or already purged)", claims)
+    doc = OAuthState.from_doc(snap.to_dict())
+    if (doc.accountId, doc.userId, doc.returnUrl) != (claims.account_id, claims.user_id, claims.return_url):
+        raise StateError("invalid_state", "state does not match the request it was issued for", claims)
+    if doc.usedAt is not None:
+        raise StateError("state_used", "state was already used", claims)
+    if doc.expiresAt is None or doc.expiresAt <= datetime.now(UTC):
+        raise StateError("state_expired", "state has expired", claims)
+    return doc
+
+
+def bind_browser(claims: StateClaims, presented: str | None, offered: str) -> tuple[str, bool]:
+    """R24: the first browser to open the state owns it. Returns (PKCE verifier, whether `offered` was bound).
+
+    `presented` is the session secret the browser already carries for this state (its cookie), `offered`
+    a fresh one to bind if no browser owns the state yet. A different browser gets StateError
+    ("session_mismatch"); the owner may open the URL again.
+    """
     from datetime import UTC, datetime
 
     from google.cloud import firestore
 
+    from shared.connect.browser_session import fingerprint, matches
     from shared.core import paths
     from shared.core.clients import firestore_client
-    from shared.core.models import OAuthState
+
+    db = firestore_client()
+    ref = db.collection(paths.OAUTH_STATES).document(claims.nonce)
+
+    @firestore.transactional
+    def run(tx: object) -> tuple[str, bool]:
+        doc = _state_in(tx, ref, claims)
+        if doc.browserHash is None:
+            tx.update(ref, {"browserHash": fingerprint(offered), "openedAt": datetime.now(UTC)})  # type: ignore[attr-defined]
+            return doc.codeVerifier, True
+        if not matches(presented, doc.browserHash):
+            raise StateError("session_mismatch", "the authorization URL was opened in another browser", claims)
+        return doc.codeVerifier, False
+
+    result: tuple[str, bool] = run(db.transaction())
+    return result
+
+
+def consume_state(claims: StateClaims, presented: str | None) -> str:
+    """Spend the state once (transaction) and return its PKCE code verifier, or StateError.
+
+    Only the browser that opened the state (R24: `presented` is its session cookie) can spend it; a
+    callback from any other browser is refused with `session_mismatch` and leaves the state unspent,
+    so a stranger holding the callback URL cannot use it up before the rep's own browser arrives.
+    """
+    from datetime import UTC, datetime
+
+    from google.cloud import firestore
+
+    from shared.connect.browser_session import matches
+    from shared.core import paths
+    from shared.core.clients import firestore_client
 
     db = firestore_client()
     ref = db.collection(paths.OAUTH_STATES).document(claims.nonce)
 
     @firestore.transactional
     def run(tx: object) -> str:
-        snap = ref.get(transaction=tx)
-        if not snap.exists:
-            raise StateError("invalid_state", "state is unknown (never issued or already purged)", claims)
-        doc = OAuthState.from_doc(snap.to_dict())
-        if (doc.accountId, doc.userId, doc.returnUrl) != (claims.account_id, claims.user_id, claims.return_url):
-            raise StateError("invalid_state", "state does not match the request it was issued for", claims)
-        if doc.usedAt is not None:
-            raise StateError("state_used", "state was already used", claims)
-        now = datetime.now(UTC)
-        if doc.expiresAt is None or doc.expiresAt <= now:
-            raise StateError("state_expired", "state has expired", claims)
-        tx.update(ref, {"usedAt": now})  # type: ignore[attr-defined]
+        doc = _state_in(tx, ref, claims)
+        if doc.browserHash is None or not matches(presented, doc.browserHash):
+            raise StateError("session_mismatch", "the callback came from another browser than the one that "
+                             "opened the authorization URL", claims)
+        tx.update(ref, {"usedAt": datetime.now(UTC)})  # type: ignore[attr-defined]
         return doc.codeVerifier
 
     verifier: str = run(db.transaction())

@@ -57,6 +57,23 @@ class Config:
     def gmail_watch_topic_path(self) -> str:
         return self.topic_path(self.gmail_watch_topic)
 
+    @property
+    def oauth_start_uri(self) -> str | None:
+        """`<oauth_browser>/start` (R24): it sits next to the redirect URI's `/callback` on one public function,
+        so the session cookie it sets is sent back to the callback."""
+        uri = self.oauth_redirect_uri
+        if not uri or not uri.endswith("/callback"):
+            return None
+        return uri[: -len("callback")] + "start"
+
+    @property
+    def oauth_cookies_secure(self) -> bool:
+        """Session cookies are `Secure` unless the callback is plain http on this machine (the local stack)."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.oauth_redirect_uri or "")
+        return not (parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"))
+
     def return_url_allowed(self, url: str) -> bool:
         patterns = self._allow or tuple(re.compile(p) for p in self.return_url_allowlist)
         return any(p.search(url) for p in patterns)

@@ -167,6 +167,8 @@ class OAuthState(Doc):
     codeVerifier: str = ""
     expiresAt: datetime | None = None
     usedAt: datetime | None = None
+    browserHash: str | None = None  # R24: sha256 of the session cookie of the browser that opened /start first
+    openedAt: datetime | None = None
 
 
 @dataclass

@@ -128,12 +128,14 @@ def credentials_for(mailbox_id: str, address: str) -> Any:
 
 def open_gmail(mailbox_id: str) -> GmailSession:
     """A Gmail session for a connected mailbox, or NotConnected / ReauthRequired."""
+    from shared.connect.connection import ConnectionState, decide_mailbox
     from shared.gmail.service import build_gmail
 
     mb = get_mailbox(mailbox_id)
-    if mb is None or mb.status == "disconnected":
+    state = decide_mailbox(mb).state
+    if mb is None or state is ConnectionState.DISCONNECTED:
         raise NotConnected(mailbox_id)
-    if mb.status == "reauth_required":
+    if state is ConnectionState.REAUTH_REQUIRED:
         raise ReauthRequired(mailbox_id, mb.address)
     creds = credentials_for(mailbox_id, mb.address)
     return GmailSession(mailbox_id=mailbox_id, address=mb.address, credentials=creds,

@@ -1,9 +1,10 @@
 """Steps a CRM (and a rep at Google's consent screen) take against the `oauth` function.
 
 Used by the OAuth and Auto BCC end-to-end tests. Everything goes through real
-HTTP: the CRM's calls with `requests`, the consent through the simulator's
-headless approval (SimClient.consent), the callback as the browser would follow
-Google's redirect.
+HTTP: the CRM's calls with `requests`, the rep's browser as one cookie jar from
+the authorization URL (`oauth_browser`'s /start) to the callback (R24,
+devstack/rep_browser.py), the consent through the simulator's headless approval
+(SimClient.consent).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from devstack.rep_browser import RepBrowser, consent_in_browser
+
 RETURN_URL = "http://localhost:5173/settings/email"
+SYNC_COLLECTIONS = ("sync_mailboxes", "sync_tokens", "sync_links", "sync_auto_bcc")
 READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 SEND = "https://www.googleapis.com/auth/gmail.send"
 
@@ -56,9 +60,12 @@ def crm_for(stack: Any) -> Crm:
     return Crm(oauth_url=stack.function_url("oauth"), api_key=stack.secrets.crm_api_key)
 
 
-def follow_callback(callback_url: str) -> requests.Response:
-    """The browser arriving at /callback after Google's redirect (the 302 back to the CRM is not followed)."""
-    return requests.get(callback_url, allow_redirects=False, timeout=60)
+def follow_callback(callback_url: str, browser: RepBrowser | None = None) -> requests.Response:
+    """A browser arriving at /callback after Google's redirect (the 302 back to the CRM is not followed).
+
+    Without `browser`, a fresh one: a browser that never opened the authorization URL (R24).
+    """
+    return (browser or RepBrowser()).get(callback_url)
 
 
 def outcome(resp: requests.Response) -> dict[str, str]:
@@ -69,10 +76,16 @@ def outcome(resp: requests.Response) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(loc).query).items()}
 
 
+def consent(crm: Crm, sim: Any, account: str, user: str, gmail: str, scopes: str = "all",
+            return_url: str = RETURN_URL) -> tuple[RepBrowser, str]:
+    """CRM asks for the URL, the rep opens it in their browser and consents: (that browser, the callback URL)."""
+    return consent_in_browser(sim, crm.start(account, user, return_url), gmail, scopes)
+
+
 def connect(crm: Crm, sim: Any, account: str, user: str, gmail: str, scopes: str = "all") -> dict[str, str]:
-    """The whole connect: CRM asks for the URL, the rep consents, the browser follows the callback."""
-    callback = sim.consent(crm.start(account, user), gmail, scopes)
-    return outcome(follow_callback(callback))
+    """The whole connect: CRM asks for the URL, the rep consents, the same browser follows the callback."""
+    browser, callback = consent(crm, sim, account, user, gmail, scopes)
+    return outcome(follow_callback(callback, browser))
 
 
 def seed_user(db: Any, account: str, user: str, email: str | None = None) -> None:
@@ -112,3 +125,10 @@ def email_sync(db: Any, account: str, user: str) -> dict[str, Any]:
     data = db.document(f"accounts/{account}/users/{user}").get().to_dict() or {}
     sync: dict[str, Any] = data.get("emailSync") or {}
     return sync
+
+
+def assert_nothing_stored(db: Any, account: str = "acme", user: str = "alice") -> None:
+    """No mailbox, token, link or Auto BCC route, and the user's emailSync untouched."""
+    for col in SYNC_COLLECTIONS:
+        assert docs(db, col) == {}, f"{col} was written"
+    assert email_sync(db, account, user) == {}

@@ -15,13 +15,17 @@ from typing import Any
 import pytest
 import requests
 
+from devstack.rep_browser import RepBrowser
 from shared.connect.oauth_state import new_claims, sign_state
 from tests.e2e.oauth_steps import (
     READONLY,
     RETURN_URL,
     SEND,
+    SYNC_COLLECTIONS,
     all_documents,
+    assert_nothing_stored,
     connect,
+    consent,
     crm_for,
     docs,
     email_sync,
@@ -33,7 +37,6 @@ from tests.e2e.oauth_steps import (
 pytestmark = pytest.mark.e2e
 
 GMAIL = "rep.one@gmail.test"
-SYNC_COLLECTIONS = ("sync_mailboxes", "sync_tokens", "sync_links", "sync_auto_bcc")
 
 
 @pytest.fixture
@@ -49,12 +52,6 @@ def stored_refresh_token(shared_env: Any, address: str) -> str:
     token = load_refresh_token(paths.mailbox_id(address))
     assert token
     return token
-
-
-def assert_nothing_stored(db: Any) -> None:
-    for col in SYNC_COLLECTIONS:
-        assert docs(db, col) == {}, f"{col} was written"
-    assert email_sync(db, "acme", "alice") == {}
 
 
 # --------------------------------------------------------------------------- R1 happy path
@@ -113,7 +110,7 @@ def test_refresh_token_never_reaches_the_function_log(crm: Any, stack: Any, sim_
     crm.status("acme", "alice")
     assert crm.disconnect("acme", "alice").status_code == 200
     logs = {p.name: p.read_text(errors="replace") for p in stack.log_dir.glob("function-*.log")}
-    assert "gmail connected" in logs["function-oauth.log"]  # the logs we read are the functions'
+    assert "gmail connected" in logs["function-oauth_browser.log"]  # the logs we read are the functions'
     for name, text in logs.items():
         assert token not in text, name
 
@@ -142,11 +139,11 @@ def test_r1_denied_consent_fails_with_access_denied(crm: Any, sim_client: Any, f
 # --------------------------------------------------------------------------- state
 
 def _callback_with_state(crm: Any, sim_client: Any, state: str) -> requests.Response:
-    """A genuine code from the simulator, presented with the given state."""
-    cb = sim_client.consent(crm.start("acme", "alice"), GMAIL)
+    """A genuine code from the simulator, presented with the given state by the rep's own browser."""
+    browser, cb = consent(crm, sim_client, "acme", "alice", GMAIL)
     parts = requests.models.PreparedRequest()
     parts.prepare_url(cb.split("?")[0], {"code": _query(cb)["code"], "state": state})
-    return follow_callback(str(parts.url))
+    return follow_callback(str(parts.url), browser)
 
 
 def _query(url: str) -> dict[str, str]:
@@ -171,19 +168,19 @@ def test_state_signed_with_another_key_is_refused(crm: Any, sim_client: Any, fir
 
 
 def test_tampered_state_is_refused(crm: Any, sim_client: Any, firestore_db: Any) -> None:
-    cb = sim_client.consent(crm.start("acme", "alice"), GMAIL)
+    browser, cb = consent(crm, sim_client, "acme", "alice", GMAIL)
     state = _query(cb)["state"]
     payload, mac = state.split(".")
     body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     body[4] = "http://localhost:1/elsewhere"  # redirect the rep somewhere else
     forged = base64.urlsafe_b64encode(json.dumps(body).encode()).rstrip(b"=").decode()
-    resp = follow_callback(cb.replace(state, f"{forged}.{mac}"))
+    resp = follow_callback(cb.replace(state, f"{forged}.{mac}"), browser)
     assert (resp.status_code, resp.json()["error"]) == (400, "invalid_state")
     assert_nothing_stored(firestore_db)
 
 
 def test_missing_state_is_refused(crm: Any, stack: Any) -> None:
-    resp = follow_callback(f"{stack.function_url('oauth')}/callback?code=4/abc")
+    resp = follow_callback(f"{stack.function_url('oauth_browser')}/callback?code=4/abc")
     assert (resp.status_code, resp.json()["error"]) == (400, "invalid_state")
 
 
@@ -200,27 +197,27 @@ def test_expired_state_redirects_with_state_expired_and_stores_nothing(crm: Any,
 def test_state_past_its_stored_expiry_is_refused(crm: Any, sim_client: Any, firestore_db: Any) -> None:
     from datetime import UTC, datetime, timedelta
 
-    cb = sim_client.consent(crm.start("acme", "alice"), GMAIL)
+    browser, cb = consent(crm, sim_client, "acme", "alice", GMAIL)
     (state_id,) = docs(firestore_db, "sync_oauth_states")
     firestore_db.document(f"sync_oauth_states/{state_id}").update(
         {"expiresAt": datetime.now(UTC) - timedelta(seconds=1)})
-    assert outcome(follow_callback(cb)) == {"status": "error", "reason": "state_expired"}
+    assert outcome(follow_callback(cb, browser)) == {"status": "error", "reason": "state_expired"}
     assert_nothing_stored(firestore_db)
 
 
 def test_replayed_state_is_refused_and_changes_nothing(crm: Any, sim_client: Any, firestore_db: Any) -> None:
-    cb = sim_client.consent(crm.start("acme", "alice"), GMAIL)
-    assert outcome(follow_callback(cb)) == {"status": "connected"}
+    browser, cb = consent(crm, sim_client, "acme", "alice", GMAIL)
+    assert outcome(follow_callback(cb, browser)) == {"status": "connected"}
     token_doc = docs(firestore_db, "sync_tokens")
 
-    assert outcome(follow_callback(cb)) == {"status": "error", "reason": "state_used"}
+    assert outcome(follow_callback(cb, browser)) == {"status": "error", "reason": "state_used"}
     assert docs(firestore_db, "sync_tokens") == token_doc
     assert sim_client.mailbox(GMAIL)["activeTokens"] == 1
 
 
 def test_state_is_bound_to_its_return_url_and_keeps_its_query(crm: Any, sim_client: Any) -> None:
-    url = crm.start("acme", "alice", return_url=RETURN_URL + "?tab=gmail")
-    resp = follow_callback(sim_client.consent(url, GMAIL))
+    browser, cb = consent(crm, sim_client, "acme", "alice", GMAIL, return_url=RETURN_URL + "?tab=gmail")
+    resp = follow_callback(cb, browser)
     assert resp.headers["Location"] == RETURN_URL + "?tab=gmail&status=connected"
 
 
@@ -234,12 +231,22 @@ def test_return_url_off_the_allow_list_is_refused(crm: Any, firestore_db: Any) -
     assert docs(firestore_db, "sync_oauth_states") == {}
 
 
+def _google_query(crm: Any) -> dict[str, str]:
+    """The query of the consent URL at Google that the CRM's authorization URL leads the browser to."""
+    return _query(RepBrowser().open(crm.start("acme", "alice")))
+
+
 def test_authorization_url_asks_offline_consent_with_pkce(crm: Any) -> None:
-    q = _query(crm.start("acme", "alice"))
-    assert (q["access_type"], q["prompt"], q["code_challenge_method"]) == ("offline", "consent", "S256")
+    q = _google_query(crm)
+    assert (q["access_type"], q["code_challenge_method"]) == ("offline", "S256")
+    assert "consent" in q["prompt"].split()
     assert set(q["scope"].split()) == {READONLY, SEND}
     assert len(q["code_challenge"]) == 43
     assert q["redirect_uri"].endswith("/callback")
+
+
+def test_r1b_consent_request_offers_googles_account_chooser(crm: Any) -> None:
+    assert _google_query(crm)["prompt"] == "consent select_account"
 
 
 @pytest.mark.parametrize("route,method", [("/connect", "POST"), ("/disconnect", "POST"), ("/status", "GET"),
@@ -298,6 +305,36 @@ def test_status_of_a_user_who_never_connected_is_disconnected(crm: Any) -> None:
     assert crm.status("acme", "alice")["status"] == "disconnected"
 
 
+def test_r16b_status_gives_a_user_who_never_connected_an_auto_bcc_address_that_routes_to_them(
+        crm: Any, firestore_db: Any) -> None:
+    from shared.auto_bcc.address import token_from_address
+
+    address = crm.status("acme", "alice")["autoBccAddress"]
+    assert address and address.endswith("@bcc.localhost")
+    token = token_from_address(address, "bcc.localhost")
+    assert token  # an address on our domain, in the token format auto_bcc accepts
+    route = firestore_db.document(f"sync_auto_bcc/{token}").get().to_dict()
+    assert route == {"accountId": "acme", "userId": "alice", "address": address}  # how auto_bcc resolves it
+    assert crm.status("acme", "alice")["autoBccAddress"] == address  # stable
+
+
+def test_r16b_auto_bcc_address_stays_the_same_through_connect_and_disconnect(crm: Any, sim_client: Any) -> None:
+    before = crm.status("acme", "alice")["autoBccAddress"]
+    connect(crm, sim_client, "acme", "alice", GMAIL)
+    assert crm.status("acme", "alice")["autoBccAddress"] == before
+    assert crm.disconnect("acme", "alice").status_code == 200
+    after = crm.status("acme", "alice")
+    assert (after["status"], after["autoBccAddress"]) == ("disconnected", before)
+
+
+def test_r16b_each_user_gets_their_own_auto_bcc_address(crm: Any, firestore_db: Any) -> None:
+    seed_user(firestore_db, "acme", "bob")
+    seed_user(firestore_db, "globex", "alice")
+    addresses = {crm.status(a, u)["autoBccAddress"] for a, u in (("acme", "alice"), ("acme", "bob"),
+                                                                   ("globex", "alice"))}
+    assert len(addresses) == 3
+
+
 # --------------------------------------------------------------------------- failures after consent
 
 @pytest.mark.parametrize("method", ["gmail.users.getProfile", "gmail.users.watch"])
@@ -315,10 +352,10 @@ def test_gmail_failure_during_callback_leaves_nothing_behind(crm: Any, sim_clien
 
 
 def test_user_deleted_during_consent_leaves_nothing_behind(crm: Any, sim_client: Any, firestore_db: Any) -> None:
-    callback = sim_client.consent(crm.start("acme", "alice"), GMAIL)
+    browser, callback = consent(crm, sim_client, "acme", "alice", GMAIL)
     firestore_db.document("accounts/acme/users/alice").delete()
 
-    assert outcome(follow_callback(callback)) == {"status": "error", "reason": "user_not_found"}
+    assert outcome(follow_callback(callback, browser)) == {"status": "error", "reason": "user_not_found"}
 
     for col in SYNC_COLLECTIONS:
         assert docs(firestore_db, col) == {}

@@ -135,6 +135,7 @@ def test_r4_disconnecting_the_last_link_stops_the_watch_and_revokes_the_token(
         crm: Any, stack: Any, sim_client: Any, firestore_db: Any, shared_env: Any) -> None:
     connect(crm, sim_client, "acme", "alice", SHARED)
     token = stored_token(SHARED)
+    auto_bcc = crm.status("acme", "alice")["autoBccAddress"]
 
     assert crm.disconnect("acme", "alice").status_code == 200
 
@@ -144,7 +145,8 @@ def test_r4_disconnecting_the_last_link_stops_the_watch_and_revokes_the_token(
     assert docs(firestore_db, "sync_tokens") == {}
     assert docs(firestore_db, "sync_links") == {}
     assert mailbox_doc(firestore_db, SHARED)["status"] == "disconnected"
-    assert crm.status("acme", "alice") == {"status": "disconnected", "address": None, "autoBccAddress": None,
+    # 0.2 (R16b): a disconnected user keeps their Auto BCC address; every other field is null.
+    assert crm.status("acme", "alice") == {"status": "disconnected", "address": None, "autoBccAddress": auto_bcc,
                                           "connectedAt": None, "lastSyncAt": None, "lastError": None}
     events = [e for e in stack.crm_events(2) if e["type"] == "connection.status"]
     assert [e["status"] for e in events] == ["connected", "disconnected"]
@@ -236,3 +238,56 @@ def test_resync_syncs_mail_whose_notification_was_lost(crm: Any, sim_client: Any
     finally:
         sim_client.set_faults({})
     assert [m["subject"] for m in found.values()] == ["lost"]
+
+
+# --------------------------------------------------------------------------- R5b
+
+def _mail_from_buyer(sim: Any, address: str, subject: str) -> None:
+    sim.deliver(address, f"From: buyer@client.example\r\nTo: {address}\r\nSubject: {subject}\r\n"
+                         f"Message-ID: <{subject.replace(' ', '-')}@client.example>\r\n\r\nhello\r\n".encode())
+
+
+def _revoke_and_wait_for_reauth(crm: Any, sim: Any, address: str, account: str, user: str) -> None:
+    """The rep's Google password changes, then mail arrives: its notification finds the grant dead (R5)."""
+    from tests.e2e.sync_steps import wait_for
+
+    assert sim.revoke(address) >= 1
+    _mail_from_buyer(sim, address, "while reauth required")
+    wait_for(lambda: crm.status(account, user)["status"] == "reauth_required", what="reauth_required")
+
+
+def _logged_subjects(db: Any, timeout: float) -> list[str]:
+    from tests.e2e.sync_steps import wait_for
+
+    found = wait_for(lambda: docs(db, "accounts/acme/conversations/c1/messages"), timeout=timeout,
+                     what="the message in the CRM")
+    return [m["subject"] for m in found.values()]
+
+
+def test_r5b_mail_that_arrived_while_reauth_required_syncs_right_after_reconnect(
+        crm: Any, sim_client: Any, firestore_db: Any) -> None:
+    from tests.e2e.oauth_steps import seed_contact
+
+    seed_contact(firestore_db, "acme", "c1", "buyer@client.example")
+    connect(crm, sim_client, "acme", "alice", SHARED)
+    _revoke_and_wait_for_reauth(crm, sim_client, SHARED, "acme", "alice")
+    assert docs(firestore_db, "accounts/acme/conversations/c1/messages") == {}
+
+    assert connect(crm, sim_client, "acme", "alice", SHARED) == {"status": "connected"}
+
+    # No new mail, no notification, no sweep, no /resync: the reconnect itself asks for the sync.
+    assert _logged_subjects(firestore_db, timeout=15) == ["while reauth required"]
+
+
+def test_r5b_update_to_a_gmail_that_kept_its_cursor_syncs_the_gap_right_away(
+        crm: Any, sim_client: Any, firestore_db: Any) -> None:
+    from tests.e2e.oauth_steps import seed_contact
+
+    seed_contact(firestore_db, "acme", "c1", "buyer@client.example")
+    connect(crm, sim_client, "globex", "bob", SHARED)
+    connect(crm, sim_client, "acme", "alice", OLD)
+    _revoke_and_wait_for_reauth(crm, sim_client, SHARED, "globex", "bob")
+
+    assert connect(crm, sim_client, "acme", "alice", SHARED) == {"status": "connected"}  # R3: OLD -> SHARED
+
+    assert _logged_subjects(firestore_db, timeout=15) == ["while reauth required"]

@@ -1,0 +1,42 @@
+"""Spec of the one connection check (shared/connect/connection.py): (link, mailbox) -> state."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.connect.connection import ConnectionState, decide, decide_mailbox
+from shared.core.models import Link, Mailbox
+
+LINK = Link(accountId="a", userId="u", mailboxId="m", address="rep@gmail.test")
+
+
+def mailbox(status: str) -> Mailbox:
+    return Mailbox(address="rep@gmail.test", status=status)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("link,box,state", [
+    (None, None, ConnectionState.DISCONNECTED),
+    (None, mailbox("connected"), ConnectionState.DISCONNECTED),  # the mailbox is someone else's link
+    (LINK, None, ConnectionState.DISCONNECTED),  # a link whose mailbox is gone
+    (LINK, mailbox("disconnected"), ConnectionState.DISCONNECTED),
+    (LINK, mailbox("reauth_required"), ConnectionState.REAUTH_REQUIRED),  # R5: its own state, not connected
+    (LINK, mailbox("connected"), ConnectionState.CONNECTED),
+])
+def test_decide(link: Link | None, box: Mailbox | None, state: ConnectionState) -> None:
+    conn = decide(link, box)
+    assert conn.state is state
+    assert conn.connected is (state is ConnectionState.CONNECTED)
+
+
+@pytest.mark.parametrize("status,state", [
+    ("connected", ConnectionState.CONNECTED),
+    ("reauth_required", ConnectionState.REAUTH_REQUIRED),
+    ("disconnected", ConnectionState.DISCONNECTED),
+])
+def test_decide_mailbox_is_the_mailbox_half_of_decide(status: str, state: ConnectionState) -> None:
+    assert decide_mailbox(mailbox(status)).state is state
+    assert decide(LINK, mailbox(status)).state is state
+
+
+def test_decide_mailbox_without_a_mailbox_is_disconnected() -> None:
+    assert decide_mailbox(None).state is ConnectionState.DISCONNECTED
