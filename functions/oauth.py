@@ -244,7 +244,10 @@ def status(request: flask.Request) -> Any:
     link = get_link(account_id, user_id)
     mailbox = get_mailbox(link.mailboxId) if link else None
     if link is None or mailbox is None or mailbox.status == "disconnected":
-        return json_response({"status": "disconnected", "address": None, "autoBccAddress": None,
+        from shared.auto_bcc.address import ensure_address  # R16b: every existing user has one
+
+        return json_response({"status": "disconnected", "address": None,
+                              "autoBccAddress": ensure_address(account_id, user_id),
                               "connectedAt": None, "lastSyncAt": None, "lastError": None})
     sync = user.sync()
     return json_response({

@@ -135,6 +135,7 @@ def test_r4_disconnecting_the_last_link_stops_the_watch_and_revokes_the_token(
         crm: Any, stack: Any, sim_client: Any, firestore_db: Any, shared_env: Any) -> None:
     connect(crm, sim_client, "acme", "alice", SHARED)
     token = stored_token(SHARED)
+    auto_bcc = crm.status("acme", "alice")["autoBccAddress"]
 
     assert crm.disconnect("acme", "alice").status_code == 200
 
@@ -144,7 +145,7 @@ def test_r4_disconnecting_the_last_link_stops_the_watch_and_revokes_the_token(
     assert docs(firestore_db, "sync_tokens") == {}
     assert docs(firestore_db, "sync_links") == {}
     assert mailbox_doc(firestore_db, SHARED)["status"] == "disconnected"
-    assert crm.status("acme", "alice") == {"status": "disconnected", "address": None, "autoBccAddress": None,
+    assert crm.status("acme", "alice") == {"status": "disconnected", "address": None, "autoBccAddress": auto_bcc,
                                           "connectedAt": None, "lastSyncAt": None, "lastError": None}
     events = [e for e in stack.crm_events(2) if e["type"] == "connection.status"]
     assert [e["status"] for e in events] == ["connected", "disconnected"]
