@@ -3,11 +3,11 @@
 #
 #   ./deploy.sh [--dry-run] [options] [target ...]
 #
-# Targets: oauth gmail_push send_email quota_reset auto_bcc infra. No target
+# Targets: oauth gmail_push send_email quota_reset auto_bcc attachments infra. No target
 # means everything: infra first, then every function. A function target sets
 # up everything that function needs on its own (APIs, its service account and
 # grants, its topics and secrets, the function, its trigger subscription), so
-# Cloud Build deploys the five in parallel; `infra` is the project-wide rest
+# Cloud Build deploys the six in parallel; `infra` is the project-wide rest
 # (Firestore database, indexes, TTL policies, all topics, Gmail's publisher
 # grant, all secrets, Cloud Scheduler jobs).
 #
@@ -22,7 +22,7 @@
 # NAME --data-file=-`, see docs/OPERATIONS.md).
 set -euo pipefail
 
-readonly ALL_FUNCTIONS=(oauth gmail_push send_email quota_reset auto_bcc)
+readonly ALL_FUNCTIONS=(oauth gmail_push send_email quota_reset auto_bcc attachments)
 readonly ALL_SECRETS=(oauth-client token-encryption-key oauth-state-key crm-api-key inbound-api-key)
 readonly APIS=(
   cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com
@@ -38,13 +38,13 @@ usage() {
   cat <<'EOF'
 Usage: ./deploy.sh [--dry-run] [options] [target ...]
 
-Targets: oauth gmail_push send_email quota_reset auto_bcc infra (default: all).
+Targets: oauth gmail_push send_email quota_reset auto_bcc attachments infra (default: all).
 
 Options (each also read from the environment variable in brackets):
   --project ID               [PROJECT_ID]           required
   --region REGION            [REGION]               required (e.g. europe-west1)
-  --crm-invoker-sa EMAIL     [CRM_INVOKER_SA]       required for send_email: the CRM's
-                                                    service account, the only invoker
+  --crm-invoker-sa EMAIL     [CRM_INVOKER_SA]       required for send_email and attachments:
+                                                    the CRM's service account, the only invoker
   --oauth-redirect-base URL  [OAUTH_REDIRECT_BASE]  required for oauth: public https URL
                                                     of the oauth function; Google redirects
                                                     to <URL>/callback
@@ -108,7 +108,7 @@ if ((${#TARGETS[@]} == 0)); then
 fi
 for t in "${TARGETS[@]}"; do
   case "$t" in
-    infra | oauth | gmail_push | send_email | quota_reset | auto_bcc) ;;
+    infra | oauth | gmail_push | send_email | quota_reset | auto_bcc | attachments) ;;
     *) die "unknown target '$t' (choose from: infra ${ALL_FUNCTIONS[*]})" ;;
   esac
 done
@@ -153,9 +153,9 @@ require() { # NAME FLAG WHY
 }
 require PROJECT_ID --project "the Google Cloud project to deploy to"
 require REGION --region "where the functions, scheduler jobs and Firestore live"
-if selected send_email; then
+if selected send_email || selected attachments; then
   require CRM_INVOKER_SA --crm-invoker-sa \
-    "send_email is private; name the CRM's service account that may invoke it"
+    "send_email and attachments are private; name the CRM's service account that may invoke them"
 fi
 if selected oauth; then
   require OAUTH_REDIRECT_BASE --oauth-redirect-base \
@@ -301,6 +301,7 @@ fn_secrets() {
     send_email) echo "oauth-client token-encryption-key crm-api-key" ;;
     quota_reset) echo "oauth-client token-encryption-key" ;;
     auto_bcc) echo "inbound-api-key oauth-state-key" ;;
+    attachments) echo "oauth-client token-encryption-key crm-api-key" ;;
   esac
 }
 fn_publishes() {
@@ -318,13 +319,15 @@ fn_trigger() {
   esac
 }
 # memory timeout max-instances concurrency. HTTP handlers are thread-safe, so
-# one instance serves many requests; send_email holds up to 25 MB attachments
-# (plus their MIME encoding) per request, hence more memory and fewer at once.
+# one instance serves many requests; send_email and attachments hold up to 25 MB
+# attachments (plus their MIME or base64 encoding) per request, hence more
+# memory and fewer at once.
 fn_resources() {
   case "$1" in
     oauth) echo "512Mi 60s 20 40" ;;
     send_email) echo "1Gi 120s 30 8" ;;
     auto_bcc) echo "512Mi 60s 10 20" ;;
+    attachments) echo "1Gi 60s 20 8" ;;
     gmail_push) echo "512Mi 300s 30 4" ;;
     quota_reset) echo "512Mi 540s 1 1" ;;
   esac
@@ -420,8 +423,8 @@ deploy_function() {
       # Google's redirect to /callback comes from the rep's browser; the CRM
       # routes still demand the CRM API key.
       oauth) cmd+=(--allow-unauthenticated) ;;
-      # Only the CRM's service account may call it (plus the API key).
-      send_email) cmd+=(--no-allow-unauthenticated) ;;
+      # Only the CRM's service account may call them (plus the API key).
+      send_email | attachments) cmd+=(--no-allow-unauthenticated) ;;
       # Inbound-mail providers cannot mint Google ID tokens: public behind the
       # inbound key, unless a Google-side relay's service account is named.
       auto_bcc)
@@ -434,7 +437,7 @@ deploy_function() {
   run "${cmd[@]}"
 
   case "$fn" in
-    send_email)
+    send_email | attachments)
       run_retry gcloud functions add-invoker-policy-binding "$name" "--region=$REGION" \
         "--member=serviceAccount:$CRM_INVOKER_SA" "$P" ;;
     auto_bcc)
