@@ -3,7 +3,7 @@
 #
 #   ./deploy.sh [--dry-run] [options] [target ...]
 #
-# Targets: oauth oauth_browser gmail_push send_email quota_reset auto_bcc infra.
+# Targets: oauth oauth_browser gmail_push send_email quota_reset auto_bcc attachments infra.
 # No target means everything: infra first, then every function. A function
 # target sets up everything that function needs on its own (APIs, its service
 # account and grants, its topics and secrets, the function, its trigger
@@ -22,7 +22,7 @@
 # NAME --data-file=-`, see docs/OPERATIONS.md).
 set -euo pipefail
 
-readonly ALL_FUNCTIONS=(oauth oauth_browser gmail_push send_email quota_reset auto_bcc)
+readonly ALL_FUNCTIONS=(oauth oauth_browser gmail_push send_email quota_reset auto_bcc attachments)
 readonly ALL_SECRETS=(oauth-client token-encryption-key oauth-state-key crm-api-key inbound-api-key)
 readonly APIS=(
   cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com
@@ -38,13 +38,13 @@ usage() {
   cat <<'EOF'
 Usage: ./deploy.sh [--dry-run] [options] [target ...]
 
-Targets: oauth oauth_browser gmail_push send_email quota_reset auto_bcc infra (default: all).
+Targets: oauth oauth_browser gmail_push send_email quota_reset auto_bcc attachments infra (default: all).
 
 Options (each also read from the environment variable in brackets):
   --project ID               [PROJECT_ID]           required
   --region REGION            [REGION]               required (e.g. europe-west1)
-  --crm-invoker-sa EMAIL     [CRM_INVOKER_SA]       required for oauth and send_email: the
-                                                    CRM's service account, their only invoker
+  --crm-invoker-sa EMAIL     [CRM_INVOKER_SA]       required for oauth, send_email and attachments:
+                                                    the CRM's service account, their only invoker
   --oauth-redirect-base URL  [OAUTH_REDIRECT_BASE]  required for oauth and oauth_browser:
                                                     public https URL of the oauth_browser
                                                     function; the CRM's authorization URLs
@@ -110,7 +110,7 @@ if ((${#TARGETS[@]} == 0)); then
 fi
 for t in "${TARGETS[@]}"; do
   case "$t" in
-    infra | oauth | oauth_browser | gmail_push | send_email | quota_reset | auto_bcc) ;;
+    infra | oauth | oauth_browser | gmail_push | send_email | quota_reset | auto_bcc | attachments) ;;
     *) die "unknown target '$t' (choose from: infra ${ALL_FUNCTIONS[*]})" ;;
   esac
 done
@@ -155,9 +155,9 @@ require() { # NAME FLAG WHY
 }
 require PROJECT_ID --project "the Google Cloud project to deploy to"
 require REGION --region "where the functions, scheduler jobs and Firestore live"
-if selected send_email || selected oauth; then
+if selected send_email || selected oauth || selected attachments; then
   require CRM_INVOKER_SA --crm-invoker-sa \
-    "oauth and send_email are private; name the CRM's service account that may invoke them"
+    "oauth, send_email and attachments are private; name the CRM's service account that may invoke them"
 fi
 if selected oauth || selected oauth_browser; then
   require OAUTH_REDIRECT_BASE --oauth-redirect-base \
@@ -312,6 +312,7 @@ fn_secrets() {
     send_email) echo "oauth-client token-encryption-key crm-api-key" ;;
     quota_reset) echo "oauth-client token-encryption-key" ;;
     auto_bcc) echo "inbound-api-key" ;;
+    attachments) echo "oauth-client token-encryption-key crm-api-key" ;;
   esac
 }
 fn_publishes() {
@@ -329,13 +330,15 @@ fn_trigger() {
   esac
 }
 # memory timeout max-instances concurrency. HTTP handlers are thread-safe, so
-# one instance serves many requests; send_email holds up to 25 MB attachments
-# (plus their MIME encoding) per request, hence more memory and fewer at once.
+# one instance serves many requests; send_email and attachments hold up to 25 MB
+# attachments (plus their MIME or base64 encoding) per request, hence more
+# memory and fewer at once.
 fn_resources() {
   case "$1" in
     oauth | oauth_browser) echo "512Mi 60s 20 40" ;;
     send_email) echo "1Gi 120s 30 8" ;;
     auto_bcc) echo "512Mi 60s 10 20" ;;
+    attachments) echo "1Gi 60s 20 8" ;;
     gmail_push) echo "512Mi 300s 30 4" ;;
     quota_reset) echo "512Mi 540s 1 1" ;;
   esac
@@ -437,7 +440,7 @@ deploy_function() {
       # browser carries no Google identity. Only these two routes live here.
       oauth_browser) cmd+=(--allow-unauthenticated) ;;
       # Only the CRM's service account may call them (plus the API key).
-      oauth | send_email) cmd+=(--no-allow-unauthenticated) ;;
+      oauth | send_email | attachments) cmd+=(--no-allow-unauthenticated) ;;
       # Inbound-mail providers cannot mint Google ID tokens: public behind the
       # inbound key, unless a Google-side relay's service account is named.
       auto_bcc)
@@ -450,7 +453,7 @@ deploy_function() {
   run "${cmd[@]}"
 
   case "$fn" in
-    oauth | send_email)
+    oauth | send_email | attachments)
       run_retry gcloud functions add-invoker-policy-binding "$name" "--region=$REGION" \
         "--member=serviceAccount:$CRM_INVOKER_SA" "$P" ;;
     auto_bcc)

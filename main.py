@@ -41,6 +41,13 @@ def auto_bcc(request: Any) -> Any:
     return handle(request)
 
 
+@functions_framework.http
+def attachments(request: Any) -> Any:
+    from functions.attachments import handle
+
+    return handle(request)
+
+
 @functions_framework.cloud_event
 def gmail_push(cloud_event: Any) -> None:
     from functions.gmail_push import handle

@@ -49,7 +49,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     default=_env_int("DEVSTACK_SIMULATOR_PORT", DEFAULT_PORTS["simulator"]))
     up.add_argument("--functions-port", type=int,
                     default=_env_int("DEVSTACK_FUNCTIONS_PORT", DEFAULT_PORTS["functions"]),
-                    help="first of consecutive ports, one per function: " + ", ".join(FUNCTION_NAMES)
+                    help=f"first of {len(FUNCTION_NAMES)} consecutive ports: " + ", ".join(FUNCTION_NAMES)
                     + " (0: any free ports)")
     up.add_argument("--timeout", type=float, default=55.0, help="seconds to wait for the stack to be ready")
     return parser.parse_args(argv)

@@ -455,7 +455,7 @@ def finalize(ctx: SendContext, claim: idempotency.Claim, rfc822_id: str, gmail_i
         rfc822MessageId=rfc822_id, inReplyTo=ctx.in_reply_to, references=list(ctx.references),
         attachments=[{"filename": a.filename, "mimeType": a.mime_type or "application/octet-stream",
                       "size": len(a.content)} for a in req.attachments],
-        createdAt=now)
+        createdAt=now, mailboxId=ctx.mailbox_id)
     ctx.mark("thread")
     store_message(req.account_id, conversation_id, message_id, msg)
     ctx.mark("store")

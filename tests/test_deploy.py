@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy.sh"
 SHELLCHECK = ROOT / ".venv" / "bin" / "shellcheck"
 
-FUNCTIONS = ("oauth", "oauth_browser", "gmail_push", "send_email", "quota_reset", "auto_bcc")
+FUNCTIONS = ("oauth", "oauth_browser", "gmail_push", "send_email", "quota_reset", "auto_bcc", "attachments")
 PROJECT = "acme-crm-prod"
 REGION = "europe-west1"
 CRM_SA = "crm-backend@acme-crm.iam.gserviceaccount.com"
@@ -45,6 +45,7 @@ SECRETS = {
     "send_email": {"oauth-client", "token-encryption-key", "crm-api-key"},
     "quota_reset": {"oauth-client", "token-encryption-key"},
     "auto_bcc": {"inbound-api-key"},  # issue 15: it never used oauth-state-key
+    "attachments": {"oauth-client", "token-encryption-key", "crm-api-key"},
 }
 PUBLISHES = {
     "oauth": {"crm-events", "gmail-watch"},
@@ -53,6 +54,7 @@ PUBLISHES = {
     "send_email": {"crm-events"},
     "quota_reset": {"crm-events"},
     "auto_bcc": {"crm-events"},
+    "attachments": {"crm-events"},
 }
 TRIGGER_TOPICS = {"gmail_push": "gmail-watch", "quota_reset": "daily-tick"}
 
@@ -145,7 +147,7 @@ def test_each_function_deployed_on_its_own_gen2_python312_from_the_one_tree(full
     assert f["region"] == REGION
 
 
-@pytest.mark.parametrize("fn", ["oauth", "oauth_browser", "send_email", "auto_bcc"])
+@pytest.mark.parametrize("fn", ["oauth", "oauth_browser", "send_email", "auto_bcc", "attachments"])
 def test_http_functions_are_http_triggered_and_serve_concurrent_requests(full: Run, fn: str) -> None:
     f = flags(deploy_cmd(full, fn))
     assert "trigger-http" in f and "trigger-topic" not in f
@@ -279,8 +281,9 @@ def test_issue15_no_function_may_read_a_secret_its_code_never_names(full: Run, f
     assert granted <= _secrets_reachable_from(fn)
 
 
-def test_send_email_is_private_and_only_the_crm_service_account_may_invoke_it(full: Run) -> None:
-    cmd = deploy_cmd(full, "send_email")
+@pytest.mark.parametrize("fn", ["send_email", "attachments"])
+def test_crm_functions_are_private_and_only_the_crm_service_account_may_invoke_them(full: Run, fn: str) -> None:
+    cmd = deploy_cmd(full, fn)
     assert "no-allow-unauthenticated" in flags(cmd) and "allow-unauthenticated" not in flags(cmd)
     name = cmd[3]
     invokers = {flags(c)["member"] for c in full.find("gcloud", "functions", "add-invoker-policy-binding", name)}

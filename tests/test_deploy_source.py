@@ -38,7 +38,7 @@ import pytest
 from devstack.procs import ManagedProcess, free_port, tcp_ready
 
 ROOT = Path(__file__).resolve().parent.parent
-HTTP_FUNCTIONS = ("oauth", "send_email", "auto_bcc")  # behind a key
+HTTP_FUNCTIONS = ("oauth", "send_email", "auto_bcc", "attachments")  # behind a key
 BROWSER_FUNCTIONS = ("oauth_browser",)  # public, behind a signed state
 EVENT_FUNCTIONS = ("gmail_push", "quota_reset")
 ALL_FUNCTIONS = HTTP_FUNCTIONS + BROWSER_FUNCTIONS + EVENT_FUNCTIONS
@@ -276,7 +276,9 @@ HTTP_PROBES: dict[str, tuple[str, bytes, dict[str, str]]] = {
     "auto_bcc": ("/?to=someone%40bcc.localhost",
                  b"From: a@example.com\r\nTo: b@example.com\r\nSubject: x\r\n\r\nhi\r\n",
                  {"Content-Type": "message/rfc822"}),
+    "attachments": ("/?accountId=a1&conversationId=c1&messageId=m1&attachmentId=x1", b"", {}),
 }
+PROBE_METHODS = {"attachments": "GET"}
 
 
 @pytest.mark.slow
@@ -287,7 +289,7 @@ def test_http_entry_point_served_from_the_upload_answers_with_its_json_error(
 ) -> None:
     require_module(fn)
     path, body, headers = HTTP_PROBES[fn]
-    status, raw = call(served[fn].url + path, body, headers)
+    status, raw = call(served[fn].url + path, body, headers, PROBE_METHODS.get(fn, "POST"))
     assert status == 401, (status, raw[:500], served[fn].process.log_tail())
     payload = json.loads(raw)
     assert payload["error"] == "unauthorized" and isinstance(payload["message"], str) and payload["message"]

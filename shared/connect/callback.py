@@ -82,9 +82,9 @@ def _outcome(claims: StateClaims, args: Mapping[str, str], browser_secret: str |
 
 def _connect(claims: StateClaims, grant: TokenGrant) -> str:
     """Google calls first, then one transaction, then retire the old mailbox, tell the CRM, sync the gap."""
+    from shared.auto_bcc.address import user_route
     from shared.connect import connections
     from shared.connect.announce import announce
-    from shared.connect.auto_bcc_route import route_for
     from shared.connect.errors import UserNotFound
     from shared.connect.mailboxes import sealed_token
     from shared.gmail.credentials import forget_access_token
@@ -104,7 +104,7 @@ def _connect(claims: StateClaims, grant: TokenGrant) -> str:
         return "gmail_unavailable"
 
     mailbox_id = paths.mailbox_id(profile.address)
-    route, token = route_for(claims.account_id, claims.user_id)
+    route, token = user_route(claims.account_id, claims.user_id)
     try:
         outcome = connections.commit_connection(
             claims.account_id, claims.user_id, profile, watch_expiration,

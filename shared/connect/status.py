@@ -15,11 +15,11 @@ from shared.connect.connection import ConnectionState, resolve
 
 
 def connection_status(account_id: str, user_id: str) -> dict[str, Any]:
-    from shared.connect.auto_bcc_route import ensure_route
+    from shared.auto_bcc.address import ensure_address
     from shared.connect.mailboxes import require_user
 
     sync = require_user(account_id, user_id).sync()
-    auto_bcc = sync.autoBccAddress or ensure_route(account_id, user_id)
+    auto_bcc = sync.autoBccAddress or ensure_address(account_id, user_id)
     conn = resolve(account_id, user_id)
     if conn.state is ConnectionState.DISCONNECTED or conn.mailbox is None or conn.link is None:
         return {"status": "disconnected", "address": None, "autoBccAddress": auto_bcc,

@@ -101,6 +101,8 @@ class Message(Doc):
     isForward: bool = False
     attachments: list[dict[str, Any]] = field(default_factory=list)
     createdAt: datetime | None = None
+    mailboxId: str | None = None  # the sync mailbox it came through (R20: attachments are fetched there)
+    truncated: bool = False  # bodies were cut to fit one Firestore document (R22, R23)
 
     def to_doc(self) -> dict[str, Any]:
         d = asdict(self)
@@ -192,6 +194,22 @@ class IdempotencyRecord(Doc):
     error: dict[str, Any] | None = None
     createdAt: datetime | None = None
     expireAt: datetime | None = None  # TTL policy
+
+
+@dataclass
+class AttachmentChunk(Doc):
+    """One piece (at most CHUNK_BYTES) of an Auto BCC copy's attachment (R20): the copy is in no
+    Gmail mailbox, so auto_bcc keeps the bytes, split to fit Firestore's 1 MiB per document."""
+
+    accountId: str = ""
+    conversationId: str = ""
+    messageId: str = ""
+    attachmentId: str = ""
+    index: int = 0
+    count: int = 0  # chunks of this attachment
+    size: int = 0  # bytes of the whole attachment
+    data: bytes = b""
+    createdAt: datetime | None = None
 
 
 @dataclass

@@ -23,6 +23,7 @@ OAUTH_STATES = "sync_oauth_states"
 SEND_SLOTS = "sync_send_slots"
 IDEMPOTENCY = "sync_idempotency"
 AUTO_BCC = "sync_auto_bcc"
+ATTACHMENTS = "sync_attachments"
 
 
 def _h(*parts: str) -> str:
@@ -59,6 +60,11 @@ def gmail_message_doc_id(gmail_message_id: str) -> str:
 
 def auto_bcc_message_doc_id(rfc822_message_id: str) -> str:
     return f"ab_{_h(rfc822_message_id.strip())}"
+
+
+def attachment_chunk_id(account_id: str, conversation_id: str, message_id: str, attachment_id: str,
+                        index: int) -> str:
+    return f"{_h(account_id, conversation_id, message_id, attachment_id)}_{index:04d}"
 
 
 def user_path(account_id: str, user_id: str) -> str:

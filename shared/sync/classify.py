@@ -171,8 +171,9 @@ def _cut(value: str | None) -> str | None:
     return value if value is None or len(value) <= MAX_BODY_CHARS else value[:MAX_BODY_CHARS]
 
 
-def build_message(msg: ParsedMessage, delivery: Delivery) -> Message:
-    """The CRM message document for one delivery (R12: Cc/Bcc recorded, no contacts made for them)."""
+def build_message(msg: ParsedMessage, delivery: Delivery, mailbox_id: str | None = None) -> Message:
+    """The CRM message document for one delivery (R12: Cc/Bcc recorded, no contacts made for them);
+    `mailbox_id` is where it was read, so its attachments can be fetched there later (R20)."""
     return Message(
         direction=delivery.direction,
         source="gmail",
@@ -194,4 +195,5 @@ def build_message(msg: ParsedMessage, delivery: Delivery) -> Message:
         references=list(msg.references),
         isForward=delivery.is_forward,
         attachments=[a.to_doc() for a in msg.attachments],
+        mailboxId=mailbox_id,
     )

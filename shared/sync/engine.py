@@ -324,7 +324,7 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
     for thread_id, tm in created.items():
         batch.create(thread_ref(ctx.mailbox_id, thread_id), tm.to_doc())
     for it in items:
-        doc = build_message(it.parsed, it.delivery).to_doc()
+        doc = build_message(it.parsed, it.delivery, ctx.mailbox_id).to_doc()
         doc["createdAt"] = now
         batch.create(message_ref(it.account_id, it.conversation_id, it.doc_id), doc)
     try:
@@ -350,7 +350,7 @@ def _write_slow(ctx: _Context, items: list[_Item]) -> list[_Item]:
                 mapped[key] = tm.conversations.get(it.account_id, conv)
             conv = mapped[key]
         ctx.stats.writes += 1
-        if store_message(it.account_id, conv, it.doc_id, build_message(it.parsed, it.delivery)):
+        if store_message(it.account_id, conv, it.doc_id, build_message(it.parsed, it.delivery, ctx.mailbox_id)):
             ctx.stats.stored += 1
         elif not _is_own_sync(it.account_id, conv, it.doc_id):
             continue  # the CRM's own send (R9) or Auto BCC: logged and announced already

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,9 @@ def rep(stack: Any, clean: Any, firestore_db: Any, sim_client: Any) -> dict[str,
 
 
 def copy(rep: dict[str, str], to: str = CLIENT, cc: str = "", msgid: str = "<offer-1@corp.example>",
-         subject: str = "Our offer") -> bytes:
-    headers = [f"From: Alice <{GMAIL}>", f"To: {to}", f"Bcc: {rep['bcc']}", f"Subject: {subject}",
-               "Date: Tue, 05 Mar 2024 10:00:00 +0000", "MIME-Version: 1.0",
-               "Content-Type: text/plain; charset=utf-8"]
+         subject: str = "Our offer", sender: str = GMAIL, date: str = "Tue, 05 Mar 2024 10:00:00 +0000") -> bytes:
+    headers = [f"From: Alice <{sender}>", f"To: {to}", f"Bcc: {rep['bcc']}", f"Subject: {subject}",
+               f"Date: {date}", "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8"]
     if cc:
         headers.append(f"Cc: {cc}")
     if msgid:
@@ -44,6 +44,22 @@ def post(rep: dict[str, str], body: bytes, to: str | None = None, key: str | Non
          content_type: str = "message/rfc822") -> requests.Response:
     return requests.post(rep["url"], params={"to": to or rep["bcc"]}, data=body, timeout=60,
                          headers={"Authorization": f"Bearer {key or rep['key']}", "Content-Type": content_type})
+
+
+def snapshot(db: Any) -> dict[str, Any]:
+    """Every document in the database and when it was last written: equal snapshots = nothing written."""
+    out: dict[str, Any] = {}
+
+    def walk(collections: Any) -> None:
+        for col in collections:
+            for ref in col.list_documents():
+                snap = ref.get()
+                if snap.exists:
+                    out[ref.path] = snap.update_time
+                walk(ref.collections())
+
+    walk(db.collections())
+    return out
 
 
 def messages_of(db: Any, account: str) -> list[tuple[str, dict[str, Any]]]:
@@ -150,10 +166,14 @@ def test_copy_above_30_mb_is_413(rep: dict[str, str]) -> None:
     assert (resp.status_code, resp.json()["error"]) == (413, "too_large")
 
 
-def test_disconnected_user_is_409_not_connected(rep: dict[str, str], stack: Any) -> None:
+def test_r16b_after_disconnect_the_old_gmail_is_refused_and_the_crm_email_accepted(
+        rep: dict[str, str], stack: Any, firestore_db: Any) -> None:
     assert crm_for(stack).disconnect("acme", "alice").status_code == 200
-    resp = post(rep, copy(rep))
-    assert (resp.status_code, resp.json()["error"]) == (409, "not_connected")
+    before = snapshot(firestore_db)
+    resp = post(rep, copy(rep))  # From: the Gmail that is no longer connected
+    assert (resp.status_code, resp.json()["error"]) == (403, "sender_not_user")
+    assert snapshot(firestore_db) == before
+    assert post(rep, copy(rep, sender="alice@acme.example")).status_code == 201
 
 
 @pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "functions" / "gmail_push.py").exists(),
@@ -176,3 +196,118 @@ def test_r16_later_reply_from_the_new_contact_syncs_as_inbound(rep: dict[str, st
     assert inbound, "the reply did not sync"
     assert (inbound[0]["contactId"], inbound[0]["source"]) == (contact_id, "gmail")
     assert len(messages_of(firestore_db, "acme")) == 2
+
+
+# ---- R16b: every CRM user, and only their own mail
+
+def test_r16b_user_who_never_connected_gmail_logs_copies_from_their_crm_email(
+        rep: dict[str, str], stack: Any, firestore_db: Any) -> None:
+    seed_user(firestore_db, "acme", "olga", email="Olga@Acme.example")  # an Outlook user
+    address = crm_for(stack).status("acme", "olga")["autoBccAddress"]
+    assert address and address.endswith("@bcc.localhost") and address != rep["bcc"]
+
+    resp = post(rep, copy(rep, sender="olga@acme.example"), to=address)
+    assert resp.status_code == 201, resp.text
+    ((_, msg),) = messages_of(firestore_db, "acme")
+    assert (msg["userId"], msg["from"], msg["source"]) == ("olga", "olga@acme.example", "auto_bcc")
+    assert crm_for(stack).status("acme", "olga")["autoBccAddress"] == address  # stable
+
+
+def test_r16b_connected_user_logs_copies_from_gmail_and_from_crm_email(rep: dict[str, str], firestore_db: Any) -> None:
+    assert post(rep, copy(rep, msgid="<a@corp.example>")).status_code == 201
+    assert post(rep, copy(rep, msgid="<b@corp.example>", sender="ALICE@acme.example")).status_code == 201
+    assert sorted(m["from"] for _, m in messages_of(firestore_db, "acme")) == ["alice@acme.example", GMAIL]
+
+
+@pytest.mark.parametrize("sender", ["stranger@evil.example", "carol@acme.example", "rep.one@gmail.test.evil.example"])
+def test_r16b_copy_from_anyone_else_is_refused_and_creates_nothing(rep: dict[str, str], firestore_db: Any,
+                                                                  sender: str) -> None:
+    before = snapshot(firestore_db)
+    resp = post(rep, copy(rep, sender=sender))
+    assert (resp.status_code, resp.json()["error"]) == (403, "sender_not_user")
+    assert snapshot(firestore_db) == before
+
+
+def test_r16b_address_of_a_deleted_user_is_404(rep: dict[str, str], firestore_db: Any) -> None:
+    firestore_db.document("accounts/acme/users/alice").delete()
+    before = snapshot(firestore_db)
+    resp = post(rep, copy(rep))
+    assert (resp.status_code, resp.json()["error"]) == (404, "not_found")
+    assert snapshot(firestore_db) == before
+
+
+@pytest.mark.parametrize("date", ["Fri, 31 Dec 9999 23:59:59 -0500", "Fri, 31 Dec 9999 23:59:59 +0000",
+                                  "in the future"])
+def test_r16b_future_or_absurd_date_is_logged_as_the_arrival_time(rep: dict[str, str], firestore_db: Any,
+                                                                 date: str) -> None:
+    if date == "in the future":
+        date = (datetime.now(UTC) + timedelta(days=3)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    resp = post(rep, copy(rep, date=date))
+    after = datetime.now(UTC) + timedelta(seconds=1)
+    assert resp.status_code == 201, resp.text
+    ((_, msg),) = messages_of(firestore_db, "acme")
+    assert before <= msg["sentAt"] <= after
+    conv = firestore_db.document(f"accounts/acme/conversations/{resp.json()['conversationId']}").get().to_dict()
+    assert before <= conv["lastMessageAt"] <= after
+
+
+def test_r16b_past_date_is_kept(rep: dict[str, str], firestore_db: Any) -> None:
+    assert post(rep, copy(rep)).status_code == 201
+    ((_, msg),) = messages_of(firestore_db, "acme")
+    assert msg["sentAt"] == datetime(2024, 3, 5, 10, 0, tzinfo=UTC)
+
+
+# ---- R21: blocklisted addresses and domains are never logged
+
+@pytest.mark.parametrize("entry", ["ann.buyer@client.example", "CLIENT.example", "example"])
+def test_r21_copy_to_a_blocklisted_address_or_domain_is_not_logged(rep: dict[str, str], firestore_db: Any,
+                                                                   entry: str) -> None:
+    firestore_db.document("accounts/acme/settings/emailSync").set({"blocklist": ["nobody@else.example", entry]})
+    before = snapshot(firestore_db)
+    resp = post(rep, copy(rep))
+    assert (resp.status_code, resp.json()["error"]) == (422, "blocklisted")
+    assert snapshot(firestore_db) == before
+
+
+def test_r21_blocklisted_cc_keeps_the_whole_copy_out(rep: dict[str, str], firestore_db: Any) -> None:
+    firestore_db.document("accounts/acme/settings/emailSync").set({"blocklist": ["lawyers.example"]})
+    resp = post(rep, copy(rep, cc="Counsel <counsel@eu.lawyers.example>"))
+    assert (resp.status_code, resp.json()["error"]) == (422, "blocklisted")
+    assert messages_of(firestore_db, "acme") == []
+
+
+def test_r21_blocklist_of_another_account_does_not_apply(rep: dict[str, str], firestore_db: Any) -> None:
+    firestore_db.document("accounts/globex/settings/emailSync").set({"blocklist": ["client.example"]})
+    assert post(rep, copy(rep)).status_code == 201
+
+
+# ---- R20: the copy's attachments are kept with it
+
+def copy_with_attachment(rep: dict[str, str], data: bytes, filename: str = "Angebot März.pdf") -> bytes:
+    import base64
+
+    b64 = base64.encodebytes(data).decode()
+    return (f"From: {GMAIL}\r\nTo: {CLIENT}\r\nBcc: {rep['bcc']}\r\nSubject: Offer attached\r\n"
+            "Message-ID: <att-1@corp.example>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nSee attached."
+            "\r\n--XX\r\nContent-Type: application/pdf\r\n"
+            f"Content-Disposition: attachment; filename*=utf-8''{requests.utils.quote(filename)}\r\n"
+            f"Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--XX--\r\n").encode()
+
+
+def test_r20_copy_attachment_bytes_are_stored_in_chunks_under_the_copys_own_id(
+        rep: dict[str, str], firestore_db: Any) -> None:
+    data = bytes(range(256)) * 9000  # 2.3 MB: three chunks
+    resp = post(rep, copy_with_attachment(rep, data))
+    assert resp.status_code == 201, resp.text
+    ((_, msg),) = messages_of(firestore_db, "acme")
+    assert msg["attachments"] == [{"filename": "Angebot März.pdf", "mimeType": "application/pdf",
+                                   "size": len(data), "gmailAttachmentId": "ab_0"}]
+    chunks = sorted(docs(firestore_db, "sync_attachments").values(), key=lambda c: c["index"])
+    assert [c["index"] for c in chunks] == [0, 1, 2]
+    assert b"".join(c["data"] for c in chunks) == data
+    assert {(c["accountId"], c["messageId"], c["attachmentId"]) for c in chunks} == {
+        ("acme", resp.json()["messageId"], "ab_0")}
+    assert post(rep, copy_with_attachment(rep, data)).status_code == 200  # a redelivery writes no new chunk
+    assert len(docs(firestore_db, "sync_attachments")) == 3

@@ -66,7 +66,8 @@ def test_encoded_subject_bodies_date_and_attachments() -> None:
     assert copy.sent_at == datetime(2024, 3, 5, 9, 0, tzinfo=UTC)
     assert (copy.in_reply_to, copy.references) == ("<p@x>", ["<o@x>", "<p@x>"])
     assert copy.attachments == [{"filename": "offer.pdf", "mimeType": "application/pdf", "size": 9,
-                                 "gmailAttachmentId": None}]
+                                 "gmailAttachmentId": "ab_0"}]
+    assert copy.attachment_data == [b"%PDF-1.4\n"]
 
 
 def test_forward_is_marked() -> None:
@@ -79,3 +80,54 @@ def test_forward_is_marked() -> None:
 def test_malformed_copies_are_refused_with_a_reason(data: bytes) -> None:
     with pytest.raises(MalformedMessage):
         parse_copy(data)
+
+
+ARRIVED = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("date", [
+    "Sat, 01 Jun 2024 12:00:01 +0000",  # a second after it arrived
+    "Fri, 31 Dec 9999 23:59:59 -0500",  # past year 9999 in UTC: OverflowError before R16b
+    "Fri, 31 Dec 9999 23:59:59 +0000",
+    "Mon, 32 Jan 2024 25:61:00 +0000",
+    "not a date at all",
+    "",
+])
+def test_r16b_future_absurd_or_unreadable_date_is_the_arrival_time(date: str) -> None:
+    copy = parse_copy(raw(f"From: a@x.example\nTo: b@y.example\nDate: {date}"), received_at=ARRIVED)
+    assert copy.sent_at == ARRIVED
+
+
+def test_r16b_past_date_is_kept_in_utc() -> None:
+    copy = parse_copy(raw("From: a@x.example\nTo: b@y.example\nDate: Sat, 01 Jun 2024 09:30:00 -0200"),
+                      received_at=ARRIVED)
+    assert copy.sent_at == datetime(2024, 6, 1, 11, 30, tzinfo=UTC)
+
+
+def test_each_attachment_gets_its_own_id_in_order() -> None:
+    parts = "".join(f"--B\r\nContent-Type: text/csv\r\nContent-Disposition: attachment; filename=f{i}.csv\r\n\r\n"
+                    f"row {i}\r\n" for i in range(3))
+    copy = parse_copy(raw("From: a@x.example\nTo: b@y.example\nMIME-Version: 1.0\n"
+                          "Content-Type: multipart/mixed; boundary=B", parts + "--B--\r\n"))
+    assert [a["gmailAttachmentId"] for a in copy.attachments] == ["ab_0", "ab_1", "ab_2"]
+    assert [a["filename"] for a in copy.attachments] == ["f0.csv", "f1.csv", "f2.csv"]
+    assert copy.attachment_data == [b"row 0", b"row 1", b"row 2"]
+
+
+def test_hostile_content_type_is_stored_as_octet_stream() -> None:
+    parts = ('--B\r\nContent-Type: text/html; x="<script>"\r\nContent-Disposition: attachment; filename=a\r\n\r\n'
+             "x\r\n--B\r\nContent-Type: \x01/\x02\r\nContent-Disposition: attachment; filename=b\r\n\r\ny\r\n--B--\r\n")
+    copy = parse_copy(raw("From: a@x.example\nTo: b@y.example\nMIME-Version: 1.0\n"
+                          "Content-Type: multipart/mixed; boundary=B", parts))
+    assert [a["mimeType"] for a in copy.attachments] == ["text/html", "application/octet-stream"]
+
+
+def test_deeply_nested_copy_is_read_or_refused_never_raises() -> None:
+    depth = 3000
+    body = "".join(f"--b{i}\r\nContent-Type: multipart/mixed; boundary=b{i + 1}\r\n\r\n" for i in range(depth))
+    data = raw("From: a@x.example\nTo: b@y.example\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b0",
+               body + "x")
+    try:
+        parse_copy(data)
+    except MalformedMessage:
+        pass

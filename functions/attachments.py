@@ -1,0 +1,85 @@
+"""The `attachments` function (R20): the bytes of an attachment of a logged message, for the CRM.
+
+  GET /?accountId&conversationId&messageId&attachmentId      Authorization: Bearer <CRM API key>
+  -> 200, the bytes; Content-Type: the attachment's type;
+     Content-Disposition: attachment; filename*=UTF-8''<name>
+
+`attachmentId` is the message's `attachments[i].gmailAttachmentId`. Errors:
+400 invalid_request (a missing or malformed parameter), 401, 404 not_found
+(no such message or attachment in this account), 409 not_connected /
+reauth_required (the mailbox the message came from), 503 gmail_unavailable
+when Gmail is busy. This adapter checks the HTTP side and calls
+`shared.attachments.fetch.fetch_attachment`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from shared.http.answers import ApiError, handles_errors, require_bearer
+from shared.http.validate import invalid, require_id
+
+if TYPE_CHECKING:
+    import flask
+
+CRM_KEY_SECRET = "crm-api-key"
+# Gmail's attachment ids are long opaque base64url strings; Auto BCC copies' are `ab_<n>`.
+_ATTACHMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,4096}$")
+_MIME_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
+_FIRESTORE_RESERVED = re.compile(r"^(\.|\.\.|__.*__)$")
+PARAMS = ("accountId", "conversationId", "messageId")
+
+# refusal of the operation -> (HTTP status, error code, message)
+REFUSALS: dict[str, tuple[int, str, str]] = {
+    "AttachmentNotFound": (404, "not_found", "no such message or attachment"),
+    "MailboxNotConnected": (409, "not_connected", "the mailbox this message came from is no longer connected"),
+    "MailboxReauthRequired": (409, "reauth_required", "the rep must connect Gmail again to open this attachment"),
+    "GmailBusy": (503, "gmail_unavailable", "Gmail did not answer; try again shortly"),
+}
+
+
+@handles_errors
+def handle(request: flask.Request) -> Any:
+    from shared.attachments.fetch import AttachmentUnavailable, fetch_attachment
+
+    if (request.path.rstrip("/") or "/") != "/":
+        raise ApiError(404, "not_found", f"no route {request.path}")
+    if request.method not in ("GET", "HEAD"):
+        raise ApiError(405, "method_not_allowed", "GET /?accountId&conversationId&messageId&attachmentId",
+                       allow="GET")
+    require_bearer(request, CRM_KEY_SECRET)
+    query = {k: request.args.get(k) for k in (*PARAMS, "attachmentId")}
+    ids = [require_id(query, k) for k in PARAMS]
+    for name, value in zip(PARAMS, ids, strict=True):
+        if _FIRESTORE_RESERVED.match(value):
+            raise invalid(name, "is not a valid id")
+    attachment_id = query["attachmentId"]
+    if not attachment_id or not _ATTACHMENT_ID.match(attachment_id):
+        raise invalid("attachmentId", "must be the gmailAttachmentId of one of the message's attachments")
+
+    try:
+        content = fetch_attachment(ids[0], ids[1], ids[2], attachment_id)
+    except AttachmentUnavailable as refusal:
+        status, code, message = REFUSALS[type(refusal).__name__]
+        raise ApiError(status, code, message) from None
+    return _bytes_response(content.data, content.filename, content.mime_type)
+
+
+def content_disposition(filename: str) -> str:
+    """RFC 6266 / RFC 5987: the name percent-encoded as UTF-8 (no quoting or header injection possible)."""
+    name = filename.replace("/", "_").replace("\\", "_").strip() or "attachment"
+    return "attachment; filename*=UTF-8''" + quote(name.encode("utf-8", "replace"), safe="")
+
+
+def _bytes_response(data: bytes, filename: str, mime_type: str) -> Any:
+    import flask
+
+    resp = flask.Response(data, status=200, mimetype=None)
+    resp.headers["Content-Type"] = mime_type if _MIME_TYPE.match(mime_type or "") else "application/octet-stream"
+    resp.headers["Content-Disposition"] = content_disposition(filename)
+    resp.headers["Content-Length"] = str(len(data))
+    resp.headers["X-Content-Type-Options"] = "nosniff"  # never rendered as what it claims to be
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp

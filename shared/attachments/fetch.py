@@ -1,0 +1,142 @@
+"""Open an attachment of a logged message from the CRM (R20).
+
+The CRM holds no Gmail token, so it asks us. What it names is a CRM message
+(`accounts/{a}/conversations/{c}/messages/{m}`) and one of its attachments by
+the id on the message (`attachments[i].gmailAttachmentId`); an id under
+another account's path simply does not exist (404), so a tenant can only
+reach its own messages.
+
+Where the bytes are:
+- Auto BCC copies (`source: auto_bcc`, ids `ab_<n>`) are in no mailbox we can
+  read; auto_bcc stored their bytes when it logged them (`store.py`).
+- Everything else came through a mailbox (`mailboxId` on the message; older
+  messages without it: the mailbox of the message's user): Gmail's
+  users.messages.attachments.get on that mailbox (5 quota units). The mailbox
+  must still be connected to this account (a link of the account): after a
+  disconnect (R4) its token is gone and the CRM is told `not_connected`; a
+  mailbox whose authorization Google rejected answers `reauth_required`
+  (and a refresh refused now marks it so, R5).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from shared.core import log
+from shared.core.models import Message
+
+GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
+
+
+class AttachmentUnavailable(Exception):
+    """The attachment cannot be served; the subclass says why."""
+
+
+class AttachmentNotFound(AttachmentUnavailable):
+    """No such message or attachment in this account (or Gmail no longer has it)."""
+
+
+class MailboxNotConnected(AttachmentUnavailable):
+    """The mailbox the message came from is no longer connected to this account."""
+
+
+class MailboxReauthRequired(AttachmentUnavailable):
+    """Google rejected the mailbox's authorization; the rep must connect again (R5)."""
+
+
+class GmailBusy(AttachmentUnavailable):
+    """Gmail is rate limiting the mailbox or failing; try again later."""
+
+
+@dataclass(frozen=True)
+class AttachmentContent:
+    filename: str
+    mime_type: str
+    data: bytes
+
+
+def _message(account_id: str, conversation_id: str, message_id: str) -> Message:
+    from shared.sync.conversations import message_ref
+
+    try:
+        snap = message_ref(account_id, conversation_id, message_id).get()
+    except ValueError:  # an id Firestore cannot take as a path segment: no such message
+        raise AttachmentNotFound(message_id) from None
+    if not snap.exists:
+        raise AttachmentNotFound(message_id)
+    return Message.from_doc(snap.to_dict())
+
+
+def _meta(msg: Message, attachment_id: str) -> dict[str, Any]:
+    for att in msg.attachments or []:
+        if isinstance(att, dict) and att.get("gmailAttachmentId") == attachment_id:
+            return att
+    raise AttachmentNotFound(attachment_id)
+
+
+def _mailbox_of(account_id: str, msg: Message) -> str:
+    """The mailbox to read through, if it is still connected to this account."""
+    from shared.connect.mailboxes import get_link, links_for_mailbox
+
+    if msg.mailboxId:
+        if not any(ln.accountId == account_id for ln in links_for_mailbox(msg.mailboxId)):
+            raise MailboxNotConnected(msg.mailboxId)
+        return msg.mailboxId
+    link = get_link(account_id, msg.userId) if msg.userId else None
+    if link is None:
+        raise MailboxNotConnected(f"{account_id}/{msg.userId}")
+    return link.mailboxId
+
+
+def _from_gmail(mailbox_id: str, gmail_message_id: str, attachment_id: str) -> bytes:
+    from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail, reauth_guard
+    from shared.gmail.errors import Outcome, classify
+
+    try:
+        session = open_gmail(mailbox_id)
+    except NotConnected:
+        raise MailboxNotConnected(mailbox_id) from None
+    except ReauthRequired:
+        raise MailboxReauthRequired(mailbox_id) from None
+    try:
+        with reauth_guard(mailbox_id, session.address):
+            resp = session.service.users().messages().attachments().get(
+                userId="me", messageId=gmail_message_id, id=attachment_id).execute(num_retries=GMAIL_NUM_RETRIES)
+    except ReauthRequired:
+        raise MailboxReauthRequired(mailbox_id) from None
+    except Exception as exc:
+        info = classify(exc)
+        log.warning("attachment fetch refused by Gmail", mailboxId=mailbox_id, status=info.status,
+                    reason=info.reason, outcome=info.outcome.value)
+        if info.outcome in (Outcome.NOT_FOUND, Outcome.REJECTED):
+            raise AttachmentNotFound(attachment_id) from None  # Gmail: gone, or "Invalid attachment token"
+        if info.outcome is Outcome.REAUTH:
+            raise MailboxReauthRequired(mailbox_id) from None
+        raise GmailBusy(info.outcome.value) from None
+    data = resp.get("data") if isinstance(resp, dict) else None
+    if not isinstance(data, str):
+        return b""
+    return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+
+
+def fetch_attachment(account_id: str, conversation_id: str, message_id: str, attachment_id: str) -> AttachmentContent:
+    """The attachment's bytes with its name and type, from wherever the message's source keeps them."""
+    from shared.attachments import store
+
+    msg = _message(account_id, conversation_id, message_id)
+    meta = _meta(msg, attachment_id)
+    filename, mime_type = str(meta.get("filename") or ""), str(meta.get("mimeType") or "")
+    if msg.source == "auto_bcc":
+        try:
+            data = store.read(account_id, conversation_id, message_id, attachment_id, int(meta.get("size") or 0))
+        except store.StoredAttachmentMissing as exc:
+            log.error("stored attachment bytes missing", accountId=account_id, messageId=message_id, chunk=str(exc))
+            raise AttachmentNotFound(attachment_id) from None
+    else:
+        if not msg.gmailMessageId:
+            raise AttachmentNotFound(message_id)
+        data = _from_gmail(_mailbox_of(account_id, msg), msg.gmailMessageId, attachment_id)
+    log.info("attachment served", accountId=account_id, messageId=message_id, source=msg.source, bytes=len(data))
+    return AttachmentContent(filename=filename, mime_type=mime_type, data=data)

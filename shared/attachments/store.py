@@ -1,0 +1,106 @@
+"""Bytes of Auto BCC copies' attachments, kept in Firestore (R20).
+
+An Auto BCC copy reaches us by webhook and lives in no Gmail mailbox we can
+read, so its attachments cannot be fetched later: auto_bcc stores them when
+it logs the copy. Firestore holds at most 1 MiB per document, so each
+attachment is cut into `CHUNK_BYTES` pieces, `sync_attachments/{h}_{nnnn}`
+with h = hash(account, conversation, message, attachment id): deterministic
+ids, so a retried webhook rewrites the same documents (idempotent) and a
+reader computes every id from the attachment's size without a query.
+
+The chunks are written before the message document that points at them, so a
+message never names bytes that are not there; a copy that died between the
+two leaves chunks that the retry of the same copy overwrites.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.core import paths
+from shared.core.models import AttachmentChunk
+
+CHUNK_BYTES = 1_000_000  # < 1 MiB with room for the name and fields; never change: readers derive ids from it
+BATCH_BYTES = 8_000_000  # a Firestore commit carries at most 10 MiB
+BATCH_WRITES = 500  # and at most 500 writes
+
+
+class StoredAttachmentMissing(Exception):
+    """A chunk the message's metadata implies is not there (it was deleted, or never written)."""
+
+
+@dataclass(frozen=True)
+class StoredAttachment:
+    attachment_id: str
+    data: bytes
+
+
+def chunk_count(size: int) -> int:
+    return (size + CHUNK_BYTES - 1) // CHUNK_BYTES
+
+
+def chunk_ids(account_id: str, conversation_id: str, message_id: str, attachment_id: str, size: int) -> list[str]:
+    return [paths.attachment_chunk_id(account_id, conversation_id, message_id, attachment_id, n)
+            for n in range(chunk_count(size))]
+
+
+def _chunks(account_id: str, conversation_id: str, message_id: str,
+            attachments: Sequence[StoredAttachment]) -> Iterator[tuple[str, AttachmentChunk]]:
+    now = datetime.now(UTC)
+    for att in attachments:
+        ids = chunk_ids(account_id, conversation_id, message_id, att.attachment_id, len(att.data))
+        for n, doc_id in enumerate(ids):
+            yield doc_id, AttachmentChunk(
+                accountId=account_id, conversationId=conversation_id, messageId=message_id,
+                attachmentId=att.attachment_id, index=n, count=len(ids), size=len(att.data),
+                data=att.data[n * CHUNK_BYTES:(n + 1) * CHUNK_BYTES], createdAt=now)
+
+
+def store(account_id: str, conversation_id: str, message_id: str, attachments: Sequence[StoredAttachment]) -> int:
+    """Write every chunk (set: a retry writes the same documents); returns the documents written."""
+    from shared.core.clients import firestore_client
+
+    db = firestore_client()
+    col = db.collection(paths.ATTACHMENTS)
+    batch: Any = None
+    pending_bytes = pending_writes = written = 0
+    for doc_id, chunk in _chunks(account_id, conversation_id, message_id, attachments):
+        if batch is not None and (pending_writes >= BATCH_WRITES or pending_bytes + len(chunk.data) > BATCH_BYTES):
+            batch.commit()
+            batch, pending_bytes, pending_writes = None, 0, 0
+        if batch is None:
+            batch = db.batch()
+        batch.set(col.document(doc_id), chunk.to_doc())
+        pending_bytes += len(chunk.data) + 512
+        pending_writes += 1
+        written += 1
+    if batch is not None:
+        batch.commit()
+    return written
+
+
+def read(account_id: str, conversation_id: str, message_id: str, attachment_id: str, size: int) -> bytes:
+    """The attachment's bytes, from its chunks (one batched read)."""
+    from shared.core.clients import firestore_client
+
+    ids = chunk_ids(account_id, conversation_id, message_id, attachment_id, size)
+    if not ids:
+        return b""
+    db = firestore_client()
+    col = db.collection(paths.ATTACHMENTS)
+    snaps = {s.id: s for s in db.get_all([col.document(i) for i in ids])}
+    out = bytearray()
+    for n, doc_id in enumerate(ids):
+        snap = snaps.get(doc_id)
+        if snap is None or not snap.exists:
+            raise StoredAttachmentMissing(doc_id)
+        chunk = AttachmentChunk.from_doc(snap.to_dict())
+        if chunk.index != n or chunk.attachmentId != attachment_id or chunk.messageId != message_id:
+            raise StoredAttachmentMissing(doc_id)
+        out += chunk.data
+    if len(out) != size:
+        raise StoredAttachmentMissing(f"{ids[0]}: {len(out)} bytes, expected {size}")
+    return bytes(out)

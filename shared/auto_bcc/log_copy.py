@@ -1,0 +1,175 @@
+"""The Auto BCC operation: log one copy a rep sent to their Auto BCC address (R16, R16b, R20, R21).
+
+Every refusal is decided before the first write, so a refused copy creates
+nothing (no contact, no message, no attachment bytes):
+
+1. reads: the address's route (`sync_auto_bcc/{token}`), then in one batch the
+   user, their link and the account's blocklist setting, then the link's
+   mailbox; the parse of the copy; the account's users among its recipients;
+2. checks: the address names an existing user (404); the copy parses (400);
+   its `From` is the user's own address — their CRM `email` or the Gmail they
+   connected — (403, R16b: anyone who learns the address must not log mail
+   under the rep); no address on it is blocklisted (422, R21); it has an
+   external recipient (422); its attachments fit R15's 25 MB (413); the
+   message document is made to fit Firestore (bodies cut, `truncated`);
+3. writes, each idempotent: the contact (create-if-absent, the only place the
+   project creates contacts), the attachment bytes (deterministic chunk ids,
+   before the message that names them), the message (create-if-absent, id
+   from the Message-ID: a webhook that delivers twice logs once), the
+   conversation's summary, the `message.synced` event.
+
+A user who never connected Gmail (an Outlook user) is served like any other
+(R16b): the address does not depend on a connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.auto_bcc.address import lookup
+from shared.auto_bcc.document import build_document
+from shared.auto_bcc.message import AutoBccCopy, MalformedMessage, parse_copy, pick_recipient
+from shared.core import log, paths
+from shared.core.config import get_config
+from shared.core.models import User
+
+MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # R15: what a rep can send in one message
+
+__all__ = ["AttachmentsTooLarge", "Blocklisted", "CopyRefused", "LoggedCopy", "MalformedMessage", "NoRecipient",
+           "SenderNotUser", "UnknownAddress", "log_copy"]
+
+
+class CopyRefused(Exception):
+    """The copy is not logged; the text says why (safe to show the webhook's operator)."""
+
+
+class UnknownAddress(CopyRefused):
+    """Not one of our Auto BCC addresses, or its user no longer exists."""
+
+
+class SenderNotUser(CopyRefused):
+    """The copy's From is not the user's own address (R16b)."""
+
+
+class Blocklisted(CopyRefused):
+    """An address on the copy is on the account's blocklist (R21)."""
+
+
+class NoRecipient(CopyRefused):
+    """No external recipient to log the copy under."""
+
+
+class AttachmentsTooLarge(CopyRefused):
+    """The attachments exceed R15's 25 MB."""
+
+
+@dataclass(frozen=True)
+class LoggedCopy:
+    message_id: str
+    conversation_id: str
+    contact_id: str
+    created: bool  # False: the same copy was logged before (the answer is the same)
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class _Owner:
+    account_id: str
+    user_id: str
+    own_addresses: frozenset[str]  # the user's CRM email and connected Gmail address, lower-cased
+    blocklist: Any
+
+
+def _owner(to: str, domain: str) -> _Owner:
+    """Who the address belongs to and what their copies must satisfy (three round trips)."""
+    from shared.connect.connection import ConnectionState, decide_from_snapshots
+    from shared.connect.mailboxes import link_ref, mailbox_ref, user_ref
+    from shared.core.clients import firestore_client
+    from shared.sync.blocklist import parse_blocklist, settings_path
+
+    route = lookup(to, domain)
+    if route is None:
+        raise UnknownAddress("unknown Auto BCC address")
+    a, u = route.accountId, route.userId
+    db = firestore_client()
+    refs = [user_ref(a, u), link_ref(a, u), db.document(settings_path(a))]
+    snaps = {s.reference.path: s for s in db.get_all(refs)}
+    user_snap, link_snap, settings_snap = (snaps.get(r.path) for r in refs)
+    if user_snap is None or not user_snap.exists:
+        raise UnknownAddress("the user of this Auto BCC address no longer exists")
+    own = {User.from_doc(user_snap.to_dict()).email.strip().lower()}
+    if link_snap is not None and link_snap.exists:
+        mailbox_id = (link_snap.to_dict() or {}).get("mailboxId") or ""
+        conn = decide_from_snapshots(link_snap, mailbox_ref(mailbox_id).get() if mailbox_id else None)
+        if conn.state is not ConnectionState.DISCONNECTED and conn.mailbox is not None:
+            own.add(conn.mailbox.address.strip().lower())
+    settings = (settings_snap.to_dict() or {}) if settings_snap is not None and settings_snap.exists else {}
+    return _Owner(a, u, frozenset(own - {""}), parse_blocklist(settings.get("blocklist")))
+
+
+def _check(copy: AutoBccCopy, owner: _Owner) -> None:
+    from shared.sync.blocklist import any_blocked
+
+    if copy.sender.email not in owner.own_addresses:
+        raise SenderNotUser("the copy's From is not the address of the user this Auto BCC address belongs to")
+    if any_blocked(copy.participants(), owner.blocklist):
+        raise Blocklisted("an address on the copy is on the account's blocklist; it is not logged")
+    if sum(len(d) for d in copy.attachment_data) > MAX_ATTACHMENT_BYTES:
+        raise AttachmentsTooLarge(f"the attachments exceed {MAX_ATTACHMENT_BYTES} bytes in total")
+
+
+def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> LoggedCopy:
+    """Log the copy sent to Auto BCC address `to` (see the module doc for the order of things)."""
+    from shared.attachments import store
+    from shared.core.events import CrmEvent, publish
+    from shared.sync.contacts import auto_contact_id, create_contact_if_absent, find_contacts, find_user_emails
+    from shared.sync.conversations import message_ref, store_message, touch_conversation
+
+    domain = get_config().auto_bcc_domain
+    suffix = "@" + domain.lower()
+
+    def is_auto_bcc(address: str) -> bool:
+        return address.endswith(suffix)
+
+    # ---- read and decide: nothing after the first write can refuse the copy
+    owner = _owner(to, domain)
+    copy = parse_copy(raw, received_at or datetime.now(UTC))
+    _check(copy, owner)
+    a, u = owner.account_id, owner.user_id
+    internal = find_user_emails(a, [r.email for r in copy.recipients()])
+    recipient = pick_recipient(copy, is_auto_bcc, internal)
+    if recipient is None:
+        raise NoRecipient("the copy has no external recipient to log it under")
+    existing = find_contacts(a, [recipient.email]).get(recipient.email)
+    message_id = paths.auto_bcc_message_doc_id(copy.message_id)
+
+    def document(contact_id: str) -> tuple[Any, int]:  # conversation id = contact id (one per contact)
+        return build_document(copy, account_id=a, conversation_id=contact_id, message_id=message_id,
+                              contact_id=contact_id, user_id=u, is_auto_bcc=is_auto_bcc)
+
+    contact_id = existing.id if existing is not None else auto_contact_id(recipient.email)
+    doc, kept = document(contact_id)
+
+    # ---- write (each step idempotent; a retry of the same copy converges)
+    if existing is None:
+        contact_id = create_contact_if_absent(a, recipient.email, recipient.name, source="auto_bcc").id
+        if contact_id != doc.contactId:  # the CRM created one meanwhile: log under it
+            doc, kept = document(contact_id)
+    created = False
+    if not message_ref(a, contact_id, message_id).get().exists:
+        chunks = store.store(a, contact_id, message_id, [
+            store.StoredAttachment(str(meta["gmailAttachmentId"]), data)
+            for meta, data in zip(doc.attachments, copy.attachment_data[:kept], strict=True)])
+        created = store_message(a, contact_id, message_id, doc)
+        log.debug("auto bcc attachments stored", chunks=chunks, accountId=a, messageId=message_id)
+    touch_conversation(a, contact_id, contact_id, doc.sentAt or datetime.now(UTC), doc.snippet, "outbound")
+    if created:
+        publish([CrmEvent(type="message.synced", accountId=a, userId=u, contactId=contact_id,
+                          conversationId=contact_id, messageId=message_id, direction="outbound",
+                          source="auto_bcc")])
+    log.info("auto bcc copy logged", accountId=a, userId=u, contactId=contact_id, messageId=message_id,
+             created=created, truncated=doc.truncated, bytes=len(raw))
+    return LoggedCopy(message_id=message_id, conversation_id=contact_id, contact_id=contact_id,
+                      created=created, truncated=doc.truncated)

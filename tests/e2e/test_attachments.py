@@ -1,0 +1,153 @@
+"""R20 through the local stack: the CRM opens the attachments of logged messages.
+
+A contact's mail with an attachment arrives in the rep's simulated Gmail and
+syncs; the CRM then calls the `attachments` function with the ids on the
+message document and gets the very bytes the contact sent, fetched through
+the mailbox the message came from (users.messages.attachments.get). An Auto
+BCC copy's attachment is served from what auto_bcc stored. Everything else is
+refused: another account's ids (404), a mailbox Google no longer authorises
+(409 reauth_required), a disconnected one (409 not_connected), bad parameters
+(400).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from tests.e2e.oauth_steps import crm_for, seed_user
+from tests.e2e.sync_steps import connect_rep, mail, messages_of, seed_contact, wait_for, wait_synced
+
+pytestmark = pytest.mark.e2e
+
+REP = "alice.rep@gmail.test"
+CARLA = "carla@client.test"
+PDF = b"%PDF-1.7\n" + bytes(range(256)) * 400 + b"\n%%EOF\n"  # binary, ~100 KB
+NAME = "Angebot März 2024.pdf"
+
+
+@pytest.fixture
+def world(stack: Any, clean: Any, firestore_db: Any, sim_client: Any) -> dict[str, Any]:
+    connect_rep(stack, sim_client, firestore_db, "acme", "alice", REP, "alice@acme.example")
+    seed_contact(firestore_db, "acme", "carla", CARLA)
+    return {"url": stack.function_url("attachments"), "key": stack.secrets.crm_api_key}
+
+
+def fetch(world: dict[str, Any], key: str | None = None, **params: str) -> requests.Response:
+    return requests.get(world["url"], params=params, timeout=60,
+                        headers={"Authorization": f"Bearer {key or world['key']}"})
+
+
+def synced_attachment(firestore_db: Any, sim_client: Any, data: bytes = PDF) -> dict[str, str]:
+    """Carla mails the rep a PDF; once it is synced: the ids the CRM reads off the message."""
+    sim_client.deliver(REP, mail(f"Carla <{CARLA}>", REP, "The signed offer", "Attached.",
+                                 attachments=[(NAME, "application/pdf", data)]))
+    wait_synced(firestore_db, sim_client, REP)
+    ((path, msg),) = wait_for(lambda: list(messages_of(firestore_db, "acme").items()), what="the synced mail")
+    conversation_id, message_id = path.split("/")
+    (att,) = msg["attachments"]
+    return {"accountId": "acme", "conversationId": conversation_id, "messageId": message_id,
+            "attachmentId": att["gmailAttachmentId"]}
+
+
+def test_r20_crm_opens_the_attachment_of_a_synced_inbound_message(world: dict[str, Any], firestore_db: Any,
+                                                                 sim_client: Any) -> None:
+    ids = synced_attachment(firestore_db, sim_client)
+    resp = fetch(world, **ids)
+    assert resp.status_code == 200, resp.text
+    assert resp.content == PDF
+    assert resp.headers["Content-Type"] == "application/pdf"
+    assert resp.headers["Content-Disposition"] == "attachment; filename*=UTF-8''" + quote(NAME, safe="")
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    units = sim_client.stats()["calls"][REP]
+    assert units.get("attachments.get") == 1  # through the mailbox the message came from
+
+
+def test_r20_synced_message_records_the_mailbox_it_came_through(world: dict[str, Any], firestore_db: Any,
+                                                               sim_client: Any) -> None:
+    from shared.core import paths
+
+    ids = synced_attachment(firestore_db, sim_client)
+    msg = firestore_db.document(f"accounts/acme/conversations/{ids['conversationId']}/messages/"
+                                f"{ids['messageId']}").get().to_dict()
+    assert msg["mailboxId"] == paths.mailbox_id(REP)
+
+
+def test_r20_crm_opens_the_attachment_of_an_auto_bcc_copy(world: dict[str, Any], stack: Any,
+                                                         firestore_db: Any) -> None:
+    data = bytes(reversed(range(256))) * 5000  # 1.3 MB: two stored chunks
+    bcc = crm_for(stack).status("acme", "alice")["autoBccAddress"]
+    raw = (f"From: {REP}\r\nTo: {CARLA}\r\nBcc: {bcc}\r\nSubject: Prices\r\nMessage-ID: <p1@gmail.test>\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=ZZ\r\n\r\n--ZZ\r\n"
+           "Content-Type: text/plain\r\n\r\nPrices attached.\r\n--ZZ\r\nContent-Type: text/csv\r\n"
+           "Content-Disposition: attachment; filename=\"prices.csv\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + base64.encodebytes(data).decode() + "\r\n--ZZ--\r\n").encode()
+    logged = requests.post(stack.function_url("auto_bcc"), params={"to": bcc}, data=raw, timeout=60,
+                           headers={"Authorization": f"Bearer {stack.secrets.inbound_api_key}",
+                                    "Content-Type": "message/rfc822"})
+    assert logged.status_code == 201, logged.text
+    body = logged.json()
+    resp = fetch(world, accountId="acme", conversationId=body["conversationId"], messageId=body["messageId"],
+                 attachmentId="ab_0")
+    assert resp.status_code == 200, resp.text
+    assert resp.content == data
+    assert resp.headers["Content-Type"] == "text/csv"
+    assert resp.headers["Content-Disposition"] == "attachment; filename*=UTF-8''prices.csv"
+
+
+def test_r20_another_tenants_or_unknown_ids_are_404(world: dict[str, Any], firestore_db: Any,
+                                                    sim_client: Any) -> None:
+    ids = synced_attachment(firestore_db, sim_client)
+    seed_user(firestore_db, "globex", "bob")
+    for params in ({**ids, "accountId": "globex"}, {**ids, "conversationId": "nobody"},
+                   {**ids, "messageId": "gm_0000"}, {**ids, "attachmentId": "ANGjdJ-unknown"},
+                   {**ids, "attachmentId": "ab_0"}):
+        resp = fetch(world, **params)
+        assert (resp.status_code, resp.json()["error"]) == (404, "not_found"), params
+    assert "attachments.get" not in sim_client.stats()["calls"][REP]  # refused before Gmail
+
+
+def test_r20_mailbox_that_needs_reauthentication_is_409(world: dict[str, Any], stack: Any, firestore_db: Any,
+                                                        sim_client: Any) -> None:
+    ids = synced_attachment(firestore_db, sim_client)
+    sim_client.revoke(REP)  # the rep changed their password: Google rejects the refresh token
+    resp = fetch(world, **ids)
+    assert (resp.status_code, resp.json()["error"]) == (409, "reauth_required")
+    assert crm_for(stack).status("acme", "alice")["status"] == "reauth_required"
+    again = fetch(world, **ids)  # now known without asking Google
+    assert (again.status_code, again.json()["error"]) == (409, "reauth_required")
+
+
+def test_r20_mailbox_disconnected_since_is_409_not_connected(world: dict[str, Any], stack: Any,
+                                                            firestore_db: Any, sim_client: Any) -> None:
+    ids = synced_attachment(firestore_db, sim_client)
+    assert crm_for(stack).disconnect("acme", "alice").status_code == 200
+    resp = fetch(world, **ids)
+    assert (resp.status_code, resp.json()["error"]) == (409, "not_connected")
+
+
+@pytest.mark.parametrize("drop,override", [
+    ("accountId", {}), ("conversationId", {}), ("messageId", {}), ("attachmentId", {}),
+    (None, {"accountId": "a/b"}), (None, {"conversationId": ".."}), (None, {"messageId": "__x__"}),
+    (None, {"attachmentId": "a/b"}), (None, {"attachmentId": "x" * 5000}), (None, {"accountId": ""}),
+])
+def test_r20_bad_parameters_are_400(world: dict[str, Any], drop: str | None, override: dict[str, str]) -> None:
+    params = {"accountId": "acme", "conversationId": "carla", "messageId": "gm_1", "attachmentId": "ANGjdJ1"}
+    params.update(override)
+    if drop:
+        del params[drop]
+    resp = fetch(world, **params)
+    assert (resp.status_code, resp.json()["error"]) == (400, "invalid_request"), params
+
+
+def test_r20_wrong_key_is_401_and_other_methods_405(world: dict[str, Any], stack: Any) -> None:
+    params = {"accountId": "acme", "conversationId": "carla", "messageId": "gm_1", "attachmentId": "A1"}
+    assert fetch(world, key=stack.secrets.inbound_api_key, **params).status_code == 401
+    assert requests.get(world["url"], params=params, timeout=30).status_code == 401
+    resp = requests.post(world["url"], params=params, timeout=30,
+                         headers={"Authorization": f"Bearer {world['key']}"})
+    assert (resp.status_code, resp.json()["error"]) == (405, "method_not_allowed")
