@@ -254,6 +254,10 @@ def status(request: flask.Request) -> Any:
         "connectedAt": _iso(sync.connectedAt or link.linkedAt),
         "lastSyncAt": _iso(mailbox.lastSyncAt),
         "lastError": mailbox.lastError,
+        # R22: messages the sync could not store at all (count, and the last few with their reason)
+        "skippedCount": mailbox.skippedCount or 0,
+        "lastSkipped": [{"gmailMessageId": e.get("gmailMessageId"), "reason": e.get("reason"),
+                         "at": _iso(e.get("at"))} for e in mailbox.lastSkipped or [] if isinstance(e, dict)],
     })
 
 

@@ -25,6 +25,7 @@ OAUTH_STATES = "sync_oauth_states"
 SEND_SLOTS = "sync_send_slots"
 IDEMPOTENCY = "sync_idempotency"
 AUTO_BCC = "sync_auto_bcc"
+SKIPPED = "sync_skipped"  # R22: messages that could not be stored at all
 
 
 def _h(*parts: str) -> str:
@@ -45,6 +46,10 @@ def link_id(account_id: str, user_id: str) -> str:
 
 def thread_doc_id(mailbox: str, gmail_thread_id: str) -> str:
     return f"{mailbox}_{gmail_thread_id}"
+
+
+def skipped_doc_id(mailbox: str, gmail_message_id: str) -> str:
+    return f"{mailbox}_{gmail_message_id}"
 
 
 def idempotency_id(account_id: str, user_id: str, key: str) -> str:
