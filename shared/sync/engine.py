@@ -43,6 +43,7 @@ from shared.gmail.fetch import (
 )
 from shared.gmail.mime_build import is_crm_message_id
 from shared.gmail.mime_parse import ParsedMessage, parse_gmail_message
+from shared.sync import contact_index
 from shared.sync.blocklist import Blocklist
 from shared.sync.classify import AccountView, CrmSend, Delivery, build_message, classify, message_addresses
 from shared.sync.contacts import ContactRef, all_user_emails, find_contacts, find_user_emails
@@ -84,6 +85,7 @@ class _Context:
     links: list[Link]
     auto_bcc: dict[str, frozenset[str]]  # accountId -> linked users' Auto BCC addresses
     blocklists: dict[str, Blocklist]  # accountId -> the CRM's blocklist (R21)
+    indexed: dict[str, bool]  # accountId -> its contact index is complete (R11b; else backfilling)
     connected_ms: int
     heartbeat: Callable[[], None]
     stats: SyncStats
@@ -99,19 +101,26 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def _linked_accounts(links: list[Link]) -> tuple[dict[str, frozenset[str]], dict[str, Blocklist]]:
-    """The linked users' Auto BCC addresses and each account's blocklist (R21), in one round trip."""
+def _linked_accounts(links: list[Link]) -> tuple[dict[str, frozenset[str]], dict[str, Blocklist], dict[str, bool]]:
+    """The linked users' Auto BCC addresses, each account's blocklist (R21) and whether its contact index
+    is complete (R11b), in one round trip."""
     from shared.core.clients import firestore_client
 
     out: dict[str, set[str]] = defaultdict(set)
     refs = [user_ref(ln.accountId, ln.userId) for ln in links]
     by_path = {r.path: ln for r, ln in zip(refs, links, strict=True)}
-    settings = {settings_ref(a).path: a for a in sorted({ln.accountId for ln in links})}
-    blocklists: dict[str, Blocklist] = {a: Blocklist() for a in settings.values()}
-    all_refs = refs + [settings_ref(a) for a in settings.values()]
+    accounts = sorted({ln.accountId for ln in links})
+    settings = {settings_ref(a).path: a for a in accounts}
+    states = {contact_index.state_ref(a).path: a for a in accounts}
+    blocklists: dict[str, Blocklist] = dict.fromkeys(accounts, Blocklist())
+    indexed: dict[str, bool] = dict.fromkeys(accounts, False)
+    all_refs = refs + [settings_ref(a) for a in accounts] + [contact_index.state_ref(a) for a in accounts]
     for snap in firestore_client().get_all(all_refs) if all_refs else []:
         if snap.reference.path in settings:
             blocklists[settings[snap.reference.path]] = blocklist_from(snap)
+            continue
+        if snap.reference.path in states:
+            indexed[states[snap.reference.path]] = contact_index.is_complete(snap)
             continue
         if not snap.exists:
             continue
@@ -119,17 +128,19 @@ def _linked_accounts(links: list[Link]) -> tuple[dict[str, frozenset[str]], dict
         ln = by_path.get(snap.reference.path)
         if addr and ln is not None:
             out[ln.accountId].add(str(addr).strip().lower())
-    return {k: frozenset(v) for k, v in out.items()}, blocklists
+    return {k: frozenset(v) for k, v in out.items()}, blocklists, indexed
 
 
 def sync_pass(session: Any, mailbox: Mailbox, heartbeat: Callable[[], None]) -> SyncStats:
     """One pass from the stored cursor to Gmail's current historyId."""
     links = links_for_mailbox(session.mailbox_id)
     connected_ms = int(mailbox.connectedAt.timestamp() * 1000) if mailbox.connectedAt else 0
-    auto_bcc, blocklists = _linked_accounts(links)
+    auto_bcc, blocklists, indexed = _linked_accounts(links)
+    for account_id in [a for a, done in indexed.items() if not done]:  # R11b: contacts from before the index
+        indexed[account_id] = contact_index.backfill(account_id)
     ctx = _Context(mailbox_id=session.mailbox_id, address=mailbox.address.lower(), links=links,
-                   auto_bcc=auto_bcc, blocklists=blocklists, connected_ms=connected_ms, heartbeat=heartbeat,
-                   stats=SyncStats())
+                   auto_bcc=auto_bcc, blocklists=blocklists, indexed=indexed, connected_ms=connected_ms,
+                   heartbeat=heartbeat, stats=SyncStats())
     cursor = _as_int(mailbox.historyId)
     if cursor is None:  # never had a cursor: history starts now (R2)
         advance_cursor(ctx.mailbox_id, get_profile_history_id(session.service), None)
@@ -350,7 +361,7 @@ def _lookup_contacts(ctx: _Context, account_id: str, addresses: list[str]) -> di
     cache = ctx.contacts[account_id]
     missing = [a for a in addresses if a not in cache]
     if missing:
-        found = find_contacts(account_id, missing)
+        found = find_contacts(account_id, missing, indexed=ctx.indexed.get(account_id, False))
         for a in missing:
             cache[a] = found.get(a)
     return {a: c for a in addresses if (c := cache.get(a)) is not None}

@@ -241,3 +241,47 @@ def test_r10_a_reply_from_another_contact_stays_in_the_threads_conversation(worl
     msgs = messages_of(world, "acme")
     assert len(msgs) == 3 and all(path.startswith("carla/") for path in msgs)  # one thread, one conversation
     assert msgs[f"carla/gm_{dora['id']}"]["contactId"] == "dora"  # the message still names its sender's contact
+
+
+def test_r8b_forward_of_a_logged_thread_to_a_non_contact_is_logged_there(world: Any, sim_client: Any) -> None:
+    first = sim_client.deliver(REP, mail(CLIENT, REP, "Specs", "See the specs.", message_id="<s1@client.test>"))
+    fwd = sim_client.send_as_user(REP, mail(REP, "engineer@partner.test", "Fwd: Specs",
+                                            "---------- Forwarded message ---------\nSee the specs.",
+                                            in_reply_to="<s1@client.test>"))
+    assert fwd["threadId"] == first["threadId"]
+    wait_synced(world, sim_client, REP)
+    msgs = messages_of(world, "acme")
+    assert set(msgs) == {f"carla/gm_{first['id']}", f"carla/gm_{fwd['id']}"}
+    doc = msgs[f"carla/gm_{fwd['id']}"]
+    assert (doc["direction"], doc["isForward"], doc["contactId"], doc["to"]) == (
+        "outbound", True, "carla", ["engineer@partner.test"])
+    assert [s.id for s in world.collection("accounts/acme/contacts").stream()] == ["carla"]  # no contact made
+
+
+def test_r8b_forward_of_a_logged_thread_to_a_colleague_stays_internal(world: Any, sim_client: Any) -> None:
+    world.document("accounts/acme/users/bob").set({"email": "bob@acme.test", "name": "Bob"})
+    first = sim_client.deliver(REP, mail(CLIENT, REP, "Specs", message_id="<s2@client.test>"))
+    sim_client.send_as_user(REP, mail(REP, "bob@acme.test", "Fwd: Specs", in_reply_to="<s2@client.test>"))
+    wait_synced(world, sim_client, REP)
+    assert list(messages_of(world, "acme")) == [f"carla/gm_{first['id']}"]
+
+
+def test_r21_mail_from_a_blocked_domain_never_syncs(world: Any, sim_client: Any) -> None:
+    seed_contact(world, "acme", "vera", "vera@mail.vendor.test")
+    world.document("accounts/acme/settings/emailSync").set({"blocklist": ["Vendor.test", "spy@else.test"]})
+    sim_client.deliver(REP, mail("vera@mail.vendor.test", REP, "From a blocked subdomain"))
+    sim_client.send_as_user(REP, mail(REP, "vera@mail.vendor.test", "To a blocked subdomain"))
+    sim_client.deliver(REP, mail(CLIENT, REP, "With a blocked Cc", cc=["spy@else.test"]))
+    allowed = sim_client.deliver(REP, mail(CLIENT, REP, "Allowed"))
+    wait_synced(world, sim_client, REP)
+    assert list(messages_of(world, "acme")) == [f"carla/gm_{allowed['id']}"]
+
+
+def test_r11b_contact_stored_with_odd_capitalisation_matches(world: Any, sim_client: Any) -> None:
+    seed_contact(world, "acme", "cedric", "cEdRiC@Client.TEST")
+    got = sim_client.deliver(REP, mail("Cedric <cedric@client.test>", REP, "Hi"))
+    sim_client.send_as_user(REP, mail(REP, "CEDRIC@client.test", "Re: Hi"))
+    wait_synced(world, sim_client, REP)
+    msgs = messages_of(world, "acme")
+    assert f"cedric/gm_{got['id']}" in msgs and len(msgs) == 2
+    assert all(path.startswith("cedric/") for path in msgs)
