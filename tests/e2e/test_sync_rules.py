@@ -285,3 +285,39 @@ def test_r11b_contact_stored_with_odd_capitalisation_matches(world: Any, sim_cli
     msgs = messages_of(world, "acme")
     assert f"cedric/gm_{got['id']}" in msgs and len(msgs) == 2
     assert all(path.startswith("cedric/") for path in msgs)
+
+
+def test_r11b_contacts_from_before_the_index_are_matched(world: Any, sim_client: Any) -> None:
+    from shared.core import paths
+
+    seed_contact(world, "acme", "cedric", "cEdRiC@Client.TEST")
+    # As before the index existed: no entry, no key, no backfill state (a CRM's contacts on upgrade day).
+    for col in (paths.CONTACT_INDEX, paths.CONTACT_KEYS, paths.CONTACT_INDEX_STATE):
+        for ref in world.collection(col).list_documents():
+            ref.delete()
+    got = sim_client.deliver(REP, mail("cedric@client.test", REP, "Still me"))
+    wait_synced(world, sim_client, REP)
+    assert list(messages_of(world, "acme")) == [f"cedric/gm_{got['id']}"]
+    assert world.collection(paths.CONTACT_INDEX_STATE).document("acme").get().to_dict()["complete"] is True
+
+
+def test_r11b_a_changed_contact_address_moves_the_match(world: Any, sim_client: Any) -> None:
+    from tests.e2e.oauth_steps import wait_contact_indexed
+
+    world.document("accounts/acme/contacts/carla").update({"email": "Carla.New@Client.test"})
+    wait_contact_indexed(world, "acme", "carla", "carla.new@client.test")
+    sim_client.deliver(REP, mail(CLIENT, REP, "From the old address"))
+    new = sim_client.deliver(REP, mail("carla.new@client.test", REP, "From the new address"))
+    wait_synced(world, sim_client, REP)
+    assert list(messages_of(world, "acme")) == [f"carla/gm_{new['id']}"]
+
+
+def test_r11b_a_deleted_contact_no_longer_matches(world: Any, sim_client: Any) -> None:
+    from shared.core import paths
+
+    world.document("accounts/acme/contacts/carla").delete()
+    entry = world.collection(paths.CONTACT_INDEX).document(paths.contact_index_id("acme", CLIENT))
+    wait_for(lambda: not entry.get().exists, 20, "index entry removed")
+    sim_client.deliver(REP, mail(CLIENT, REP, "Anyone there?"))
+    wait_synced(world, sim_client, REP)
+    assert messages_of(world, "acme") == {}
