@@ -60,3 +60,10 @@ def quota_reset(cloud_event: Any) -> None:
     from functions.quota_reset import handle
 
     handle(cloud_event)
+
+
+@functions_framework.cloud_event
+def contacts_index(cloud_event: Any) -> None:
+    from functions.contacts_index import handle
+
+    handle(cloud_event)

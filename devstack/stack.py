@@ -38,6 +38,9 @@ from devstack.topology import CRM_EVENTS_TAP, DEAD_LETTERS_TAP, PUSH_ROUTES, Pub
 
 DEFAULT_PROJECT = "demo-crm-sync"
 SIMULATOR_MODULE = "simulator"  # `python -m simulator --config … --host … --port …`
+TRIGGERS_MODULE = "devstack.firestore_triggers"  # Firestore document triggers, fed from the emulator's listen API
+# Firestore-triggered functions: the document pattern each one is deployed on (deploy.sh does the same).
+FIRESTORE_TRIGGERS = {"contacts_index": "accounts/{accountId}/contacts/{contactId}"}
 
 # Settings the functions read (ARCHITECTURE.md, "Configuration"). Inherited values
 # are dropped so that, say, a GMAIL_API_ROOT exported in a developer's shell can
@@ -163,6 +166,8 @@ class Stack:
     def _allocate_ports(self) -> None:
         s = self.settings
         wanted = {"firestore": s.firestore_port, "pubsub": s.pubsub_port, "simulator": s.simulator_port}
+        if any(name in s.functions for name in FIRESTORE_TRIGGERS):
+            wanted["triggers"] = 0
         for name in s.functions:
             wanted[f"function:{name}"] = s.function_ports.get(name, 0)
         taken = set()
@@ -227,6 +232,22 @@ class Stack:
         for name in s.functions:
             self.processes[f"function:{name}"] = self._serve(name, wait=False)
 
+    def _trigger_routes(self) -> list[str]:
+        """`pattern=url` of every Firestore-triggered function the stack serves."""
+        return [f"{pattern}={self.function_url(name)}/" for name, pattern in FIRESTORE_TRIGGERS.items()
+                if name in self.settings.functions]
+
+    def _launch_triggers(self) -> None:
+        """The Firestore trigger feeder; started once the emulator answers (it opens listen streams at once)."""
+        argv = [sys.executable, "-m", TRIGGERS_MODULE, "--project", self.project_id,
+                "--health-port", str(self.ports["triggers"]), "--host", self.host]
+        for route in self._trigger_routes():
+            argv += ["--route", route]
+        self.processes["triggers"] = ManagedProcess(
+            "Firestore triggers", argv, self.log_dir / "firestore-triggers.log",
+            env={**self._process_env(), "PYTHONUNBUFFERED": "1"}, cwd=REPO_ROOT,
+        ).start()
+
     def _serve(self, name: str, wait: bool) -> ManagedProcess:
         return serve_function(
             name, name, self.ports[f"function:{name}"], self.log_dir,
@@ -255,6 +276,8 @@ class Stack:
         # lazily); pay that now, while the other parts come up, not in the first test.
         warmup = threading.Thread(target=self._warm_up_firestore, name="firestore-warmup", daemon=True)
         warmup.start()
+        if "triggers" in self.ports:
+            self._launch_triggers()
         self.processes["simulator"].wait_ready(
             http_ready(f"{self.simulator_url}/sim/health", 200), remaining(), "GET /sim/health"
         )
@@ -265,6 +288,10 @@ class Stack:
         mark("functions")
         warmup.join(remaining())
         mark("firestore warm-up")
+        if "triggers" in self.processes:
+            self.processes["triggers"].wait_ready(
+                http_ready(f"http://{self.host}:{self.ports['triggers']}/health", 200), remaining(), "GET /health")
+            mark("firestore triggers")
 
     def _warm_up_firestore(self) -> None:
         with contextlib.suppress(OSError):
@@ -379,4 +406,5 @@ def _decode_event(message: Any) -> dict[str, Any]:
 def _part_label(part: str) -> str:
     if part.startswith("function:"):
         return f"function {part.split(':', 1)[1]}"
-    return {"firestore": "Firestore emulator", "pubsub": "Pub/Sub emulator", "simulator": "Google simulator"}[part]
+    return {"firestore": "Firestore emulator", "pubsub": "Pub/Sub emulator", "simulator": "Google simulator",
+            "triggers": "Firestore triggers"}[part]

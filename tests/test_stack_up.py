@@ -75,7 +75,7 @@ def test_up_is_ready_within_60s_writes_endpoints_and_ctrl_c_leaves_no_process(tm
         for url in endpoints["functions"].values():
             host, port = url.removeprefix("http://").rsplit(":", 1)
             assert tcp_ready(host, int(port))()
-        assert len(groups) == 3 + len(FUNCTION_NAMES)
+        assert len(groups) == 4 + len(FUNCTION_NAMES)  # emulators, simulator, Firestore triggers, functions
         print(f"stack up in {elapsed:.1f} s")
 
         proc.send_signal(signal.SIGINT)

@@ -31,6 +31,10 @@ def connection_status(account_id: str, user_id: str) -> dict[str, Any]:
         "connectedAt": _iso(sync.connectedAt or conn.link.linkedAt),
         "lastSyncAt": _iso(conn.mailbox.lastSyncAt),
         "lastError": conn.mailbox.lastError,
+        # R22: messages the sync could not store at all (count, and the last few with their reason)
+        "skippedCount": conn.mailbox.skippedCount or 0,
+        "lastSkipped": [{"gmailMessageId": e.get("gmailMessageId"), "reason": e.get("reason"),
+                         "at": _iso(e.get("at"))} for e in conn.mailbox.lastSkipped or [] if isinstance(e, dict)],
     }
 
 

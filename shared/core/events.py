@@ -16,7 +16,7 @@ from typing import Any, Literal
 from shared.core.clients import publisher
 from shared.core.config import get_config
 
-EventType = Literal["message.synced", "message.sent", "connection.status"]
+EventType = Literal["message.synced", "message.sent", "message.updated", "connection.status"]
 
 
 @dataclass
@@ -34,6 +34,11 @@ class CrmEvent:
     address: str | None = None
     gmailMessageId: str | None = None
     gmailThreadId: str | None = None
+    # message.updated (R19): the message's state in Gmail after the change
+    read: bool | None = None
+    starred: bool | None = None
+    trashed: bool | None = None
+    deletedInGmail: bool | None = None
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     def payload(self) -> bytes:

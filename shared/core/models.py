@@ -102,7 +102,12 @@ class Message(Doc):
     attachments: list[dict[str, Any]] = field(default_factory=list)
     createdAt: datetime | None = None
     mailboxId: str | None = None  # the sync mailbox it came through (R20: attachments are fetched there)
-    truncated: bool = False  # bodies were cut to fit one Firestore document (R22, R23)
+    # 0.2: Gmail's state of the message, kept current by the sync (R19); a message deleted in Gmail stays here
+    read: bool = True
+    starred: bool = False
+    trashed: bool = False
+    deletedInGmail: bool = False
+    truncated: bool = False  # R22/R23: bodies were cut to fit Firestore's 1 MiB (the whole mail stays in Gmail)
 
     def to_doc(self) -> dict[str, Any]:
         d = asdict(self)
@@ -133,6 +138,9 @@ class Mailbox(Doc):
     leaseOwner: str | None = None
     leaseUntil: datetime | None = None
     dirty: bool = False  # a notification arrived while the lease was held: sync again
+    # R22: messages that could not be stored at all (shared/sync/skipped.py); GET /status shows them
+    skippedCount: int = 0
+    lastSkipped: list[dict[str, Any]] = field(default_factory=list)  # newest last: {gmailMessageId, reason, at}
 
 
 @dataclass

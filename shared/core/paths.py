@@ -14,6 +14,8 @@ USERS = "users"
 CONTACTS = "contacts"
 CONVERSATIONS = "conversations"
 MESSAGES = "messages"
+SETTINGS = "settings"
+EMAIL_SYNC_SETTINGS = "emailSync"  # accounts/{accountId}/settings/emailSync (R21 blocklist, CRM-written)
 
 MAILBOXES = "sync_mailboxes"
 LINKS = "sync_links"
@@ -24,6 +26,10 @@ SEND_SLOTS = "sync_send_slots"
 IDEMPOTENCY = "sync_idempotency"
 AUTO_BCC = "sync_auto_bcc"
 ATTACHMENTS = "sync_attachments"
+SKIPPED = "sync_skipped"  # R22: messages that could not be stored at all
+CONTACT_INDEX = "sync_contact_index"  # R11b: lower(email) -> the account's contacts with that address
+CONTACT_KEYS = "sync_contact_keys"  # R11b: contact -> the address the index holds it under
+CONTACT_INDEX_STATE = "sync_contact_index_state"  # R11b: per account, has the backfill covered every contact
 
 
 def _h(*parts: str) -> str:
@@ -44,6 +50,18 @@ def link_id(account_id: str, user_id: str) -> str:
 
 def thread_doc_id(mailbox: str, gmail_thread_id: str) -> str:
     return f"{mailbox}_{gmail_thread_id}"
+
+
+def contact_index_id(account_id: str, email: str) -> str:
+    return f"{account_id}_{_h(normalize_address(email))}"
+
+
+def contact_key_id(account_id: str, contact_id: str) -> str:
+    return _h(account_id, contact_id)
+
+
+def skipped_doc_id(mailbox: str, gmail_message_id: str) -> str:
+    return f"{mailbox}_{gmail_message_id}"
 
 
 def idempotency_id(account_id: str, user_id: str, key: str) -> str:
@@ -73,6 +91,10 @@ def user_path(account_id: str, user_id: str) -> str:
 
 def contact_path(account_id: str, contact_id: str) -> str:
     return f"{ACCOUNTS}/{account_id}/{CONTACTS}/{contact_id}"
+
+
+def email_sync_settings_path(account_id: str) -> str:
+    return f"{ACCOUNTS}/{account_id}/{SETTINGS}/{EMAIL_SYNC_SETTINGS}"
 
 
 def conversation_path(account_id: str, conversation_id: str) -> str:

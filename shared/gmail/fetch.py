@@ -29,7 +29,11 @@ HISTORY_PAGE_SIZE = 500
 LIST_PAGE_SIZE = 500
 NUM_RETRIES = 4  # single calls; the library sleeps rand() * 2**n seconds between tries
 MESSAGE_FIELDS = "id,threadId,labelIds,snippet,internalDate,payload"
-HISTORY_FIELDS = "history(id,messagesAdded(message(id,threadId,labelIds))),nextPageToken,historyId"
+# R19: label changes and deletions come with the message's labelIds, so they need no messages.get.
+HISTORY_TYPES = ["messageAdded", "labelAdded", "labelRemoved", "messageDeleted"]
+_REF = "message(id,threadId,labelIds)"
+HISTORY_FIELDS = (f"history(id,messagesAdded({_REF}),labelsAdded({_REF}),labelsRemoved({_REF}),"
+                  "messagesDeleted(message(id,threadId))),nextPageToken,historyId")
 NEVER_SYNCED_LABELS = frozenset({"DRAFT", "SPAM", "TRASH", "CHAT"})
 
 
@@ -45,10 +49,36 @@ class GmailUnavailable(Exception):
         self.status = status
 
 
+@dataclass(frozen=True)
+class LabelChange:
+    """R19: a logged message's new state in Gmail, as one history record tells it."""
+
+    gmail_id: str
+    thread_id: str
+    label_ids: frozenset[str] = frozenset()  # the message's labels after the change
+    deleted: bool = False
+
+
 @dataclass
 class HistoryRecord:
     id: int
     messages: list[str]  # ids of added messages worth fetching (label-excluded ones dropped)
+    changes: list[LabelChange] = field(default_factory=list)  # label changes and deletions (R19)
+
+
+def _changes(rec: dict[str, Any]) -> list[LabelChange]:
+    out: list[LabelChange] = []
+    for key in ("labelsAdded", "labelsRemoved"):
+        for item in rec.get(key) or []:
+            m = item.get("message") or {}
+            if m.get("id"):
+                out.append(LabelChange(str(m["id"]), str(m.get("threadId") or m["id"]),
+                                       frozenset(str(x) for x in m.get("labelIds") or [])))
+    for item in rec.get("messagesDeleted") or []:
+        m = item.get("message") or {}
+        if m.get("id"):
+            out.append(LabelChange(str(m["id"]), str(m.get("threadId") or m["id"]), deleted=True))
+    return out
 
 
 @dataclass
@@ -58,14 +88,14 @@ class HistoryPage:
 
 
 def list_history(service: Any, start_history_id: int) -> HistoryPage:
-    """Every `messageAdded` record after the cursor (all pages)."""
+    """Every record after the cursor (all pages): added messages to fetch, label changes and deletions."""
     from googleapiclient.errors import HttpError
 
     out = HistoryPage()
     token: str | None = None
     while True:
         req = service.users().history().list(
-            userId="me", startHistoryId=str(start_history_id), historyTypes=["messageAdded"],
+            userId="me", startHistoryId=str(start_history_id), historyTypes=HISTORY_TYPES,
             maxResults=HISTORY_PAGE_SIZE, pageToken=token, fields=HISTORY_FIELDS)
         try:
             resp = req.execute(num_retries=NUM_RETRIES)
@@ -81,7 +111,7 @@ def list_history(service: Any, start_history_id: int) -> HistoryPage:
                 m = added.get("message") or {}
                 if m.get("id") and not NEVER_SYNCED_LABELS.intersection(m.get("labelIds") or []):
                     ids.append(str(m["id"]))
-            out.records.append(HistoryRecord(id=int(rec["id"]), messages=ids))
+            out.records.append(HistoryRecord(id=int(rec["id"]), messages=ids, changes=_changes(rec)))
         out.latest_history_id = max(out.latest_history_id, int(resp.get("historyId") or 0))
         token = resp.get("nextPageToken")
         if not token:

@@ -10,21 +10,22 @@ and makes a redelivered notification decide exactly as the first one did.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from shared.core.models import Message
 from shared.gmail.mime_build import is_crm_message_id
 from shared.gmail.mime_parse import FORWARD_SUBJECT, ParsedMessage
+from shared.sync.blocklist import EMPTY as NO_BLOCKLIST
+from shared.sync.blocklist import Blocklist
 from shared.sync.contacts import ContactRef
+from shared.sync.flags import flags_from_labels
 
 Direction = Literal["inbound", "outbound"]
 
 # Gmail labels whose messages never sync: not mail that was sent or received.
 SKIP_LABELS = frozenset({"DRAFT", "SPAM", "TRASH", "CHAT"})
-# Firestore documents are limited to 1 MiB; a message body beyond this is cut (the mail stays in Gmail).
-MAX_BODY_CHARS = 300_000
 
 
 def skipped_label(label_ids: Iterable[str]) -> str | None:
@@ -57,6 +58,17 @@ class AccountView:
     user_emails: frozenset[str] = frozenset()  # addresses of the message that are users of the account (R11)
     auto_bcc_addresses: frozenset[str] = frozenset()  # the linked users' Auto BCC addresses (R16)
     thread_conversation: str | None = None  # conversation this Gmail thread already maps to here (R10)
+    blocklist: Blocklist = NO_BLOCKLIST  # the account's R21 blocklist
+
+
+@dataclass(frozen=True)
+class CrmSend:
+    """R18b: the idempotency record of a CRM send whose Message-ID this Gmail message carries, not done yet
+    (send_email crashed after Gmail accepted it, or is still finishing). It is logged in that account only."""
+
+    account_id: str
+    user_id: str
+    contact_id: str | None = None  # when the record names it; else the recipient decides (R12)
 
 
 @dataclass(frozen=True)
@@ -67,13 +79,14 @@ class Delivery:
     conversation_id: str
     direction: Direction
     is_forward: bool
+    source: Literal["gmail", "crm"] = "gmail"  # "crm": a CRM send the sync logs itself (R18b)
 
 
 @dataclass(frozen=True)
 class Skip:
     account_id: str
     # internal | unknown_sender | unknown_recipient | not_assigned | thread_owned_elsewhere | auto_bcc_copy
-    # | crm_send | label_<name>
+    # | crm_send | blocklisted | label_<name>
     reason: str
 
 
@@ -105,6 +118,9 @@ def _decide_account(msg: ParsedMessage, mailbox: str, direction: Direction, view
     acct = view.account_id
     if thread_owner is not None and thread_owner != acct:
         return Skip(acct, "thread_owned_elsewhere")  # R14: a CRM reply claimed the thread
+    own = {mailbox} | view.user_emails | view.auto_bcc_addresses
+    if view.blocklist.first_blocked(message_addresses(msg), ignore=own) is not None:
+        return Skip(acct, "blocklisted")  # R21: mail from or to a listed address or domain never syncs
     contact: ContactRef | None
     if direction == "outbound":
         recipients = [a.email for a in msg.recipients()]
@@ -116,6 +132,10 @@ def _decide_account(msg: ParsedMessage, mailbox: str, direction: Direction, view
         if not external:
             return Skip(acct, "internal")  # R11: only colleagues (or the rep) received it
         contact = primary_recipient(msg, view.contacts, not_people | set(view.user_emails))
+        if contact is None and view.thread_conversation is not None and is_forward(msg):
+            # R8b: the rep forwards a message of a thread logged here to someone outside the CRM: the
+            # forward belongs to that conversation (whose id is its contact's id, ARCHITECTURE "Firestore").
+            contact = ContactRef(id=view.thread_conversation, email="")
         if contact is None:
             return Skip(acct, "unknown_recipient")  # R11: no contact is created for it
     else:
@@ -142,24 +162,44 @@ def _decide_account(msg: ParsedMessage, mailbox: str, direction: Direction, view
     )
 
 
+def _decide_crm_send(msg: ParsedMessage, mailbox: str, view: AccountView, send: CrmSend,
+                     auto_bcc_domain: str | None) -> Delivery | Skip:
+    """R18b: the CRM send Gmail accepted but send_email never logged, in the sending account, as send_email
+    would have logged it (source crm, the sending user, the record's contact, the thread's conversation)."""
+    if send.contact_id:
+        conv = view.thread_conversation or send.contact_id
+        return Delivery(account_id=view.account_id, user_id=send.user_id, contact=ContactRef(send.contact_id, ""),
+                        conversation_id=conv, direction="outbound", is_forward=False, source="crm")
+    out = _decide_account(msg, mailbox, "outbound", replace(view, blocklist=NO_BLOCKLIST), None, auto_bcc_domain)
+    if isinstance(out, Skip):
+        return Skip(view.account_id, "crm_send_unmatched")
+    return Delivery(account_id=out.account_id, user_id=send.user_id, contact=out.contact,
+                    conversation_id=out.conversation_id, direction="outbound", is_forward=False, source="crm")
+
+
 def classify(msg: ParsedMessage, mailbox_address: str, views: Iterable[AccountView], *,
-             thread_owner: str | None = None, auto_bcc_domain: str | None = None) -> Decision:
-    """Decide, for every linked account, whether and where the message is logged (R7-R14)."""
+             thread_owner: str | None = None, auto_bcc_domain: str | None = None,
+             crm_send: CrmSend | None = None) -> Decision:
+    """Decide, for every linked account, whether and where the message is logged (R7-R14, R18b, R21)."""
     mailbox = mailbox_address.strip().lower()
     direction = direction_of(msg, mailbox)
     decision = Decision(direction=direction)
     label = skipped_label(msg.label_ids)
     # R9: the CRM's own sends carry its Message-ID; send_email logs them in the sending account only,
-    # also when this notification is processed before send_email has written its document.
-    crm_send = direction == "outbound" and is_crm_message_id(msg.rfc822_message_id)
+    # also when this notification is processed before send_email has written its document. R18b: unless
+    # its idempotency record says send_email never finished (`crm_send`): then the sync logs it there.
+    is_crm = direction == "outbound" and is_crm_message_id(msg.rfc822_message_id)
     for view in views:
         if label is not None:
             decision.skips.append(Skip(view.account_id, f"label_{label.lower()}"))
             continue
-        if crm_send:
-            decision.skips.append(Skip(view.account_id, "crm_send"))
-            continue
-        out = _decide_account(msg, mailbox, direction, view, thread_owner, auto_bcc_domain)
+        if is_crm:
+            if crm_send is not None and crm_send.account_id == view.account_id:
+                out = _decide_crm_send(msg, mailbox, view, crm_send, auto_bcc_domain)
+            else:
+                out = Skip(view.account_id, "crm_send")
+        else:
+            out = _decide_account(msg, mailbox, direction, view, thread_owner, auto_bcc_domain)
         if isinstance(out, Delivery):
             decision.deliveries.append(out)
         else:
@@ -167,16 +207,28 @@ def classify(msg: ParsedMessage, mailbox_address: str, views: Iterable[AccountVi
     return decision
 
 
-def _cut(value: str | None) -> str | None:
-    return value if value is None or len(value) <= MAX_BODY_CHARS else value[:MAX_BODY_CHARS]
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def sent_at(internal_date_ms: int, now: datetime | None = None) -> datetime:
+    """R22: Gmail's internalDate as a timestamp; an absurd one (beyond what a timestamp holds, or more than a
+    day in the future, as imported mail can carry from its Date header) is logged as the time it was seen,
+    so one hostile date neither fails the write nor pins the conversation's lastMessageAt."""
+    now = now or datetime.now(UTC)
+    try:
+        at = datetime.fromtimestamp(internal_date_ms / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return now
+    return now if at > now + FUTURE_TOLERANCE else at
 
 
 def build_message(msg: ParsedMessage, delivery: Delivery, mailbox_id: str | None = None) -> Message:
-    """The CRM message document for one delivery (R12: Cc/Bcc recorded, no contacts made for them);
-    `mailbox_id` is where it was read, so its attachments can be fetched there later (R20)."""
+    """The CRM message document for one delivery (R12: Cc/Bcc recorded, no contacts made for them; R19: read,
+    starred, trashed as Gmail's labels say). `mailbox_id` is where it was read, so its attachments can be
+    fetched there later (R20). Bodies are whole: shared/sync/fit.py cuts what does not fit (R22)."""
     return Message(
         direction=delivery.direction,
-        source="gmail",
+        source=delivery.source,
         contactId=delivery.contact.id,
         userId=delivery.user_id or None,
         from_=msg.sender.email if msg.sender else "",
@@ -184,10 +236,10 @@ def build_message(msg: ParsedMessage, delivery: Delivery, mailbox_id: str | None
         cc=[a.email for a in msg.cc],
         bcc=[a.email for a in msg.bcc],
         subject=msg.subject,
-        text=_cut(msg.text),
-        html=_cut(msg.html),
+        text=msg.text,
+        html=msg.html,
         snippet=msg.snippet,
-        sentAt=datetime.fromtimestamp(msg.internal_date_ms / 1000, tz=UTC),
+        sentAt=sent_at(msg.internal_date_ms),
         gmailMessageId=msg.gmail_id,
         gmailThreadId=msg.thread_id,
         rfc822MessageId=msg.rfc822_message_id,
@@ -196,4 +248,5 @@ def build_message(msg: ParsedMessage, delivery: Delivery, mailbox_id: str | None
         isForward=delivery.is_forward,
         attachments=[a.to_doc() for a in msg.attachments],
         mailboxId=mailbox_id,
+        **flags_from_labels(msg.label_ids).to_doc(),
     )

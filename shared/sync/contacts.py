@@ -1,12 +1,15 @@
-"""Contact and user look-ups by email address (R11, R12, R13, R16).
+"""Contact and user look-ups by email address (R11, R11b, R12, R13, R16).
 
-The CRM writes contacts and users with addresses as the rep typed them, and
-Firestore compares strings exactly, so an address is looked up under the
+Contacts are found through the sync's own normalised index
+(shared/sync/contact_index.py, R11b): exact whatever capitalisation the CRM
+stored. While an account's index is still being backfilled, the old way runs
+as well and the two are merged: the CRM writes addresses as the rep typed them
+and Firestore compares strings exactly, so an address is looked up under the
 spellings people actually use (as written, lower, upper, capitalised; see
-`address_variants`) with `in` queries,
-and the hits are compared case-insensitively. When several contacts share an
-address the one created first wins (R13), ties broken by id so every function
-picks the same one.
+`address_variants`) with `in` queries, and the hits are compared
+case-insensitively. Users (few per account) are read whole and compared
+lower-cased. When several contacts share an address the one created first wins
+(R13), ties broken by id so every function picks the same one.
 """
 
 from __future__ import annotations
@@ -86,7 +89,8 @@ def _run_queries(col: Any, chunks: list[list[str]]) -> list[list[Any]]:
         return list(pool.map(run, chunks))
 
 
-def _sort_key(c: ContactRef) -> tuple[datetime, str]:
+def sort_key(c: ContactRef) -> tuple[datetime, str]:
+    """R13 order: created first wins, ties broken by id."""
     created = c.createdAt or _EPOCH
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)
@@ -105,12 +109,30 @@ def _contact_from(snap: Any) -> ContactRef:
     )
 
 
-def find_contacts(account_id: str, addresses: Iterable[str]) -> dict[str, ContactRef]:
-    """The earliest-created contact per address (lower-cased key) among `addresses`."""
+def find_contacts(account_id: str, addresses: Iterable[str], indexed: bool | None = None) -> dict[str, ContactRef]:
+    """The earliest-created contact per address (lower-cased key) among `addresses` (R11b, R13).
+
+    `indexed`: whether the account's contact index is complete (None: read it here)."""
+    from shared.sync import contact_index
 
     wanted = {a.strip().lower() for a in addresses if a and a.strip()}
     if not wanted:
         return {}
+    if indexed is None:
+        indexed = contact_index.is_complete(contact_index.state_ref(account_id).get())
+    if indexed:
+        return contact_index.lookup(account_id, wanted)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        from_index = pool.submit(contact_index.lookup, account_id, wanted)
+        best = _find_by_spellings(account_id, wanted)
+        for key, c in from_index.result().items():
+            if key not in best or sort_key(c) < sort_key(best[key]):
+                best[key] = c
+    return best
+
+
+def _find_by_spellings(account_id: str, wanted: set[str]) -> dict[str, ContactRef]:
+    """Before an account's index is complete: `email in [spellings]` queries, compared lower-cased."""
     col = firestore_client().collection(f"{paths.ACCOUNTS}/{account_id}/{paths.CONTACTS}")
     best: dict[str, ContactRef] = {}
     for snaps in _run_queries(col, _variant_chunks(wanted)):
@@ -119,7 +141,7 @@ def find_contacts(account_id: str, addresses: Iterable[str]) -> dict[str, Contac
             key = c.email.strip().lower()
             if key not in wanted:
                 continue
-            if key not in best or _sort_key(c) < _sort_key(best[key]):
+            if key not in best or sort_key(c) < sort_key(best[key]):
                 best[key] = c
     return best
 
@@ -160,6 +182,9 @@ def create_contact_if_absent(account_id: str, address: str, name: str, source: s
         ref.create({"email": key, "name": name or "", "createdAt": created, "source": source})
     except AlreadyExists:
         return _contact_from(ref.get())
+    from shared.sync.contact_index import reconcile
+
+    reconcile(account_id, cid)  # matched at once, not only when the trigger has run (R16: later replies sync)
     return ContactRef(id=cid, email=key, name=name or "", createdAt=created)
 
 

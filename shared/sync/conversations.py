@@ -35,9 +35,14 @@ def conversation_ref(account_id: str, conversation_id: str) -> Any:
 
 def store_message(account_id: str, conversation_id: str, message_id: str, msg: Message) -> bool:
     """Create the message document if absent; True when this call created it."""
+    return store_document(account_id, conversation_id, message_id, msg.to_doc())
+
+
+def store_document(account_id: str, conversation_id: str, message_id: str, doc: dict[str, Any]) -> bool:
+    """`store_message` for a document already built (and fitted, R22); True when this call created it."""
     from google.api_core.exceptions import AlreadyExists
 
-    doc = msg.to_doc()
+    doc = dict(doc)
     if doc.get("createdAt") is None:
         doc["createdAt"] = datetime.now(UTC)
     try:

@@ -35,18 +35,28 @@ from shared.core.models import Link, Mailbox, ThreadMap
 from shared.gmail.fetch import (
     HistoryExpired,
     HistoryRecord,
+    LabelChange,
     fetch_messages,
     get_profile_history_id,
     list_history,
     list_message_ids_since,
 )
+from shared.gmail.mime_build import is_crm_message_id
 from shared.gmail.mime_parse import ParsedMessage, parse_gmail_message
-from shared.sync.classify import AccountView, Delivery, build_message, classify, message_addresses
+from shared.sync import contact_index
+from shared.sync.blocklist import Blocklist
+from shared.sync.classify import AccountView, CrmSend, Delivery, build_message, classify, message_addresses
 from shared.sync.contacts import ContactRef, all_user_emails, find_contacts, find_user_emails
-from shared.sync.conversations import Touch, message_ref, store_message, touch_conversations
+from shared.sync.conversations import Touch, message_ref, store_document, touch_conversations
+from shared.sync.crm_sends import unfinished_sends
+from shared.sync.fit import fit_message
+from shared.sync.settings import blocklist_from, settings_ref
+from shared.sync.skipped import record_skip
 from shared.sync.threads import get_threads, map_conversation
+from shared.sync.updates import apply_changes
 
 CHUNK_MESSAGES = 50
+CHUNK_CHANGES = 500  # label changes and deletions per chunk (R19): no fetch, two reads and one batch per chunk
 RECOVERY_MARGIN_SECONDS = 600  # Gmail's `after:` is coarse; re-reading a few stored messages is harmless
 RECOVERY_MAX_MESSAGES = 5000
 USER_MIRROR_SECONDS = 60
@@ -60,6 +70,7 @@ class SyncStats:
     stored: int = 0
     skipped: int = 0
     history_records: int = 0
+    updated: int = 0  # message documents whose Gmail state changed (R19)
     recovered: bool = False
     unfinished: bool = False  # stopped at a chunk boundary to stay inside the function's timeout
     writes: int = 0  # Firestore document writes this pass made (benchmark: writes per message)
@@ -73,6 +84,8 @@ class _Context:
     address: str
     links: list[Link]
     auto_bcc: dict[str, frozenset[str]]  # accountId -> linked users' Auto BCC addresses
+    blocklists: dict[str, Blocklist]  # accountId -> the CRM's blocklist (R21)
+    indexed: dict[str, bool]  # accountId -> its contact index is complete (R11b; else backfilling)
     connected_ms: int
     heartbeat: Callable[[], None]
     stats: SyncStats
@@ -88,29 +101,46 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def _linked_auto_bcc(links: list[Link]) -> dict[str, frozenset[str]]:
+def _linked_accounts(links: list[Link]) -> tuple[dict[str, frozenset[str]], dict[str, Blocklist], dict[str, bool]]:
+    """The linked users' Auto BCC addresses, each account's blocklist (R21) and whether its contact index
+    is complete (R11b), in one round trip."""
     from shared.core.clients import firestore_client
 
     out: dict[str, set[str]] = defaultdict(set)
     refs = [user_ref(ln.accountId, ln.userId) for ln in links]
     by_path = {r.path: ln for r, ln in zip(refs, links, strict=True)}
-    for snap in firestore_client().get_all(refs) if refs else []:
+    accounts = sorted({ln.accountId for ln in links})
+    settings = {settings_ref(a).path: a for a in accounts}
+    states = {contact_index.state_ref(a).path: a for a in accounts}
+    blocklists: dict[str, Blocklist] = dict.fromkeys(accounts, Blocklist())
+    indexed: dict[str, bool] = dict.fromkeys(accounts, False)
+    all_refs = refs + [settings_ref(a) for a in accounts] + [contact_index.state_ref(a) for a in accounts]
+    for snap in firestore_client().get_all(all_refs) if all_refs else []:
+        if snap.reference.path in settings:
+            blocklists[settings[snap.reference.path]] = blocklist_from(snap)
+            continue
+        if snap.reference.path in states:
+            indexed[states[snap.reference.path]] = contact_index.is_complete(snap)
+            continue
         if not snap.exists:
             continue
         addr = ((snap.to_dict() or {}).get("emailSync") or {}).get("autoBccAddress")
         ln = by_path.get(snap.reference.path)
         if addr and ln is not None:
             out[ln.accountId].add(str(addr).strip().lower())
-    return {k: frozenset(v) for k, v in out.items()}
+    return {k: frozenset(v) for k, v in out.items()}, blocklists, indexed
 
 
 def sync_pass(session: Any, mailbox: Mailbox, heartbeat: Callable[[], None]) -> SyncStats:
     """One pass from the stored cursor to Gmail's current historyId."""
     links = links_for_mailbox(session.mailbox_id)
     connected_ms = int(mailbox.connectedAt.timestamp() * 1000) if mailbox.connectedAt else 0
+    auto_bcc, blocklists, indexed = _linked_accounts(links)
+    for account_id in [a for a, done in indexed.items() if not done]:  # R11b: contacts from before the index
+        indexed[account_id] = contact_index.backfill(account_id)
     ctx = _Context(mailbox_id=session.mailbox_id, address=mailbox.address.lower(), links=links,
-                   auto_bcc=_linked_auto_bcc(links), connected_ms=connected_ms, heartbeat=heartbeat,
-                   stats=SyncStats())
+                   auto_bcc=auto_bcc, blocklists=blocklists, indexed=indexed, connected_ms=connected_ms,
+                   heartbeat=heartbeat, stats=SyncStats())
     cursor = _as_int(mailbox.historyId)
     if cursor is None:  # never had a cursor: history starts now (R2)
         advance_cursor(ctx.mailbox_id, get_profile_history_id(session.service), None)
@@ -123,7 +153,8 @@ def sync_pass(session: Any, mailbox: Mailbox, heartbeat: Callable[[], None]) -> 
     ctx.stats.history_records = len(page.records)
     chunks = _chunks(page.records)
     done = _run_chunks(session, ctx, [[m for rec in c for m in rec.messages] for c in chunks],
-                       cursor_after=[c[-1].id for c in chunks])
+                       cursor_after=[c[-1].id for c in chunks],
+                       change_chunks=[[ch for rec in c for ch in rec.changes] for c in chunks])
     if done < len(chunks):
         ctx.stats.unfinished = True  # the cursor stands after the last stored chunk
         return ctx.stats
@@ -133,17 +164,18 @@ def sync_pass(session: Any, mailbox: Mailbox, heartbeat: Callable[[], None]) -> 
 
 
 def _chunks(records: list[HistoryRecord]) -> list[list[HistoryRecord]]:
-    """Consecutive records holding about CHUNK_MESSAGES messages; a record is never split, so the
-    cursor can move to a chunk's last record once its messages are stored."""
+    """Consecutive records holding about CHUNK_MESSAGES messages (or CHUNK_CHANGES label changes); a record
+    is never split, so the cursor can move to a chunk's last record once its messages are stored."""
     out: list[list[HistoryRecord]] = []
     cur: list[HistoryRecord] = []
-    n = 0
+    n = c = 0
     for rec in records:
-        if cur and n + len(rec.messages) > CHUNK_MESSAGES:
+        if cur and (n + len(rec.messages) > CHUNK_MESSAGES or c + len(rec.changes) > CHUNK_CHANGES):
             out.append(cur)
-            cur, n = [], 0
+            cur, n, c = [], 0, 0
         cur.append(rec)
         n += len(rec.messages)
+        c += len(rec.changes)
     if cur:
         out.append(cur)
     return out
@@ -168,7 +200,8 @@ def recover_gap(session: Any, mailbox: Mailbox, ctx: _Context) -> None:
 
 
 def _run_chunks(session: Any, ctx: _Context, id_chunks: list[list[str]], cursor_after: list[int] | None,
-                since_ms: int | None = None, time_limit: bool = True) -> int:
+                since_ms: int | None = None, time_limit: bool = True,
+                change_chunks: list[list[LabelChange]] | None = None) -> int:
     """Fetch, store and checkpoint chunk after chunk, fetching the next chunk while storing this one.
 
     Gmail's per-user rate and Firestore's round trips then overlap instead of
@@ -196,6 +229,12 @@ def _run_chunks(session: Any, ctx: _Context, id_chunks: list[list[str]], cursor_
             if not last:
                 upcoming = prefetch.submit(fetch, id_chunks[i + 1])
             newest = _sync_messages(ctx, ids, resources, since_ms)
+            if change_chunks and change_chunks[i]:  # R19, after the chunk's new messages are stored
+                t = time.monotonic()
+                written = apply_changes(ctx.mailbox_id, change_chunks[i])
+                ctx.stats.updated += written
+                ctx.stats.writes += written
+                ctx.stats.seconds["changes"] += time.monotonic() - t
             if cursor_after is not None or newest is not None:
                 t = time.monotonic()
                 advance_cursor(ctx.mailbox_id, cursor_after[i] if cursor_after else None, newest)
@@ -210,16 +249,35 @@ def _run_chunks(session: Any, ctx: _Context, id_chunks: list[list[str]], cursor_
 def _sync_messages(ctx: _Context, ids: list[str], resources: dict[str, dict[str, Any]],
                    since_ms: int | None = None) -> int | None:
     """Parse and store one chunk; returns the newest internalDate stored (for gap recovery)."""
-    parsed = [parse_gmail_message(resources[m]) for m in ids if m in resources]
+    parsed: list[ParsedMessage] = []
+    for m in ids:
+        if m not in resources:
+            continue
+        try:
+            parsed.append(parse_gmail_message(resources[m]))
+        except Exception as exc:  # R22: one unreadable message never blocks the mailbox
+            log.warning("message not parseable", mailboxId=ctx.mailbox_id, gmailMessageId=m, error=type(exc).__name__)
+            _skip(ctx, m, "unparseable")
     ctx.stats.fetched += len(parsed)
     if since_ms is not None:
         # R2 in gap recovery, which lists by time: nothing received before the connection. (Incremental
         # sync needs no such filter: history after the cursor is new by definition, whatever the clocks say.)
         parsed = [p for p in parsed if p.internal_date_ms >= since_ms]
+        # R19: label changes during the gap are not in any history we can read; the fetched labels are.
+        ctx.stats.updated += apply_changes(ctx.mailbox_id, [LabelChange(p.gmail_id, p.thread_id, p.label_ids)
+                                                            for p in parsed])
     if not parsed:
         return None
     _store_all(ctx, parsed)
     return max(p.internal_date_ms for p in parsed)
+
+
+def _skip(ctx: _Context, gmail_id: str, reason: str) -> None:
+    """R22: record a message that cannot be stored at all (shown by GET /status); the pass goes on."""
+    ctx.stats.skipped += 1
+    ctx.stats.skip_reasons[reason] += 1
+    if record_skip(ctx.mailbox_id, gmail_id, reason):
+        ctx.stats.writes += 2
 
 
 @dataclass
@@ -232,6 +290,7 @@ class _Item:
     delivery: Delivery
     parsed: ParsedMessage
     new_thread: bool  # this chunk creates the thread map (fast path) or maps it in a transaction (slow)
+    doc: dict[str, Any] = field(default_factory=dict)  # the document, fitted to Firestore's 1 MiB (R22)
 
 
 def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], dict[str, ThreadMap]]:
@@ -242,15 +301,18 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
         by_account[ln.accountId].append(ln.userId)
     addresses = sorted({a for p in messages for a in message_addresses(p)})
     accounts = sorted(by_account)
+    crm_ids = [p.rfc822_message_id for p in messages if p.rfc822_message_id and is_crm_message_id(p.rfc822_message_id)]
     t = time.monotonic()
-    with ThreadPoolExecutor(max_workers=max(1, 2 * len(accounts))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, 2 * len(accounts) + 1)) as pool:
         c_futs = {acct: pool.submit(_lookup_contacts, ctx, acct, addresses) for acct in accounts}
         u_futs = {acct: pool.submit(_lookup_users, ctx, acct, addresses) for acct in accounts}
+        s_fut = pool.submit(unfinished_sends, crm_ids) if crm_ids else None  # R18b
         t2 = time.monotonic()
         threads = get_threads(ctx.mailbox_id, [p.thread_id for p in messages])
         ctx.stats.seconds["plan_threads"] += time.monotonic() - t2
         contacts = {acct: f.result() for acct, f in c_futs.items()}
         users = {acct: f.result() for acct, f in u_futs.items()}
+        crm_sends: dict[str, CrmSend] = s_fut.result() if s_fut is not None else {}
     ctx.stats.seconds["plan_lookups"] += time.monotonic() - t
     created: dict[str, ThreadMap] = {}
     items: list[_Item] = []
@@ -258,10 +320,12 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
         tm = threads.get(p.thread_id)
         views = [AccountView(account_id=acct, user_ids=tuple(sorted(by_account[acct])), contacts=contacts[acct],
                              user_emails=frozenset(users[acct]), auto_bcc_addresses=ctx.auto_bcc.get(acct, frozenset()),
-                             thread_conversation=tm.conversations.get(acct) if tm else None)
+                             thread_conversation=tm.conversations.get(acct) if tm else None,
+                             blocklist=ctx.blocklists.get(acct) or Blocklist())
                  for acct in accounts]
         decision = classify(p, ctx.address, views, thread_owner=tm.ownerAccountId if tm else None,
-                            auto_bcc_domain=cfg.auto_bcc_domain)
+                            auto_bcc_domain=cfg.auto_bcc_domain,
+                            crm_send=crm_sends.get(p.rfc822_message_id or ""))
         for s in decision.skips:
             ctx.stats.skip_reasons[s.reason] += 1
         if not decision.deliveries:
@@ -271,17 +335,25 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
             continue
         for d in decision.deliveries:
             new_thread = False
+            claim = d.source == "crm"  # R18b: a CRM send claims its thread for the sending account (R14)
             if tm is None or p.thread_id in created:
                 tm = created.setdefault(p.thread_id, ThreadMap(mailboxId=ctx.mailbox_id, gmailThreadId=p.thread_id))
                 tm.conversations.setdefault(d.account_id, d.conversation_id)
+                if claim and tm.ownerAccountId is None:
+                    tm.ownerAccountId = d.account_id
                 threads[p.thread_id] = tm
                 new_thread = True
-            elif d.account_id not in tm.conversations:  # a known thread reaching another account: rare
-                ctx.stats.writes += 1
-                tm = map_conversation(ctx.mailbox_id, p.thread_id, d.account_id, d.conversation_id)
+            elif d.account_id not in tm.conversations or (claim and tm.ownerAccountId is None):
+                ctx.stats.writes += 1  # a known thread reaching another account (rare), or claimed (R18b)
+                tm = map_conversation(ctx.mailbox_id, p.thread_id, d.account_id, d.conversation_id, claim=claim)
                 threads[p.thread_id] = tm
             conv = tm.conversations.get(d.account_id, d.conversation_id)
-            items.append(_Item(d.account_id, conv, paths.gmail_message_doc_id(p.gmail_id), d, p, new_thread))
+            doc_id = paths.gmail_message_doc_id(p.gmail_id)
+            fitted = fit_message(build_message(p, d, ctx.mailbox_id).to_doc(), paths.message_path(d.account_id, conv, doc_id))
+            if fitted.doc is None:
+                _skip(ctx, p.gmail_id, fitted.reason or "too_large")
+                break  # the same message is as large in every account
+            items.append(_Item(d.account_id, conv, doc_id, d, p, new_thread, fitted.doc))
     return items, created
 
 
@@ -289,7 +361,7 @@ def _lookup_contacts(ctx: _Context, account_id: str, addresses: list[str]) -> di
     cache = ctx.contacts[account_id]
     missing = [a for a in addresses if a not in cache]
     if missing:
-        found = find_contacts(account_id, missing)
+        found = find_contacts(account_id, missing, indexed=ctx.indexed.get(account_id, False))
         for a in missing:
             cache[a] = found.get(a)
     return {a: c for a in addresses if (c := cache.get(a)) is not None}
@@ -312,7 +384,7 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
     send_email wrote first) nothing is written and the slow path decides per
     document.
     """
-    from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition
+    from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument
 
     from shared.core.clients import firestore_client
     from shared.sync.threads import thread_ref
@@ -324,13 +396,11 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
     for thread_id, tm in created.items():
         batch.create(thread_ref(ctx.mailbox_id, thread_id), tm.to_doc())
     for it in items:
-        doc = build_message(it.parsed, it.delivery, ctx.mailbox_id).to_doc()
-        doc["createdAt"] = now
-        batch.create(message_ref(it.account_id, it.conversation_id, it.doc_id), doc)
+        batch.create(message_ref(it.account_id, it.conversation_id, it.doc_id), {**it.doc, "createdAt": now})
     try:
         batch.commit()
-    except (AlreadyExists, Conflict, FailedPrecondition):
-        return False
+    except (AlreadyExists, Conflict, FailedPrecondition, InvalidArgument):
+        return False  # InvalidArgument: one document Firestore refuses (R22); the slow path finds which
     ctx.stats.writes += len(items) + len(created)
     ctx.stats.stored += len(items)
     return True
@@ -338,7 +408,10 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
 
 def _write_slow(ctx: _Context, items: list[_Item]) -> list[_Item]:
     """Document by document, create-if-absent; returns the items that are ours to announce."""
+    from google.api_core.exceptions import InvalidArgument
+
     out: list[_Item] = []
+    refused: set[str] = set()
     mapped: dict[tuple[str, str], str] = {}
     for it in items:
         conv = it.conversation_id
@@ -349,12 +422,22 @@ def _write_slow(ctx: _Context, items: list[_Item]) -> list[_Item]:
                 tm = map_conversation(ctx.mailbox_id, it.parsed.thread_id, it.account_id, conv)
                 mapped[key] = tm.conversations.get(it.account_id, conv)
             conv = mapped[key]
+        if it.parsed.gmail_id in refused:
+            continue
         ctx.stats.writes += 1
-        if store_message(it.account_id, conv, it.doc_id, build_message(it.parsed, it.delivery, ctx.mailbox_id)):
+        try:
+            created = store_document(it.account_id, conv, it.doc_id, it.doc)
+        except InvalidArgument as exc:  # R22: Firestore refuses this document; the others still go in
+            log.warning("message document refused", mailboxId=ctx.mailbox_id, gmailMessageId=it.parsed.gmail_id,
+                        error=str(exc)[:200])
+            refused.add(it.parsed.gmail_id)
+            _skip(ctx, it.parsed.gmail_id, "rejected_by_firestore")
+            continue
+        if created:
             ctx.stats.stored += 1
-        elif not _is_own_sync(it.account_id, conv, it.doc_id):
+        elif not _is_own_sync(it.account_id, conv, it.doc_id, it.delivery.source):
             continue  # the CRM's own send (R9) or Auto BCC: logged and announced already
-        out.append(_Item(it.account_id, conv, it.doc_id, it.delivery, it.parsed, it.new_thread))
+        out.append(_Item(it.account_id, conv, it.doc_id, it.delivery, it.parsed, it.new_thread, it.doc))
     return out
 
 
@@ -379,16 +462,21 @@ def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
               it.delivery.direction) for it in touches.values()])
     ctx.stats.seconds["touch"] += time.monotonic() - t
     t = time.monotonic()
-    publish(CrmEvent(type="message.synced", accountId=it.account_id, userId=it.delivery.user_id or None,
+    # A CRM send the sync logged (R18b) is announced as send_email would have announced it.
+    publish(CrmEvent(type="message.sent" if it.delivery.source == "crm" else "message.synced",
+                     accountId=it.account_id, userId=it.delivery.user_id or None,
                      contactId=it.delivery.contact.id, conversationId=it.conversation_id, messageId=it.doc_id,
-                     direction=it.delivery.direction, source="gmail", gmailMessageId=it.parsed.gmail_id,
+                     direction=it.delivery.direction, source=it.delivery.source, gmailMessageId=it.parsed.gmail_id,
                      gmailThreadId=it.parsed.thread_id) for it in written)
     ctx.stats.seconds["events"] += time.monotonic() - t
 
 
-def _is_own_sync(account_id: str, conversation_id: str, doc_id: str) -> bool:
+def _is_own_sync(account_id: str, conversation_id: str, doc_id: str, source: str = "gmail") -> bool:
     """A message document that already existed: ours from an interrupted pass (announce it again,
-    at-least-once), or written by the CRM send / Auto BCC path (leave it alone)."""
+    at-least-once), or written by the CRM send / Auto BCC path (leave it alone). A CRM send (R18b) that
+    exists is send_email's or ours, indistinguishably: it was announced by whoever wrote it."""
+    if source != "gmail":
+        return False
     snap = message_ref(account_id, conversation_id, doc_id).get()
     return bool(snap.exists and (snap.to_dict() or {}).get("source") == "gmail")
 

@@ -99,6 +99,21 @@ def seed_contact(db: Any, account: str, contact: str, email: str, name: str = ""
     db.document(f"accounts/{account}/contacts/{contact}").set(
         {"email": email, "name": name or contact.title(), "createdAt": datetime.now(UTC)}
     )
+    wait_contact_indexed(db, account, contact, email)
+
+
+def wait_contact_indexed(db: Any, account: str, contact: str, email: str, timeout: float = 20.0) -> None:
+    """The CRM's contact write has reached the sync's contact index (R11b: the contacts_index trigger, fed
+    by the local stack from the emulator's listen stream, runs a moment after the write, as in production)."""
+    import time
+
+    from shared.core import paths
+
+    ref = db.collection(paths.CONTACT_INDEX).document(paths.contact_index_id(account, email))
+    deadline = time.monotonic() + timeout
+    while contact not in ((ref.get().to_dict() or {}).get("contacts") or {}):
+        assert time.monotonic() < deadline, f"contact {account}/{contact} not indexed after {timeout:.0f} s"
+        time.sleep(0.05)
 
 
 def docs(db: Any, collection: str) -> dict[str, dict[str, Any]]:

@@ -16,7 +16,7 @@ from email.utils import make_msgid
 from typing import Any, TypeVar
 
 from devstack.polling import wait_until
-from tests.e2e.oauth_steps import connect, crm_for, seed_user
+from tests.e2e.oauth_steps import connect, crm_for, seed_user, wait_contact_indexed
 
 T = TypeVar("T")
 
@@ -56,6 +56,7 @@ def seed_contact(db: Any, account: str, contact: str, email: str, *, created: da
     if assigned is not None:
         doc["assignedUserIds"] = assigned
     db.document(f"accounts/{account}/contacts/{contact}").set(doc)
+    wait_contact_indexed(db, account, contact, email)
 
 
 def connect_rep(stack: Any, sim: Any, db: Any, account: str, user: str, gmail: str,

@@ -241,3 +241,83 @@ def test_r10_a_reply_from_another_contact_stays_in_the_threads_conversation(worl
     msgs = messages_of(world, "acme")
     assert len(msgs) == 3 and all(path.startswith("carla/") for path in msgs)  # one thread, one conversation
     assert msgs[f"carla/gm_{dora['id']}"]["contactId"] == "dora"  # the message still names its sender's contact
+
+
+def test_r8b_forward_of_a_logged_thread_to_a_non_contact_is_logged_there(world: Any, sim_client: Any) -> None:
+    first = sim_client.deliver(REP, mail(CLIENT, REP, "Specs", "See the specs.", message_id="<s1@client.test>"))
+    fwd = sim_client.send_as_user(REP, mail(REP, "engineer@partner.test", "Fwd: Specs",
+                                            "---------- Forwarded message ---------\nSee the specs.",
+                                            in_reply_to="<s1@client.test>"))
+    assert fwd["threadId"] == first["threadId"]
+    wait_synced(world, sim_client, REP)
+    msgs = messages_of(world, "acme")
+    assert set(msgs) == {f"carla/gm_{first['id']}", f"carla/gm_{fwd['id']}"}
+    doc = msgs[f"carla/gm_{fwd['id']}"]
+    assert (doc["direction"], doc["isForward"], doc["contactId"], doc["to"]) == (
+        "outbound", True, "carla", ["engineer@partner.test"])
+    assert [s.id for s in world.collection("accounts/acme/contacts").stream()] == ["carla"]  # no contact made
+
+
+def test_r8b_forward_of_a_logged_thread_to_a_colleague_stays_internal(world: Any, sim_client: Any) -> None:
+    world.document("accounts/acme/users/bob").set({"email": "bob@acme.test", "name": "Bob"})
+    first = sim_client.deliver(REP, mail(CLIENT, REP, "Specs", message_id="<s2@client.test>"))
+    sim_client.send_as_user(REP, mail(REP, "bob@acme.test", "Fwd: Specs", in_reply_to="<s2@client.test>"))
+    wait_synced(world, sim_client, REP)
+    assert list(messages_of(world, "acme")) == [f"carla/gm_{first['id']}"]
+
+
+def test_r21_mail_from_a_blocked_domain_never_syncs(world: Any, sim_client: Any) -> None:
+    seed_contact(world, "acme", "vera", "vera@mail.vendor.test")
+    world.document("accounts/acme/settings/emailSync").set({"blocklist": ["Vendor.test", "spy@else.test"]})
+    sim_client.deliver(REP, mail("vera@mail.vendor.test", REP, "From a blocked subdomain"))
+    sim_client.send_as_user(REP, mail(REP, "vera@mail.vendor.test", "To a blocked subdomain"))
+    sim_client.deliver(REP, mail(CLIENT, REP, "With a blocked Cc", cc=["spy@else.test"]))
+    allowed = sim_client.deliver(REP, mail(CLIENT, REP, "Allowed"))
+    wait_synced(world, sim_client, REP)
+    assert list(messages_of(world, "acme")) == [f"carla/gm_{allowed['id']}"]
+
+
+def test_r11b_contact_stored_with_odd_capitalisation_matches(world: Any, sim_client: Any) -> None:
+    seed_contact(world, "acme", "cedric", "cEdRiC@Client.TEST")
+    got = sim_client.deliver(REP, mail("Cedric <cedric@client.test>", REP, "Hi"))
+    sim_client.send_as_user(REP, mail(REP, "CEDRIC@client.test", "Re: Hi"))
+    wait_synced(world, sim_client, REP)
+    msgs = messages_of(world, "acme")
+    assert f"cedric/gm_{got['id']}" in msgs and len(msgs) == 2
+    assert all(path.startswith("cedric/") for path in msgs)
+
+
+def test_r11b_contacts_from_before_the_index_are_matched(world: Any, sim_client: Any) -> None:
+    from shared.core import paths
+
+    seed_contact(world, "acme", "cedric", "cEdRiC@Client.TEST")
+    # As before the index existed: no entry, no key, no backfill state (a CRM's contacts on upgrade day).
+    for col in (paths.CONTACT_INDEX, paths.CONTACT_KEYS, paths.CONTACT_INDEX_STATE):
+        for ref in world.collection(col).list_documents():
+            ref.delete()
+    got = sim_client.deliver(REP, mail("cedric@client.test", REP, "Still me"))
+    wait_synced(world, sim_client, REP)
+    assert list(messages_of(world, "acme")) == [f"cedric/gm_{got['id']}"]
+    assert world.collection(paths.CONTACT_INDEX_STATE).document("acme").get().to_dict()["complete"] is True
+
+
+def test_r11b_a_changed_contact_address_moves_the_match(world: Any, sim_client: Any) -> None:
+    from tests.e2e.oauth_steps import wait_contact_indexed
+
+    world.document("accounts/acme/contacts/carla").update({"email": "Carla.New@Client.test"})
+    wait_contact_indexed(world, "acme", "carla", "carla.new@client.test")
+    sim_client.deliver(REP, mail(CLIENT, REP, "From the old address"))
+    new = sim_client.deliver(REP, mail("carla.new@client.test", REP, "From the new address"))
+    wait_synced(world, sim_client, REP)
+    assert list(messages_of(world, "acme")) == [f"carla/gm_{new['id']}"]
+
+
+def test_r11b_a_deleted_contact_no_longer_matches(world: Any, sim_client: Any) -> None:
+    from shared.core import paths
+
+    world.document("accounts/acme/contacts/carla").delete()
+    entry = world.collection(paths.CONTACT_INDEX).document(paths.contact_index_id("acme", CLIENT))
+    wait_for(lambda: not entry.get().exists, 20, "index entry removed")
+    sim_client.deliver(REP, mail(CLIENT, REP, "Anyone there?"))
+    wait_synced(world, sim_client, REP)
+    assert messages_of(world, "acme") == {}

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from shared.gmail.mime_parse import Address, ParsedMessage
-from shared.sync.classify import AccountView, Delivery, build_message, classify, direction_of, is_forward
+from shared.sync.blocklist import Blocklist
+from shared.sync.classify import (
+    AccountView,
+    CrmSend,
+    Delivery,
+    build_message,
+    classify,
+    direction_of,
+    is_forward,
+    sent_at,
+)
 from shared.sync.contacts import ContactRef
 
 REP = "rep@gmail.test"
@@ -26,10 +36,10 @@ def contact(cid: str, email: str, assigned: tuple[str, ...] | None = None) -> Co
 
 def view(account: str = "acc1", contacts: list[ContactRef] = (), users: set[str] = frozenset(),  # type: ignore[assignment]
          user_ids: tuple[str, ...] = ("u1",), auto_bcc: set[str] = frozenset(),  # type: ignore[assignment]
-         thread_conversation: str | None = None) -> AccountView:
+         thread_conversation: str | None = None, blocklist: list[str] | None = None) -> AccountView:
     return AccountView(account_id=account, user_ids=user_ids, contacts={c.email: c for c in contacts},
                        user_emails=frozenset(users), auto_bcc_addresses=frozenset(auto_bcc),
-                       thread_conversation=thread_conversation)
+                       thread_conversation=thread_conversation, blocklist=Blocklist.parse(blocklist or []))
 
 
 def only(decision_deliveries: list[Delivery]) -> Delivery:
@@ -186,3 +196,94 @@ def test_r9_crm_send_is_left_to_send_email_in_every_account() -> None:
     m = replace(msg(REP, to=["c@x.com"], labels=("SENT",)), rfc822_message_id=message_id_for("idem1"))
     d = classify(m, REP, [view("a1", [contact("k1", "c@x.com")]), view("a2", [contact("k2", "c@x.com")])])
     assert d.deliveries == [] and {s.reason for s in d.skips} == {"crm_send"}
+
+
+def crm_sent(to: str = "c@x.com") -> ParsedMessage:
+    from dataclasses import replace
+
+    from shared.gmail.mime_build import message_id_for
+
+    return replace(msg(REP, to=[to], labels=("SENT",)), rfc822_message_id=message_id_for("idem1"))
+
+
+def test_r18b_unfinished_crm_send_is_logged_in_the_sending_account_only() -> None:
+    views = [view("a1", [contact("k1", "c@x.com")]), view("a2", [contact("k2", "c@x.com")])]
+    d = classify(crm_sent(), REP, views, crm_send=CrmSend("a2", "u7"))
+    got = only(d.deliveries)
+    assert (got.account_id, got.user_id, got.contact.id, got.source, got.direction) == ("a2", "u7", "k2", "crm",
+                                                                                         "outbound")
+    assert [(s.account_id, s.reason) for s in d.skips] == [("a1", "crm_send")]
+    assert build_message(crm_sent(), got).source == "crm"
+
+
+def test_r18b_the_records_contact_and_the_threads_conversation_win() -> None:
+    v = view("a1", [contact("k1", "c@x.com")], thread_conversation="k0")
+    got = only(classify(crm_sent(), REP, [v], crm_send=CrmSend("a1", "u1", contact_id="k5")).deliveries)
+    assert (got.contact.id, got.conversation_id) == ("k5", "k0")
+
+
+def test_r18b_unfinished_crm_send_to_no_contact_is_skipped() -> None:
+    d = classify(crm_sent("gone@x.com"), REP, [view("a1", [])], crm_send=CrmSend("a1", "u1"))
+    assert d.deliveries == [] and d.skips[0].reason == "crm_send_unmatched"
+
+
+def test_r21_inbound_from_a_blocked_domain_is_skipped() -> None:
+    d = classify(msg("c@mail.x.com"), REP, [view(contacts=[contact("k1", "c@mail.x.com")], blocklist=["x.com"])])
+    assert d.deliveries == [] and d.skips[0].reason == "blocklisted"
+
+
+def test_r21_outbound_with_a_blocked_address_in_cc_is_skipped() -> None:
+    m = msg(REP, to=["c@x.com"], cc=["spy@y.com"], labels=("SENT",))
+    d = classify(m, REP, [view(contacts=[contact("k1", "c@x.com")], blocklist=["Spy@Y.com"])])
+    assert d.deliveries == [] and d.skips[0].reason == "blocklisted"
+
+
+def test_r21_blocklist_is_per_account() -> None:
+    views = [view("a1", [contact("k1", "c@x.com")], blocklist=["x.com"]), view("a2", [contact("k2", "c@x.com")])]
+    d = classify(msg("c@x.com"), REP, views)
+    assert [x.account_id for x in d.deliveries] == ["a2"] and [s.reason for s in d.skips] == ["blocklisted"]
+
+
+def test_r21_the_reps_own_domain_on_the_list_does_not_block_its_mail() -> None:
+    d = classify(msg("c@x.com", to=["rep@gmail.test", "boss@gmail.test"]), REP,
+                 [view(contacts=[contact("k1", "c@x.com")], users={"boss@gmail.test"}, blocklist=["gmail.test"])])
+    assert only(d.deliveries).contact.id == "k1"
+
+
+def test_r8b_forward_of_a_logged_thread_to_a_stranger_is_logged_there() -> None:
+    m = msg(REP, to=["stranger@y.com"], labels=("SENT",), subject="Fwd: offer")
+    got = only(classify(m, REP, [view(contacts=[], thread_conversation="k1")]).deliveries)
+    assert (got.conversation_id, got.contact.id, got.is_forward, got.direction) == ("k1", "k1", True, "outbound")
+
+
+def test_r8b_forward_outside_a_logged_thread_is_not_logged() -> None:
+    m = msg(REP, to=["stranger@y.com"], labels=("SENT",), subject="Fwd: offer")
+    assert classify(m, REP, [view()]).skips[0].reason == "unknown_recipient"
+
+
+def test_r8b_a_reply_that_is_not_a_forward_to_a_stranger_stays_unlogged() -> None:
+    m = msg(REP, to=["stranger@y.com"], labels=("SENT",), subject="Re: offer")
+    assert classify(m, REP, [view(thread_conversation="k1")]).skips[0].reason == "unknown_recipient"
+
+
+def test_r8b_forward_of_a_logged_thread_to_a_colleague_stays_internal() -> None:
+    m = msg(REP, to=["boss@corp.com"], labels=("SENT",), subject="Fwd: offer")
+    d = classify(m, REP, [view(users={"boss@corp.com"}, thread_conversation="k1")])
+    assert d.deliveries == [] and d.skips[0].reason == "internal"
+
+
+def test_r19_new_message_flags_come_from_its_labels() -> None:
+    d = only(classify(msg("c@x.com", labels=("INBOX", "UNREAD", "STARRED")), REP,
+                      [view(contacts=[contact("k1", "c@x.com")])]).deliveries)
+    doc = build_message(msg("c@x.com", labels=("INBOX", "UNREAD", "STARRED")), d).to_doc()
+    assert (doc["read"], doc["starred"], doc["trashed"], doc["deletedInGmail"]) == (False, True, False, False)
+    doc = build_message(msg("c@x.com", labels=("INBOX",)), d).to_doc()
+    assert (doc["read"], doc["starred"]) == (True, False)
+
+
+def test_r22_absurd_internal_dates_are_logged_as_seen() -> None:
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    assert sent_at(1_700_000_000_000, now) == datetime.fromtimestamp(1_700_000_000, tz=UTC)
+    assert sent_at(253_402_300_800_000 * 10, now) == now  # past year 9999
+    assert sent_at(-62_135_596_800_000 * 2, now) == now  # before year 1
+    assert sent_at(int(datetime(2030, 1, 1, tzinfo=UTC).timestamp() * 1000), now) == now  # the future
