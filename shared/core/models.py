@@ -95,14 +95,14 @@ class Message(Doc):
     sentAt: datetime | None = None
     gmailMessageId: str | None = None
     gmailThreadId: str | None = None
+    mailboxId: str | None = None  # the sync mailbox it came through (R20: its attachments are fetched there)
     rfc822MessageId: str | None = None
     inReplyTo: str | None = None
     references: list[str] = field(default_factory=list)
     isForward: bool = False
     attachments: list[dict[str, Any]] = field(default_factory=list)
     createdAt: datetime | None = None
-    mailboxId: str | None = None  # the sync mailbox it came through (R20: attachments are fetched there)
-    truncated: bool = False  # bodies were cut to fit one Firestore document (R22, R23)
+    truncated: bool = False  # R22/R23: bodies were cut to fit Firestore's 1 MiB (the whole mail stays in Gmail)
 
     def to_doc(self) -> dict[str, Any]:
         d = asdict(self)

@@ -14,6 +14,8 @@ USERS = "users"
 CONTACTS = "contacts"
 CONVERSATIONS = "conversations"
 MESSAGES = "messages"
+SETTINGS = "settings"
+EMAIL_SYNC_SETTINGS = "emailSync"  # accounts/{accountId}/settings/emailSync (R21 blocklist, CRM-written)
 
 MAILBOXES = "sync_mailboxes"
 LINKS = "sync_links"
@@ -73,6 +75,10 @@ def user_path(account_id: str, user_id: str) -> str:
 
 def contact_path(account_id: str, contact_id: str) -> str:
     return f"{ACCOUNTS}/{account_id}/{CONTACTS}/{contact_id}"
+
+
+def email_sync_settings_path(account_id: str) -> str:
+    return f"{ACCOUNTS}/{account_id}/{SETTINGS}/{EMAIL_SYNC_SETTINGS}"
 
 
 def conversation_path(account_id: str, conversation_id: str) -> str:
