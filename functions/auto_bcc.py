@@ -31,12 +31,13 @@ REFUSALS: dict[str, tuple[int, str]] = {
     "Blocklisted": (422, "blocklisted"),
     "NoRecipient": (422, "no_recipient"),
     "AttachmentsTooLarge": (413, "too_large"),
+    "NotStorable": (413, "too_large"),
 }
 
 
 @handles_errors
 def handle(request: flask.Request) -> Any:
-    from shared.auto_bcc.log_copy import CopyRefused, MalformedMessage, log_copy
+    from shared.auto_bcc.log_copy import CopyRefused, MalformedMessage, NotStorable, log_copy
 
     if (request.path.rstrip("/") or "/") != "/":
         raise ApiError(404, "not_found", f"no route {request.path}")
@@ -50,7 +51,7 @@ def handle(request: flask.Request) -> Any:
 
     try:
         logged = log_copy(to, raw)
-    except (CopyRefused, MalformedMessage) as refusal:
+    except (CopyRefused, MalformedMessage, NotStorable) as refusal:
         status, code = REFUSALS[type(refusal).__name__]
         raise ApiError(status, code, str(refusal)) from None
     return json_response({"messageId": logged.message_id, "conversationId": logged.conversation_id,

@@ -11,7 +11,8 @@ nothing (no contact, no message, no attachment bytes):
    connected — (403, R16b: anyone who learns the address must not log mail
    under the rep); no address on it is blocklisted (422, R21); it has an
    external recipient (422); its attachments fit R15's 25 MB (413); the
-   message document is made to fit Firestore (bodies cut, `truncated`);
+   message document fits Firestore (bodies cut, `truncated`) or the copy is
+   refused as not storable (413, `document.py`);
 3. writes, each idempotent: the contact (create-if-absent, the only place the
    project creates contacts), the attachment bytes (deterministic chunk ids,
    before the message that names them), the message (create-if-absent, id
@@ -24,21 +25,25 @@ A user who never connected Gmail (an Outlook user) is served like any other
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from shared.auto_bcc.address import lookup
-from shared.auto_bcc.document import build_document
+from shared.auto_bcc.document import NotStorable, build_document
 from shared.auto_bcc.message import AutoBccCopy, MalformedMessage, parse_copy, pick_recipient
 from shared.core import log, paths
 from shared.core.config import get_config
-from shared.core.models import User
+from shared.core.models import Message, User
+
+if TYPE_CHECKING:
+    from shared.sync.blocklist import Blocklist
 
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # R15: what a rep can send in one message
 
 __all__ = ["AttachmentsTooLarge", "Blocklisted", "CopyRefused", "LoggedCopy", "MalformedMessage", "NoRecipient",
-           "SenderNotUser", "UnknownAddress", "log_copy"]
+           "NotStorable", "SenderNotUser", "UnknownAddress", "log_copy"]
 
 
 class CopyRefused(Exception):
@@ -79,7 +84,7 @@ class _Owner:
     account_id: str
     user_id: str
     own_addresses: frozenset[str]  # the user's CRM email and connected Gmail address, lower-cased
-    blocklist: Any
+    blocklist: Blocklist
 
 
 def _owner(to: str, domain: str) -> _Owner:
@@ -87,14 +92,14 @@ def _owner(to: str, domain: str) -> _Owner:
     from shared.connect.connection import ConnectionState, decide_from_snapshots
     from shared.connect.mailboxes import link_ref, mailbox_ref, user_ref
     from shared.core.clients import firestore_client
-    from shared.sync.blocklist import parse_blocklist, settings_path
+    from shared.sync.settings import blocklist_from, settings_ref
 
     route = lookup(to, domain)
     if route is None:
         raise UnknownAddress("unknown Auto BCC address")
     a, u = route.accountId, route.userId
     db = firestore_client()
-    refs = [user_ref(a, u), link_ref(a, u), db.document(settings_path(a))]
+    refs = [user_ref(a, u), link_ref(a, u), settings_ref(a)]
     snaps = {s.reference.path: s for s in db.get_all(refs)}
     user_snap, link_snap, settings_snap = (snaps.get(r.path) for r in refs)
     if user_snap is None or not user_snap.exists:
@@ -105,16 +110,17 @@ def _owner(to: str, domain: str) -> _Owner:
         conn = decide_from_snapshots(link_snap, mailbox_ref(mailbox_id).get() if mailbox_id else None)
         if conn.state is not ConnectionState.DISCONNECTED and conn.mailbox is not None:
             own.add(conn.mailbox.address.strip().lower())
-    settings = (settings_snap.to_dict() or {}) if settings_snap is not None and settings_snap.exists else {}
-    return _Owner(a, u, frozenset(own - {""}), parse_blocklist(settings.get("blocklist")))
+    return _Owner(a, u, frozenset(own - {""}), blocklist_from(settings_snap))
 
 
-def _check(copy: AutoBccCopy, owner: _Owner) -> None:
-    from shared.sync.blocklist import any_blocked
-
+def _check(copy: AutoBccCopy, owner: _Owner, internal: set[str], is_auto_bcc: Callable[[str], bool]) -> None:
     if copy.sender.email not in owner.own_addresses:
         raise SenderNotUser("the copy's From is not the address of the user this Auto BCC address belongs to")
-    if any_blocked(copy.participants(), owner.blocklist):
+    # R21 as the sync applies it: any listed party keeps the copy out; the rep, colleagues and our own
+    # addresses never count (a company that lists its own domain still logs its reps' mail to customers)
+    participants = copy.participants()
+    own = {copy.sender.email, *internal, *(p for p in participants if is_auto_bcc(p))}
+    if owner.blocklist.first_blocked(participants, ignore=own) is not None:
         raise Blocklisted("an address on the copy is on the account's blocklist; it is not logged")
     if sum(len(d) for d in copy.attachment_data) > MAX_ATTACHMENT_BYTES:
         raise AttachmentsTooLarge(f"the attachments exceed {MAX_ATTACHMENT_BYTES} bytes in total")
@@ -136,32 +142,33 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> Logged
     # ---- read and decide: nothing after the first write can refuse the copy
     owner = _owner(to, domain)
     copy = parse_copy(raw, received_at or datetime.now(UTC))
-    _check(copy, owner)
     a, u = owner.account_id, owner.user_id
-    internal = find_user_emails(a, [r.email for r in copy.recipients()])
+    internal = find_user_emails(a, [r.email for r in copy.recipients()]) if copy.sender.email in owner.own_addresses \
+        else set()
+    _check(copy, owner, internal, is_auto_bcc)
     recipient = pick_recipient(copy, is_auto_bcc, internal)
     if recipient is None:
         raise NoRecipient("the copy has no external recipient to log it under")
     existing = find_contacts(a, [recipient.email]).get(recipient.email)
     message_id = paths.auto_bcc_message_doc_id(copy.message_id)
 
-    def document(contact_id: str) -> tuple[Any, int]:  # conversation id = contact id (one per contact)
+    def document(contact_id: str) -> Message:  # conversation id = contact id (one per contact)
         return build_document(copy, account_id=a, conversation_id=contact_id, message_id=message_id,
                               contact_id=contact_id, user_id=u, is_auto_bcc=is_auto_bcc)
 
     contact_id = existing.id if existing is not None else auto_contact_id(recipient.email)
-    doc, kept = document(contact_id)
+    doc = document(contact_id)
 
     # ---- write (each step idempotent; a retry of the same copy converges)
     if existing is None:
         contact_id = create_contact_if_absent(a, recipient.email, recipient.name, source="auto_bcc").id
         if contact_id != doc.contactId:  # the CRM created one meanwhile: log under it
-            doc, kept = document(contact_id)
+            doc = document(contact_id)
     created = False
     if not message_ref(a, contact_id, message_id).get().exists:
         chunks = store.store(a, contact_id, message_id, [
             store.StoredAttachment(str(meta["gmailAttachmentId"]), data)
-            for meta, data in zip(doc.attachments, copy.attachment_data[:kept], strict=True)])
+            for meta, data in zip(doc.attachments, copy.attachment_data, strict=True)])
         created = store_message(a, contact_id, message_id, doc)
         log.debug("auto bcc attachments stored", chunks=chunks, accountId=a, messageId=message_id)
     touch_conversation(a, contact_id, contact_id, doc.sentAt or datetime.now(UTC), doc.snippet, "outbound")

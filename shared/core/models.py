@@ -95,13 +95,13 @@ class Message(Doc):
     sentAt: datetime | None = None
     gmailMessageId: str | None = None
     gmailThreadId: str | None = None
+    mailboxId: str | None = None  # the sync mailbox it came through (R20: its attachments are fetched there)
     rfc822MessageId: str | None = None
     inReplyTo: str | None = None
     references: list[str] = field(default_factory=list)
     isForward: bool = False
     attachments: list[dict[str, Any]] = field(default_factory=list)
     createdAt: datetime | None = None
-    mailboxId: str | None = None  # the sync mailbox it came through (R20: attachments are fetched there)
     # 0.2: Gmail's state of the message, kept current by the sync (R19); a message deleted in Gmail stays here
     read: bool = True
     starred: bool = False

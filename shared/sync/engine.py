@@ -349,7 +349,8 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
                 threads[p.thread_id] = tm
             conv = tm.conversations.get(d.account_id, d.conversation_id)
             doc_id = paths.gmail_message_doc_id(p.gmail_id)
-            fitted = fit_message(build_message(p, d, ctx.mailbox_id).to_doc(), paths.message_path(d.account_id, conv, doc_id))
+            fitted = fit_message(build_message(p, d, ctx.mailbox_id).to_doc(),
+                                 paths.message_path(d.account_id, conv, doc_id))
             if fitted.doc is None:
                 _skip(ctx, p.gmail_id, fitted.reason or "too_large")
                 break  # the same message is as large in every account

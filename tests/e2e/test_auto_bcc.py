@@ -260,7 +260,8 @@ def test_r16b_past_date_is_kept(rep: dict[str, str], firestore_db: Any) -> None:
 
 # ---- R21: blocklisted addresses and domains are never logged
 
-@pytest.mark.parametrize("entry", ["ann.buyer@client.example", "CLIENT.example", "example"])
+@pytest.mark.parametrize("entry", ["ann.buyer@client.example", "Ann.Buyer@CLIENT.example", "CLIENT.example",
+                                   "@client.example", "*.client.example"])
 def test_r21_copy_to_a_blocklisted_address_or_domain_is_not_logged(rep: dict[str, str], firestore_db: Any,
                                                                    entry: str) -> None:
     firestore_db.document("accounts/acme/settings/emailSync").set({"blocklist": ["nobody@else.example", entry]})
@@ -275,6 +276,12 @@ def test_r21_blocklisted_cc_keeps_the_whole_copy_out(rep: dict[str, str], firest
     resp = post(rep, copy(rep, cc="Counsel <counsel@eu.lawyers.example>"))
     assert (resp.status_code, resp.json()["error"]) == (422, "blocklisted")
     assert messages_of(firestore_db, "acme") == []
+
+
+def test_r21_the_reps_own_domain_on_the_list_does_not_keep_their_copies_out(rep: dict[str, str],
+                                                                          firestore_db: Any) -> None:
+    firestore_db.document("accounts/acme/settings/emailSync").set({"blocklist": ["acme.example", "gmail.test"]})
+    assert post(rep, copy(rep, sender="alice@acme.example", cc="carol@acme.example")).status_code == 201
 
 
 def test_r21_blocklist_of_another_account_does_not_apply(rep: dict[str, str], firestore_db: Any) -> None:
