@@ -225,3 +225,19 @@ class AutoBccRoute(Doc):
     accountId: str = ""
     userId: str = ""
     address: str = ""
+
+
+@dataclass(frozen=True)
+class ContactRef:
+    """A contact as the matching rules see it (pure: classify.py takes these, never reads Firestore)."""
+
+    id: str
+    email: str
+    name: str = ""
+    createdAt: datetime | None = None
+    assignedUserIds: tuple[str, ...] | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def assigned_to(self, user_id: str) -> bool:
+        """R14: a contact without assigned users is everyone's; otherwise only its assignees'."""
+        return not self.assignedUserIds or user_id in self.assignedUserIds

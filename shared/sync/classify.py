@@ -14,12 +14,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from shared.core.models import Message
+from shared.core.models import ContactRef, Message
 from shared.gmail.mime_build import is_crm_message_id
 from shared.gmail.mime_parse import FORWARD_SUBJECT, ParsedMessage
 from shared.sync.blocklist import EMPTY as NO_BLOCKLIST
 from shared.sync.blocklist import Blocklist
-from shared.sync.contacts import ContactRef
 from shared.sync.flags import flags_from_labels
 
 Direction = Literal["inbound", "outbound"]

@@ -39,7 +39,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.core import log, paths
-from shared.sync.contacts import ContactRef, sort_key
+from shared.core.models import ContactRef
+from shared.sync.contacts import sort_key
 
 BACKFILL_PER_PASS = 2000  # contacts indexed per sync pass while an account's backfill runs
 BACKFILL_PAGE = 200

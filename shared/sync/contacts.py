@@ -17,30 +17,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.core import paths
 from shared.core.clients import firestore_client
+from shared.core.models import ContactRef
 
 IN_QUERY_LIMIT = 30
 QUERY_WORKERS = 8  # Firestore's limit on values of one `in` filter
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class ContactRef:
-    id: str
-    email: str
-    name: str = ""
-    createdAt: datetime | None = None
-    assignedUserIds: tuple[str, ...] | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-    def assigned_to(self, user_id: str) -> bool:
-        """R14: a contact without assigned users is everyone's; otherwise only its assignees'."""
-        return not self.assignedUserIds or user_id in self.assignedUserIds
 
 
 def _cap(part: str) -> str:

@@ -31,7 +31,7 @@ from shared.connect.mailboxes import links_for_mailbox, mailbox_ref, user_ref
 from shared.core import log, paths
 from shared.core.config import get_config
 from shared.core.events import CrmEvent, publish
-from shared.core.models import Link, Mailbox, ThreadMap
+from shared.core.models import ContactRef, Link, Mailbox, ThreadMap
 from shared.gmail.fetch import (
     HistoryExpired,
     HistoryRecord,
@@ -46,7 +46,7 @@ from shared.gmail.mime_parse import ParsedMessage, parse_gmail_message
 from shared.sync import contact_index
 from shared.sync.blocklist import Blocklist
 from shared.sync.classify import AccountView, CrmSend, Delivery, build_message, classify, message_addresses
-from shared.sync.contacts import ContactRef, all_user_emails, find_contacts, find_user_emails
+from shared.sync.contacts import all_user_emails, find_contacts, find_user_emails
 from shared.sync.conversations import Touch, message_ref, store_document, touch_conversations
 from shared.sync.crm_sends import unfinished_sends
 from shared.sync.fit import fit_message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from shared.core.models import ContactRef
 from shared.gmail.mime_parse import Address, ParsedMessage
 from shared.sync.blocklist import Blocklist
 from shared.sync.classify import (
@@ -16,7 +17,6 @@ from shared.sync.classify import (
     is_forward,
     sent_at,
 )
-from shared.sync.contacts import ContactRef
 
 REP = "rep@gmail.test"
 
