@@ -84,7 +84,7 @@ def test_functions_never_inherit_google_endpoints_from_the_shell(stack, monkeypa
         assert "GMAIL_API_ROOT" not in env
         assert "OAUTH_TOKEN_URI" not in env
         assert env["OAUTHLIB_INSECURE_TRANSPORT"] == "1"
-        assert env["OAUTH_REDIRECT_URI"] == stack.function_url("oauth") + "/callback"
+        assert env["OAUTH_REDIRECT_URI"] == stack.function_url("oauth_browser") + "/callback"  # R24: the public one
     finally:
         monkeypatch.undo()
         stack.restart_function("quota_reset", None)
