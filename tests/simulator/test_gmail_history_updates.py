@@ -135,6 +135,24 @@ def test_each_change_moves_the_messages_history_id(gmail: Any, inbound: dict[str
     assert msg["historyId"] == rec["id"] == gmail.users().getProfile(userId="me").execute()["historyId"]
 
 
+def test_one_modify_adding_and_removing_is_one_record_with_both_kinds(gmail: Any, inbound: dict[str, Any]) -> None:
+    body = {"addLabelIds": ["STARRED"], "removeLabelIds": ["UNREAD", "INBOX"]}
+    changed = gmail.users().messages().modify(userId="me", id=inbound["id"], body=body).execute()
+    assert changed["labelIds"] == ["CATEGORY_PERSONAL", "STARRED"]
+    rec = only(history(gmail, inbound["historyId"]))
+    message = {"id": inbound["id"], "threadId": inbound["threadId"], "labelIds": ["CATEGORY_PERSONAL", "STARRED"]}
+    assert rec["labelsAdded"] == [{"message": message, "labelIds": ["STARRED"]}]
+    assert rec["labelsRemoved"] == [{"message": message, "labelIds": ["UNREAD", "INBOX"]}]
+    assert rec["messages"] == [{"id": inbound["id"], "threadId": inbound["threadId"]}]
+
+
+def test_history_types_keep_only_the_asked_kind_of_a_mixed_record(gmail: Any, inbound: dict[str, Any]) -> None:
+    body = {"addLabelIds": ["STARRED"], "removeLabelIds": ["UNREAD"]}
+    gmail.users().messages().modify(userId="me", id=inbound["id"], body=body).execute()
+    rec = only(history(gmail, inbound["historyId"], historyTypes=["labelRemoved"]))
+    assert set(rec) == {"id", "messages", "labelsRemoved"}
+
+
 # -- historyTypes, labelId, fields ------------------------------------------------------------
 
 
@@ -265,6 +283,26 @@ def test_rep_deletes_for_ever_in_gmail_writes_messages_deleted(sim: str, gmail: 
     SimClient(sim).delete_message(REP, inbound["id"])
     _, rec = history(gmail, inbound["historyId"])
     assert rec["messagesDeleted"] == [{"message": {"id": inbound["id"], "threadId": inbound["threadId"]}}]
+
+
+def test_rep_reading_a_whole_thread_is_one_record_for_each_unread_message(sim: str, gmail: Any) -> None:
+    first = deliver(sim, REP, rfc822(ALICE, REP, "Terms", Message_ID="<t1@customer.example>"))
+    second = deliver(sim, REP, rfc822(ALICE, REP, "Re: Terms", In_Reply_To="<t1@customer.example>"))
+    third = deliver(sim, REP, rfc822(ALICE, REP, "Re: Terms", In_Reply_To="<t1@customer.example>"))
+    assert first["threadId"] == second["threadId"] == third["threadId"]
+    SimClient(sim).read(REP, second["id"])  # already read: not part of the thread's record
+    answer = SimClient(sim).thread_action(REP, first["threadId"], "read")
+    assert all("UNREAD" not in m["labelIds"] for m in answer["messages"])
+    rec = history(gmail, second["historyId"])[-1]
+    assert rec["id"] == answer["historyId"]
+    assert [m["id"] for m in rec["messages"]] == [first["id"], third["id"]]
+    assert [c["message"]["id"] for c in rec["labelsRemoved"]] == [first["id"], third["id"]]
+    assert all(c["labelIds"] == ["UNREAD"] for c in rec["labelsRemoved"])
+
+
+def test_rep_action_on_an_unknown_thread_is_404(sim: str, inbound: dict[str, Any]) -> None:
+    resp = requests.post(f"{sim}/sim/mailboxes/{REP}/threads/ffffffffffffffff/trash", timeout=5)
+    assert resp.status_code == 404 and resp.json()["error"] == "not_found"
 
 
 def test_unknown_rep_action_is_404_and_changes_nothing(sim: str, gmail: Any, inbound: dict[str, Any]) -> None:
