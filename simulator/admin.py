@@ -175,6 +175,23 @@ def label_action(address: str, msg_id: str, action: str) -> flask.Response:
     return _changed(ctx().state.modify(address, msg_id, *change))
 
 
+@bp.post("/mailboxes/<address>/threads/<thread_id>/<action>")
+def thread_action(address: str, thread_id: str, action: str) -> flask.Response:
+    """The rep acting on a whole conversation in Gmail's UI: one history record for all of its messages."""
+    change = LABEL_ACTIONS.get(action)
+    if change is None:
+        raise AdminError(404, "unknown_action", f"no action {action!r}; one of {', '.join(LABEL_ACTIONS)}")
+    c = ctx()
+    msgs = c.state.modify_thread(address, thread_id, *change)
+    with c.state.lock:
+        box = c.state.require(address)
+        return flask.jsonify(
+            id=thread_id,
+            messages=[{"id": m.id, "threadId": m.thread_id, "labelIds": list(m.label_ids)} for m in msgs],
+            historyId=str(box.history_id),
+        )
+
+
 def _changed(msg: StoredMessage) -> flask.Response:
     with ctx().state.lock:  # labels and historyId of one moment
         return flask.jsonify(

@@ -118,6 +118,14 @@ class SimClient:
         path = self._mbox(address) + "/messages/" + urllib.parse.quote(id) + "/" + urllib.parse.quote(action)
         return dict(self._json("POST", path))
 
+    def thread_action(self, address: str, thread_id: str, action: str) -> dict[str, Any]:
+        """The rep acting on a whole conversation (same actions): one history record for all its messages.
+
+        Answers `{id, messages: [{id, threadId, labelIds}], historyId}`.
+        """
+        path = self._mbox(address) + "/threads/" + urllib.parse.quote(thread_id) + "/" + urllib.parse.quote(action)
+        return dict(self._json("POST", path))
+
     def read(self, address: str, id: str) -> dict[str, Any]:
         return self.rep_action(address, id, "read")
 

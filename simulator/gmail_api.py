@@ -384,21 +384,31 @@ _HISTORY_KEYS = {
 
 
 def history_record(r: HistoryRecord) -> dict[str, Any]:
-    """One `History` as Gmail writes it: the message as of the change, and the labels a label change touched.
+    """One `History` as Gmail writes it: every message the operation touched, and each change under its kind.
 
     labelsAdded / labelsRemoved: `{message: {id, threadId, labelIds}, labelIds}`,
-    the message's labels after the change (so a client needs no messages.get);
-    messagesAdded: `{message: {id, threadId, labelIds}}`; messagesDeleted:
-    `{message: {id, threadId}}` (the message is gone).
+    the message's labels after the operation (so a client needs no
+    messages.get); messagesAdded: `{message: {id, threadId, labelIds}}`;
+    messagesDeleted: `{message: {id, threadId}}` (the message is gone).
     """
-    ref = {"id": r.message["id"], "threadId": r.message["threadId"]}
-    if r.kind == "messageDeleted":
-        change: dict[str, Any] = {"message": dict(ref)}
-    elif r.kind == "messageAdded":
-        change = {"message": r.message}
-    else:
-        change = {"message": r.message, "labelIds": list(r.labels)}
-    return {"id": str(r.id), "messages": [ref], _HISTORY_KEYS[r.kind]: [change]}
+    out: dict[str, Any] = {"id": str(r.id)}
+    refs: dict[str, dict[str, str]] = {}
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for c in r.changes:
+        ref = {"id": c.message["id"], "threadId": c.message["threadId"]}
+        refs.setdefault(ref["id"], ref)
+        if c.kind == "messageDeleted":
+            entry: dict[str, Any] = {"message": dict(ref)}
+        elif c.kind == "messageAdded":
+            entry = {"message": c.message}
+        else:
+            entry = {"message": c.message, "labelIds": list(c.labels)}
+        by_key.setdefault(_HISTORY_KEYS[c.kind], []).append(entry)
+    out["messages"] = list(refs.values())
+    for key in _HISTORY_KEYS.values():
+        if key in by_key:
+            out[key] = by_key[key]
+    return out
 
 
 @route("GET", "/history", "gmail.users.history.list")

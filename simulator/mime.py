@@ -114,9 +114,23 @@ def parse(raw: bytes, message_key: str) -> ParsedMessage:
     if text is None and "text/html" in texts:
         text = html.unescape(_TAG.sub(" ", texts["text/html"]))
     text = text or ""
-    snippet = html.escape(_WS.sub(" ", text).strip()[:SNIPPET_CHARS]).replace("&#x27;", "&#39;")
+    snippet = html.escape(_collapsed_start(text)).replace("&#x27;", "&#39;")
     headers = tuple((k, unfold(str(v))) for k, v in _raw_headers(msg))  # values as written
     return ParsedMessage(payload=payload, headers=headers, snippet=snippet, text=text, attachments=attachments)
+
+
+def _collapsed_start(text: str) -> str:
+    """The first SNIPPET_CHARS of the text with whitespace collapsed, without collapsing all of a 30 MB body.
+
+    Collapsing is local, so once a prefix yields more than SNIPPET_CHARS the
+    start of the whole text is known.
+    """
+    n = 4 * SNIPPET_CHARS
+    while True:
+        collapsed = _WS.sub(" ", text[:n]).strip()
+        if len(collapsed) > SNIPPET_CHARS or n >= len(text):
+            return collapsed[:SNIPPET_CHARS]
+        n *= 4
 
 
 def _part(

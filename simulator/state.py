@@ -7,9 +7,10 @@ is never held for MIME work. What Gmail does and this copies:
 - ids: message ids are 16 hex digits, increasing with time; a thread's id is
   the id of its first message; each mailbox holds its own copy of a message
   (ids differ between sender and recipient).
-- history: every change (message added or deleted, labels added or removed)
-  is one record with a new, strictly increasing id; the mailbox's historyId is
-  the newest. With a retention limit only the newest records are kept and a
+- history: every operation (a message added or deleted, one modify, the rep
+  reading a whole thread) is one record with a new, strictly increasing id,
+  holding each change it made to each message; the mailbox's historyId is the
+  newest. With a retention limit only the newest records are kept and a
   `startHistoryId` older than them is "not found" (HistoryExpired).
 - threading: a message joins a thread when one of its In-Reply-To/References
   ids names a message in the mailbox and its subject (prefixes like "Re:" and
@@ -113,11 +114,26 @@ class StoredMessage:
 
 
 @dataclass(frozen=True)
-class HistoryRecord:
-    id: int
+class Change:
+    """What one operation did to one message."""
+
     kind: str  # one of HISTORY_TYPES
-    message: dict[str, Any]  # {id, threadId, labelIds} as of the change
+    message: dict[str, Any]  # {id, threadId, labelIds} after the operation
     labels: tuple[str, ...] = ()  # labels added or removed
+
+    def matches(self, types: frozenset[str], label_id: str | None) -> bool:
+        if types and self.kind not in types:
+            return False
+        return not label_id or label_id in self.message.get("labelIds", ()) or label_id in self.labels
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """One history id: everything one operation changed (Gmail: "each history change may affect multiple
+    messages in multiple ways"), e.g. labels added and removed by one modify, or a whole thread read."""
+
+    id: int
+    changes: tuple[Change, ...]
 
 
 @dataclass(frozen=True)
@@ -211,14 +227,18 @@ class GmailState:
 
     # -- writes ---------------------------------------------------------------------
 
-    def _record(self, box: Mailbox, kind: str, msg: StoredMessage, labels: Iterable[str] = ()) -> int:
+    def _record(self, box: Mailbox, changes: list[tuple[str, StoredMessage, tuple[str, ...]]]) -> int:
+        """One history record for one operation: (kind, message, labels touched) per change, in order."""
         hid = self._new_history_id()
         box.history_id = hid
-        msg.history_id = hid
-        box.history.append(HistoryRecord(hid, kind, msg.ref_with_labels(), tuple(labels)))
+        touched: list[str] = []
+        for _, msg, labels in changes:
+            msg.history_id = hid
+            touched += [*msg.label_ids, *labels]
+        box.history.append(HistoryRecord(hid, tuple(Change(k, m.ref_with_labels(), lb) for k, m, lb in changes)))
         self._trim(box)
         for listener in self.listeners:
-            listener(box.address, hid, tuple(msg.label_ids) + tuple(labels))
+            listener(box.address, hid, tuple(dict.fromkeys(touched)))
         return hid
 
     def _trim(self, box: Mailbox) -> None:
@@ -266,7 +286,7 @@ class GmailState:
         rid = parsed.rfc822_id
         if rid:
             box.by_rfc822_id.setdefault(rid, msg_id)
-        self._record(box, "messageAdded", msg)
+        self._record(box, [("messageAdded", msg, ())])
         return msg
 
     def deliver(self, address: str, raw: bytes, internal_date: int | None = None) -> StoredMessage:
@@ -332,23 +352,47 @@ class GmailState:
         return sent, copies
 
     def modify(self, address: str, msg_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> StoredMessage:
+        """messages.modify (and trash, untrash, the rep's clicks): one history record if anything changed."""
+        (msg,) = self.modify_many(address, [msg_id], add, remove)
+        return msg
+
+    def modify_thread(
+        self, address: str, thread_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()
+    ) -> list[StoredMessage]:
+        """The rep acting on a whole conversation in Gmail (read, star, trash it): one record for all its messages."""
+        with self.lock:
+            ids = list(self.require(address).threads.get(thread_id) or [])
+            if not ids:
+                raise NotFound(thread_id)
+            return self.modify_many(address, ids, add, remove)
+
+    def modify_many(
+        self, address: str, msg_ids: list[str], add: Iterable[str] = (), remove: Iterable[str] = ()
+    ) -> list[StoredMessage]:
+        """One operation over messages: all labels checked and all messages found before anything changes."""
+        add, remove = list(dict.fromkeys(add)), list(dict.fromkeys(remove))
         with self.lock:
             box = self.require(address)
-            msg = box.messages.get(msg_id)
-            if msg is None:
-                raise NotFound(msg_id)
+            msgs = [box.messages.get(i) for i in msg_ids]
+            missing = [i for i, m in zip(msg_ids, msgs, strict=True) if m is None]
+            if missing:
+                raise NotFound(missing[0])
             for lbl in [*add, *remove]:
                 if lbl not in LABEL_IDS:
                     raise InvalidArgument(f"Invalid label: {lbl}")
-            removed = [lbl for lbl in dict.fromkeys(remove) if lbl in msg.label_ids]
-            added = [lbl for lbl in dict.fromkeys(add) if lbl not in msg.label_ids and lbl not in removed]
-            if removed:
-                msg.label_ids = [x for x in msg.label_ids if x not in removed]
-                self._record(box, "labelRemoved", msg, removed)
-            if added:
-                msg.label_ids = msg.label_ids + added
-                self._record(box, "labelAdded", msg, added)
-            return msg
+            changes: list[tuple[str, StoredMessage, tuple[str, ...]]] = []
+            found = [m for m in msgs if m is not None]
+            for msg in found:
+                removed = tuple(lbl for lbl in remove if lbl in msg.label_ids)
+                added = tuple(lbl for lbl in add if lbl not in msg.label_ids and lbl not in removed)
+                msg.label_ids = [x for x in msg.label_ids if x not in removed] + list(added)
+                if added:
+                    changes.append(("labelAdded", msg, added))
+                if removed:
+                    changes.append(("labelRemoved", msg, removed))
+            if changes:
+                self._record(box, changes)
+            return found
 
     def delete(self, address: str, msg_id: str) -> None:
         with self.lock:
@@ -364,7 +408,7 @@ class GmailState:
             rid = msg.parsed.rfc822_id
             if rid and box.by_rfc822_id.get(rid) == msg_id:
                 del box.by_rfc822_id[rid]
-            self._record(box, "messageDeleted", msg)
+            self._record(box, [("messageDeleted", msg, ())])
 
     def set_watch(self, address: str, watch: Watch | None) -> Mailbox:
         with self.lock:
@@ -427,12 +471,11 @@ class GmailState:
             page: list[HistoryRecord] = []
             more = False
             for rec in list(box.history)[idx:]:
-                if types and rec.kind not in types:
-                    continue
-                if label_id and label_id not in rec.message.get("labelIds", ()) and label_id not in rec.labels:
+                kept = tuple(c for c in rec.changes if c.matches(types, label_id))
+                if not kept:
                     continue
                 if len(page) == limit:
                     more = True
                     break
-                page.append(rec)
+                page.append(rec if len(kept) == len(rec.changes) else HistoryRecord(rec.id, kept))
             return page, more, box.history_id

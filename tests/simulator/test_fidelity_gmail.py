@@ -217,7 +217,13 @@ def _tour(server: BackgroundServer) -> tuple[RecordingHttp, list[dict[str, Any]]
         with pytest.raises(HttpError):
             users.getProfile(userId="me").execute()
     requests.put(f"{base}/sim/faults", json={}, timeout=5)
+    msgs.modify(userId="me", id=got["id"], body={"addLabelIds": ["STARRED"]}).execute()
     msgs.delete(userId="me", id=got["id"]).execute()
+    # every kind of record (messagesAdded, labelsAdded, labelsRemoved, messagesDeleted) against History
+    users.history().list(userId="me", startHistoryId=start).execute()
+    users.history().list(userId="me", startHistoryId=start, historyTypes=["messageDeleted"]).execute()
+    with pytest.raises(HttpError):
+        msgs.attachments().get(userId="me", messageId=got["id"], id=att).execute()
     resp, _ = http.request(f"{base}/gmail/v1/users/me/profile", headers={"Authorization": "Bearer ya29.unknown"})
     assert resp.status == 401
     return http, [r for r in batch_results if r is not None]

@@ -64,15 +64,17 @@ def test_history_pages_with_max_results_and_page_token(sim: str, gmail: Any) -> 
 
 
 def test_history_records_label_changes_and_deletions(sim: str, gmail: Any) -> None:
+    # One modify is one operation: one record holding both its labelsAdded and its labelsRemoved.
     a = deliver(sim, REP, rfc822(ALICE, REP, "one"))
     start = a["historyId"]
     requests.post(f"{sim}/sim/mailboxes/{REP}/messages/{a['id']}/modify",
                   json={"addLabelIds": ["STARRED"], "removeLabelIds": ["UNREAD"]}, timeout=5).raise_for_status()
     requests.delete(f"{sim}/sim/mailboxes/{REP}/messages/{a['id']}", timeout=5).raise_for_status()
     recs = all_history(gmail, start)
+    assert len(recs) == 2
     assert recs[0]["labelsRemoved"][0]["labelIds"] == ["UNREAD"]
-    assert recs[1]["labelsAdded"][0]["labelIds"] == ["STARRED"]
-    assert recs[2]["messagesDeleted"][0]["message"]["id"] == a["id"]
+    assert recs[0]["labelsAdded"][0]["labelIds"] == ["STARRED"]
+    assert recs[1]["messagesDeleted"][0]["message"]["id"] == a["id"]
 
 
 def test_history_types_filter(sim: str, gmail: Any) -> None:

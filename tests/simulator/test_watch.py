@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import requests
 from googleapiclient.errors import HttpError
 
 from simulator.app import BackgroundServer
+from simulator.config import SimConfig
 from simulator.faults import Faults
 from tests.simulator.conftest import PROJECT, Topic, b64, deliver, gmail_service, mint_token, rfc822
 
@@ -140,5 +142,52 @@ def test_an_expired_watch_stops_notifying_until_renewed(watched: tuple[Backgroun
     deliver(sim, REP, rfc822(ALICE, REP, "while expired"))
     assert topic.pull(1, timeout=1.0) == []
     gmail.users().watch(userId="me", body={"topicName": topic.path}).execute()  # renewal
+    got = deliver(sim, REP, rfc822(ALICE, REP, "after renewal"))
+    assert [n["historyId"] for n in topic.pull(1)] == [int(got["historyId"])]
+
+
+# -- watch lifetime (watchLifetimeSeconds: Gmail's 7 days, shortened for a soak) -------------------
+
+
+def test_watch_lifetime_setting_sets_the_expiration_users_watch_answers(
+    sim: str, token_for: Callable[..., str]
+) -> None:
+    requests.put(f"{sim}/sim/settings", json={"watchLifetimeSeconds": 90}, timeout=5).raise_for_status()
+    gmail = gmail_service(sim, token_for(REP))
+    before = time.time()
+    resp = gmail.users().watch(userId="me", body={"topicName": f"projects/{PROJECT}/topics/t"}).execute()
+    assert before + 90 <= int(resp["expiration"]) / 1000 <= time.time() + 90
+    box = requests.get(f"{sim}/sim/mailboxes/{REP}", timeout=5).json()
+    assert box["watch"]["expiration"] == int(resp["expiration"]) and box["watch"]["expired"] is False
+
+
+def test_watch_lifetime_comes_from_the_config_file_and_reset_restores_it(sim: str) -> None:
+    assert SimConfig.from_dict({"watchLifetimeSeconds": 30}).settings.watch_lifetime_seconds == 30
+    assert SimConfig.from_dict({}).settings.watch_lifetime_seconds == 7 * 86400
+    requests.put(f"{sim}/sim/settings", json={"watchLifetimeSeconds": 5}, timeout=5).raise_for_status()
+    requests.post(f"{sim}/sim/reset", timeout=5).raise_for_status()
+    assert requests.get(f"{sim}/sim/settings", timeout=5).json()["watchLifetimeSeconds"] == 7 * 86400
+
+
+@pytest.mark.parametrize("bad", [0, -5, "soon", True])
+def test_watch_lifetime_below_one_second_or_not_a_number_is_refused(sim: str, bad: Any) -> None:
+    resp = requests.put(f"{sim}/sim/settings", json={"watchLifetimeSeconds": bad}, timeout=5)
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_settings"
+    with pytest.raises(ValueError, match="watchLifetimeSeconds"):
+        SimConfig.from_dict({"watchLifetimeSeconds": bad})
+
+
+def test_a_watch_past_its_lifetime_stops_notifying_until_renewed(watched: tuple[BackgroundServer, Topic]) -> None:
+    server, _ = watched
+    requests.put(f"{server.url}/sim/settings", json={"watchLifetimeSeconds": 1}, timeout=5).raise_for_status()
+    sim, gmail, topic = setup(watched)
+    deadline = time.monotonic() + 10
+    while not requests.get(f"{sim}/sim/mailboxes/{REP}", timeout=5).json()["watch"]["expired"]:
+        assert time.monotonic() < deadline, "the watch did not expire"
+        time.sleep(0.1)
+    deliver(sim, REP, rfc822(ALICE, REP, "after expiry"))
+    assert topic.pull(1, timeout=1.0) == []
+    requests.put(f"{sim}/sim/settings", json={"watchLifetimeSeconds": 3600}, timeout=5).raise_for_status()
+    gmail.users().watch(userId="me", body={"topicName": topic.path}).execute()
     got = deliver(sim, REP, rfc822(ALICE, REP, "after renewal"))
     assert [n["historyId"] for n in topic.pull(1)] == [int(got["historyId"])]
