@@ -269,7 +269,8 @@ def _sync_messages(ctx: _Context, ids: list[str], resources: dict[str, dict[str,
     if not parsed:
         return None
     _store_all(ctx, parsed)
-    return max(p.internal_date_ms for p in parsed)
+    # Never later than now: an imported message dated 9999 must not move gap recovery's start past real mail.
+    return min(max(p.internal_date_ms for p in parsed), int(time.time() * 1000))
 
 
 def _skip(ctx: _Context, gmail_id: str, reason: str) -> None:
@@ -455,11 +456,10 @@ def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
     touches: dict[tuple[str, str], _Item] = {}
     for it in written:
         key = (it.account_id, it.conversation_id)
-        if key not in touches or touches[key].parsed.internal_date_ms <= it.parsed.internal_date_ms:
+        if key not in touches or touches[key].doc["sentAt"] <= it.doc["sentAt"]:
             touches[key] = it
-    ctx.stats.writes += touch_conversations([
-        Touch(it.account_id, it.conversation_id, it.delivery.contact.id,
-              datetime.fromtimestamp(it.parsed.internal_date_ms / 1000, tz=UTC), it.parsed.snippet,
+    ctx.stats.writes += touch_conversations([  # sentAt, not internalDate: an absurd date never pins it (R22)
+        Touch(it.account_id, it.conversation_id, it.delivery.contact.id, it.doc["sentAt"], it.parsed.snippet,
               it.delivery.direction) for it in touches.values()])
     ctx.stats.seconds["touch"] += time.monotonic() - t
     t = time.monotonic()
