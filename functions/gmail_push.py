@@ -48,26 +48,47 @@ def decode(cloud_event: Any) -> PushMessage:
         raise Malformed("event has no message.data")
     try:
         body = json.loads(base64.b64decode(message["data"], validate=False))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: deep JSON
         raise Malformed(f"message.data is not base64 JSON: {type(exc).__name__}") from None
     if not isinstance(body, dict):
         raise Malformed("message body is not an object")
     if body.get("sweep") is True:
         return PushMessage(sweep=True)
     address = body.get("emailAddress")
-    if not isinstance(address, str) or "@" not in address or len(address) > 320:
+    if not isinstance(address, str) or "@" not in address or len(address) > 320 or not _is_unicode(address):
         raise Malformed("emailAddress missing or invalid")
     raw_hid = body.get("historyId")
     history_id: int | None = None
     if raw_hid is not None:
-        try:
-            history_id = int(raw_hid)
-        except (TypeError, ValueError):
-            raise Malformed("historyId is not a number") from None
+        history_id = _history_id(raw_hid)
     force = body.get("force") is True
     if history_id is None and not force:
         raise Malformed("neither historyId nor force")
     return PushMessage(address=address.strip().lower(), history_id=history_id, force=force)
+
+
+MAX_HISTORY_ID = 2**63 - 1  # Gmail's uint64 as Firestore stores integers (int64)
+
+
+def _history_id(raw: Any) -> int:
+    """Gmail sends a decimal string (or a JSON number): 1e400, 1.5, true, -1 or 20 digits are malformed."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise Malformed("historyId is not an integer")
+    if isinstance(raw, str) and not (raw.isascii() and raw.isdigit() and len(raw) <= 19):
+        raise Malformed("historyId is not a decimal integer")
+    value = int(raw)
+    if not 0 <= value <= MAX_HISTORY_ID:
+        raise Malformed("historyId is out of range")
+    return value
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a lone surrogate (JSON's "\\ud800"), which no id or log line can encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def handle(cloud_event: Any) -> None:

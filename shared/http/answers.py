@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     import flask
 
 MAX_JSON_BYTES = 1 * 1024 * 1024
+# The contract's bodies nest three levels (body → attachments → item); anything far deeper is an attack
+# on the parser (json.loads recurses: thousands of levels raise RecursionError).
+MAX_JSON_DEPTH = 32
 
 
 class ApiError(Exception):
@@ -58,6 +61,10 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             log.info("request refused", error=err.code, status=err.status)
             return error_response(err)
         except Exception as exc:
+            refusal = _client_error(exc)
+            if refusal is not None:
+                log.info("request refused", error=refusal.code, status=refusal.status)
+                return error_response(refusal)
             log.error("unhandled error", error=type(exc).__name__, detail=str(exc)[:300])
             return json_response({"error": "internal", "message": "internal error"}, 500)
 
@@ -76,12 +83,72 @@ def read_json(request: flask.Request, max_bytes: int = MAX_JSON_BYTES) -> dict[s
     if len(raw) > max_bytes:
         raise ApiError(413, "too_large", f"request body exceeds {max_bytes} bytes")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_not_json)
+    except RecursionError:
+        raise too_deep() from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "malformed_json", "request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "malformed_json", "request body must be a JSON object")
+    check_json_tree(body)
     return body
+
+
+def too_deep() -> ApiError:
+    return ApiError(400, "malformed_json", f"request body nests deeper than {MAX_JSON_DEPTH} levels")
+
+
+def _not_json(name: str) -> Any:
+    # Python's json accepts NaN, Infinity and -Infinity; RFC 8259 does not.
+    raise ValueError(f"{name} is not JSON")
+
+
+def check_json_tree(body: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Depth and lone surrogates, without recursion (the body may be as deep as json.loads allowed).
+
+    A lone surrogate (`"\\ud800"`, or CESU-8 bytes, which json.loads passes through) is not Unicode:
+    it cannot be encoded for Firestore, Gmail or a log line, so it is refused here, naming where it is.
+    """
+    from shared.http.validate import has_lone_surrogate, invalid
+
+    # (value, where its parent is, its key or index, depth); the path is spelled out only for an error
+    stack: list[tuple[Any, str, str | int | None, int]] = [(body, "", None, 1)]
+    while stack:
+        value, parent, key, depth = stack.pop()
+        if isinstance(value, str):
+            if has_lone_surrogate(value):
+                raise invalid(_where(parent, key), "contains a lone surrogate (not valid Unicode)")
+            continue
+        if depth > max_depth:
+            raise too_deep()
+        where = _where(parent, key) if key is not None else parent
+        if isinstance(value, dict):
+            for k, item in value.items():
+                if has_lone_surrogate(k):
+                    raise invalid(where or "body", "has a key with a lone surrogate (not valid Unicode)")
+                if isinstance(item, str | dict | list):
+                    stack.append((item, where, k, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, where, i, depth + 1) for i, item in enumerate(value)
+                         if isinstance(item, str | dict | list))
+
+
+def _where(parent: str, key: str | int | None) -> str:
+    """`attachments[0].filename`: the field named the way the contract spells it (cut to stay readable)."""
+    if isinstance(key, int):
+        path = f"{parent}[{key}]"
+    else:
+        path = f"{parent}.{key}" if parent else str(key or "body")
+    return path[:200]
+
+
+def _client_error(exc: Exception) -> ApiError | None:
+    """Werkzeug's own 4xx (a body shorter than its Content-Length, a malformed header…) stays a 4xx."""
+    from werkzeug.exceptions import HTTPException
+
+    if isinstance(exc, HTTPException) and exc.code is not None and 400 <= exc.code < 500:
+        return ApiError(exc.code, "bad_request", exc.description or "the request could not be read")
+    return None
 
 
 def bearer_token(request: flask.Request) -> str | None:

@@ -1,7 +1,8 @@
 """The send_email request (SPEC §6), validated completely before anything is read or written.
 
 Every header value (subject, filenames, addresses, ids that end up in headers)
-is checked for CR/LF/NUL, which is a 400 `header_injection`; sizes are checked
+is checked for the line breaks Python's `email` refuses in a header and for NUL,
+which is a 400 `header_injection`; ids follow Firestore's rules; sizes are checked
 on the decoded content, so a message over Gmail's 25 MB limit (R15) is a 413
 `too_large` before any Firestore or Gmail call.
 """
@@ -17,7 +18,15 @@ from typing import Any
 
 from shared.gmail.mime_build import OutgoingAttachment
 from shared.http.answers import ApiError
-from shared.http.validate import invalid, optional_address_list, optional_str, require_id, require_str
+from shared.http.validate import (
+    MAX_ID_BYTES,
+    check_id,
+    invalid,
+    optional_address_list,
+    optional_str,
+    require_id,
+    require_str,
+)
 
 MAX_CONTENT_BYTES = 25 * 1024 * 1024  # R15: text + html + decoded attachments
 MAX_MIME_BYTES = 36_700_160  # the discovery document's maxSize for messages.send uploads
@@ -109,7 +118,11 @@ def parse_send_request(body: dict[str, Any]) -> SendRequest:
     key = require_str(body, "idempotencyKey", max_len=MAX_IDEMPOTENCY_KEY, header=True)
     if not key.strip():
         raise invalid("idempotencyKey", "must not be empty")
-    reply_to = optional_str(body, "replyToMessageId", max_len=200, header=True)
+    # A message id the sync wrote (gm_…, ab_…): a Firestore id, and never a line break (it names the parent
+    # whose Message-ID goes into In-Reply-To).
+    reply_to = optional_str(body, "replyToMessageId", max_len=MAX_ID_BYTES, header=True)
+    if reply_to is not None:
+        check_id("replyToMessageId", reply_to)
     subject = optional_str(body, "subject", max_len=MAX_SUBJECT_CHARS, header=True)
     if reply_to is None and (subject is None or not subject.strip()):
         raise invalid("subject", "is required (it may be omitted only for a reply)")
