@@ -69,6 +69,12 @@ _AUDITS: list[EventAudit] = []
 
 
 @pytest.fixture
+def console(stack: Stack) -> str:
+    """The developer console's URL (started once, on first use; `make up` always starts it)."""
+    return stack.start_console()
+
+
+@pytest.fixture
 def event_audit(stack: Stack) -> EventAudit:
     return _AUDITS[-1]
 
