@@ -53,6 +53,7 @@
     const li = document.createElement("li");
     li.dataset.type = body.type || "";
     li.dataset.eventId = body.eventId || "";
+    li.dataset.messageId = body.messageId || "";
     li.append(text("span", body.type || "(no type)", "type"), " ");
     li.append(text("span", e.problems.length ? "✗ invalid" : "✓ schema", e.problems.length ? "invalid" : "valid"), " ");
     const ids = ["accountId", "userId", "contactId", "conversationId", "messageId", "status", "address"]
