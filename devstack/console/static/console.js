@@ -152,6 +152,7 @@
     ev.preventDefault();
     const ok = await post(form.dataset.action, new FormData(form));
     if (ok && form.dataset.reset !== undefined) form.reset();
+    if (ok && form.dataset.clear) for (const name of form.dataset.clear.split(" ")) form.elements[name].value = "";
     if (ok && form === composeForm) { form.reset(); compose.hidden = true; }
   });
 
