@@ -16,7 +16,7 @@ help:
 	@echo "make venv   create $(VENV) from pyproject.toml (again when pyproject.toml changes)"
 	@echo "make test   ruff, mypy, then the whole pytest suite (starts the local stack itself)"
 	@echo "make lint   ruff, mypy, shellcheck"
-	@echo "make up     run the local stack in the foreground; Ctrl-C stops it"
+	@echo "make up     run the local stack and its developer console in the foreground; Ctrl-C stops it"
 	@echo "make demo   the end-to-end demo against a local stack"
 	@echo "make bench  run the benchmarks in scripts/bench_*.py"
 
@@ -32,10 +32,11 @@ $(STAMP): pyproject.toml requirements.txt
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/shellcheck .ci/run
+	$(BIN)/shellcheck .ci/run scripts/ensure_chromium.sh
 	@if [ -f deploy.sh ]; then echo "$(BIN)/shellcheck deploy.sh"; $(BIN)/shellcheck deploy.sh; fi
 
 test: lint
+	@scripts/ensure_chromium.sh
 	$(BIN)/pytest
 
 up: venv

@@ -20,7 +20,7 @@ from devstack.functions import FUNCTION_NAMES, REPO_ROOT
 from devstack.procs import StartupError
 from devstack.stack import DEFAULT_PROJECT, Stack, StackSettings
 
-DEFAULT_PORTS = {"firestore": 8086, "pubsub": 8085, "simulator": 8089, "functions": 8091}
+DEFAULT_PORTS = {"firestore": 8086, "pubsub": 8085, "simulator": 8089, "console": 8090, "functions": 8091}
 
 
 class _Shutdown(Exception):
@@ -47,6 +47,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     default=_env_int("DEVSTACK_PUBSUB_PORT", DEFAULT_PORTS["pubsub"]))
     up.add_argument("--simulator-port", type=int,
                     default=_env_int("DEVSTACK_SIMULATOR_PORT", DEFAULT_PORTS["simulator"]))
+    up.add_argument("--console-port", type=int,
+                    default=_env_int("DEVSTACK_CONSOLE_PORT", DEFAULT_PORTS["console"]),
+                    help="the developer console (0: any free port)")
     up.add_argument("--functions-port", type=int,
                     default=_env_int("DEVSTACK_FUNCTIONS_PORT", DEFAULT_PORTS["functions"]),
                     help=f"first of {len(FUNCTION_NAMES)} consecutive ports: " + ", ".join(FUNCTION_NAMES)
@@ -62,6 +65,8 @@ def settings_from_args(args: argparse.Namespace) -> StackSettings:
         firestore_port=args.firestore_port,
         pubsub_port=args.pubsub_port,
         simulator_port=args.simulator_port,
+        console=True,
+        console_port=args.console_port,
         function_ports={name: (base + i if base else 0) for i, name in enumerate(FUNCTION_NAMES)},
         run_dir=args.run_dir.resolve(),
         ready_timeout=args.timeout,
@@ -76,6 +81,7 @@ def status_text(stack: Stack, endpoints_path: Path) -> str:
         f"  Firestore emulator  {e['firestore']}",
         f"  Pub/Sub emulator    {e['pubsub']}",
         f"  Google simulator    {e['google']}  (admin API under /sim/)",
+        f"  Developer console   {e['console']}" if "console" in e else "  (no developer console)",
     ]
     lines += [f"  function {name:<11} {url}" for name, url in e["functions"].items()]
     lines += [

@@ -41,6 +41,7 @@ SIMULATOR_MODULE = "simulator"  # `python -m simulator --config … --host … -
 TRIGGERS_MODULE = "devstack.firestore_triggers"  # Firestore document triggers, fed from the emulator's listen API
 # Firestore-triggered functions: the document pattern each one is deployed on (deploy.sh does the same).
 FIRESTORE_TRIGGERS = {"contacts_index": "accounts/{accountId}/contacts/{contactId}"}
+CONSOLE_MODULE = "devstack.console"  # `python -m devstack.console --endpoints … --host … --port …`
 
 # Settings the functions read (ARCHITECTURE.md, "Configuration"). Inherited values
 # are dropped so that, say, a GMAIL_API_ROOT exported in a developer's shell can
@@ -69,6 +70,8 @@ class StackSettings:
     run_dir: Path | None = None  # None: a fresh temporary directory
     function_env: dict[str, str] = field(default_factory=dict)  # extra env for every function
     simulator_overrides: dict[str, Any] = field(default_factory=dict)  # extra SimConfig keys
+    console: bool = False  # the developer console (devstack/console/); `make up` starts it, tests on demand
+    console_port: int = 0
     ready_timeout: float = 50.0
 
 
@@ -116,6 +119,10 @@ class Stack:
         return f"http://{self._hostport('function:' + name)}"
 
     @property
+    def console_url(self) -> str:
+        return f"http://{self._hostport('console')}"
+
+    @property
     def endpoints(self) -> dict[str, Any]:
         """The endpoints document of SPEC §6 (also written to endpoints.json)."""
         return {
@@ -127,6 +134,7 @@ class Stack:
             "crmApiKey": self.secrets.crm_api_key,
             "inboundKey": self.secrets.inbound_api_key,
             "oauthClient": {"clientId": self.secrets.client_id, "clientSecret": self.secrets.client_secret},
+            **({"console": self.console_url} if "console" in self.ports else {}),
         }
 
     def write_endpoints(self, path: Path) -> Path:
@@ -170,6 +178,8 @@ class Stack:
             wanted["triggers"] = 0
         for name in s.functions:
             wanted[f"function:{name}"] = s.function_ports.get(name, 0)
+        if s.console:
+            wanted["console"] = s.console_port
         taken = set()
         for part, port in wanted.items():
             if port:
@@ -231,6 +241,31 @@ class Stack:
         ).start()
         for name in s.functions:
             self.processes[f"function:{name}"] = self._serve(name, wait=False)
+        if s.console:
+            self._launch_console()
+
+    def _launch_console(self) -> None:
+        config = self.run_dir / "console-endpoints.json"
+        self.write_endpoints(config)
+        self.processes["console"] = ManagedProcess(
+            "developer console",
+            [sys.executable, "-m", CONSOLE_MODULE, "--endpoints", str(config),
+             "--host", self.host, "--port", str(self.ports["console"])],
+            self.log_dir / "console.log", env={**self._process_env(), "PYTHONUNBUFFERED": "1"}, cwd=REPO_ROOT,
+        ).start()
+
+    def _wait_console(self, timeout: float) -> None:
+        self.processes["console"].wait_ready(
+            http_ready(f"{self.console_url}/health", 200), timeout, "GET /health (subscribed to crm-events)"
+        )
+
+    def start_console(self) -> str:
+        """Start the developer console on a running stack (tests); returns its URL. Idempotent."""
+        if "console" not in self.processes:
+            self.ports["console"] = free_port(self.host)
+            self._launch_console()
+            self._wait_console(self.settings.ready_timeout)
+        return self.console_url
 
     def _trigger_routes(self) -> list[str]:
         """`pattern=url` of every Firestore-triggered function the stack serves."""
@@ -286,6 +321,9 @@ class Stack:
             port = self.ports[f"function:{name}"]
             self.processes[f"function:{name}"].wait_ready(tcp_ready(self.host, port), remaining(), f"port {port}")
         mark("functions")
+        if "console" in self.processes:
+            self._wait_console(remaining())
+            mark("console")
         warmup.join(remaining())
         mark("firestore warm-up")
         if "triggers" in self.processes:
@@ -407,4 +445,4 @@ def _part_label(part: str) -> str:
     if part.startswith("function:"):
         return f"function {part.split(':', 1)[1]}"
     return {"firestore": "Firestore emulator", "pubsub": "Pub/Sub emulator", "simulator": "Google simulator",
-            "triggers": "Firestore triggers"}[part]
+            "triggers": "Firestore triggers", "console": "developer console"}[part]

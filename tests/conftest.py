@@ -14,6 +14,12 @@ Fixtures (see docs/LOCAL_STACK.md, "Tests"):
   crm_events         function  pull(count, timeout=15.0) -> list[dict]: CRM events from crm-events-tap
   function_env       function  set(name, **env): restart a function with extra env, restored afterwards
   function_server    function  serve(target, source, **env) -> url: a test-only function target
+  event_audit        function  tests.event_audit.EventAudit: what the session published on crm-events
+  console            function  the developer console's URL (started on first use, devstack/console/)
+
+Every CRM event published during the session is checked against
+schemas/events/*.json (tests/event_audit.py); an invalid one fails the test
+during whose run it arrived (at teardown).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any
 import pytest
 
 from devstack.stack import CONFIG_VARS, Stack, StackSettings
+from tests.event_audit import EventAudit
 
 # Every function of the test stack gets these (small limits make the rules testable fast).
 STACK_FUNCTION_ENV = {
@@ -45,13 +52,42 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     _stop_on_sigterm(s)
     _STARTED.append(s)
     s.start()
+    audit = EventAudit(s.pubsub_host, s.project_id)
+    _AUDITS.append(audit)
     try:
         yield s
+        audit.drain()
+        invalid = audit.take_invalid()
+        assert not invalid, "events on crm-events that break schemas/events:\n" + "\n".join(map(str, invalid))
     finally:
+        audit.stop()
         s.stop()
 
 
 _STARTED: list[Stack] = []
+_AUDITS: list[EventAudit] = []
+
+
+@pytest.fixture
+def console(stack: Stack) -> str:
+    """The developer console's URL (started once, on first use; `make up` always starts it)."""
+    return stack.start_console()
+
+
+@pytest.fixture
+def event_audit(stack: Stack) -> EventAudit:
+    return _AUDITS[-1]
+
+
+@pytest.fixture(autouse=True)
+def _crm_events_match_their_schemas() -> Iterator[None]:
+    """Fail the test during which an event that breaks its schema arrived (SPEC §6: a schema per type)."""
+    yield
+    for audit in _AUDITS:
+        invalid = audit.take_invalid()
+        if invalid:
+            pytest.fail("events on crm-events that break schemas/events:\n" + "\n".join(map(str, invalid)),
+                        pytrace=False)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -60,6 +96,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         if s.started_in is not None:
             parts = ", ".join(f"{part} {t:.1f} s" for part, t in s.ready_after.items())
             terminalreporter.write_line(f"local stack started in {s.started_in:.1f} s ({parts}); logs: {s.log_dir}")
+    for audit in _AUDITS:
+        terminalreporter.write_line(audit.summary())
 
 
 def _stop_on_sigterm(s: Stack) -> None:

@@ -43,7 +43,7 @@ def _accepts(hostport: str) -> bool:
 def _up(run_dir: Path, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "devstack", "up", "--run-dir", str(run_dir), "--firestore-port", "0",
-         "--pubsub-port", "0", "--simulator-port", "0", "--functions-port", "0", *extra],
+         "--pubsub-port", "0", "--simulator-port", "0", "--functions-port", "0", "--console-port", "0", *extra],
         cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=open(run_dir / "up.out", "wb"),
         stderr=subprocess.STDOUT, start_new_session=True,
     )
@@ -65,7 +65,7 @@ def test_up_is_ready_within_60s_writes_endpoints_and_ctrl_c_leaves_no_process(tm
         groups = {os.getpgid(pid) for pid in _children_of(proc.pid)}
 
         assert set(endpoints) == {"firestore", "pubsub", "google", "functions", "projectId", "crmApiKey",
-                                  "inboundKey", "oauthClient"}
+                                  "inboundKey", "oauthClient", "console"}
         assert set(endpoints["functions"]) == set(FUNCTION_NAMES)
         assert endpoints["projectId"] and endpoints["crmApiKey"] and endpoints["inboundKey"]
         assert endpoints["oauthClient"]["clientId"] and endpoints["oauthClient"]["clientSecret"]
@@ -75,7 +75,13 @@ def test_up_is_ready_within_60s_writes_endpoints_and_ctrl_c_leaves_no_process(tm
         for url in endpoints["functions"].values():
             host, port = url.removeprefix("http://").rsplit(":", 1)
             assert tcp_ready(host, int(port))()
-        assert len(groups) == 4 + len(FUNCTION_NAMES)  # emulators, simulator, Firestore triggers, functions
+        assert http_ready(f"{endpoints['console']}/health", 200)()
+        console_line = f"Developer console   {endpoints['console']}"
+        deadline = time.monotonic() + 10  # printed right after endpoints.json is written
+        while console_line not in (tmp_path / "up.out").read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert console_line in (tmp_path / "up.out").read_text()
+        assert len(groups) == 5 + len(FUNCTION_NAMES)  # emulators, simulator, triggers, console, functions
         print(f"stack up in {elapsed:.1f} s")
 
         proc.send_signal(signal.SIGINT)
@@ -83,7 +89,7 @@ def test_up_is_ready_within_60s_writes_endpoints_and_ctrl_c_leaves_no_process(tm
 
         assert [pgid for pgid in groups if group_members(pgid)] == []
         hostports = [endpoints["firestore"], endpoints["pubsub"], endpoints["google"].removeprefix("http://")]
-        hostports += [u.removeprefix("http://") for u in endpoints["functions"].values()]
+        hostports += [u.removeprefix("http://") for u in [*endpoints["functions"].values(), endpoints["console"]]]
         assert [hp for hp in hostports if _accepts(hp)] == []
         assert not endpoints_file.exists(), "a stale endpoints file would point at dead ports"
     finally:
