@@ -14,6 +14,7 @@ import socket
 import urllib.parse
 from collections.abc import Callable, Iterator
 
+import pytest
 import requests
 
 from simulator.gmail_api import MAX_UPLOAD_BYTES
@@ -92,6 +93,7 @@ def test_expect_100_continue_is_answered_before_the_body(sim: str, token_for: Ca
     assert answer.split(b"\r\n", 1)[0].startswith(b"HTTP/1.1 200")
 
 
+@pytest.mark.slow  # 36 MB through the server and the MIME parser: a few seconds
 def test_chunked_upload_of_exactly_the_discovery_max_size_is_accepted(sim: str, token_for: Callable[..., str]) -> None:
     token = token_for(REP)
     head = f"From: {REP}\r\nTo: {ALICE}\r\nSubject: max\r\n\r\n".encode()
