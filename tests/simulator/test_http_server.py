@@ -47,6 +47,24 @@ def test_one_connection_serves_many_requests_keep_alive(sim: str, token_for: Cal
     conn.close()
 
 
+def test_many_clients_each_keep_their_connection(sim: str, token_for: Callable[..., str]) -> None:
+    # The local stack holds dozens of connections to the simulator (functions, sync workers, tests).
+    token = token_for(REP)
+    conns = [connection(sim) for _ in range(40)]
+    for conn in conns:
+        conn.connect()
+    sockets = [conn.sock for conn in conns]
+    for _ in range(3):
+        for conn in conns:
+            conn.request("GET", "/gmail/v1/users/me/profile", headers={"Authorization": f"Bearer {token}"})
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 200 and (resp.getheader("Connection") or "").lower() != "close"
+    assert [conn.sock for conn in conns] == sockets
+    for conn in conns:
+        conn.close()
+
+
 def test_chunked_media_upload_sends_the_message(sim: str, token_for: Callable[..., str]) -> None:
     token = token_for(REP)
     raw = rfc822(REP, ALICE, "Streamed", "x" * 200_000)
