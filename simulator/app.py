@@ -64,14 +64,27 @@ class Server:
             shutdown_timeout=2,
         )
         self._server.max_request_body_size = MAX_REQUEST_BODY_BYTES
+        # cheroot keeps at most 10 idle keep-alive connections by default and answers "Connection: close"
+        # past that; the local stack's functions and workers hold many more, each reusing its own.
+        self._server.keep_alive_conn_limit = None
         self._server.prepare()  # binds and listens: clients may connect from now on
         self.server_port: int = self._server.bind_addr[1]
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
 
     def serve_forever(self) -> None:
         self._server.serve()
+        if self._stopping.is_set():
+            # cheroot's serve() returns as soon as stop() begins; the worker threads are not daemons, so
+            # the process would wait on them if it exited before stop() (in another thread) ended them.
+            self._stopped.wait(timeout=10)
 
     def shutdown(self) -> None:
-        self._server.stop()
+        self._stopping.set()
+        try:
+            self._server.stop()
+        finally:
+            self._stopped.set()
 
     def server_close(self) -> None:
         """Kept for callers of the former http.server API: `shutdown` already closed the socket."""

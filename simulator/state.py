@@ -110,7 +110,12 @@ class StoredMessage:
         return {"id": self.id, "threadId": self.thread_id}
 
     def ref_with_labels(self) -> dict[str, Any]:
-        return {"id": self.id, "threadId": self.thread_id, "labelIds": list(self.label_ids)}
+        """`{id, threadId, labelIds}`; no `labelIds` key when the message has no label, as Gmail (proto3 JSON
+        leaves empty lists out)."""
+        out: dict[str, Any] = {"id": self.id, "threadId": self.thread_id}
+        if self.label_ids:
+            out["labelIds"] = list(self.label_ids)
+        return out
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,15 @@ def test_history_types_keep_only_the_asked_kind_of_a_mixed_record(gmail: Any, in
     assert set(rec) == {"id", "messages", "labelsRemoved"}
 
 
+def test_a_message_left_without_labels_has_no_label_ids_key(gmail: Any, inbound: dict[str, Any]) -> None:
+    # Gmail's JSON leaves empty lists out: a client must read labelIds with a default.
+    body = {"removeLabelIds": INBOUND}
+    changed = gmail.users().messages().modify(userId="me", id=inbound["id"], body=body).execute()
+    assert changed == {"id": inbound["id"], "threadId": inbound["threadId"]}
+    (change,) = only(history(gmail, inbound["historyId"]))["labelsRemoved"]
+    assert change == {"message": changed, "labelIds": INBOUND}
+
+
 # -- historyTypes, labelId, fields ------------------------------------------------------------
 
 

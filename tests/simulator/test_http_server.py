@@ -14,6 +14,7 @@ import socket
 import urllib.parse
 from collections.abc import Callable, Iterator
 
+import pytest
 import requests
 
 from simulator.gmail_api import MAX_UPLOAD_BYTES
@@ -44,6 +45,24 @@ def test_one_connection_serves_many_requests_keep_alive(sim: str, token_for: Cal
         assert (resp.getheader("Connection") or "").lower() != "close"
     assert conn.sock is first_socket  # never reconnected
     conn.close()
+
+
+def test_many_clients_each_keep_their_connection(sim: str, token_for: Callable[..., str]) -> None:
+    # The local stack holds dozens of connections to the simulator (functions, sync workers, tests).
+    token = token_for(REP)
+    conns = [connection(sim) for _ in range(40)]
+    for conn in conns:
+        conn.connect()
+    sockets = [conn.sock for conn in conns]
+    for _ in range(3):
+        for conn in conns:
+            conn.request("GET", "/gmail/v1/users/me/profile", headers={"Authorization": f"Bearer {token}"})
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 200 and (resp.getheader("Connection") or "").lower() != "close"
+    assert [conn.sock for conn in conns] == sockets
+    for conn in conns:
+        conn.close()
 
 
 def test_chunked_media_upload_sends_the_message(sim: str, token_for: Callable[..., str]) -> None:
@@ -92,6 +111,7 @@ def test_expect_100_continue_is_answered_before_the_body(sim: str, token_for: Ca
     assert answer.split(b"\r\n", 1)[0].startswith(b"HTTP/1.1 200")
 
 
+@pytest.mark.slow  # 36 MB through the server and the MIME parser: a few seconds
 def test_chunked_upload_of_exactly_the_discovery_max_size_is_accepted(sim: str, token_for: Callable[..., str]) -> None:
     token = token_for(REP)
     head = f"From: {REP}\r\nTo: {ALICE}\r\nSubject: max\r\n\r\n".encode()
