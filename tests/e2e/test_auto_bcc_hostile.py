@@ -22,8 +22,10 @@ def cases(bcc: str) -> dict[str, HostileCopy]:
     return {c.kind: c for c in corpus(GMAIL, CONTACT, bcc)}
 
 
-@pytest.fixture
-def bcc(stack: Any, clean: Any, firestore_db: Any, sim_client: Any) -> str:
+@pytest.fixture(scope="module")
+def bcc(stack: Any, firestore_db: Any, sim_client: Any) -> str:
+    """One connected rep for the whole corpus (each case compares the database before and after itself)."""
+    stack.reset()
     seed_user(firestore_db, "acme", "alice", email="alice@acme.example")
     assert connect(crm_for(stack), sim_client, "acme", "alice", GMAIL) == {"status": "connected"}
     address: str = crm_for(stack).status("acme", "alice")["autoBccAddress"]
