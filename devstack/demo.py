@@ -2,7 +2,8 @@
 
 A CRM account with a sales rep and two contacts; the rep connects a (simulated)
 Gmail through the real OAuth flow; the CRM sends an email; the contact answers;
-the rep answers from Gmail; the CRM shows one conversation, one thread. Every
+the rep opens the contact's attachment from the CRM; the rep answers from Gmail;
+the CRM shows one conversation, one thread. Every
 step goes through the same code paths as production: the functions under
 functions-framework, the Firestore and Pub/Sub emulators, and the Google
 simulator reached through Google's own client libraries.
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from devstack import polling
 from devstack.procs import StartupError
@@ -37,8 +38,9 @@ REP_GMAIL = "rita.rep@gmail.test"
 CONTACT = "carl"
 CONTACT_NAME = "Carl Client"
 CONTACT_EMAIL = "carl@client.test"
+SIGNED_PROPOSAL = b"%PDF-1.4\n% signed: 10 licenses, 12 months\n" + bytes(range(256)) + b"\n%%EOF\n"
 RETURN_URL = "http://localhost:5173/settings/email"
-STEPS = 9
+STEPS = 10
 WAIT_SECONDS = float(os.environ.get("DEMO_WAIT_SECONDS", "45"))
 
 
@@ -176,7 +178,8 @@ def run(stack: Stack, n: Narrator) -> None:
     reply["Message-ID"] = carl_id = make_msgid(domain="client.test")
     reply["In-Reply-To"] = our_message_id
     reply["References"] = our_message_id
-    reply.set_content("Thanks Rita, looks good. Can we start next month?\n\nCarl")
+    reply.set_content("Thanks Rita, looks good. Can we start next month? The signed proposal is attached.\n\nCarl")
+    reply.add_attachment(SIGNED_PROPOSAL, maintype="application", subtype="pdf", filename="Signed proposal.pdf")
     delivered = sim.deliver(REP_GMAIL, reply.as_bytes())
     same = "same" if delivered["threadId"] == sent["gmailThreadId"] else "ANOTHER"
     n.ok(f"delivered as Gmail message {delivered['id']}, in the {same} Gmail thread")
@@ -189,6 +192,17 @@ def run(stack: Stack, n: Narrator) -> None:
     if {m.get("gmailThreadId") for m in msgs} != {sent["gmailThreadId"]}:
         raise DemoFailed("the CRM conversation holds messages of more than one Gmail thread")
     n.ok(f"{len(msgs)} messages, one conversation, one thread")
+
+    n.begin("Rita opens Carl's attachment from the CRM (GET attachments, through her Gmail)")
+    carl_msg = next(m for m in msgs if m.get("direction") == "inbound")
+    att = carl_msg["attachments"][0]
+    query = urlencode({"accountId": ACCOUNT, "conversationId": CONTACT, "messageId": f"gm_{carl_msg['gmailMessageId']}",
+                       "attachmentId": att["gmailAttachmentId"]})
+    status, headers, body = http("GET", f"{stack.function_url('attachments')}?{query}", headers=crm_auth)
+    if status != 200 or body != SIGNED_PROPOSAL:
+        raise DemoFailed(f"attachments answered {status}: {body[:300]!r}")
+    n.detail(f"{headers.get('Content-Type')}; {headers.get('Content-Disposition')}; {len(body)} bytes")
+    n.ok(f"{att['filename']!r}: the very bytes Carl sent")
 
     n.begin("Rita answers from Gmail itself (not from the CRM)")
     answer = EmailMessage()
@@ -212,7 +226,7 @@ def run(stack: Stack, n: Narrator) -> None:
 def main() -> int:
     n = Narrator()
     print("gmail-crm-sync demo: a CRM, a sales rep's Gmail and a contact, all local.", flush=True)
-    n.begin("Starting the local stack (Firestore + Pub/Sub emulators, Google simulator, 5 functions)")
+    n.begin("Starting the local stack (Firestore + Pub/Sub emulators, Google simulator, 6 functions)")
     stack = Stack(StackSettings())
     failure: str | None = None
     try:

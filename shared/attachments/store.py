@@ -47,7 +47,7 @@ def chunk_ids(account_id: str, conversation_id: str, message_id: str, attachment
             for n in range(chunk_count(size))]
 
 
-def _chunks(account_id: str, conversation_id: str, message_id: str,
+def chunks(account_id: str, conversation_id: str, message_id: str,
             attachments: Sequence[StoredAttachment]) -> Iterator[tuple[str, AttachmentChunk]]:
     now = datetime.now(UTC)
     for att in attachments:
@@ -67,7 +67,7 @@ def store(account_id: str, conversation_id: str, message_id: str, attachments: S
     col = db.collection(paths.ATTACHMENTS)
     batch: Any = None
     pending_bytes = pending_writes = written = 0
-    for doc_id, chunk in _chunks(account_id, conversation_id, message_id, attachments):
+    for doc_id, chunk in chunks(account_id, conversation_id, message_id, attachments):
         if batch is not None and (pending_writes >= BATCH_WRITES or pending_bytes + len(chunk.data) > BATCH_BYTES):
             batch.commit()
             batch, pending_bytes, pending_writes = None, 0, 0

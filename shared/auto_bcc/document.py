@@ -35,21 +35,32 @@ class NotStorable(ValueError):
     """The copy cannot be logged as one message; the text says why."""
 
 
+def logged_recipients(copy: AutoBccCopy, is_auto_bcc: Callable[[str], bool]) -> tuple[list[str], list[str], list[str]]:
+    """To, Cc and Bcc as the message logs them: our own Auto BCC addresses are not recipients."""
+    return ([a.email for a in copy.to if not is_auto_bcc(a.email)],
+            [a.email for a in copy.cc if not is_auto_bcc(a.email)],
+            [a.email for a in copy.bcc if not is_auto_bcc(a.email)])
+
+
+def check_not_bulk(copy: AutoBccCopy, is_auto_bcc: Callable[[str], bool]) -> None:
+    """R6: one individual email; a copy to a crowd is refused (cheap: call it before any look-up)."""
+    if sum(len(x) for x in logged_recipients(copy, is_auto_bcc)) > MAX_RECIPIENTS:
+        raise NotStorable(f"the copy has more than {MAX_RECIPIENTS} recipients; bulk mail is not logged")
+    if len(copy.attachments) > MAX_ATTACHMENTS:
+        raise NotStorable(f"the copy has more than {MAX_ATTACHMENTS} attachments")
+
+
 def build_document(copy: AutoBccCopy, *, account_id: str, conversation_id: str, message_id: str,
                    contact_id: str, user_id: str, is_auto_bcc: Callable[[str], bool]) -> Message:
     """The outbound message of the copy, ready to store (see the module doc), or NotStorable.
 
     `is_auto_bcc(address)` tells our own addresses, which are not logged as Cc/Bcc.
     """
-    cc = [a.email for a in copy.cc if not is_auto_bcc(a.email)]
-    bcc = [a.email for a in copy.bcc if not is_auto_bcc(a.email)]
-    if len(copy.to) + len(cc) + len(bcc) > MAX_RECIPIENTS:
-        raise NotStorable(f"the copy has more than {MAX_RECIPIENTS} recipients; bulk mail is not logged")
-    if len(copy.attachments) > MAX_ATTACHMENTS:
-        raise NotStorable(f"the copy has more than {MAX_ATTACHMENTS} attachments")
+    check_not_bulk(copy, is_auto_bcc)
+    to, cc, bcc = logged_recipients(copy, is_auto_bcc)
     msg = Message(
         direction="outbound", source="auto_bcc", contactId=contact_id, userId=user_id,
-        from_=copy.sender.email, to=[a.email for a in copy.to], cc=cc, bcc=bcc,
+        from_=copy.sender.email, to=to, cc=cc, bcc=bcc,
         subject=copy.subject[:MAX_SUBJECT_CHARS], text=copy.text, html=copy.html, snippet=copy.snippet,
         sentAt=copy.sent_at,
         rfc822MessageId=copy.message_id if copy.message_id.startswith("<") and len(copy.message_id) <= MAX_ID_CHARS

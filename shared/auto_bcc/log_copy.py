@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from shared.auto_bcc.address import lookup
-from shared.auto_bcc.document import NotStorable, build_document
+from shared.auto_bcc.document import NotStorable, build_document, check_not_bulk
 from shared.auto_bcc.message import AutoBccCopy, MalformedMessage, parse_copy, pick_recipient
 from shared.core import log, paths
 from shared.core.config import get_config
@@ -113,9 +113,21 @@ def _owner(to: str, domain: str) -> _Owner:
     return _Owner(a, u, frozenset(own - {""}), blocklist_from(settings_snap))
 
 
-def _check(copy: AutoBccCopy, owner: _Owner, internal: set[str], is_auto_bcc: Callable[[str], bool]) -> None:
+def _check_sender(copy: AutoBccCopy, owner: _Owner) -> None:
     if copy.sender.email not in owner.own_addresses:
         raise SenderNotUser("the copy's From is not the address of the user this Auto BCC address belongs to")
+
+
+def _internal(account_id: str, copy: AutoBccCopy) -> set[str]:
+    """The account's users among the recipients: one query of every user (a CRM account has few)."""
+    from shared.sync.contacts import all_user_emails, find_user_emails
+
+    addresses = {a.email for a in copy.recipients()}
+    users = all_user_emails(account_id)
+    return users & addresses if users is not None else find_user_emails(account_id, addresses)
+
+
+def _check(copy: AutoBccCopy, owner: _Owner, internal: set[str], is_auto_bcc: Callable[[str], bool]) -> None:
     # R21 as the sync applies it: any listed party keeps the copy out; the rep, colleagues and our own
     # addresses never count (a company that lists its own domain still logs its reps' mail to customers)
     participants = copy.participants()
@@ -130,7 +142,7 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> Logged
     """Log the copy sent to Auto BCC address `to` (see the module doc for the order of things)."""
     from shared.attachments import store
     from shared.core.events import CrmEvent, publish
-    from shared.sync.contacts import auto_contact_id, create_contact_if_absent, find_contacts, find_user_emails
+    from shared.sync.contacts import auto_contact_id, create_contact_if_absent, find_contacts
     from shared.sync.conversations import message_ref, store_message, touch_conversation
 
     domain = get_config().auto_bcc_domain
@@ -143,8 +155,9 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> Logged
     owner = _owner(to, domain)
     copy = parse_copy(raw, received_at or datetime.now(UTC))
     a, u = owner.account_id, owner.user_id
-    internal = find_user_emails(a, [r.email for r in copy.recipients()]) if copy.sender.email in owner.own_addresses \
-        else set()
+    _check_sender(copy, owner)
+    check_not_bulk(copy, is_auto_bcc)  # before its recipients are looked up
+    internal = _internal(a, copy)
     _check(copy, owner, internal, is_auto_bcc)
     recipient = pick_recipient(copy, is_auto_bcc, internal)
     if recipient is None:

@@ -17,6 +17,7 @@ import binascii
 import codecs
 import re
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.utils import getaddresses
 from typing import Any
@@ -86,7 +87,7 @@ def decode_words(value: str | None) -> str:
         return " ".join(value.split())
     try:
         return " ".join(str(make_header(decode_header(value))).split())
-    except (LookupError, UnicodeDecodeError, ValueError, binascii.Error):
+    except (LookupError, UnicodeDecodeError, ValueError, binascii.Error, HeaderParseError):
         return " ".join(value.split())
 
 

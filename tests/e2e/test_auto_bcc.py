@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.e2e.bcc_steps import snapshot
 from tests.e2e.oauth_steps import connect, crm_for, docs, seed_contact, seed_user
 
 pytestmark = pytest.mark.e2e
@@ -44,22 +45,6 @@ def post(rep: dict[str, str], body: bytes, to: str | None = None, key: str | Non
          content_type: str = "message/rfc822") -> requests.Response:
     return requests.post(rep["url"], params={"to": to or rep["bcc"]}, data=body, timeout=60,
                          headers={"Authorization": f"Bearer {key or rep['key']}", "Content-Type": content_type})
-
-
-def snapshot(db: Any) -> dict[str, Any]:
-    """Every document in the database and when it was last written: equal snapshots = nothing written."""
-    out: dict[str, Any] = {}
-
-    def walk(collections: Any) -> None:
-        for col in collections:
-            for ref in col.list_documents():
-                snap = ref.get()
-                if snap.exists:
-                    out[ref.path] = snap.update_time
-                walk(ref.collections())
-
-    walk(db.collections())
-    return out
 
 
 def messages_of(db: Any, account: str) -> list[tuple[str, dict[str, Any]]]:

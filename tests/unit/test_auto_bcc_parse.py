@@ -131,3 +131,32 @@ def test_deeply_nested_copy_is_read_or_refused_never_raises() -> None:
         parse_copy(data)
     except MalformedMessage:
         pass
+
+
+def test_broken_encoded_word_subject_is_kept_as_written() -> None:
+    copy = parse_copy(raw("From: a@x.example\nTo: b@y.example\nSubject: =?utf-8?B?broken!!?= =?utf-8?Q?ok=C3=A9?="))
+    assert copy.subject == "=?utf-8?B?broken!!?= =?utf-8?Q?ok=C3=A9?="
+
+
+def test_unencoded_8bit_headers_are_read_as_utf8_or_latin1() -> None:
+    data = "From: \xc9milie <a@x.example>\r\nTo: b@y.example\r\nSubject: caf\xe9\r\n\r\nx".encode("latin-1")
+    copy = parse_copy(data)
+    assert (copy.sender.name, copy.subject) == ("Émilie", "café")
+    assert parse_copy("From: a@x.example\r\nTo: b@y.example\r\nSubject: café\r\n\r\nx".encode()).subject == "café"
+
+
+def test_thousands_of_inline_parts_are_body_not_attachments() -> None:
+    parts = "".join(f"--B\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n" for i in range(2000))
+    copy = parse_copy(raw("From: a@x.example\nTo: b@y.example\nMIME-Version: 1.0\n"
+                          "Content-Type: multipart/mixed; boundary=B", parts + "--B--\r\n"))
+    assert copy.attachments == [] and copy.text is not None and "part 1999" in copy.text
+
+
+def test_forwarded_message_part_is_an_attachment_and_marks_a_forward() -> None:
+    inner = "From: c@z.example\r\nTo: a@x.example\r\nSubject: original\r\n\r\nthe original\r\n"
+    copy = parse_copy(raw("From: a@x.example\nTo: b@y.example\nSubject: see below\nMIME-Version: 1.0\n"
+                          "Content-Type: multipart/mixed; boundary=B",
+                          "--B\r\nContent-Type: text/plain\r\n\r\nFYI\r\n--B\r\n"
+                          f"Content-Type: message/rfc822\r\n\r\n{inner}--B--\r\n"))
+    assert copy.is_forward and [a["mimeType"] for a in copy.attachments] == ["message/rfc822"]
+    assert b"the original" in copy.attachment_data[0]
