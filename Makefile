@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test lint up demo bench
+.PHONY: help venv test lint up demo bench fuzz
 
 help:
 	@echo "make venv   create $(VENV) from pyproject.toml (again when pyproject.toml changes)"
@@ -19,6 +19,7 @@ help:
 	@echo "make up     run the local stack and its developer console in the foreground; Ctrl-C stops it"
 	@echo "make demo   the end-to-end demo against a local stack"
 	@echo "make bench  run the benchmarks in scripts/bench_*.py"
+	@echo "make fuzz   fuzz every HTTP operation of openapi.yaml (10,500 cases, fixed seed; scripts/fuzz.py)"
 
 venv: $(STAMP)
 
@@ -50,3 +51,6 @@ bench: venv
 	  [ -e "$$script" ] || continue; found=1; \
 	  echo "== $$script"; $(BIN)/python "$$script"; \
 	done; [ "$$found" = 1 ] || echo "no scripts/bench_*.py yet"
+
+fuzz: venv
+	$(BIN)/python scripts/fuzz.py $(FUZZ_ARGS)

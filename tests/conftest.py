@@ -20,6 +20,10 @@ Fixtures (see docs/LOCAL_STACK.md, "Tests"):
 Every CRM event published during the session is checked against
 schemas/events/*.json (tests/event_audit.py); an invalid one fails the test
 during whose run it arrived (at teardown).
+
+Every answer a test that uses the stack gets from an HTTP function (through
+`requests`) is checked against openapi.yaml when the test ends
+(`answers_follow_openapi`, autouse): an answer that breaks the document fails the test.
 """
 
 from __future__ import annotations
@@ -192,6 +196,35 @@ def function_server(stack: Stack) -> Iterator[Callable[..., str]]:
     yield serve
     for name in names:
         stack.stop_extra(name)
+
+
+@pytest.fixture(autouse=True)
+def answers_follow_openapi(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """SPEC §6 (0.2): tests check live answers against openapi.yaml — every answer, of every e2e test."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    import requests
+
+    from tests.fuzz.contract import contract_for
+
+    contract = contract_for(request.getfixturevalue("stack"))
+    answers: list[Any] = []
+    original = requests.Session.send
+
+    def send(self: requests.Session, prepared: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        response = original(self, prepared, **kwargs)
+        if contract.is_function_url(prepared.url or ""):
+            answers.append(response)
+        return response
+
+    monkeypatch.setattr(requests.Session, "send", send)
+    yield
+    monkeypatch.undo()
+    broken = [f"{r.request.method} {r.request.url} -> {r.status_code}: {'; '.join(problems)}"
+              for r in answers for problems in [contract.check_response(r)] if problems]
+    if broken:
+        pytest.fail("answers that break openapi.yaml:\n" + "\n".join(broken[:10]), pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)

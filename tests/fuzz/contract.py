@@ -57,6 +57,21 @@ def operations() -> list[Any]:
     return [result.ok() for result in load_schema().get_all_operations()]
 
 
+def http_functions() -> tuple[str, ...]:
+    """The HTTP functions main.py deploys (`@functions_framework.http`), read from its source."""
+    import ast
+
+    tree = ast.parse((REPO / "main.py").read_text(encoding="utf-8"))
+    return tuple(node.name for node in tree.body if isinstance(node, ast.FunctionDef) and any(
+        ast.unparse(d) == "functions_framework.http" for d in node.decorator_list))
+
+
+def contract_for(stack: Any) -> Contract:
+    """The document bound to the HTTP functions a Stack serves."""
+    served = set(stack.settings.functions)
+    return Contract({name: stack.function_url(name) for name in http_functions() if name in served})
+
+
 def function_of(doc_path: str) -> str:
     return doc_path.lstrip("/").split("/", 1)[0]
 
