@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = ("oauth", "gmail_push", "send_email", "quota_reset", "auto_bcc")
+FUNCTIONS = ("oauth", "gmail_push", "send_email", "quota_reset", "auto_bcc", "contacts_index")
 
 
 @pytest.fixture(scope="module")
