@@ -17,7 +17,7 @@ def test_make_demo_runs_every_step_and_ends_with_success() -> None:
     proc = subprocess.run([sys.executable, "-m", "devstack.demo"], cwd=REPO, capture_output=True, text=True,
                           timeout=180)
     assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
-    assert "[9/9]" in proc.stdout
+    assert "[10/10]" in proc.stdout
     assert "DEMO SUCCEEDED" in proc.stdout.splitlines()[-1]
 
 
