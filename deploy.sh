@@ -3,7 +3,8 @@
 #
 #   ./deploy.sh [--dry-run] [options] [target ...]
 #
-# Targets: oauth oauth_browser gmail_push send_email quota_reset auto_bcc attachments infra.
+# Targets: oauth oauth_browser gmail_push send_email quota_reset auto_bcc attachments
+# contacts_index infra.
 # No target means everything: infra first, then every function. A function
 # target sets up everything that function needs on its own (APIs, its service
 # account and grants, its topics and secrets, the function, its trigger
@@ -22,7 +23,10 @@
 # NAME --data-file=-`, see docs/OPERATIONS.md).
 set -euo pipefail
 
-readonly ALL_FUNCTIONS=(oauth oauth_browser gmail_push send_email quota_reset auto_bcc attachments)
+# contacts_index first: the sync backfills its contact index only once the trigger exists (R11b).
+readonly ALL_FUNCTIONS=(contacts_index oauth oauth_browser gmail_push send_email quota_reset auto_bcc attachments)
+# Firestore-triggered functions: the document pattern each one is triggered by.
+readonly CONTACTS_PATTERN='accounts/{accountId}/contacts/{contactId}'
 readonly ALL_SECRETS=(oauth-client token-encryption-key oauth-state-key crm-api-key inbound-api-key)
 readonly APIS=(
   cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com
@@ -38,7 +42,7 @@ usage() {
   cat <<'EOF'
 Usage: ./deploy.sh [--dry-run] [options] [target ...]
 
-Targets: oauth oauth_browser gmail_push send_email quota_reset auto_bcc attachments infra (default: all).
+Targets: contacts_index oauth oauth_browser gmail_push send_email quota_reset auto_bcc attachments infra (default: all).
 
 Options (each also read from the environment variable in brackets):
   --project ID               [PROJECT_ID]           required
@@ -110,7 +114,7 @@ if ((${#TARGETS[@]} == 0)); then
 fi
 for t in "${TARGETS[@]}"; do
   case "$t" in
-    infra | oauth | oauth_browser | gmail_push | send_email | quota_reset | auto_bcc | attachments) ;;
+    infra | contacts_index | oauth | oauth_browser | gmail_push | send_email | quota_reset | auto_bcc | attachments) ;;
     *) die "unknown target '$t' (choose from: infra ${ALL_FUNCTIONS[*]})" ;;
   esac
 done
@@ -313,19 +317,22 @@ fn_secrets() {
     quota_reset) echo "oauth-client token-encryption-key" ;;
     auto_bcc) echo "inbound-api-key" ;;
     attachments) echo "oauth-client token-encryption-key crm-api-key" ;;
+    contacts_index) echo "" ;;
   esac
 }
 fn_publishes() {
   case "$1" in
     oauth | oauth_browser | gmail_push) echo "$CRM_EVENTS_TOPIC $GMAIL_WATCH_TOPIC" ;;
+    contacts_index) echo "" ;; # writes only the sync's contact index
     *) echo "$CRM_EVENTS_TOPIC" ;;
   esac
 }
-# Trigger: "http" or the topic it is triggered by.
+# Trigger: "http", "firestore" (document writes, see firestore_trigger) or the topic it is triggered by.
 fn_trigger() {
   case "$1" in
     gmail_push) echo "$GMAIL_WATCH_TOPIC" ;;
     quota_reset) echo "$DAILY_TICK_TOPIC" ;;
+    contacts_index) echo firestore ;;
     *) echo http ;;
   esac
 }
@@ -341,6 +348,7 @@ fn_resources() {
     attachments) echo "1Gi 60s 20 8" ;;
     gmail_push) echo "512Mi 300s 30 4" ;;
     quota_reset) echo "512Mi 540s 1 1" ;;
+    contacts_index) echo "256Mi 60s 20 8" ;;
   esac
 }
 fn_deployed_name() { echo "${1//_/-}"; } # Cloud Run service names allow no underscores
@@ -433,7 +441,9 @@ deploy_function() {
   if [[ -n "$BUILD_SERVICE_ACCOUNT" ]]; then
     cmd+=("--build-service-account=projects/$PROJECT_ID/serviceAccounts/$BUILD_SERVICE_ACCOUNT")
   fi
-  if [[ "$trigger" == http ]]; then
+  if [[ "$trigger" == firestore ]]; then
+    firestore_trigger "$fn" "$sa" cmd
+  elif [[ "$trigger" == http ]]; then
     cmd+=(--trigger-http)
     case "$fn" in
       # The rep's browser opens /start and Google redirects it to /callback: a
@@ -462,9 +472,28 @@ deploy_function() {
           "--member=serviceAccount:$INBOUND_INVOKER_SA" "$P"
       fi ;;
   esac
-  if [[ "$trigger" != http ]]; then
+  if [[ "$trigger" == firestore ]]; then
+    # Eventarc delivers as the function's own account: it may invoke only its own function.
+    run_retry gcloud functions add-invoker-policy-binding "$name" "--region=$REGION" \
+      "--member=serviceAccount:$sa" "$P"
+  elif [[ "$trigger" != http ]]; then
     trigger_subscription "$fn" "$name" "$sa"
   fi
+}
+
+# contacts_index (R11b): Firestore document writes on the CRM's contacts, delivered by Eventarc (direct
+# event) from the database's location, retried on failure. A direct Eventarc event needs its trigger
+# account to hold roles/eventarc.eventReceiver, which exists only project-wide; it grants receiving
+# events, nothing else. The function reads only the event's document path (either payload encoding).
+firestore_trigger() {
+  local fn="$1" sa="$2"
+  local -n out="$3"
+  run_retry gcloud projects add-iam-policy-binding "$PROJECT_ID" \
+    "--member=serviceAccount:$sa" --role=roles/eventarc.eventReceiver --condition=None
+  out+=("--trigger-event-filters=type=google.cloud.firestore.document.v1.written"
+    "--trigger-event-filters=database=(default)"
+    "--trigger-event-filters-path-pattern=document=$CONTACTS_PATTERN"
+    "--trigger-location=$FIRESTORE_LOCATION" --retry "--trigger-service-account=$sa")
 }
 
 # Eventarc pushes the trigger topic to the function through a subscription it

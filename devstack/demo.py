@@ -222,6 +222,13 @@ def run(stack: Stack, n: Narrator) -> None:
         raise DemoFailed(f"expected 3 messages in one thread, found {len(msgs)}")
     n.ok("all three messages in one CRM conversation and one Gmail thread")
 
+    n.begin("Rita reads Carl's reply in Gmail; the CRM shows it as read (R19, no messages.get)")
+    carl_doc = db.document(f"accounts/{ACCOUNT}/conversations/{CONTACT}/messages/gm_{delivered['id']}")
+    n.detail(f"in the CRM before: read={(carl_doc.get().to_dict() or {}).get('read')}")
+    sim.modify(REP_GMAIL, delivered["id"], remove=["UNREAD"])
+    wait_until(lambda: (carl_doc.get().to_dict() or {}).get("read") is True, "Carl's reply marked read in the CRM")
+    n.ok("in the CRM after: read=True (a message.updated event told the CRM's UI)")
+
 
 def main() -> int:
     n = Narrator()

@@ -7,7 +7,8 @@ functions-framework, which writes to the Firestore emulator. Measured:
 - throughput: synced messages / (last document written - first delivery);
 - latency: per message, from the moment the simulator accepted it to the
   message document's `createdAt` (same machine clock), p50 / p99;
-- Gmail quota units per synced message (GET /sim/stats, connect excluded);
+- Gmail quota units per synced message (GET /sim/stats, connect excluded), with the rep's read, star
+  and trash traffic on the synced mail added (R19: label changes cost no messages.get);
 - Firestore writes per message (the function's own count, from its log);
 - peak RSS of the gmail_push process (VmHWM of the worker);
 - cold start: a fresh interpreter importing `main` and serving a first
@@ -147,6 +148,45 @@ def steady_latencies(db: Any, sim: SimClient, reps: list[str], contacts: list[st
     return [written[g] - delivered[g] for g in delivered if g in written]
 
 
+def label_traffic(db: Any, sim: SimClient, by_rep: dict[str, list[str]]) -> tuple[int, float]:
+    """The rep reads every synced message, stars every third and trashes every tenth, in Gmail (R19);
+    returns the changes made and the seconds until every message document shows them."""
+    want: dict[str, tuple[bool, bool]] = {}  # gmail id -> (starred, trashed)
+    changes = 0
+
+    def work(rep: str) -> int:
+        n = 0
+        for i, gid in enumerate(by_rep[rep]):
+            sim.modify(rep, gid, remove=["UNREAD"])
+            n += 1
+            if i % 3 == 0:
+                sim.modify(rep, gid, add=["STARRED"])
+                n += 1
+            if i % 10 == 0:
+                sim.modify(rep, gid, add=["TRASH"], remove=["INBOX"])
+                n += 1
+        return n
+
+    for ids in by_rep.values():
+        for i, gid in enumerate(ids):
+            want[gid] = (i % 3 == 0, i % 10 == 0)
+    t0 = time.time()
+    with ThreadPoolExecutor(len(by_rep)) as pool:
+        changes = sum(pool.map(work, list(by_rep)))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        pending = 0
+        for snap in db.collection_group("messages").stream():
+            d = snap.to_dict() or {}
+            gid = d.get("gmailMessageId")
+            if gid in want and (d.get("read"), d.get("starred"), d.get("trashed")) != (True, *want[gid]):
+                pending += 1
+        if not pending:
+            return changes, time.time() - t0
+        time.sleep(0.5)
+    raise SystemExit(f"label changes not reflected within 300 s ({pending} messages behind)")
+
+
 def function_writes(stack: Stack) -> int:
     total = 0
     log_path = stack.processes["function:gmail_push"].log_path
@@ -183,6 +223,11 @@ def main() -> None:
         for i, c in enumerate(contacts):
             db.document(f"accounts/bench/contacts/c{i}").set({"email": c, "name": f"C{i}",
                                                                "createdAt": datetime.now(UTC)})
+        deadline = time.monotonic() + 60  # the contacts_index trigger (R11b) has indexed every contact
+        while len(list(db.collection("sync_contact_index").select([]).stream())) < len(contacts):
+            if time.monotonic() > deadline:
+                raise SystemExit("contacts not indexed within 60 s (is the Firestore trigger feeder running?)")
+            time.sleep(0.2)
         reps = [f"rep{i}@gmail.test" for i in range(args.mailboxes)]
         for i, rep in enumerate(reps):
             db.document(f"accounts/bench/users/u{i}").set({"email": f"u{i}@bench.test", "name": f"U{i}"})
@@ -191,6 +236,7 @@ def main() -> None:
         base_writes = function_writes(stack)
 
         delivered: dict[str, float] = {}  # gmail id -> epoch seconds when Gmail accepted it
+        by_rep: dict[str, list[str]] = {rep: [] for rep in reps}
         lock = threading.Lock()
 
         def deliver(rep: str) -> None:
@@ -199,6 +245,7 @@ def main() -> None:
                 got = sim.deliver(rep, raw_mail(contacts[k], rep, f"{rep} #{n}"))
                 with lock:
                     delivered[got["id"]] = time.time()
+                    by_rep[rep].append(got["id"])
 
         print(f"delivering {args.mailboxes} x {args.messages} messages …", file=sys.stderr)
         t0 = time.time()
@@ -217,6 +264,10 @@ def main() -> None:
         if len(written) < len(delivered):
             raise SystemExit(f"only {len(written)} of {len(delivered)} messages synced in time")
         time.sleep(1.5)  # let the last pass finish its cursor write and log line
+        mail_units = sum(sum(sim.stats()["quotaUnits"].get(rep, {}).values()) - base_units[rep] for rep in reps)
+        writes = function_writes(stack) - base_writes  # new mail only (label changes write their own)
+        changes, change_seconds = label_traffic(db, sim, by_rep)
+        time.sleep(1.5)
         units = sum(sum(sim.stats()["quotaUnits"].get(rep, {}).values()) - base_units[rep] for rep in reps)
         per_method: dict[str, int] = {}
         for rep in reps:
@@ -225,7 +276,6 @@ def main() -> None:
         latencies = [written[g] - delivered[g] for g in delivered]
         n = len(delivered)
         elapsed = max(written.values()) - t0
-        writes = function_writes(stack) - base_writes
         steady = steady_latencies(db, sim, reps, contacts, args.steady_seconds, args.steady_rate)
         rss = peak_rss_mb(stack, "gmail_push")
         fn_cold, libs = cold_start(stack.base_function_env(), reps[0])
@@ -239,7 +289,10 @@ def main() -> None:
             (f"steady load ({args.steady_rate}/s per mailbox, {len(steady)} messages): latency p50",
              f"{pct(steady, 0.5) * 1000:.0f} ms"),
             ("steady load: latency p99", f"{pct(steady, 0.99) * 1000:.0f} ms"),
-            ("Gmail quota units per synced message", f"{units / n:.2f}"),
+            ("Gmail quota units per synced message, new mail only", f"{mail_units / n:.2f}"),
+            (f"Gmail quota units per synced message, with {changes} read/star/trash changes",
+             f"{units / n:.2f}"),
+            ("read/star/trash changes: all reflected in the CRM after", f"{change_seconds:.1f} s"),
             ("Firestore writes per synced message", f"{writes / n:.2f}"),
             ("peak RSS of the gmail_push process", f"{rss:.0f} MB"),
             ("cold start: import + first request", f"{fn_cold * 1000:.0f} ms"),
@@ -255,7 +308,10 @@ def main() -> None:
             "everything local (emulators, simulator, functions-framework) on one machine.\n\n"
             f"{table}\n\nQuota units by method (connect included): {methods}.\n\n"
             "Units per message: the floor is 5 (one messages.get) plus a share of history.list (2 per call); "
-            "connect's getProfile and watch are excluded. Writes per message count message documents, thread "
+            "connect's getProfile and watch are excluded. After the burst the rep reads every message in Gmail, "
+            "stars every third and trashes every tenth (R19): those changes arrive as history records with the "
+            "labels and cost only history.list calls, no messages.get. Writes per message count message "
+            "documents, thread "
             "maps, conversation updates, cursor moves and lease writes. Latency includes the simulator's "
             "notification pacing (at most one per mailbox per second, as Gmail).\n"
         )

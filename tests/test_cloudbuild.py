@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = ("oauth", "oauth_browser", "gmail_push", "send_email", "quota_reset", "auto_bcc", "attachments")
+FUNCTIONS = ("oauth", "oauth_browser", "gmail_push", "send_email", "quota_reset", "auto_bcc", "attachments",
+             "contacts_index")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy.sh"
 SHELLCHECK = ROOT / ".venv" / "bin" / "shellcheck"
 
-FUNCTIONS = ("oauth", "oauth_browser", "gmail_push", "send_email", "quota_reset", "auto_bcc", "attachments")
+FUNCTIONS = ("oauth", "oauth_browser", "gmail_push", "send_email", "quota_reset", "auto_bcc", "attachments",
+             "contacts_index")
 PROJECT = "acme-crm-prod"
 REGION = "europe-west1"
 CRM_SA = "crm-backend@acme-crm.iam.gserviceaccount.com"
@@ -46,6 +47,7 @@ SECRETS = {
     "quota_reset": {"oauth-client", "token-encryption-key"},
     "auto_bcc": {"inbound-api-key"},  # issue 15: it never used oauth-state-key
     "attachments": {"oauth-client", "token-encryption-key", "crm-api-key"},
+    "contacts_index": set(),
 }
 PUBLISHES = {
     "oauth": {"crm-events", "gmail-watch"},
@@ -55,8 +57,11 @@ PUBLISHES = {
     "quota_reset": {"crm-events"},
     "auto_bcc": {"crm-events"},
     "attachments": {"crm-events"},
+    "contacts_index": set(),
 }
 TRIGGER_TOPICS = {"gmail_push": "gmail-watch", "quota_reset": "daily-tick"}
+# Direct Eventarc events (contacts_index, R11b) need this role on their trigger account; it exists only project-wide.
+EVENT_RECEIVER = {"contacts_index": "roles/eventarc.eventReceiver"}
 
 
 @dataclass
@@ -201,14 +206,17 @@ def test_project_wide_grant_is_only_firestore_user(full: Run, fn: str) -> None:
         for c in full.find("gcloud", "projects", "add-iam-policy-binding")
         if flags(c)["member"] == f"serviceAccount:{sa(fn)}"
     }
-    assert roles == {"roles/datastore.user"}
+    assert roles == {"roles/datastore.user"} | ({EVENT_RECEIVER[fn]} if fn in EVENT_RECEIVER else set())
 
 
 def test_least_privilege_no_editor_owner_or_project_wide_secret_or_pubsub_roles(full: Run) -> None:
     roles = {flags(c).get("role", "") for c in full.commands}
     assert not {"roles/editor", "roles/owner", "roles/viewer"} & roles
     project_roles = {flags(c)["role"] for c in full.find("gcloud", "projects", "add-iam-policy-binding")}
-    assert project_roles == {"roles/datastore.user"}
+    assert project_roles == {"roles/datastore.user", "roles/eventarc.eventReceiver"}
+    receivers = {flags(c)["member"] for c in full.find("gcloud", "projects", "add-iam-policy-binding")
+                 if flags(c)["role"] == "roles/eventarc.eventReceiver"}
+    assert receivers == {f"serviceAccount:{sa(fn)}" for fn in EVENT_RECEIVER}
     assert "roles/editor" not in full.stdout and "roles/owner" not in full.stdout
 
 
@@ -520,3 +528,20 @@ def test_deploy_sh_uses_strict_mode_and_is_executable() -> None:
     text = DEPLOY.read_text()
     assert "set -euo pipefail" in text.splitlines()[:40] or "\nset -euo pipefail\n" in text
     assert os.access(DEPLOY, os.X_OK)
+
+
+def test_contacts_index_is_triggered_by_writes_to_the_crms_contacts_with_retry(full: Run) -> None:
+    cmd = deploy_cmd(full, "contacts_index")
+    filters = [a.split("=", 1)[1] for a in cmd if a.startswith("--trigger-event-filters=")]
+    assert filters == ["type=google.cloud.firestore.document.v1.written", "database=(default)"]
+    f = flags(cmd)
+    assert f["trigger-event-filters-path-pattern"] == "document=accounts/{accountId}/contacts/{contactId}"
+    assert "retry" in f and f["trigger-location"] == REGION and f["trigger-service-account"] == sa("contacts_index")
+    assert "trigger-http" not in f and "trigger-topic" not in f and "allow-unauthenticated" not in f
+    invokers = {flags(c)["member"] for c in full.find("gcloud", "functions", "add-invoker-policy-binding", cmd[3])}
+    assert invokers == {f"serviceAccount:{sa('contacts_index')}"}
+
+
+def test_contacts_index_is_deployed_before_the_sync_that_backfills_from_it(full: Run) -> None:
+    order = [flags(c)["entry-point"] for c in full.find("gcloud", "functions", "deploy")]
+    assert order.index("contacts_index") < order.index("gmail_push")

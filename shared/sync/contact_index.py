@@ -26,23 +26,29 @@ bounded number of contacts per pass (`sync_contact_index_state/{accountId}`
 keeps where it stopped), and until the backfill completes a look-up also runs
 the old spelling-variant query and merges the two, so nothing that matched
 before stops matching meanwhile. Once complete, the index alone answers.
-The trigger must be deployed before an account's backfill starts (deploy.sh
-deploys every function before traffic), so every contact is either scanned or
-written after the trigger exists.
+
+The same scan runs again when the last one is older than REFRESH_DAYS (the
+index stays in use meanwhile): it compares each contact with the address its
+key records and reconciles only the ones that differ, two reads per page of
+contacts. That heals what a trigger can miss: contacts written while the
+first deploy of `contacts_index` was still rolling out (deploy.sh deploys it
+first; Cloud Build deploys the functions in parallel), or events Eventarc gave
+up on after its retry window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.core import log, paths
 from shared.core.models import ContactRef
 from shared.sync.contacts import sort_key
 
-BACKFILL_PER_PASS = 2000  # contacts indexed per sync pass while an account's backfill runs
+BACKFILL_PER_PASS = 2000  # contacts checked per sync pass while an account's scan runs
+REFRESH_DAYS = 7  # a complete index is checked against the contacts again after this
 BACKFILL_PAGE = 200
 BACKFILL_WORKERS = 8
 MAX_ADDRESS_BYTES = 1000  # longer "addresses" are not addresses; never indexed
@@ -156,31 +162,59 @@ def lookup(account_id: str, addresses: Iterable[str]) -> dict[str, ContactRef]:
 
 
 def is_complete(snapshot: Any) -> bool:
+    """The account's index covers every contact (the look-up needs nothing else)."""
     return bool(snapshot is not None and snapshot.exists and (snapshot.to_dict() or {}).get("complete") is True)
 
 
+def needs_scan(snapshot: Any, now: datetime | None = None) -> bool:
+    """A first backfill, an unfinished scan, or a complete index last checked over REFRESH_DAYS ago."""
+    if not is_complete(snapshot):
+        return True
+    state = snapshot.to_dict() or {}
+    done = state.get("completedAt")
+    if state.get("resumeAfter") or not isinstance(done, datetime):
+        return True
+    done = done if done.tzinfo else done.replace(tzinfo=UTC)
+    return done < (now or datetime.now(UTC)) - timedelta(days=REFRESH_DAYS)
+
+
 def backfill(account_id: str, limit: int = BACKFILL_PER_PASS) -> bool:
-    """Index up to `limit` more of the account's existing contacts; True once every contact is indexed."""
+    """Check up to `limit` more of the account's contacts against the index and reconcile those that differ
+    (all of them the first time); True once the index is complete."""
     col = _db().collection(f"{paths.ACCOUNTS}/{account_id}/{paths.CONTACTS}")
     sref = state_ref(account_id)
     snap = sref.get()
-    state = (snap.to_dict() or {}) if snap.exists else {}
-    if state.get("complete") is True:
+    if not needs_scan(snap):
         return True
+    state = (snap.to_dict() or {}) if snap.exists else {}
+    complete = state.get("complete") is True  # a refresh keeps the index in use
     after = state.get("resumeAfter")
-    done = 0
+    done = fixed = 0
     with ThreadPoolExecutor(max_workers=BACKFILL_WORKERS) as pool:
         while done < limit:
-            q = col.order_by("__name__").select([]).limit(BACKFILL_PAGE)
+            q = col.order_by("__name__").select(["email"]).limit(BACKFILL_PAGE)
             if isinstance(after, str) and after:
                 q = q.start_after({"__name__": col.document(after)})
-            ids = [s.id for s in q.stream()]
-            list(pool.map(lambda cid: reconcile(account_id, cid), ids))
-            done += len(ids)
-            if len(ids) < BACKFILL_PAGE:
+            page = list(q.stream())
+            keys = {s.reference.path: s for s in _db().get_all([key_ref(account_id, c.id) for c in page])} \
+                if page else {}
+            stale = [c.id for c in page
+                     if _key_email(keys.get(key_ref(account_id, c.id).path)) != normalized_email(
+                         (c.to_dict() or {}).get("email"))]
+            list(pool.map(lambda cid: reconcile(account_id, cid), stale))
+            done += len(page)
+            fixed += len(stale)
+            if len(page) < BACKFILL_PAGE:
                 sref.set({"complete": True, "resumeAfter": None, "completedAt": datetime.now(UTC)}, merge=True)
-                log.info("contact index backfilled", accountId=account_id, contacts=done)
+                log.info("contact index checked", accountId=account_id, contacts=done, reconciled=fixed)
                 return True
-            after = ids[-1]
-            sref.set({"complete": False, "resumeAfter": after, "updatedAt": datetime.now(UTC)}, merge=True)
-    return False
+            after = page[-1].id
+            sref.set({"complete": complete, "resumeAfter": after, "updatedAt": datetime.now(UTC)}, merge=True)
+    return complete
+
+
+def _key_email(snapshot: Any) -> str | None:
+    if snapshot is None or not snapshot.exists:
+        return None
+    email = (snapshot.to_dict() or {}).get("email")
+    return email if isinstance(email, str) else None

@@ -101,9 +101,10 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def _linked_accounts(links: list[Link]) -> tuple[dict[str, frozenset[str]], dict[str, Blocklist], dict[str, bool]]:
-    """The linked users' Auto BCC addresses, each account's blocklist (R21) and whether its contact index
-    is complete (R11b), in one round trip."""
+def _linked_accounts(links: list[Link]) -> tuple[dict[str, frozenset[str]], dict[str, Blocklist], dict[str, bool],
+                                                 dict[str, bool]]:
+    """The linked users' Auto BCC addresses, each account's blocklist (R21), whether its contact index is
+    complete and whether it is due a scan (R11b), in one round trip."""
     from shared.core.clients import firestore_client
 
     out: dict[str, set[str]] = defaultdict(set)
@@ -114,6 +115,7 @@ def _linked_accounts(links: list[Link]) -> tuple[dict[str, frozenset[str]], dict
     states = {contact_index.state_ref(a).path: a for a in accounts}
     blocklists: dict[str, Blocklist] = dict.fromkeys(accounts, Blocklist())
     indexed: dict[str, bool] = dict.fromkeys(accounts, False)
+    scan: dict[str, bool] = dict.fromkeys(accounts, True)
     all_refs = refs + [settings_ref(a) for a in accounts] + [contact_index.state_ref(a) for a in accounts]
     for snap in firestore_client().get_all(all_refs) if all_refs else []:
         if snap.reference.path in settings:
@@ -121,6 +123,7 @@ def _linked_accounts(links: list[Link]) -> tuple[dict[str, frozenset[str]], dict
             continue
         if snap.reference.path in states:
             indexed[states[snap.reference.path]] = contact_index.is_complete(snap)
+            scan[states[snap.reference.path]] = contact_index.needs_scan(snap)
             continue
         if not snap.exists:
             continue
@@ -128,15 +131,15 @@ def _linked_accounts(links: list[Link]) -> tuple[dict[str, frozenset[str]], dict
         ln = by_path.get(snap.reference.path)
         if addr and ln is not None:
             out[ln.accountId].add(str(addr).strip().lower())
-    return {k: frozenset(v) for k, v in out.items()}, blocklists, indexed
+    return {k: frozenset(v) for k, v in out.items()}, blocklists, indexed, scan
 
 
 def sync_pass(session: Any, mailbox: Mailbox, heartbeat: Callable[[], None]) -> SyncStats:
     """One pass from the stored cursor to Gmail's current historyId."""
     links = links_for_mailbox(session.mailbox_id)
     connected_ms = int(mailbox.connectedAt.timestamp() * 1000) if mailbox.connectedAt else 0
-    auto_bcc, blocklists, indexed = _linked_accounts(links)
-    for account_id in [a for a, done in indexed.items() if not done]:  # R11b: contacts from before the index
+    auto_bcc, blocklists, indexed, scan = _linked_accounts(links)
+    for account_id in [a for a, due in scan.items() if due]:  # R11b: contacts from before the index, or a check
         indexed[account_id] = contact_index.backfill(account_id)
     ctx = _Context(mailbox_id=session.mailbox_id, address=mailbox.address.lower(), links=links,
                    auto_bcc=auto_bcc, blocklists=blocklists, indexed=indexed, connected_ms=connected_ms,

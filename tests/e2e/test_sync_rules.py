@@ -321,3 +321,21 @@ def test_r11b_a_deleted_contact_no_longer_matches(world: Any, sim_client: Any) -
     sim_client.deliver(REP, mail(CLIENT, REP, "Anyone there?"))
     wait_synced(world, sim_client, REP)
     assert messages_of(world, "acme") == {}
+
+
+def test_r11b_a_contact_write_the_trigger_missed_is_healed_by_the_weekly_check(world: Any, sim_client: Any) -> None:
+    from shared.core import paths
+    from tests.e2e.sync_steps import wait_synced as _synced
+
+    seed_contact(world, "acme", "cedric", "Cedric@Client.TEST")
+    sim_client.deliver(REP, mail(CLIENT, REP, "First pass: the index is complete"))
+    _synced(world, sim_client, REP)
+    # The trigger never delivered Cedric's write (say, during the first deploy): no entry, no key.
+    world.collection(paths.CONTACT_INDEX).document(paths.contact_index_id("acme", "cedric@client.test")).delete()
+    world.collection(paths.CONTACT_KEYS).document(paths.contact_key_id("acme", "cedric")).delete()
+    state = world.collection(paths.CONTACT_INDEX_STATE).document("acme")
+    state.update({"completedAt": datetime.now(UTC) - timedelta(days=8)})
+    got = sim_client.deliver(REP, mail("cedric@client.test", REP, "Found again"))
+    _synced(world, sim_client, REP)
+    assert f"cedric/gm_{got['id']}" in messages_of(world, "acme")
+    assert state.get().to_dict()["completedAt"] > datetime.now(UTC) - timedelta(minutes=5)

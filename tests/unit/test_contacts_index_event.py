@@ -41,3 +41,30 @@ def test_r11b_feeder_routes_match_the_trigger_pattern_only() -> None:
     assert route.collection_id == "contacts"
     assert route.matches("accounts/a/contacts/c")
     assert not route.matches("accounts/a/contacts/c/x/y") and not route.matches("other/a/contacts/c")
+
+
+class _Snap:
+    """A document snapshot's two members that needs_scan reads."""
+
+    def __init__(self, data: dict[str, object] | None) -> None:
+        self.exists = data is not None
+        self._data = data
+
+    def to_dict(self) -> dict[str, object] | None:
+        return self._data
+
+
+def test_r11b_scan_is_due_first_time_unfinished_or_a_week_after_the_last() -> None:
+    from datetime import timedelta
+
+    from shared.sync.contact_index import is_complete, needs_scan
+
+    now = datetime(2025, 6, 1, tzinfo=UTC)
+    assert needs_scan(_Snap(None), now) and not is_complete(_Snap(None))
+    assert needs_scan(_Snap({"complete": False, "resumeAfter": "c9"}), now)
+    fresh = _Snap({"complete": True, "completedAt": now - timedelta(days=1)})
+    assert is_complete(fresh) and not needs_scan(fresh, now)
+    stale = _Snap({"complete": True, "completedAt": now - timedelta(days=8)})
+    assert is_complete(stale) and needs_scan(stale, now)
+    refreshing = _Snap({"complete": True, "completedAt": now - timedelta(days=8), "resumeAfter": "c3"})
+    assert is_complete(refreshing) and needs_scan(refreshing, now)
