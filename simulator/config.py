@@ -29,6 +29,7 @@ class Settings:
     daily_send_limit: int = 500
     notification_min_interval_ms: int = 1000
     history_retention: int | None = None
+    watch_lifetime_seconds: int = 7 * 86400  # Gmail's watches last 7 days; soaks shorten it
 
     _KEYS = {
         "accessTokenTtlSeconds": "access_token_ttl_seconds",
@@ -36,6 +37,7 @@ class Settings:
         "dailySendLimit": "daily_send_limit",
         "notificationMinIntervalMs": "notification_min_interval_ms",
         "historyRetention": "history_retention",
+        "watchLifetimeSeconds": "watch_lifetime_seconds",
     }
 
     def updated(self, changes: dict[str, Any]) -> Settings:

@@ -39,7 +39,6 @@ from simulator.state import (
 from simulator.tokens import Grant
 
 MAX_UPLOAD_BYTES = 36_700_160  # discovery document: messages.send mediaUpload.maxSize
-WATCH_DAYS = 7
 METADATA_SCOPE = "https://www.googleapis.com/auth/gmail.metadata"
 _HEX_ID = re.compile(r"[0-9a-fA-F]{1,32}")
 
@@ -332,7 +331,7 @@ def watch(context: SimContext, call: Call, address: str, p: dict[str, str]) -> R
             raise errors.injected(503) from None
         if not exists:
             raise GmailError(404, f"Resource not found (resource={m[2]}).", "notFound")
-    expiration = int(time.time() * 1000) + WATCH_DAYS * 86400 * 1000
+    expiration = int(time.time() * 1000) + context.settings.watch_lifetime_seconds * 1000
     box = context.state.set_watch(address, Watch(topic, tuple(labels), behavior, expiration))
     return Reply.json({"historyId": str(box.history_id), "expiration": str(expiration)})
 

@@ -131,6 +131,12 @@ class Mailbox(Doc):
     leaseOwner: str | None = None
     leaseUntil: datetime | None = None
     dirty: bool = False  # a notification arrived while the lease was held: sync again
+    # issue 11: a forced sync requested before this is answered already (when the last whole pass began)
+    lastPassStartedAt: datetime | None = None
+    sweepShard: int | None = None  # the sweep reads one shard at a time (shared/sync/sweep.py)
+    sweepDueAt: datetime | None = None  # when the sweep forces a sync if nothing else did (jittered)
+    watchLapsedAt: datetime | None = None  # the watch was found expired (visible, alerted); cleared on renewal
+    lastErrorAt: datetime | None = None
 
 
 @dataclass

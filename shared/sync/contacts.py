@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.core import paths
 from shared.core.clients import firestore_client
+from shared.core.roundtrips import ContextPool  # threads metered with their caller
 
 IN_QUERY_LIMIT = 30
 QUERY_WORKERS = 8  # Firestore's limit on values of one `in` filter
@@ -82,7 +82,7 @@ def _run_queries(col: Any, chunks: list[list[str]]) -> list[list[Any]]:
 
     if len(chunks) <= 1:
         return [run(c) for c in chunks]
-    with ThreadPoolExecutor(max_workers=min(QUERY_WORKERS, len(chunks))) as pool:
+    with ContextPool(max_workers=min(QUERY_WORKERS, len(chunks))) as pool:
         return list(pool.map(run, chunks))
 
 
