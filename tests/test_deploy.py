@@ -495,7 +495,8 @@ def test_both_gmail_push_subscriptions_dead_letter(full: Run) -> None:
 def test_ttl_policies_replace_housekeeping_scans(full: Run) -> None:
     """Old send slots, idempotency records and OAuth states expire by TTL policy; the daily tick scans nothing."""
     ttls = {(c[5], flags(c)["collection-group"]) for c in full.find("gcloud", "firestore", "fields", "ttls", "update")}
-    assert {("expireAt", "sync_send_slots"), ("expireAt", "sync_idempotency"), ("expiresAt", "sync_oauth_states")} <= ttls
+    assert {("expireAt", "sync_send_slots"), ("expireAt", "sync_idempotency"),
+            ("expiresAt", "sync_oauth_states")} <= ttls
     env = env_vars(deploy_cmd(full, "quota_reset"))
     assert env.get("EMULATE_TTL", "0") != "1"  # the scans are the local stack's stand-in only
     assert int(env["QUOTA_RESET_BUDGET_SECONDS"]) < timeout_seconds(deploy_cmd(full, "quota_reset"))
