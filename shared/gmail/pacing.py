@@ -42,7 +42,7 @@ class TokenBucket:
         self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
         self._at = now
         need = min(units, self.capacity)
-        if self._tokens >= need:
+        if self._tokens + 1e-6 >= need:
             self._tokens -= units
             return 0.0
         return (need - self._tokens) / self.rate

@@ -54,10 +54,11 @@ class Result:
     renewed: bool = False
     skip_reasons: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    firestore: dict[str, Any] = field(default_factory=dict)  # rounds, calls, reads, writes (roundtrips.Meter)
 
 
-def handle(msg: PushMessage) -> str:
-    """Dispatch one decoded message; returns the outcome (for logs and tests)."""
+def handle(msg: PushMessage) -> Result:
+    """Dispatch one decoded message; returns what happened (for logs and tests)."""
     if msg.sweep:
         return _sweep(msg.shard)
     assert msg.address is not None
@@ -70,21 +71,21 @@ def _kind(msg: PushMessage) -> str:
     return "force" if msg.force else "notification"
 
 
-def _sweep(shard: int | None) -> str:
+def _sweep(shard: int | None) -> Result:
     from shared.sync import sweep
 
     with roundtrips.metering() as meter:
         if shard is None:
             shards = sweep.fan_out()
             log.info("sweep fanned out", invocation="sweep", shards=shards, firestore=meter.summary())
-            return "fanned_out"
+            return Result(kind="sweep", outcome="fanned_out", firestore=meter.summary())
         report = sweep.sweep_shard(shard)
     log.info("sweep shard done", invocation="sweep_shard", shard=shard, due=report.due, published=report.published,
              continued=report.continued, firestore=meter.summary())
-    return "swept"
+    return Result(kind="sweep_shard", outcome="swept", firestore=meter.summary())
 
 
-def sync_mailbox(mailbox_id: str, msg: PushMessage) -> str:
+def sync_mailbox(mailbox_id: str, msg: PushMessage) -> Result:
     from shared.sync.deadline import Deadline
 
     result = Result(kind=_kind(msg))
@@ -93,7 +94,7 @@ def sync_mailbox(mailbox_id: str, msg: PushMessage) -> str:
         try:
             _sync(mailbox_id, msg, deadline, result, side)
         finally:
-            fs = meter.summary()
+            fs = result.firestore = meter.summary()
             log.info("sync invocation", invocation=result.kind, reason=msg.reason, mailboxId=mailbox_id,
                      outcome=result.outcome, passes=result.passes, fetched=result.fetched, stored=result.stored,
                      skipped=result.skipped, recovered=result.recovered, renewed=result.renewed,
@@ -102,7 +103,7 @@ def sync_mailbox(mailbox_id: str, msg: PushMessage) -> str:
             if result.passes:  # the benchmark's line (scripts/bench_sync.py)
                 log.info("mailbox synced", mailboxId=mailbox_id, fetched=result.fetched, stored=result.stored,
                          writes=fs["writes"], rounds=fs["rounds"])
-    return result.outcome
+    return result
 
 
 def _answered(mb: Any, requested_at_ms: int | None) -> bool:
