@@ -45,11 +45,14 @@ class Meter:
     reads: int = 0
     writes: int = 0
     marks: dict[str, int] = field(default_factory=dict)
+    trace: list[tuple[str, int]] = field(default_factory=list, repr=False)  # (rpc, depth), the first 200
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def start(self) -> int:
+    def start(self, name: str = "") -> int:
         with self._lock:
             self.calls += 1
+            if len(self.trace) < 200:
+                self.trace.append((name, self.rounds + 1))
             return self.rounds + 1
 
     def finish(self, depth: int, reads: int = 0, writes: int = 0) -> None:
@@ -134,7 +137,7 @@ class CountingApi:
             meter = _current.get()
             if meter is None:
                 return attr(*args, **kwargs)
-            depth = meter.start()
+            depth = meter.start(name)
             try:
                 result = attr(*args, **kwargs)
             except BaseException:

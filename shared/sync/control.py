@@ -52,9 +52,11 @@ class Result:
     skipped: int = 0
     recovered: bool = False
     renewed: bool = False
+    heartbeats: int = 0  # lease renewals of a long pass (each a round trip)
     skip_reasons: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     firestore: dict[str, Any] = field(default_factory=dict)  # rounds, calls, reads, writes (roundtrips.Meter)
+    trace: list[tuple[str, int]] = field(default_factory=list)  # each RPC and its round
 
 
 def handle(msg: PushMessage) -> Result:
@@ -95,6 +97,7 @@ def sync_mailbox(mailbox_id: str, msg: PushMessage) -> Result:
             _sync(mailbox_id, msg, deadline, result, side)
         finally:
             fs = result.firestore = meter.summary()
+            result.trace = list(meter.trace)
             log.info("sync invocation", invocation=result.kind, reason=msg.reason, mailboxId=mailbox_id,
                      outcome=result.outcome, passes=result.passes, fetched=result.fetched, stored=result.stored,
                      skipped=result.skipped, recovered=result.recovered, renewed=result.renewed,
@@ -188,6 +191,7 @@ def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side
         raise
     finally:
         if held is not None:
+            result.heartbeats = held.heartbeats
             held.release_quietly()
 
 
@@ -263,22 +267,23 @@ def _mirror_lapse(mailbox_id: str, renew: dict[str, Any], before: dict[str, Any]
 
 
 def finish_fields(mailbox_id: str, data: dict[str, Any], history_id: int | None, force_set: bool,
-                  started: datetime, renew: dict[str, Any]) -> dict[str, Any]:
+                  started: datetime, renew: dict[str, Any], internal_ms: int | None = None) -> dict[str, Any]:
     """The last write of a whole pass: cursor, last sync, when the pass began, next sweep, renewal."""
     from shared.sync import renewal, sweep
     from shared.sync.lease import cursor_fields
 
     now = datetime.now(UTC)
-    fields = cursor_fields(data, history_id, None, force_set=force_set)
+    fields = cursor_fields(data, history_id, internal_ms, force_set=force_set)
     fields.update({"lastSyncAt": now, "lastPassStartedAt": started, "lastError": None})
     fields.update(renew)
     fields.update(sweep.due_fields(mailbox_id, data, now, renewal.watch_live({**data, **renew}, now)))
     return fields
 
 
-def _final_fields(mailbox_id: str, history_id: int | None, force_set: bool, started: datetime,
-                  renew: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    return finish_fields(mailbox_id, data, history_id, force_set, started, renew)
+def _final_fields(mailbox_id: str, stats: Any, started: datetime, renew: dict[str, Any],
+                  data: dict[str, Any]) -> dict[str, Any]:
+    return finish_fields(mailbox_id, data, stats.final_history_id, stats.force_set, started, renew,
+                         stats.final_internal_ms)
 
 
 def _passes(session: Any, held: Any, deadline: Any, links: list[Any], pace: Any, result: Result, side: Any) -> None:
@@ -308,8 +313,7 @@ def _passes(session: Any, held: Any, deadline: Any, links: list[Any], pace: Any,
                      mailboxId=held.mailbox_id, stored=stats.stored)
             return
         renew = _renew_if_due(session, held.mailbox, pace, result)
-        final = functools.partial(_final_fields, held.mailbox_id, stats.final_history_id, stats.force_set,
-                                  started, renew)
+        final = functools.partial(_final_fields, held.mailbox_id, stats, started, renew)
         mirror = side.submit(mirror_status, held.mailbox_id, aware(before.get("lastSyncAt")),
                              before.get("lastError"), links)
         again = held.finish(final)

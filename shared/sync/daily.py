@@ -45,7 +45,7 @@ class Report:
 
 
 def decode_after(cloud_event: Any) -> dict[str, Any] | None:
-    """The continuation cursor of a tick message (`{"renewAfter": {"at", "id"}}`), None for a fresh tick."""
+    """The continuation cursor of a tick message (`{"renewAfter": {"at": µs, "id"}}`), None for a fresh tick."""
     try:
         body = event_body(cloud_event)
     except Malformed:

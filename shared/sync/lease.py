@@ -157,6 +157,7 @@ class Lease:
         self.lease_seconds = lease_seconds
         self._renewed = time.monotonic()
         self.lost = False
+        self.heartbeats = 0
 
     @property
     def mailbox_id(self) -> str:
@@ -194,6 +195,7 @@ class Lease:
         if time.monotonic() - self._renewed < min(self.lease_seconds * 0.4, HEARTBEAT_MAX_SECONDS):
             return
         self._renewed = time.monotonic()
+        self.heartbeats += 1
         self.write({"leaseUntil": datetime.now(UTC) + timedelta(seconds=self.lease_seconds)})
 
     def checkpoint(self, history_id: int | None, synced_internal_ms: int | None) -> None:

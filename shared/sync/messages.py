@@ -14,7 +14,7 @@ backlog and failures can be watched apart (docs/SCALE.md).
   renewal (the daily fan-out); handled as a forced sync, which renews it.
 - `{"sweep": true}`: Cloud Scheduler's tick: fan out one message per shard;
   `{"sweep": true, "shard": n}`: sweep one shard.
-- `{"dailyTick": true, "renewAfter": {"at": ms, "id": mailboxId}}`: the daily
+- `{"dailyTick": true, "renewAfter": {"at": µs, "id": mailboxId}}`: the daily
   tick's continuation (quota_reset), on the daily-tick topic.
 
 Messages without `requestedAt` (0.1's shape) are still understood.

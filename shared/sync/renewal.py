@@ -35,6 +35,7 @@ from shared.core.models import Mailbox
 from shared.core.times import aware
 
 PAGE_SIZE = 300
+_clock = time.monotonic  # the budget's clock (a test stops a run after its first page)
 
 
 def watch_live(mb: Mailbox | dict[str, Any], now: datetime) -> bool:
@@ -90,7 +91,14 @@ class FanOutReport:
     pages: int = 0
     complete: bool = True
     continued: bool = False
-    after: dict[str, Any] | None = None  # where a continuation starts: {"at": ms, "id": mailboxId}
+    after: dict[str, Any] | None = None  # where a continuation starts: {"at": microseconds, "id": mailboxId}
+
+
+def _micros(at: datetime | None) -> int:
+    if at is None:
+        return 0
+    delta = at - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def due_query(threshold: datetime, after: dict[str, Any] | None) -> Any:
@@ -105,7 +113,7 @@ def due_query(threshold: datetime, after: dict[str, Any] | None) -> Any:
          .where(filter=FieldFilter("watchExpiration", "<", threshold))
          .order_by("watchExpiration").order_by("__name__").select(["address", "watchExpiration"]))
     if after:
-        at = datetime.fromtimestamp(int(after["at"]) / 1000, tz=UTC)
+        at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(after["at"]))
         q = q.start_after({"watchExpiration": at, "__name__": col.document(str(after["id"]))})
     return q.limit(PAGE_SIZE)
 
@@ -118,7 +126,7 @@ def fan_out(deadline: float, now: datetime | None = None, after: dict[str, Any] 
     threshold = now + timedelta(seconds=get_config().watch_renew_within_seconds)
     report = FanOutReport(after=after)
     while True:
-        if time.monotonic() >= deadline:
+        if _clock() >= deadline:
             report.complete = False
             break
         snaps = list(due_query(threshold, report.after).stream())
@@ -127,7 +135,12 @@ def fan_out(deadline: float, now: datetime | None = None, after: dict[str, Any] 
             report.published += request_renewals(str((s.to_dict() or {}).get("address") or "") for s in snaps)
             last = snaps[-1]
             exp = aware((last.to_dict() or {}).get("watchExpiration"))
-            report.after = {"at": int(exp.timestamp() * 1000) if exp else 0, "id": last.id}
+            after = {"at": _micros(exp), "id": last.id}
+            if after == report.after:  # never loop on one page (a cursor that does not move)
+                log.error("renewal fan-out cursor did not move", alert="renewal_fanout_stalled", after=after)
+                report.complete = False
+                return report
+            report.after = after
         if len(snaps) < PAGE_SIZE:
             return report
     return report
