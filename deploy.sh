@@ -32,7 +32,7 @@ readonly APIS=(
   cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com
   artifactregistry.googleapis.com eventarc.googleapis.com pubsub.googleapis.com
   firestore.googleapis.com secretmanager.googleapis.com cloudscheduler.googleapis.com
-  iam.googleapis.com gmail.googleapis.com
+  iam.googleapis.com gmail.googleapis.com logging.googleapis.com
 )
 readonly GMAIL_PUSH_SA="serviceAccount:gmail-api-push@system.gserviceaccount.com"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -64,8 +64,12 @@ Other settings (environment only, defaults in brackets): FIRESTORE_LOCATION [REG
 SCHEDULER_LOCATION [REGION], DAILY_SEND_LIMIT [500], DAILY_TICK_SCHEDULE [0 0 * * *],
 SWEEP_SCHEDULE [* * * * *], MAX_DELIVERY_ATTEMPTS [10], SA_PREFIX [crm-sync],
 GMAIL_WATCH_TOPIC [gmail-watch], DAILY_TICK_TOPIC [daily-tick], CRM_EVENTS_TOPIC
-[crm-events], DEAD_LETTER_TOPIC [dead-letters], SWEEP_TOPIC [GMAIL_WATCH_TOPIC],
-SYNC_LEASE_SECONDS [60], SYNC_STALE_SECONDS [180], GMAIL_RETRY_BUDGET_SECONDS [20],
+[crm-events], DEAD_LETTER_TOPIC [dead-letters], SYNC_CONTROL_TOPIC [sync-control],
+SWEEP_TOPIC [SYNC_CONTROL_TOPIC], ACK_DEADLINE_SECONDS [600],
+SYNC_LEASE_SECONDS [60], SYNC_STALE_SECONDS [180], SYNC_SWEEP_SECONDS [1800],
+SYNC_SWEEP_SHARDS [16], SYNC_DEADLINE_SECONDS [240], SYNC_MAX_PASS_SECONDS [200],
+GMAIL_RETRY_BUDGET_SECONDS [20], GMAIL_USER_UNITS_PER_SECOND [200],
+WATCH_RENEW_WITHIN_SECONDS [172800], QUOTA_RESET_BUDGET_SECONDS [480],
 BUILD_SERVICE_ACCOUNT [unset: Cloud Build's default].
 EOF
 }
@@ -145,12 +149,25 @@ GMAIL_WATCH_TOPIC="${GMAIL_WATCH_TOPIC:-gmail-watch}"
 DAILY_TICK_TOPIC="${DAILY_TICK_TOPIC:-daily-tick}"
 CRM_EVENTS_TOPIC="${CRM_EVENTS_TOPIC:-crm-events}"
 DEAD_LETTER_TOPIC="${DEAD_LETTER_TOPIC:-dead-letters}"
-# The sweep goes to the Gmail watch topic itself: gmail_push can have only one
-# trigger, and {"sweep": true} is handled there by the same code path.
-SWEEP_TOPIC="${SWEEP_TOPIC:-$GMAIL_WATCH_TOPIC}"
+# ---- the sync's control path and scale settings (issue 11; docs/SCALE.md)
+# The sync's own messages (forced syncs, sweeps, renewals, continuations) have
+# their own topic and push subscription to gmail_push, apart from Gmail's
+# notifications: their own ack deadline, backlog and dead letters.
+SYNC_CONTROL_TOPIC="${SYNC_CONTROL_TOPIC:-sync-control}"
+SWEEP_TOPIC="${SWEEP_TOPIC:-$SYNC_CONTROL_TOPIC}"
+# Longer than every Pub/Sub-triggered function's timeout (300 s, 540 s): a
+# running invocation is never delivered a second time. 600 is Pub/Sub's maximum.
+ACK_DEADLINE_SECONDS="${ACK_DEADLINE_SECONDS:-600}"
 SYNC_LEASE_SECONDS="${SYNC_LEASE_SECONDS:-60}"
 SYNC_STALE_SECONDS="${SYNC_STALE_SECONDS:-180}"
+SYNC_SWEEP_SECONDS="${SYNC_SWEEP_SECONDS:-1800}"
+SYNC_SWEEP_SHARDS="${SYNC_SWEEP_SHARDS:-16}"
+SYNC_DEADLINE_SECONDS="${SYNC_DEADLINE_SECONDS:-240}"
+SYNC_MAX_PASS_SECONDS="${SYNC_MAX_PASS_SECONDS:-200}"
 GMAIL_RETRY_BUDGET_SECONDS="${GMAIL_RETRY_BUDGET_SECONDS:-20}"
+GMAIL_USER_UNITS_PER_SECOND="${GMAIL_USER_UNITS_PER_SECOND:-200}"
+WATCH_RENEW_WITHIN_SECONDS="${WATCH_RENEW_WITHIN_SECONDS:-172800}"
+QUOTA_RESET_BUDGET_SECONDS="${QUOTA_RESET_BUDGET_SECONDS:-480}"
 
 # Every problem is reported at once, before any command runs.
 problems=()
@@ -184,6 +201,13 @@ check "$OAUTH_REDIRECT_BASE" '^https://[^[:space:]]+[^/]$' \
   "OAUTH_REDIRECT_BASE must be an https URL without a trailing slash (Google only redirects to https)"
 check "$DAILY_SEND_LIMIT" '^[1-9][0-9]*$' "DAILY_SEND_LIMIT must be a positive integer"
 check "$MAX_DELIVERY_ATTEMPTS" '^([5-9]|[1-9][0-9]|100)$' "MAX_DELIVERY_ATTEMPTS must be 5..100 (Pub/Sub's range)"
+check "$ACK_DEADLINE_SECONDS" '^([3-5][0-9][0-9]|600)$' "ACK_DEADLINE_SECONDS must be 300..600 (above gmail_push's 300 s timeout; Pub/Sub allows 600)"
+for v in SYNC_SWEEP_SECONDS SYNC_SWEEP_SHARDS SYNC_DEADLINE_SECONDS SYNC_MAX_PASS_SECONDS QUOTA_RESET_BUDGET_SECONDS \
+  WATCH_RENEW_WITHIN_SECONDS GMAIL_USER_UNITS_PER_SECOND; do
+  check "${!v}" '^[1-9][0-9]*$' "$v must be a positive integer"
+done
+((SYNC_DEADLINE_SECONDS < 300)) 2>/dev/null || problems+=("SYNC_DEADLINE_SECONDS must stay below gmail_push's 300 s timeout")
+((QUOTA_RESET_BUDGET_SECONDS < 540)) 2>/dev/null || problems+=("QUOTA_RESET_BUDGET_SECONDS must stay below quota_reset's 540 s timeout")
 check "$SEND_LIMIT_TIMEZONE" '^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$' "SEND_LIMIT_TIMEZONE must be an IANA zone like Europe/Berlin"
 check "$SA_PREFIX" '^[a-z][a-z0-9-]{1,17}$' "SA_PREFIX must be 2-18 lower-case letters, digits or dashes"
 # gcloud splits --set-env-vars on this delimiter, so no value may contain it.
@@ -300,8 +324,9 @@ P="--project=$PROJECT_ID"
 # Least privilege, one service account per function: which secrets it reads
 # (secret-level grants, exactly what its code reads: docs/OPERATIONS.md) and
 # which topics it publishes to (every function publishes CRM events; oauth's
-# resync, oauth_browser's sync after a reconnect (R5b) and gmail_push's sweep
-# fan-out publish to the watch topic).
+# resync, oauth_browser's sync after a reconnect (R5b), gmail_push's sweep
+# fan-out and continuations and quota_reset's renewal fan-out publish to the
+# sync's control topic; quota_reset continues its own run on the daily-tick topic).
 #   oauth:         crm-api-key (the key), oauth-state-key (signs states, derives
 #                  Auto BCC addresses), oauth-client + token-encryption-key
 #                  (disconnect stops the watch and revokes the stored token)
@@ -322,7 +347,8 @@ fn_secrets() {
 }
 fn_publishes() {
   case "$1" in
-    oauth | oauth_browser | gmail_push) echo "$CRM_EVENTS_TOPIC $GMAIL_WATCH_TOPIC" ;;
+    oauth | oauth_browser | gmail_push) echo "$CRM_EVENTS_TOPIC $SYNC_CONTROL_TOPIC" ;;
+    quota_reset) echo "$CRM_EVENTS_TOPIC $SYNC_CONTROL_TOPIC $DAILY_TICK_TOPIC" ;;
     contacts_index) echo "" ;; # writes only the sync's contact index
     *) echo "$CRM_EVENTS_TOPIC" ;;
   esac
@@ -362,6 +388,11 @@ env_vars() {
   vars+="${d}SEND_LIMIT_TIMEZONE=${SEND_LIMIT_TIMEZONE}${d}AUTO_BCC_DOMAIN=${AUTO_BCC_DOMAIN}"
   vars+="${d}RETURN_URL_ALLOWLIST=${RETURN_URL_ALLOWLIST}${d}SYNC_LEASE_SECONDS=${SYNC_LEASE_SECONDS}"
   vars+="${d}SYNC_STALE_SECONDS=${SYNC_STALE_SECONDS}${d}GMAIL_RETRY_BUDGET_SECONDS=${GMAIL_RETRY_BUDGET_SECONDS}"
+  vars+="${d}SYNC_CONTROL_TOPIC=${SYNC_CONTROL_TOPIC}${d}SYNC_SWEEP_SECONDS=${SYNC_SWEEP_SECONDS}"
+  vars+="${d}SYNC_SWEEP_SHARDS=${SYNC_SWEEP_SHARDS}${d}SYNC_DEADLINE_SECONDS=${SYNC_DEADLINE_SECONDS}"
+  vars+="${d}SYNC_MAX_PASS_SECONDS=${SYNC_MAX_PASS_SECONDS}${d}GMAIL_USER_UNITS_PER_SECOND=${GMAIL_USER_UNITS_PER_SECOND}"
+  vars+="${d}WATCH_RENEW_WITHIN_SECONDS=${WATCH_RENEW_WITHIN_SECONDS}"
+  vars+="${d}QUOTA_RESET_BUDGET_SECONDS=${QUOTA_RESET_BUDGET_SECONDS}"
   if [[ "$fn" == oauth || "$fn" == oauth_browser ]]; then # /start is its sibling
     vars+="${d}OAUTH_REDIRECT_URI=${OAUTH_REDIRECT_BASE}/callback"
   fi
@@ -479,6 +510,9 @@ deploy_function() {
   elif [[ "$trigger" != http ]]; then
     trigger_subscription "$fn" "$name" "$sa"
   fi
+  if [[ "$fn" == gmail_push ]]; then
+    control_subscription "$name" "$sa"
+  fi
 }
 
 # contacts_index (R11b): Firestore document writes on the CRM's contacts, delivered by Eventarc (direct
@@ -519,9 +553,51 @@ trigger_subscription() {
     "--member=$agent" --role=roles/pubsub.publisher "$P"
   run_retry gcloud pubsub subscriptions add-iam-policy-binding "$sub" \
     "--member=$agent" --role=roles/pubsub.subscriber "$P"
-  run gcloud pubsub subscriptions update "$sub" \
+  run gcloud pubsub subscriptions update "$sub" "--ack-deadline=$ACK_DEADLINE_SECONDS" \
     "--dead-letter-topic=projects/$PROJECT_ID/topics/$DEAD_LETTER_TOPIC" \
     "--max-delivery-attempts=$MAX_DELIVERY_ATTEMPTS" --min-retry-delay=10s --max-retry-delay=600s "$P"
+}
+
+# ------------------------------------------- the sync's control subscription
+
+# gmail_push's second trigger: the sync's own control messages (forced syncs,
+# sweeps, renewals, continuations) on their own topic, pushed to the function
+# with its own identity, ack deadline and dead letters (an Eventarc function
+# has one trigger; a push subscription to its URL is the second). The path
+# /projects/P/topics/T makes functions-framework turn the raw push into the
+# same CloudEvent the trigger delivers.
+control_subscription() {
+  local name="$1" sa="$2" url sub="${SYNC_CONTROL_TOPIC}-push" verb=create agent
+  ensure_topic "$SYNC_CONTROL_TOPIC"
+  lookup url "<URL:$name>" gcloud functions describe "$name" "--region=$REGION" "$P" \
+    '--format=value(serviceConfig.uri)'
+  if exists gcloud pubsub subscriptions describe "$sub" "$P"; then
+    verb=update
+  fi
+  local -a cmd=(gcloud pubsub subscriptions "$verb" "$sub")
+  if [[ "$verb" == create ]]; then
+    cmd+=("--topic=$SYNC_CONTROL_TOPIC")
+  fi
+  cmd+=("--push-endpoint=${url}/projects/${PROJECT_ID}/topics/${SYNC_CONTROL_TOPIC}"
+    "--push-auth-service-account=$sa" "--ack-deadline=$ACK_DEADLINE_SECONDS"
+    "--dead-letter-topic=projects/$PROJECT_ID/topics/$DEAD_LETTER_TOPIC"
+    "--max-delivery-attempts=$MAX_DELIVERY_ATTEMPTS" --min-retry-delay=10s --max-retry-delay=600s "$P")
+  ensure_dead_letter_topic
+  run "${cmd[@]}"
+  project_number
+  agent="serviceAccount:service-${PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  # Pub/Sub moves a message to the dead-letter topic as its own service agent.
+  run_retry gcloud pubsub subscriptions add-iam-policy-binding "$sub" \
+    "--member=$agent" --role=roles/pubsub.subscriber "$P"
+}
+
+# Log-based metrics for what must never pass unnoticed: a Gmail watch found
+# expired (notifications stopped) and a renewal fan-out that made no progress
+# (shared/sync/renewal.py, shared/sync/daily.py log them with an `alert`
+# field). Alerting policies on them are the operator's (docs/OPERATIONS.md).
+log_metric() { # NAME ALERT DESCRIPTION
+  exists gcloud logging metrics describe "$1" "$P" && return 0
+  run gcloud logging metrics create "$1" "--description=$3" "--log-filter=jsonPayload.alert=\"$2\"" "$P"
 }
 
 firestore_database() {
@@ -611,7 +687,7 @@ gmail_publisher_grant() {
 infra() {
   local topic secret
   firestore_database
-  for topic in "$GMAIL_WATCH_TOPIC" "$DAILY_TICK_TOPIC" "$CRM_EVENTS_TOPIC" "$SWEEP_TOPIC"; do
+  for topic in "$GMAIL_WATCH_TOPIC" "$SYNC_CONTROL_TOPIC" "$DAILY_TICK_TOPIC" "$CRM_EVENTS_TOPIC" "$SWEEP_TOPIC"; do
     ensure_topic "$topic"
   done
   ensure_dead_letter_topic
@@ -622,6 +698,9 @@ infra() {
   firestore_settings
   scheduler_job gmail-crm-sync-daily-tick "$DAILY_TICK_SCHEDULE" "$DAILY_TICK_TOPIC" '{"tick": "daily"}'
   scheduler_job gmail-crm-sync-sweep "$SWEEP_SCHEDULE" "$SWEEP_TOPIC" '{"sweep": true}'
+  log_metric gmail-crm-sync-watch-lapsed watch_lapsed "gmail-crm-sync: a Gmail watch was found expired"
+  log_metric gmail-crm-sync-renewal-stalled renewal_fanout_stalled \
+    "gmail-crm-sync: the watch renewal fan-out made no progress"
   report_empty_secrets
 }
 

@@ -1,8 +1,12 @@
 """Pub/Sub topics and subscriptions of the local stack, on the emulator.
 
-Mirrors production: every subscription has a retry policy with backoff and a
-dead-letter topic, because the emulator (like Pub/Sub) otherwise redelivers a
-failed push every second forever. Push endpoints use functions-framework's
+Mirrors production (deploy.sh): every subscription has a retry policy with
+backoff and a dead-letter topic, because the emulator (like Pub/Sub)
+otherwise redelivers a failed push every second forever; push subscriptions
+have an explicit ack deadline longer than the function's timeout (600 s,
+Pub/Sub's maximum), so a running invocation is never delivered twice. Gmail's
+notifications (`gmail-watch`) and the sync's own control messages
+(`sync-control`) reach `gmail_push` through two subscriptions. Push endpoints use functions-framework's
 `/projects/P/topics/T` path: it turns the emulator's raw push envelope into a
 CloudEvent and takes the topic from that path.
 """
@@ -17,14 +21,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-TOPICS = ("gmail-watch", "crm-events", "daily-tick", "dead-letters")
+TOPICS = ("gmail-watch", "sync-control", "crm-events", "daily-tick", "dead-letters")
 DEAD_LETTER_TOPIC = "dead-letters"
 CRM_EVENTS_TAP = "crm-events-tap"
 DEAD_LETTERS_TAP = "dead-letters-tap"  # what exhausted its delivery attempts (tests assert on it)
 MIN_BACKOFF_SECONDS = 1
 MAX_BACKOFF_SECONDS = 10
 MAX_DELIVERY_ATTEMPTS = 20
-ACK_DEADLINE_SECONDS = 60
+ACK_DEADLINE_SECONDS = 60  # pull subscriptions (taps)
+PUSH_ACK_DEADLINE_SECONDS = 600  # longer than any function's timeout (deploy.sh: 300 s and 540 s)
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class PushRoute:
 
 PUSH_ROUTES = (
     PushRoute("gmail-watch-push", "gmail-watch", "gmail_push"),
+    PushRoute("sync-control-push", "sync-control", "gmail_push"),
     PushRoute("daily-tick-push", "daily-tick", "quota_reset"),
 )
 
@@ -100,7 +106,7 @@ class PubSubAdmin:
         request: dict[str, Any] = {
             "name": self.subscription_path(name),
             "topic": self.topic_path(topic),
-            "ack_deadline_seconds": ACK_DEADLINE_SECONDS,
+            "ack_deadline_seconds": PUSH_ACK_DEADLINE_SECONDS if push_endpoint else ACK_DEADLINE_SECONDS,
             "retry_policy": {
                 "minimum_backoff": duration_pb2.Duration(seconds=MIN_BACKOFF_SECONDS),
                 "maximum_backoff": duration_pb2.Duration(seconds=MAX_BACKOFF_SECONDS),

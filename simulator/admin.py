@@ -265,4 +265,4 @@ def reset() -> flask.Response:
 @bp.get("/stats")
 def stats() -> flask.Response:
     c = ctx()
-    return flask.jsonify(**c.quota.stats(), notifications=c.notifier.stats())
+    return flask.jsonify(**c.quota.stats(), notifications=c.notifier.stats(), watches=c.state.watch_summary())

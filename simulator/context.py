@@ -52,6 +52,8 @@ class SimContext:
 
         def on_change(address: str, history_id: int, labels: tuple[str, ...]) -> None:
             box = state.get(address)
+            if box is not None:
+                state.note_lapse(box)
             notifier.changed(address, history_id, labels, box.watch if box else None)
 
         state.listeners.append(on_change)

@@ -186,12 +186,16 @@ class GmailState:
         self._next_history = FIRST_HISTORY_ID
         self.history_retention: int | None = None
         self.listeners: list[ChangeListener] = []
+        self.watch_lapses = 0  # times a watch was found expired: by a change it could not announce, or a renewal
+        self._lapsed: set[str] = set()
 
     # -- mailboxes ------------------------------------------------------------------
 
     def reset(self) -> None:
         with self.lock:
             self._boxes.clear()
+            self.watch_lapses = 0
+            self._lapsed.clear()
 
     def create_mailbox(self, address: str) -> tuple[Mailbox, bool]:
         """The mailbox for `address`, created if absent (idempotent); True when created now."""
@@ -418,8 +422,30 @@ class GmailState:
     def set_watch(self, address: str, watch: Watch | None) -> Mailbox:
         with self.lock:
             box = self.require(address)
+            if watch is not None and box.watch is not None:
+                self.note_lapse(box)  # renewed only after it had expired
+            self._lapsed.discard(box.address)
             box.watch = watch
             return box
+
+    def note_lapse(self, box: Mailbox) -> None:
+        """Count a lapse once: the mailbox's watch has expired (a change went unannounced, or it is renewed late)."""
+        with self.lock:
+            if box.watch is not None and box.watch.expiration <= int(self._clock() * 1000) \
+                    and box.address not in self._lapsed:
+                self._lapsed.add(box.address)
+                self.watch_lapses += 1
+
+    def watch_summary(self) -> dict[str, int]:
+        """Watches now: live, expired, none; and lapses counted so far (for soaks: GET /sim/stats)."""
+        now = int(self._clock() * 1000)
+        with self.lock:
+            boxes = list(self._boxes.values())
+            out = {"live": 0, "expired": 0, "none": 0, "lapses": self.watch_lapses}
+            for box in boxes:
+                key = "none" if box.watch is None else ("live" if box.watch.expiration > now else "expired")
+                out[key] += 1
+            return out
 
     # -- reads ----------------------------------------------------------------------
 

@@ -49,12 +49,12 @@ SECRETS = {
     "attachments": {"oauth-client", "token-encryption-key", "crm-api-key"},
     "contacts_index": set(),
 }
-PUBLISHES = {
-    "oauth": {"crm-events", "gmail-watch"},
-    "oauth_browser": {"crm-events", "gmail-watch"},
-    "gmail_push": {"crm-events", "gmail-watch"},
+PUBLISHES = {  # the sync's own requests go to its control topic, never to Gmail's watch topic (issue 11)
+    "oauth": {"crm-events", "sync-control"},
+    "oauth_browser": {"crm-events", "sync-control"},
+    "gmail_push": {"crm-events", "sync-control"},
     "send_email": {"crm-events"},
-    "quota_reset": {"crm-events"},
+    "quota_reset": {"crm-events", "sync-control", "daily-tick"},  # renewal fan-out; its own continuation
     "auto_bcc": {"crm-events"},
     "attachments": {"crm-events"},
     "contacts_index": set(),
@@ -332,7 +332,7 @@ def test_functions_get_the_runtime_configuration(full: Run, fn: str) -> None:
 
 def test_topics_are_created(full: Run) -> None:
     created = {c[4] for c in full.find("gcloud", "pubsub", "topics", "create")}
-    assert created == {"gmail-watch", "daily-tick", "crm-events", "dead-letters"}
+    assert created == {"gmail-watch", "sync-control", "daily-tick", "crm-events", "dead-letters"}
 
 
 def test_gmail_may_publish_watch_notifications_to_the_watch_topic(full: Run) -> None:
@@ -376,6 +376,7 @@ def test_trigger_subscriptions_get_dead_letters_and_backoff(full: Run) -> None:
         assert f["dead-letter-topic"] == f"projects/{PROJECT}/topics/dead-letters"
         assert f["min-retry-delay"] == "10s" and f["max-retry-delay"] == "600s"
         assert 5 <= int(f["max-delivery-attempts"]) <= 100
+        assert int(f["ack-deadline"]) == 600
     # The subscription is the one Eventarc created, found by describing the trigger.
     assert full.find("gcloud", "eventarc", "triggers", "describe")
     # Dead letters are kept (a topic without a subscription drops them).
@@ -394,8 +395,9 @@ def test_daily_tick_job_publishes_to_daily_tick_in_the_configured_timezone(full:
     assert len(f["schedule"].split()) == 5 and f["schedule"].split()[2:] == ["*", "*", "*"]
 
 
-def test_sweep_job_publishes_sweep_to_the_watch_topic_every_minute(full: Run) -> None:
-    jobs = scheduler_jobs_to(full, "gmail-watch")
+def test_sweep_job_publishes_sweep_to_the_control_topic_every_minute(full: Run) -> None:
+    assert not scheduler_jobs_to(full, "gmail-watch")  # Gmail's topic carries Gmail's notifications only
+    jobs = scheduler_jobs_to(full, "sync-control")
     assert len(jobs) == 1
     f = flags(jobs[0])
     assert f["schedule"] == "* * * * *"
@@ -545,3 +547,96 @@ def test_contacts_index_is_triggered_by_writes_to_the_crms_contacts_with_retry(f
 def test_contacts_index_is_deployed_before_the_sync_that_backfills_from_it(full: Run) -> None:
     order = [flags(c)["entry-point"] for c in full.find("gcloud", "functions", "deploy")]
     assert order.index("contacts_index") < order.index("gmail_push")
+
+
+# ------------------------------------------------- scale: issue 11 (docs/SCALE.md)
+
+
+def timeout_seconds(cmd: list[str]) -> int:
+    return int(flags(cmd)["timeout"].removesuffix("s"))
+
+
+def control_subscription(run: Run) -> list[str]:
+    subs = run.find("gcloud", "pubsub", "subscriptions", "create", "sync-control-push")
+    assert len(subs) == 1, subs
+    return subs[0]
+
+
+def test_ack_deadlines_are_longer_than_the_function_timeouts(full: Run) -> None:
+    """A running invocation is never delivered a second time (Pub/Sub redelivers after the ack deadline)."""
+    longest = max(timeout_seconds(deploy_cmd(full, fn)) for fn in TRIGGER_TOPICS)
+    subscriptions = [*full.find("gcloud", "pubsub", "subscriptions", "update"), control_subscription(full)]
+    assert len(subscriptions) == 3
+    for cmd in subscriptions:
+        assert int(flags(cmd)["ack-deadline"]) > longest
+    assert int(flags(control_subscription(full))["ack-deadline"]) > timeout_seconds(deploy_cmd(full, "gmail_push"))
+
+
+def test_the_sync_control_messages_have_their_own_push_subscription_to_gmail_push(full: Run) -> None:
+    f = flags(control_subscription(full))
+    assert f["topic"] == "sync-control"
+    # functions-framework's topic path, at gmail_push's URL (looked up at run time), as gmail_push's identity
+    assert f["push-endpoint"] == f"<URL:gmail-push>/projects/{PROJECT}/topics/sync-control"
+    assert f["push-auth-service-account"] == sa("gmail_push")
+    assert full.find("gcloud", "functions", "describe", "gmail-push")
+    assert flags(deploy_cmd(full, "gmail_push"))["trigger-topic"] == "gmail-watch"  # notifications apart
+
+
+def test_both_gmail_push_subscriptions_dead_letter(full: Run) -> None:
+    control = flags(control_subscription(full))
+    assert control["dead-letter-topic"] == f"projects/{PROJECT}/topics/dead-letters"
+    assert 5 <= int(control["max-delivery-attempts"]) <= 100
+    assert control["min-retry-delay"] == "10s" and control["max-retry-delay"] == "600s"
+    agent = "serviceAccount:service-<PROJECT_NUMBER>@gcp-sa-pubsub.iam.gserviceaccount.com"
+    grants = full.find("gcloud", "pubsub", "subscriptions", "add-iam-policy-binding", "sync-control-push")
+    assert [flags(g)["member"] for g in grants] == [agent]  # Pub/Sub may move dead letters off it
+    watch = [c for c in full.find("gcloud", "pubsub", "subscriptions", "update") if "gmail-push" in c[4]]
+    assert len(watch) == 1 and flags(watch[0])["dead-letter-topic"] == f"projects/{PROJECT}/topics/dead-letters"
+
+
+def test_ttl_policies_replace_housekeeping_scans(full: Run) -> None:
+    """Old send slots, idempotency records and OAuth states expire by TTL policy; the daily tick scans nothing."""
+    ttls = {(c[5], flags(c)["collection-group"]) for c in full.find("gcloud", "firestore", "fields", "ttls", "update")}
+    assert {("expireAt", "sync_send_slots"), ("expireAt", "sync_idempotency"),
+            ("expiresAt", "sync_oauth_states")} <= ttls
+    env = env_vars(deploy_cmd(full, "quota_reset"))
+    assert env.get("EMULATE_TTL", "0") != "1"  # the scans are the local stack's stand-in only
+    assert int(env["QUOTA_RESET_BUDGET_SECONDS"]) < timeout_seconds(deploy_cmd(full, "quota_reset"))
+
+
+def test_hot_timestamp_fields_are_exempt_from_single_field_indexes(full: Run) -> None:
+    exempt = {(c[5], flags(c)["collection-group"])
+              for c in full.find("gcloud", "firestore", "indexes", "fields", "update") if "disable-indexes" in flags(c)}
+    for field in ("leaseUntil", "lastSyncAt", "lastSyncedInternalDate", "lastPassStartedAt", "sweepDueAt"):
+        assert (field, "sync_mailboxes") in exempt
+    for collection in ("sync_send_slots", "sync_idempotency"):
+        assert ("expireAt", collection) in exempt  # a TTL field is a near-now timestamp too
+        assert ("createdAt", collection) in exempt
+
+
+def test_the_sweep_index_is_sharded_and_the_renewal_index_is_declared(full: Run) -> None:
+    created = full.find("gcloud", "firestore", "indexes", "composite", "create")
+    paths = [[a.split(",")[0].removeprefix("--field-config=field-path=") for a in c if "field-config" in a]
+             for c in created]
+    assert ["status", "sweepShard", "sweepDueAt"] in paths
+    assert ["status", "watchExpiration"] in paths
+
+
+def test_one_deadline_per_invocation_below_the_function_timeout(full: Run) -> None:
+    cmd = deploy_cmd(full, "gmail_push")
+    env = env_vars(cmd)
+    assert int(env["SYNC_DEADLINE_SECONDS"]) < timeout_seconds(cmd)
+    assert env["SYNC_CONTROL_TOPIC"] == "sync-control"
+    assert int(env["SYNC_SWEEP_SECONDS"]) >= 900 and int(env["SYNC_SWEEP_SHARDS"]) > 1
+
+
+def test_a_lapsed_watch_and_a_stalled_renewal_fan_out_are_log_metrics(full: Run) -> None:
+    metrics = {c[4]: flags(c) for c in full.find("gcloud", "logging", "metrics", "create")}
+    assert metrics["gmail-crm-sync-watch-lapsed"]["log-filter"] == 'jsonPayload.alert="watch_lapsed"'
+    assert metrics["gmail-crm-sync-renewal-stalled"]["log-filter"] == 'jsonPayload.alert="renewal_fanout_stalled"'
+
+
+def test_an_ack_deadline_not_above_the_function_timeout_is_refused(tmp_path: Path) -> None:
+    run = dry_run(tmp_path, env={**SETTINGS, "ACK_DEADLINE_SECONDS": "60"})
+    assert run.returncode == 2 and run.stdout == ""
+    assert "ACK_DEADLINE_SECONDS must be 300..600" in run.stderr

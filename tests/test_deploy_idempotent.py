@@ -139,6 +139,8 @@ def test_second_run_creates_nothing_and_fails_on_nothing(twice: tuple[dict[str, 
     assert [c for c in creates(state2) if c[:3] != ["firestore", "indexes", "composite"]] == []
     verbs = [c[:4] for c in state2["calls"] if c[:3] == ["scheduler", "jobs", "update"]]
     assert len(verbs) == 2  # existing jobs are updated, not re-created
+    control = [c for c in state2["calls"] if c[:4] == ["pubsub", "subscriptions", "update", "sync-control-push"]]
+    assert len(control) == 1  # the control subscription too (its settings follow the script)
 
 
 def test_run_time_lookups_reach_the_commands_that_need_them(
@@ -146,6 +148,11 @@ def test_run_time_lookups_reach_the_commands_that_need_them(
 ) -> None:
     state1, _, _ = twice
     updates = [c for c in state1["calls"] if c[:3] == ["pubsub", "subscriptions", "update"]]
+    control = [c for c in state1["calls"] if c[:4] == ["pubsub", "subscriptions", "create", "sync-control-push"]]
+    endpoint = [a for a in control[0] if a.startswith("--push-endpoint=")] if len(control) == 1 else []
+    # the function's URL was looked up at run time (the stand-in answers its describe with a fixed path)
+    assert endpoint == ["--push-endpoint=projects/p/locations/r/triggers/gmail-push-trigger"
+                        "/projects/acme-crm-prod/topics/sync-control"]
     assert sorted(u[3] for u in updates) == [
         "projects/p/subscriptions/eventarc-gmail-push-trigger-sub",
         "projects/p/subscriptions/eventarc-quota-reset-trigger-sub",

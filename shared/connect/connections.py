@@ -198,14 +198,18 @@ def commit_connection(
         # ---- writes
         at = now()
         new_cursor = mb is None or mb.status == "disconnected" or not mb.historyId
+        # the sweep reads a mailbox once it is due (shared/sync/sweep.py): a new connection is due now
+        sweep_fields: dict[str, Any] = {"sweepShard": paths.sweep_shard(mailbox_id, get_config().sync_sweep_shards),
+                                        "sweepDueAt": at}
         if new_cursor:
             tx.set(mailbox_ref(mailbox_id), Mailbox(
                 address=profile.address, status="connected", historyId=profile.history_id, connectedAt=at,
-                lastSyncedInternalDate=int(at.timestamp() * 1000), watchExpiration=watch_expiration,
+                lastSyncedInternalDate=int(at.timestamp() * 1000), watchExpiration=watch_expiration, **sweep_fields,
             ).to_doc())
         else:
             tx.update(mailbox_ref(mailbox_id), {"address": profile.address, "status": "connected",
-                                                "lastError": None, "watchExpiration": watch_expiration})
+                                                "lastError": None, "watchExpiration": watch_expiration,
+                                                "watchLapsedAt": None, **sweep_fields})
         tx.set(token_ref(mailbox_id), token.to_doc())
         tx.set(link_ref(account_id, user_id), Link(accountId=account_id, userId=user_id, mailboxId=mailbox_id,
                                                    address=profile.address, linkedAt=at).to_doc())

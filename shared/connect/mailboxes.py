@@ -75,9 +75,14 @@ def sealed_token(mailbox_id: str, refresh_token: str, scopes: list[str]) -> Stor
 
 def load_refresh_token(mailbox_id: str) -> str | None:
     snap = token_ref(mailbox_id).get()
-    if not snap.exists:
+    return open_token(mailbox_id, snap.to_dict() if snap.exists else None)
+
+
+def open_token(mailbox_id: str, token_doc: dict[str, Any] | None) -> str | None:
+    """The refresh token from a `sync_tokens` document already read (the sync reads it with the mailbox)."""
+    if not token_doc:
         return None
-    t = StoredToken.from_doc(snap.to_dict())
+    t = StoredToken.from_doc(token_doc)
     return open_sealed(Sealed(t.ciphertext, t.nonce, t.keyVersion), context=mailbox_id)
 
 

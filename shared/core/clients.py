@@ -26,8 +26,12 @@ _lock = threading.Lock()
 def firestore_client() -> firestore.Client:
     from google.cloud import firestore
 
+    from shared.core.roundtrips import instrument
+
     with _lock:
-        return firestore.Client(project=get_config().project_id)
+        # metered: round trips, reads and writes per invocation (shared/core/roundtrips.py)
+        client: firestore.Client = instrument(firestore.Client(project=get_config().project_id))
+        return client
 
 
 @lru_cache(maxsize=1)

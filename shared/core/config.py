@@ -47,6 +47,15 @@ class Config:
     send_lease_seconds: float = 120.0
     quota_reset_budget_seconds: float = 50.0
     sync_max_pass_seconds: float = 200.0
+    # issue 11 (scale): the sync's control path and its ticks; the soak shortens them together
+    sync_control_topic: str = "sync-control"
+    sync_deadline_seconds: float = 240.0
+    sync_sweep_seconds: int = 1800
+    sync_sweep_shards: int = 16
+    watch_renew_within_seconds: int = 172800
+    gmail_user_units_per_second: float = 200.0
+    sync_users_cache_seconds: float = 300.0
+    emulate_ttl: bool = False
     local_stack: bool = False
     _allow: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
 
@@ -73,6 +82,10 @@ class Config:
 
         parts = urlsplit(self.oauth_redirect_uri or "")
         return not (parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"))
+
+    @property
+    def sync_control_topic_path(self) -> str:
+        return self.topic_path(self.sync_control_topic)
 
     def return_url_allowed(self, url: str) -> bool:
         patterns = self._allow or tuple(re.compile(p) for p in self.return_url_allowlist)
@@ -112,6 +125,15 @@ class Config:
                 send_lease_seconds=float(_env("SEND_LEASE_SECONDS", "120") or 120),
                 quota_reset_budget_seconds=float(_env("QUOTA_RESET_BUDGET_SECONDS", "50") or 50),
                 sync_max_pass_seconds=float(_env("SYNC_MAX_PASS_SECONDS", "200") or 200),
+                sync_control_topic=_env("SYNC_CONTROL_TOPIC", "sync-control") or "sync-control",
+                sync_deadline_seconds=float(_env("SYNC_DEADLINE_SECONDS", "240") or 240),
+                sync_sweep_seconds=int(_env("SYNC_SWEEP_SECONDS", "1800") or 1800),
+                sync_sweep_shards=max(1, int(_env("SYNC_SWEEP_SHARDS", "16") or 16)),
+                watch_renew_within_seconds=int(_env("WATCH_RENEW_WITHIN_SECONDS", "172800") or 172800),
+                gmail_user_units_per_second=float(_env("GMAIL_USER_UNITS_PER_SECOND", "200") or 200),
+                sync_users_cache_seconds=float(_env("SYNC_USERS_CACHE_SECONDS", "300") or 300),
+                # The Firestore emulator has no TTL policies: the local stack's daily tick does their job.
+                emulate_ttl=(_env("EMULATE_TTL") or ("1" if sim else "0")) == "1",
                 local_stack=sim is not None,
                 _allow=tuple(re.compile(p) for p in allow),
             )

@@ -141,6 +141,12 @@ class Mailbox(Doc):
     # R22: messages that could not be stored at all (shared/sync/skipped.py); GET /status shows them
     skippedCount: int = 0
     lastSkipped: list[dict[str, Any]] = field(default_factory=list)  # newest last: {gmailMessageId, reason, at}
+    # issue 11: a forced sync requested before this is answered already (when the last whole pass began)
+    lastPassStartedAt: datetime | None = None
+    sweepShard: int | None = None  # the sweep reads one shard at a time (shared/sync/sweep.py)
+    sweepDueAt: datetime | None = None  # when the sweep forces a sync if nothing else did (jittered)
+    watchLapsedAt: datetime | None = None  # the watch was found expired (visible, alerted); cleared on renewal
+    lastErrorAt: datetime | None = None
 
 
 @dataclass

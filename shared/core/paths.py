@@ -44,6 +44,11 @@ def mailbox_id(address: str) -> str:
     return _h(normalize_address(address))
 
 
+def sweep_shard(mailbox: str, shards: int) -> int:
+    """The sweep shard of a mailbox id: spreads the sweep's index over `shards` key ranges."""
+    return int(mailbox[:8], 16) % max(1, shards)
+
+
 def link_id(account_id: str, user_id: str) -> str:
     return _h(account_id, user_id)
 

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.connect.mailboxes import get_mailbox, load_refresh_token, set_status
+from shared.connect.mailboxes import get_mailbox, load_refresh_token, open_token, set_status
 from shared.core import log
 from shared.core.config import REQUIRED_SCOPES, get_config
 from shared.core.events import CrmEvent, publish
+from shared.core.models import Mailbox
 from shared.core.secrets import get_secret
 
 OAUTH_CLIENT_SECRET = "oauth-client"
@@ -99,13 +100,18 @@ def reauth_guard(mailbox_id: str, address: str) -> Iterator[None]:
         raise
 
 
-def credentials_for(mailbox_id: str, address: str) -> Any:
-    """Refreshed credentials for the mailbox (cached access token when still valid)."""
+_UNREAD = object()
+
+
+def credentials_for(mailbox_id: str, address: str, refresh_token: Any = _UNREAD) -> Any:
+    """Refreshed credentials for the mailbox (cached access token when still valid); the caller may
+    pass the refresh token it already read (None: there is none)."""
     from google.auth.transport.requests import Request
     from google.oauth2.credentials import Credentials
 
     cfg = get_config()
-    refresh_token = load_refresh_token(mailbox_id)
+    if refresh_token is _UNREAD:
+        refresh_token = load_refresh_token(mailbox_id)
     if refresh_token is None:
         raise NotConnected(mailbox_id)
     client = oauth_client()
@@ -138,5 +144,19 @@ def open_gmail(mailbox_id: str) -> GmailSession:
     if state is ConnectionState.REAUTH_REQUIRED:
         raise ReauthRequired(mailbox_id, mb.address)
     creds = credentials_for(mailbox_id, mb.address)
+    return GmailSession(mailbox_id=mailbox_id, address=mb.address, credentials=creds,
+                        service=build_gmail(creds))
+
+
+def open_gmail_from(mailbox_id: str, mb: Mailbox, token_doc: dict[str, Any] | None) -> GmailSession:
+    """`open_gmail` from the mailbox and token documents the caller already read (the sync reads
+    both in one round trip), so no further Firestore read is made."""
+    from shared.gmail.service import build_gmail
+
+    if mb.status == "disconnected":
+        raise NotConnected(mailbox_id)
+    if mb.status == "reauth_required":
+        raise ReauthRequired(mailbox_id, mb.address)
+    creds = credentials_for(mailbox_id, mb.address, open_token(mailbox_id, token_doc))
     return GmailSession(mailbox_id=mailbox_id, address=mb.address, credentials=creds,
                         service=build_gmail(creds))

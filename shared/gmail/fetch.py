@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.core import log
 from shared.gmail.errors import http_status, is_retryable
+from shared.gmail.pacing import UNITS
 
 BATCH_SIZE = 50  # Gmail's advice; 50 x 5 units is the per-user rate of one second
 HISTORY_PAGE_SIZE = 500
@@ -85,15 +86,34 @@ def _changes(rec: dict[str, Any]) -> list[LabelChange]:
 class HistoryPage:
     records: list[HistoryRecord] = field(default_factory=list)
     latest_history_id: int = 0  # the mailbox's historyId when listed: the cursor after all records
+    last: bool = True  # no page follows (iter_history)
 
 
-def list_history(service: Any, start_history_id: int) -> HistoryPage:
+Pacer = Callable[[int], object]  # waits until Gmail's per-user rate allows that many quota units (pacing.py)
+
+
+def _no_pacing(units: int) -> None:
+    return None
+
+
+def list_history(service: Any, start_history_id: int, pace: Pacer = _no_pacing) -> HistoryPage:
     """Every record after the cursor (all pages): added messages to fetch, label changes and deletions."""
+    out = HistoryPage()
+    for page in iter_history(service, start_history_id, pace):
+        out.records.extend(page.records)
+        out.latest_history_id = max(out.latest_history_id, page.latest_history_id)
+    return out
+
+
+def iter_history(service: Any, start_history_id: int, pace: Pacer = _no_pacing) -> Iterator[HistoryPage]:
+    """The records after the cursor one page at a time, so a long backlog is stored as it arrives
+    instead of after all of it was listed; `last` is set on the final page."""
     from googleapiclient.errors import HttpError
 
-    out = HistoryPage()
     token: str | None = None
     while True:
+        out = HistoryPage()
+        pace(UNITS["history.list"])
         req = service.users().history().list(
             userId="me", startHistoryId=str(start_history_id), historyTypes=HISTORY_TYPES,
             maxResults=HISTORY_PAGE_SIZE, pageToken=token, fields=HISTORY_FIELDS)
@@ -114,13 +134,16 @@ def list_history(service: Any, start_history_id: int) -> HistoryPage:
             out.records.append(HistoryRecord(id=int(rec["id"]), messages=ids, changes=_changes(rec)))
         out.latest_history_id = max(out.latest_history_id, int(resp.get("historyId") or 0))
         token = resp.get("nextPageToken")
+        out.last = not token
+        yield out
         if not token:
-            return out
+            return
 
 
-def get_profile_history_id(service: Any) -> int:
+def get_profile_history_id(service: Any, pace: Pacer = _no_pacing) -> int:
     from googleapiclient.errors import HttpError
 
+    pace(UNITS["getProfile"])
     try:
         resp = service.users().getProfile(userId="me", fields="historyId").execute(num_retries=NUM_RETRIES)
     except HttpError as exc:
@@ -130,13 +153,15 @@ def get_profile_history_id(service: Any) -> int:
     return int(resp["historyId"])
 
 
-def list_message_ids_since(service: Any, after_seconds: int, max_messages: int) -> list[str]:
+def list_message_ids_since(service: Any, after_seconds: int, max_messages: int,
+                           pace: Pacer = _no_pacing) -> list[str]:
     """Ids of messages received after a time (gap recovery), oldest first, bounded."""
     from googleapiclient.errors import HttpError
 
     ids: list[str] = []
     token: str | None = None
     while len(ids) < max_messages:
+        pace(UNITS["messages.list"])
         req = service.users().messages().list(
             userId="me", q=f"after:{after_seconds}", maxResults=LIST_PAGE_SIZE, pageToken=token,
             fields="messages(id),nextPageToken")
@@ -195,7 +220,8 @@ def _run_batch(service: Any, messages: Any, group: list[str]) -> _BatchResult:
 
 def fetch_messages(service: Any, ids: Iterable[str], budget_seconds: float,
                    heartbeat: Callable[[], None] = lambda: None,
-                   sleep: Callable[[float], None] = time.sleep) -> dict[str, dict[str, Any]]:
+                   sleep: Callable[[float], None] = time.sleep,
+                   pace: Pacer = _no_pacing) -> dict[str, dict[str, Any]]:
     """`format=full` resources by id through the batch endpoint; deleted (404) ones are absent."""
     pending = list(dict.fromkeys(ids))
     found: dict[str, dict[str, Any]] = {}
@@ -208,7 +234,9 @@ def fetch_messages(service: Any, ids: Iterable[str], budget_seconds: float,
         retry: list[str] = []
         last_status: int | None = None
         for start in range(0, len(pending), BATCH_SIZE):
-            res = _run_batch(service, messages, pending[start:start + BATCH_SIZE])
+            group = pending[start:start + BATCH_SIZE]
+            pace(UNITS["messages.get"] * len(group))
+            res = _run_batch(service, messages, group)
             found.update(res.found)
             retry.extend(res.retry)
             last_status = res.last_status or last_status

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.models import ContactRef
+from shared.core.roundtrips import ContextPool  # threads metered with their caller
 
 IN_QUERY_LIMIT = 30
 QUERY_WORKERS = 8  # Firestore's limit on values of one `in` filter
@@ -71,7 +71,7 @@ def _run_queries(col: Any, chunks: list[list[str]]) -> list[list[Any]]:
 
     if len(chunks) <= 1:
         return [run(c) for c in chunks]
-    with ThreadPoolExecutor(max_workers=min(QUERY_WORKERS, len(chunks))) as pool:
+    with ContextPool(max_workers=min(QUERY_WORKERS, len(chunks))) as pool:
         return list(pool.map(run, chunks))
 
 
@@ -108,7 +108,7 @@ def find_contacts(account_id: str, addresses: Iterable[str], indexed: bool | Non
         indexed = contact_index.is_complete(contact_index.state_ref(account_id).get())
     if indexed:
         return contact_index.lookup(account_id, wanted)
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ContextPool(max_workers=2) as pool:
         from_index = pool.submit(contact_index.lookup, account_id, wanted)
         best = _find_by_spellings(account_id, wanted)
         for key, c in from_index.result().items():

@@ -9,7 +9,6 @@ forward, in a transaction, so two writers never undo each other.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.models import Message
+from shared.core.roundtrips import ContextPool  # threads metered with their caller
 from shared.core.times import aware as _aware
 
 SNIPPET_MAX = 200
@@ -157,7 +157,7 @@ def touch_conversations(touches: list[Touch]) -> int:
         if len(jobs) <= 1:
             results = [write(j) for j in jobs]
         else:
-            with ThreadPoolExecutor(max_workers=min(TOUCH_WORKERS, len(jobs))) as pool:
+            with ContextPool(max_workers=min(TOUCH_WORKERS, len(jobs))) as pool:
                 results = list(pool.map(write, jobs))
         retry = {k for k in results if k is not None}
         written += len(jobs) - len(retry)

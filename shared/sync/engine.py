@@ -3,13 +3,19 @@
 A notification is only a trigger: the truth is Gmail's history after the
 cursor stored in `sync_mailboxes/{id}.historyId`. One pass:
 
-1. history.list from the cursor (all pages), skipping drafts/spam/chat;
+1. history.list from the cursor, one page at a time (a long backlog is stored
+   page by page as it is listed), skipping drafts/spam/chat;
 2. per chunk of records: batched messages.get, parse, classify per linked
    account (shared/sync/classify.py), write message documents (create-if-absent,
    id `gm_<gmailMessageId>`), thread map, conversations (forward-only), then
-   events, then the cursor moves to the chunk's last record (transaction,
-   forward only);
-3. the cursor moves to the historyId history.list reported.
+   events, then the cursor moves to the chunk's last record (a conditional
+   write under the lease, forward only: shared/sync/lease.py);
+3. the pass returns the historyId history.list reported; the caller writes it
+   with the pass's last write (shared/sync/control.py).
+
+The invocation's one deadline (shared/sync/deadline.py) bounds the pass: it
+stops at a chunk or page boundary when the deadline or SYNC_MAX_PASS_SECONDS
+passes. Gmail calls wait for the mailbox's token bucket (shared/gmail/pacing.py).
 
 Every write is keyed deterministically, so a crash anywhere is repaired by the
 redelivered notification redoing the pass: nothing is lost, nothing doubled.
@@ -19,26 +25,28 @@ since the last synced time (bounded), then continuing from a fresh historyId.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from shared.connect.mailboxes import links_for_mailbox, mailbox_ref, user_ref
-from shared.core import log, paths
+from shared.core import log, paths, roundtrips
 from shared.core.config import get_config
 from shared.core.events import CrmEvent, publish
 from shared.core.models import ContactRef, Link, Mailbox, ThreadMap
+from shared.core.roundtrips import ContextPool
 from shared.gmail.fetch import (
     HistoryExpired,
     HistoryRecord,
     LabelChange,
+    Pacer,
     fetch_messages,
     get_profile_history_id,
-    list_history,
+    iter_history,
     list_message_ids_since,
 )
 from shared.gmail.mime_build import is_crm_message_id
@@ -46,14 +54,16 @@ from shared.gmail.mime_parse import ParsedMessage, parse_gmail_message
 from shared.sync import contact_index
 from shared.sync.blocklist import Blocklist
 from shared.sync.classify import AccountView, CrmSend, Delivery, build_message, classify, message_addresses
-from shared.sync.contacts import all_user_emails, find_contacts, find_user_emails
+from shared.sync.contacts import find_contacts, find_user_emails
 from shared.sync.conversations import Touch, message_ref, store_document, touch_conversations
 from shared.sync.crm_sends import unfinished_sends
+from shared.sync.deadline import Deadline
 from shared.sync.fit import fit_message
 from shared.sync.settings import blocklist_from, settings_ref
 from shared.sync.skipped import record_skip
 from shared.sync.threads import get_threads, map_conversation
 from shared.sync.updates import apply_changes
+from shared.sync.users_cache import account_user_emails
 
 CHUNK_MESSAGES = 50
 CHUNK_CHANGES = 500  # label changes and deletions per chunk (R19): no fetch, two reads and one batch per chunk
@@ -73,9 +83,20 @@ class SyncStats:
     updated: int = 0  # message documents whose Gmail state changed (R19)
     recovered: bool = False
     unfinished: bool = False  # stopped at a chunk boundary to stay inside the function's timeout
+    final_history_id: int | None = None  # the cursor after a whole pass (written by the caller's last write)
+    final_internal_ms: int | None = None  # the newest internalDate of the last chunk, written with it
+    force_set: bool = False  # the cursor is set, not only moved forward (gap recovery, first cursor)
     writes: int = 0  # Firestore document writes this pass made (benchmark: writes per message)
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # time per phase
     skip_reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Cursor(Protocol):
+    """Where a pass checkpoints its progress (the lease: shared/sync/lease.py)."""
+
+    def checkpoint(self, history_id: int | None, synced_internal_ms: int | None) -> None: ...
+
+    def heartbeat(self) -> None: ...
 
 
 @dataclass
@@ -89,6 +110,9 @@ class _Context:
     connected_ms: int
     heartbeat: Callable[[], None]
     stats: SyncStats
+    cursor: Cursor
+    deadline: Deadline
+    pace: Pacer
     # per pass: contact look-ups (None = not a contact) and the accounts' user addresses
     contacts: dict[str, dict[str, ContactRef | None]] = field(default_factory=lambda: defaultdict(dict))
     users: dict[str, set[str] | None] = field(default_factory=dict)
@@ -134,36 +158,49 @@ def _linked_accounts(links: list[Link]) -> tuple[dict[str, frozenset[str]], dict
     return {k: frozenset(v) for k, v in out.items()}, blocklists, indexed, scan
 
 
-def sync_pass(session: Any, mailbox: Mailbox, heartbeat: Callable[[], None]) -> SyncStats:
-    """One pass from the stored cursor to Gmail's current historyId."""
-    links = links_for_mailbox(session.mailbox_id)
+def sync_pass(session: Any, mailbox: Mailbox, cursor: Cursor, deadline: Deadline, links: list[Link],
+              pace: Pacer) -> SyncStats:
+    """One pass from the stored cursor to Gmail's current historyId, page by page."""
     connected_ms = int(mailbox.connectedAt.timestamp() * 1000) if mailbox.connectedAt else 0
     auto_bcc, blocklists, indexed, scan = _linked_accounts(links)
     for account_id in [a for a, due in scan.items() if due]:  # R11b: contacts from before the index, or a check
         indexed[account_id] = contact_index.backfill(account_id)
     ctx = _Context(mailbox_id=session.mailbox_id, address=mailbox.address.lower(), links=links,
                    auto_bcc=auto_bcc, blocklists=blocklists, indexed=indexed, connected_ms=connected_ms,
-                   heartbeat=heartbeat, stats=SyncStats())
+                   heartbeat=cursor.heartbeat, stats=SyncStats(), cursor=cursor, deadline=deadline, pace=pace)
+    return _pass(session, mailbox, ctx)
+
+
+def _pass(session: Any, mailbox: Mailbox, ctx: _Context) -> SyncStats:
     cursor = _as_int(mailbox.historyId)
     if cursor is None:  # never had a cursor: history starts now (R2)
-        advance_cursor(ctx.mailbox_id, get_profile_history_id(session.service), None)
+        ctx.stats.final_history_id = get_profile_history_id(session.service, ctx.pace)
+        ctx.stats.force_set = True
         return ctx.stats
+    pages = iter_history(session.service, cursor, ctx.pace)
     try:
-        page = list_history(session.service, cursor)
+        first = next(pages)
     except HistoryExpired:
         recover_gap(session, mailbox, ctx)
         return ctx.stats
-    ctx.stats.history_records = len(page.records)
-    chunks = _chunks(page.records)
-    done = _run_chunks(session, ctx, [[m for rec in c for m in rec.messages] for c in chunks],
-                       cursor_after=[c[-1].id for c in chunks],
-                       change_chunks=[[ch for rec in c for ch in rec.changes] for c in chunks])
-    if done < len(chunks):
-        ctx.stats.unfinished = True  # the cursor stands after the last stored chunk
-        return ctx.stats
-    advance_cursor(ctx.mailbox_id, max(page.latest_history_id, cursor), None, synced=True)
-    ctx.stats.writes += 1
+    latest = cursor
+    started = time.monotonic()
+    for page in itertools.chain([first], pages):
+        ctx.stats.history_records += len(page.records)
+        chunks = _chunks(page.records)
+        done = _run_chunks(session, ctx, [[m for rec in c for m in rec.messages] for c in chunks],
+                           cursor_after=[c[-1].id for c in chunks], started=started, defer_last=page.last,
+                           change_chunks=[[ch for rec in c for ch in rec.changes] for c in chunks])
+        latest = max(latest, page.latest_history_id)
+        if done < len(chunks) or (not page.last and _out_of_time(ctx, started)):
+            ctx.stats.unfinished = True  # the cursor stands after the last stored chunk
+            return ctx.stats
+    ctx.stats.final_history_id = latest
     return ctx.stats
+
+
+def _out_of_time(ctx: _Context, started: float) -> bool:
+    return ctx.deadline.passed() or time.monotonic() - started > get_config().sync_max_pass_seconds
 
 
 def _chunks(records: list[HistoryRecord]) -> list[list[HistoryRecord]]:
@@ -190,45 +227,49 @@ def recover_gap(session: Any, mailbox: Mailbox, ctx: _Context) -> None:
     The fresh historyId is read FIRST, so anything arriving while we list is
     either listed now or found by the next history.list from it.
     """
-    fresh = get_profile_history_id(session.service)
+    fresh = get_profile_history_id(session.service, ctx.pace)
     since_ms = max(mailbox.lastSyncedInternalDate or 0, ctx.connected_ms)
     after = max(since_ms // 1000 - RECOVERY_MARGIN_SECONDS, ctx.connected_ms // 1000)
-    ids = list_message_ids_since(session.service, after, RECOVERY_MAX_MESSAGES)
+    ids = list_message_ids_since(session.service, after, RECOVERY_MAX_MESSAGES, ctx.pace)
     log.warning("history expired; recovering the gap by listing", mailboxId=ctx.mailbox_id,
                 cursor=mailbox.historyId, freshHistoryId=fresh, afterSeconds=after, messages=len(ids))
     ctx.stats.recovered = True
     _run_chunks(session, ctx, [ids[i:i + CHUNK_MESSAGES] for i in range(0, len(ids), CHUNK_MESSAGES)],
                 cursor_after=None, since_ms=ctx.connected_ms, time_limit=False)
-    advance_cursor(ctx.mailbox_id, fresh, None, synced=True, force_set=True)
+    ctx.stats.final_history_id = fresh
+    ctx.stats.force_set = True
 
 
 def _run_chunks(session: Any, ctx: _Context, id_chunks: list[list[str]], cursor_after: list[int] | None,
-                since_ms: int | None = None, time_limit: bool = True,
-                change_chunks: list[list[LabelChange]] | None = None) -> int:
+                since_ms: int | None = None, time_limit: bool = True, started: float | None = None,
+                defer_last: bool = False, change_chunks: list[list[LabelChange]] | None = None) -> int:
     """Fetch, store and checkpoint chunk after chunk, fetching the next chunk while storing this one.
 
     Gmail's per-user rate and Firestore's round trips then overlap instead of
     adding up. Only the prefetch thread calls Gmail while chunks are stored
     (the Gmail client is not thread-safe; Firestore's is). Returns how many
-    chunks were done: fewer than all when SYNC_MAX_PASS_SECONDS ran out: a pass stops at a chunk boundary
-    (the cursor is there) and asks for a new invocation, so a backlog never hits the function timeout.
+    chunks were done: fewer than all when the invocation's deadline or SYNC_MAX_PASS_SECONDS ran out: a pass
+    stops at a chunk boundary (the cursor is there) and asks for a new invocation, so a backlog never hits the
+    function timeout. The first chunk is always done (progress). With `defer_last`, the last chunk's
+    checkpoint is left to the pass's final write (one round trip fewer for a pass of one chunk).
     """
     cfg = get_config()
 
     def fetch(ids: list[str]) -> tuple[dict[str, dict[str, Any]], float]:
         t = time.monotonic()
-        found = fetch_messages(session.service, ids, cfg.gmail_retry_budget_seconds, ctx.heartbeat) if ids else {}
+        budget = max(ctx.deadline.budget(cfg.gmail_retry_budget_seconds), 1.0)
+        found = fetch_messages(session.service, ids, budget, ctx.heartbeat, pace=ctx.pace) if ids else {}
         return found, time.monotonic() - t
 
     if not id_chunks:
         return 0
-    started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=1) as prefetch:
+    started = time.monotonic() if started is None else started
+    with ContextPool(max_workers=1) as prefetch:
         upcoming = prefetch.submit(fetch, id_chunks[0])
         for i, ids in enumerate(id_chunks):
             resources, seconds = upcoming.result()
             ctx.stats.seconds["fetch"] += seconds
-            last = i + 1 == len(id_chunks) or (time_limit and time.monotonic() - started > cfg.sync_max_pass_seconds)
+            last = i + 1 == len(id_chunks) or (time_limit and _out_of_time(ctx, started))
             if not last:
                 upcoming = prefetch.submit(fetch, id_chunks[i + 1])
             newest = _sync_messages(ctx, ids, resources, since_ms)
@@ -238,9 +279,11 @@ def _run_chunks(session: Any, ctx: _Context, id_chunks: list[list[str]], cursor_
                 ctx.stats.updated += written
                 ctx.stats.writes += written
                 ctx.stats.seconds["changes"] += time.monotonic() - t
-            if cursor_after is not None or newest is not None:
+            if defer_last and i + 1 == len(id_chunks):
+                ctx.stats.final_internal_ms = newest  # the caller writes it with the cursor
+            elif cursor_after is not None or newest is not None:
                 t = time.monotonic()
-                advance_cursor(ctx.mailbox_id, cursor_after[i] if cursor_after else None, newest)
+                ctx.cursor.checkpoint(cursor_after[i] if cursor_after else None, newest)
                 ctx.stats.writes += 1
                 ctx.stats.seconds["cursor"] += time.monotonic() - t
             ctx.heartbeat()
@@ -307,7 +350,8 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
     accounts = sorted(by_account)
     crm_ids = [p.rfc822_message_id for p in messages if p.rfc822_message_id and is_crm_message_id(p.rfc822_message_id)]
     t = time.monotonic()
-    with ThreadPoolExecutor(max_workers=max(1, 2 * len(accounts) + 1)) as pool:
+    # one round trip: contacts, users, unfinished CRM sends and thread maps are read side by side
+    with ContextPool(max_workers=max(1, 2 * len(accounts) + 2)) as pool:
         c_futs = {acct: pool.submit(_lookup_contacts, ctx, acct, addresses) for acct in accounts}
         u_futs = {acct: pool.submit(_lookup_users, ctx, acct, addresses) for acct in accounts}
         s_fut = pool.submit(unfinished_sends, crm_ids) if crm_ids else None  # R18b
@@ -374,7 +418,7 @@ def _lookup_contacts(ctx: _Context, account_id: str, addresses: list[str]) -> di
 
 def _lookup_users(ctx: _Context, account_id: str, addresses: list[str]) -> set[str]:
     if account_id not in ctx.users:
-        ctx.users[account_id] = all_user_emails(account_id)
+        ctx.users[account_id] = account_user_emails(account_id)  # cached per process, checked by count
     known = ctx.users[account_id]
     if known is None:  # a very large account: look the chunk's addresses up
         return find_user_emails(account_id, addresses)
@@ -406,6 +450,7 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
         batch.commit()
     except (AlreadyExists, Conflict, FailedPrecondition, InvalidArgument):
         return False  # InvalidArgument: one document Firestore refuses (R22); the slow path finds which
+    roundtrips.mark("message_written")
     ctx.stats.writes += len(items) + len(created)
     ctx.stats.stored += len(items)
     return True
@@ -439,6 +484,7 @@ def _write_slow(ctx: _Context, items: list[_Item]) -> list[_Item]:
             _skip(ctx, it.parsed.gmail_id, "rejected_by_firestore")
             continue
         if created:
+            roundtrips.mark("message_written")
             ctx.stats.stored += 1
         elif not _is_own_sync(it.account_id, conv, it.doc_id, it.delivery.source):
             continue  # the CRM's own send (R9) or Auto BCC: logged and announced already
@@ -485,38 +531,6 @@ def _is_own_sync(account_id: str, conversation_id: str, doc_id: str, source: str
     return bool(snap.exists and (snap.to_dict() or {}).get("source") == "gmail")
 
 
-def advance_cursor(mailbox_id: str, history_id: int | None, synced_internal_ms: int | None, *,
-                   synced: bool = False, force_set: bool = False) -> None:
-    """Move the cursor and the last synced time forward only (transaction); `synced` marks a
-    completed pass (lastSyncAt, lastError cleared)."""
-    from google.cloud import firestore
-
-    from shared.core.clients import firestore_client
-
-    ref = mailbox_ref(mailbox_id)
-
-    @firestore.transactional
-    def run(tx: Any) -> None:
-        snap = ref.get(transaction=tx)
-        if not snap.exists:
-            return
-        data = snap.to_dict() or {}
-        update: dict[str, Any] = {}
-        current = _as_int(data.get("historyId"))
-        if history_id is not None and (force_set or current is None or history_id > current):
-            update["historyId"] = str(history_id)
-        last_ms = _as_int(data.get("lastSyncedInternalDate"))
-        if synced_internal_ms is not None and (last_ms is None or synced_internal_ms > last_ms):
-            update["lastSyncedInternalDate"] = synced_internal_ms
-        if synced:
-            update["lastSyncAt"] = datetime.now(UTC)
-            update["lastError"] = None
-        if update:
-            tx.update(ref, update)
-
-    run(firestore_client().transaction())
-
-
 def record_error(mailbox_id: str, message: str) -> None:
     """The last error in plain words, for GET /status (mailbox and each linked user)."""
     try:
@@ -527,43 +541,15 @@ def record_error(mailbox_id: str, message: str) -> None:
         log.error("could not record sync error", mailboxId=mailbox_id, error=type(exc).__name__)
 
 
-def mirror_status(mailbox_id: str, previous_sync_at: datetime | None, previous_error: str | None) -> int:
+def mirror_status(mailbox_id: str, previous_sync_at: datetime | None, previous_error: str | None,
+                  links: list[Link] | None = None) -> int:
     """Copy lastSyncAt / lastError to the linked users' emailSync, at most once a minute when healthy."""
     now = datetime.now(UTC)
     prev = previous_sync_at if previous_sync_at is None or previous_sync_at.tzinfo else \
         previous_sync_at.replace(tzinfo=UTC)
     if previous_error is None and prev is not None and (now - prev).total_seconds() < USER_MIRROR_SECONDS:
         return 0
-    links = links_for_mailbox(mailbox_id)
+    links = links if links is not None else links_for_mailbox(mailbox_id)
     for ln in links:
         user_ref(ln.accountId, ln.userId).set({"emailSync": {"lastSyncAt": now, "lastError": None}}, merge=True)
     return len(links)
-
-
-def stale_connected_mailboxes(stale_seconds: int, page_size: int = 300) -> list[Mailbox]:
-    """Connected mailboxes not synced for `stale_seconds` (or never), paged by document id.
-
-    One equality filter and ordering by id needs no composite index; the
-    staleness test is done here, on a projection of three fields.
-    """
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
-    from shared.core.clients import firestore_client
-
-    cutoff = datetime.now(UTC).timestamp() - stale_seconds
-    col = firestore_client().collection(paths.MAILBOXES)
-    out: list[Mailbox] = []
-    last: Any = None
-    while True:
-        q = (col.where(filter=FieldFilter("status", "==", "connected"))
-             .select(["address", "lastSyncAt", "status"]).order_by("__name__").limit(page_size))
-        if last is not None:
-            q = q.start_after(last)
-        snaps = list(q.stream())
-        for s in snaps:
-            mb = Mailbox.from_doc(s.to_dict())
-            if mb.lastSyncAt is None or mb.lastSyncAt.timestamp() < cutoff:
-                out.append(mb)
-        if len(snaps) < page_size:
-            return out
-        last = snaps[-1]

@@ -100,10 +100,12 @@ def wait_synced(db: Any, sim: Any, address: str, timeout: float = 20.0) -> None:
 
 
 def push(stack: Any, body: dict[str, Any]) -> None:
-    """Publish a message on gmail-watch as Gmail, the CRM's resync or Cloud Scheduler would."""
+    """Publish a message as Gmail (a notification with a historyId, on gmail-watch), or as the CRM's
+    resync or Cloud Scheduler would (anything else, on the sync's own control topic)."""
     import json
 
-    stack.pubsub.publish("gmail-watch", json.dumps(body).encode("utf-8"))
+    topic = "gmail-watch" if "historyId" in body else "sync-control"
+    stack.pubsub.publish(topic, json.dumps(body).encode("utf-8"))
 
 
 def old_enough(minutes: int) -> datetime:

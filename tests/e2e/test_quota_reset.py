@@ -1,5 +1,6 @@
-"""quota_reset through the local stack: past send slots go, watches near expiry are renewed at the
-simulator, re-auth mailboxes are skipped, and a second run changes nothing."""
+"""quota_reset through the local stack: past send slots go (the local stack's stand-in for the TTL
+policies), watches near expiry are renewed at the simulator (fanned out to gmail_push, one message
+per due mailbox), re-auth mailboxes are skipped, and a second run changes nothing."""
 
 from __future__ import annotations
 
@@ -34,6 +35,22 @@ def tick(stack: Any) -> None:
 
 def watch_calls(sim: Any, address: str) -> int:
     return int(sim.stats().get("calls", {}).get(address, {}).get("watch", 0))
+
+
+def renewed(db: Any, sim: Any, address: str, calls_before: int) -> bool:
+    """The fanned-out renewal for `address` has run: Gmail was called and the sync wrote the new expiry."""
+    doc = db.document(f"sync_mailboxes/{paths.mailbox_id(address)}").get().to_dict() or {}
+    return watch_calls(sim, address) > calls_before and doc["watchExpiration"] > datetime.now(UTC) + timedelta(days=6) \
+        and not doc.get("leaseOwner")
+
+
+def wait_renewed(db: Any, sim: Any, address: str, calls_before: int, timeout: float = 20.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not renewed(db, sim, address, calls_before):
+        assert time.monotonic() < deadline, f"watch of {address} not renewed within {timeout:.0f} s"
+        time.sleep(0.1)
 
 
 def ids(db: Any, collection: str) -> set[str]:
@@ -73,6 +90,7 @@ def test_daily_tick_resets_counters_and_renews_watches_near_expiry(stack: Any, w
 
     assert ids(firestore_db, "sync_send_slots") == world["today_slots"]  # past days gone, today's kept
     assert ids(firestore_db, "sync_idempotency") == {"new"}
+    wait_renewed(firestore_db, sim_client, DUE, calls[DUE])  # renewals are fanned out to gmail_push
     assert watch_calls(sim_client, DUE) == calls[DUE] + 1
     assert int(sim_client.mailbox(DUE)["watch"]["expiration"]) > int(before[DUE])
     renewed = world["mailboxes"][DUE].get().to_dict()["watchExpiration"]
@@ -85,7 +103,9 @@ def test_daily_tick_resets_counters_and_renews_watches_near_expiry(stack: Any, w
 
 def test_a_second_daily_tick_changes_nothing(stack: Any, world: dict[str, Any], firestore_db: Any,
                                              sim_client: Any) -> None:
+    calls = watch_calls(sim_client, DUE)
     tick(stack)
+    wait_renewed(firestore_db, sim_client, DUE, calls)
     slots, records = ids(firestore_db, "sync_send_slots"), ids(firestore_db, "sync_idempotency")
     stats = sim_client.stats()["calls"]
     mailboxes = {a: ref.get().to_dict() for a, ref in world["mailboxes"].items()}
@@ -109,7 +129,7 @@ def test_the_daily_tick_topic_triggers_quota_reset(stack: Any, world: dict[str, 
         time.sleep(0.2)
 
 
-def test_a_run_out_of_time_leaves_the_rest_for_the_next_tick(stack: Any, world: dict[str, Any],
+def test_a_run_out_of_time_leaves_the_rest_for_the_next_tick(stack: Any, world: dict[str, Any], firestore_db: Any,
                                                             sim_client: Any, function_env: Any) -> None:
     """Bounded in time: with no budget left nothing is renewed (and nothing breaks); the next run catches up."""
     function_env("quota_reset", QUOTA_RESET_BUDGET_SECONDS="0")
@@ -118,4 +138,5 @@ def test_a_run_out_of_time_leaves_the_rest_for_the_next_tick(stack: Any, world: 
     assert watch_calls(sim_client, DUE) == calls
     function_env("quota_reset", QUOTA_RESET_BUDGET_SECONDS="50")
     tick(stack)
+    wait_renewed(firestore_db, sim_client, DUE, calls)
     assert watch_calls(sim_client, DUE) == calls + 1

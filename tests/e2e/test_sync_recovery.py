@@ -78,10 +78,12 @@ def test_sweep_syncs_a_mailbox_whose_every_notification_was_dropped(world: Any, 
     other = "fresh@gmail.test"
     seed_contact(world, "globex", "carla-g", CLIENT)
     connect_rep(stack, sim_client, world, "globex", "gary", other)
-    world.collection("sync_mailboxes").document(paths.mailbox_id(other)).update({"lastSyncAt": datetime.now(UTC)})
-    # The first mailbox's last sync is older than SYNC_STALE_SECONDS (180 s).
+    world.collection("sync_mailboxes").document(paths.mailbox_id(other)).update(
+        {"lastSyncAt": datetime.now(UTC), "sweepDueAt": datetime.now(UTC) + timedelta(minutes=20)})
+    # The first mailbox's last sync is older than its sweep interval: it is due.
     world.collection("sync_mailboxes").document(paths.mailbox_id(REP)).update(
-        {"lastSyncAt": datetime.now(UTC) - timedelta(minutes=10)})
+        {"lastSyncAt": datetime.now(UTC) - timedelta(minutes=10),
+         "sweepDueAt": datetime.now(UTC) - timedelta(minutes=1)})
     other_calls = dict(sim_client.stats()["calls"].get(other, {}))
 
     push(stack, {"sweep": True})

@@ -55,7 +55,7 @@ def test_hostile_bodies_are_acknowledged_and_logged_not_raised(raw: bytes) -> No
     out = io.StringIO()
     with redirect_stdout(out):
         assert handle(event_of(raw)) is None  # returning acknowledges: no redelivery
-    assert "malformed gmail-watch message acknowledged" in out.getvalue()
+    assert "malformed sync message acknowledged" in out.getvalue()
 
 
 def test_gmail_history_ids_still_decode() -> None:

@@ -1,0 +1,160 @@
+"""Firestore round trips, reads and writes of one invocation, counted at the client.
+
+Why: SPEC §5 (0.2) bounds the sync in Firestore round trips, not milliseconds
+(a pass for one new message takes at most 6 from notification to the
+message written), and docs/SCALE.md prices the design from reads and writes
+per mailbox. Counting at the GAPIC client sees every RPC the code makes,
+whatever helper made it, so the figure cannot drift from the code.
+
+- `rounds`: the longest chain of RPCs each of which started after the one
+  before it had finished. RPCs that overlap (a pool of look-ups, a read
+  running beside a Gmail call) add one round between them, the way they add
+  one round trip of latency. Computed as: an RPC's depth is one more than the
+  deepest RPC already finished when it started.
+- `calls`: every RPC; `reads`: documents returned (a query or aggregation
+  that returns nothing still bills one); `writes`: writes committed.
+- `marks`: the rounds when a named point was reached (`message_written`).
+
+A meter is active inside `metering()`; threads started by the code see it
+only through `ContextPool` (contextvars are per thread). Without a meter the
+wrapper is one attribute lookup per RPC.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+_current: contextvars.ContextVar[Meter | None] = contextvars.ContextVar("firestore_meter", default=None)
+
+UNARY = frozenset({"commit", "begin_transaction", "rollback", "batch_write", "get_document", "update_document",
+                   "delete_document", "create_document"})
+STREAMS = frozenset({"batch_get_documents", "run_query", "run_aggregation_query"})
+PAGED = frozenset({"list_documents", "list_collection_ids", "partition_query"})
+
+
+@dataclass
+class Meter:
+    calls: int = 0
+    rounds: int = 0
+    reads: int = 0
+    writes: int = 0
+    marks: dict[str, int] = field(default_factory=dict)
+    trace: list[tuple[str, int]] = field(default_factory=list, repr=False)  # (rpc, depth), the first 200
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def start(self, name: str = "") -> int:
+        with self._lock:
+            self.calls += 1
+            if len(self.trace) < 200:
+                self.trace.append((name, self.rounds + 1))
+            return self.rounds + 1
+
+    def finish(self, depth: int, reads: int = 0, writes: int = 0) -> None:
+        with self._lock:
+            self.rounds = max(self.rounds, depth)
+            self.reads += reads
+            self.writes += writes
+
+    def mark(self, name: str) -> None:
+        """Remember the rounds spent when `name` first happened (e.g. the first message written)."""
+        with self._lock:
+            self.marks.setdefault(name, self.rounds)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rounds": self.rounds, "calls": self.calls, "reads": self.reads, "writes": self.writes}
+        out.update({f"roundsTo_{k}": v for k, v in self.marks.items()})
+        return out
+
+
+@contextmanager
+def metering() -> Iterator[Meter]:
+    """Count the Firestore RPCs made inside (this thread, and ContextPool threads it starts)."""
+    meter = Meter()
+    token = _current.set(meter)
+    try:
+        yield meter
+    finally:
+        _current.reset(token)
+
+
+def current() -> Meter | None:
+    return _current.get()
+
+
+def mark(name: str) -> None:
+    m = _current.get()
+    if m is not None:
+        m.mark(name)
+
+
+class ContextPool(ThreadPoolExecutor):
+    """A thread pool whose tasks run in the submitter's context (so they are metered with it)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        ctx = contextvars.copy_context()
+        return super().submit(ctx.run, fn, *args, **kwargs)
+
+
+def _writes_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    request = kwargs.get("request", args[0] if args else None)
+    writes = request.get("writes") if isinstance(request, dict) else getattr(request, "writes", None)
+    return len(writes) if writes is not None else 0
+
+
+def _counted_stream(stream: Any, meter: Meter, depth: int, name: str) -> Iterator[Any]:
+    reads = 0
+    try:
+        for response in stream:
+            if name == "batch_get_documents":
+                reads += 1  # a found or a missing document: both are billed
+            elif name == "run_query":
+                reads += 1 if getattr(response, "document", None) and response.document.name else 0
+            else:
+                reads += 1
+            yield response
+    finally:
+        meter.finish(depth, reads=max(reads, 1) if name != "batch_get_documents" else reads)
+
+
+class CountingApi:
+    """Stands in for the Firestore client's GAPIC client and meters the RPCs it forwards."""
+
+    def __init__(self, api: Any) -> None:
+        self._api = api
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._api, name)
+        if name not in UNARY and name not in STREAMS and name not in PAGED:
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            meter = _current.get()
+            if meter is None:
+                return attr(*args, **kwargs)
+            depth = meter.start(name)
+            try:
+                result = attr(*args, **kwargs)
+            except BaseException:
+                meter.finish(depth)
+                raise
+            if name in STREAMS:
+                return _counted_stream(result, meter, depth, name)
+            meter.finish(depth, reads=1 if name in PAGED else 0,
+                         writes=_writes_of(args, kwargs) if name in ("commit", "batch_write") else 0)
+            return result
+
+        return call
+
+
+def instrument(client: Any) -> Any:
+    """Route the Firestore client's RPCs through a meter (idempotent); returns the client."""
+    api = client._firestore_api  # builds the GAPIC client and its channel
+    if not isinstance(api, CountingApi):
+        client._firestore_api_internal = CountingApi(api)
+    return client

@@ -1,0 +1,328 @@
+"""One message on either of the sync's topics → the mailbox's CRM conversations up to date.
+
+This is `gmail_push`'s one operation (functions/gmail_push.py only decodes
+and maps exceptions). Kinds (shared/sync/messages.py): Gmail's notification,
+a forced sync (resync, reconnect, sweep, continuation), a watch renewal, a
+sweep tick or one shard's sweep (shared/sync/sweep.py).
+
+An invocation, within one deadline (shared/sync/deadline.py):
+
+1. One read of the mailbox and its token (one round trip; a notification
+   reads the mailbox's links beside it). Acknowledged at once when the
+   mailbox is not connected, the notification is covered by the cursor, a
+   forced sync was answered by a pass that started after it was asked for,
+   or a renewal finds the watch renewed already.
+2. A forced sync of an idle mailbox asks Gmail for one history page first:
+   nothing new → one conditional write (cursor, last sync, next sweep, watch
+   renewal if due) and done, no lease.
+3. Otherwise the lease (shared/sync/lease.py), then passes
+   (shared/sync/engine.py) until no message arrived meanwhile; each pass ends
+   with one conditional write that moves the cursor, sets the next sweep time,
+   renews the watch when due (shared/sync/renewal.py) and releases the lease.
+4. Out of time (a long backlog, a lease that stays busy): a continuation is
+   published on the control topic and the message acknowledged; the next
+   invocation goes on from the cursor.
+
+Returning acknowledges; raising makes Pub/Sub redeliver. Only transient
+failures (Gmail past its retry budget, Firestore errors, lost write races)
+raise. Every invocation logs one line "sync invocation" with its outcome and
+its Firestore rounds, calls, reads and writes (shared/core/roundtrips.py).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.core import log, paths, roundtrips
+from shared.core.config import get_config
+from shared.core.times import aware
+from shared.sync.messages import PushMessage
+
+
+@dataclass
+class Result:
+    kind: str
+    outcome: str = "failed"
+    passes: int = 0
+    fetched: int = 0
+    stored: int = 0
+    skipped: int = 0
+    recovered: bool = False
+    renewed: bool = False
+    heartbeats: int = 0  # lease renewals of a long pass (each a round trip)
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    firestore: dict[str, Any] = field(default_factory=dict)  # rounds, calls, reads, writes (roundtrips.Meter)
+    trace: list[tuple[str, int]] = field(default_factory=list)  # each RPC and its round
+
+
+def handle(msg: PushMessage) -> Result:
+    """Dispatch one decoded message; returns what happened (for logs and tests)."""
+    if msg.sweep:
+        return _sweep(msg.shard)
+    assert msg.address is not None
+    return sync_mailbox(paths.mailbox_id(msg.address), msg)
+
+
+def _kind(msg: PushMessage) -> str:
+    if msg.renew:
+        return "renew"
+    return "force" if msg.force else "notification"
+
+
+def _sweep(shard: int | None) -> Result:
+    from shared.sync import sweep
+
+    with roundtrips.metering() as meter:
+        if shard is None:
+            shards = sweep.fan_out()
+            log.info("sweep fanned out", invocation="sweep", shards=shards, firestore=meter.summary())
+            return Result(kind="sweep", outcome="fanned_out", firestore=meter.summary())
+        report = sweep.sweep_shard(shard)
+    log.info("sweep shard done", invocation="sweep_shard", shard=shard, due=report.due, published=report.published,
+             continued=report.continued, firestore=meter.summary())
+    return Result(kind="sweep_shard", outcome="swept", firestore=meter.summary())
+
+
+def sync_mailbox(mailbox_id: str, msg: PushMessage) -> Result:
+    from shared.sync.deadline import Deadline
+
+    result = Result(kind=_kind(msg))
+    deadline = Deadline(get_config().sync_deadline_seconds)
+    with roundtrips.metering() as meter, roundtrips.ContextPool(max_workers=2) as side:
+        try:
+            _sync(mailbox_id, msg, deadline, result, side)
+        finally:
+            fs = result.firestore = meter.summary()
+            result.trace = list(meter.trace)
+            log.info("sync invocation", invocation=result.kind, reason=msg.reason, mailboxId=mailbox_id,
+                     outcome=result.outcome, passes=result.passes, fetched=result.fetched, stored=result.stored,
+                     skipped=result.skipped, recovered=result.recovered, renewed=result.renewed,
+                     skipReasons=result.skip_reasons, firestore=fs,
+                     seconds={k: round(v, 3) for k, v in result.seconds.items()})
+            if result.passes:  # the benchmark's line (scripts/bench_sync.py)
+                log.info("mailbox synced", mailboxId=mailbox_id, fetched=result.fetched, stored=result.stored,
+                         writes=fs["writes"], rounds=fs["rounds"])
+    return result
+
+
+def _answered(mb: Any, requested_at_ms: int | None) -> bool:
+    """A pass that started after the request was made has done what it asked for."""
+    started = aware(mb.lastPassStartedAt)
+    return requested_at_ms is not None and started is not None and started.timestamp() * 1000 >= requested_at_ms
+
+
+def _lease_free(data: dict[str, Any], now: datetime) -> bool:
+    until = aware(data.get("leaseUntil"))
+    return not data.get("leaseOwner") or until is None or until <= now
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side: Any) -> None:
+    from shared.connect.mailboxes import links_for_mailbox
+    from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail_from
+    from shared.gmail.fetch import GmailUnavailable
+    from shared.gmail.pacing import bucket_for
+    from shared.sync import lease, renewal
+    from shared.sync.engine import record_error
+    from shared.sync.requests import request_sync
+
+    cfg = get_config()
+    notification = not msg.force
+    links_future = side.submit(links_for_mailbox, mailbox_id) if notification else None
+    snap = lease.read(mailbox_id)
+    mb = snap.mailbox
+    now = datetime.now(UTC)
+    cursor = _as_int(mb.historyId)
+    if not snap.exists or mb.status != "connected":
+        result.outcome = "not_connected"
+        return
+    if notification and msg.history_id is not None and cursor is not None and msg.history_id <= cursor:
+        result.outcome = "up_to_date"  # covered by the cursor: no Gmail call, no write
+        return
+    if msg.force and _answered(mb, msg.requested_at_ms):
+        result.outcome = "answered"  # a pass started after this was asked for
+        return
+    if msg.renew and not renewal.renewal_due(mb, now):
+        result.outcome = "renewed_already"
+        return
+    pace = bucket_for(mailbox_id, cfg.gmail_user_units_per_second).take
+    session = None
+    held = None
+    try:
+        if msg.force and cursor is not None and _lease_free(snap.data, now):
+            session = open_gmail_from(mailbox_id, mb, snap.token)
+            if _probe(session, snap, cursor, pace, result):
+                result.outcome = "idle"
+                return
+        if links_future is None:
+            links_future = side.submit(links_for_mailbox, mailbox_id)  # beside the lease write
+        held = _take_lease(snap, msg, deadline, result)
+        if held is None:
+            if result.outcome == "continued":
+                request_sync([mb.address], reason="lease_wait")
+            return
+        if session is None:
+            session = open_gmail_from(mailbox_id, held.mailbox, snap.token)
+        _passes(session, held, deadline, links_future.result(), pace, result, side)
+    except (ReauthRequired, NotConnected, lease.MailboxGone) as exc:
+        result.outcome = "cannot_read"
+        log.warning("mailbox cannot be read; message acknowledged", mailboxId=mailbox_id, reason=type(exc).__name__)
+    except lease.LeaseLost:
+        result.outcome = "lease_lost"
+        log.warning("sync lease lost to another instance; it continues from the cursor", mailboxId=mailbox_id)
+    except GmailUnavailable as exc:
+        record_error(mailbox_id, f"Gmail is not answering (HTTP {exc.status}); the sync will retry")
+        raise
+    except lease.LeaseContention:
+        raise
+    except Exception as exc:
+        record_error(mailbox_id, "The sync failed unexpectedly; it will retry")
+        log.error("sync failed", mailboxId=mailbox_id, error=type(exc).__name__)
+        raise
+    finally:
+        if held is not None:
+            result.heartbeats = held.heartbeats
+            held.release_quietly()
+
+
+def _take_lease(snap: Any, msg: PushMessage, deadline: Any, result: Result) -> Any:
+    """The lease, or None when a live holder took our request over (or our deadline came first)."""
+    from shared.sync import lease
+
+    cfg = get_config()
+    owner = lease.new_owner()
+    force = msg.force
+    while True:
+        state = lease.try_acquire(snap, owner, cfg.sync_lease_seconds, msg.history_id, force)
+        if state.outcome == "acquired":
+            return state.lease
+        if state.outcome != "busy":
+            result.outcome = state.outcome
+            return None
+        take_over, fresh = lease.wait_for_holder(snap.mailbox_id, state.lease_until, cfg.sync_lease_seconds,
+                                                 deadline.at)
+        if not take_over or fresh is None:
+            result.outcome = "continued" if deadline.passed() else "handed_over"
+            return None
+        fresh.token = snap.token
+        snap = fresh
+        force = True
+
+
+def _probe(session: Any, snap: Any, cursor: int, pace: Any, result: Result) -> bool:
+    """A forced sync of an idle mailbox: one history page; nothing new → one write, no lease."""
+    from shared.gmail.credentials import reauth_guard
+    from shared.gmail.fetch import HistoryExpired, iter_history
+    from shared.sync import lease
+
+    started = datetime.now(UTC)
+    try:
+        with reauth_guard(session.mailbox_id, session.address):
+            page = next(iter_history(session.service, cursor, pace))
+    except HistoryExpired:
+        return False
+    if page.records or not page.last:
+        return False
+    renew = _renew_if_due(session, snap.mailbox, pace, result)
+    fields = finish_fields(snap.mailbox_id, snap.data, max(page.latest_history_id, cursor), False, started, renew)
+    if not lease.conditional_update(snap, fields):
+        return False  # the mailbox changed meanwhile (a notification's sync): take the ordinary path
+    _mirror_lapse(snap.mailbox_id, renew, snap.data)
+    return True
+
+
+def _renew_if_due(session: Any, mb: Any, pace: Any, result: Result) -> dict[str, Any]:
+    from shared.gmail.credentials import reauth_guard
+    from shared.sync import renewal
+
+    now = datetime.now(UTC)
+    if not renewal.renewal_due(mb, now):
+        return {}
+    with reauth_guard(session.mailbox_id, session.address):
+        fields = renewal.renew(session, mb, now, pace)
+    result.renewed = "watchExpiration" in fields
+    return fields
+
+
+def _mirror_lapse(mailbox_id: str, renew: dict[str, Any], before: dict[str, Any],
+                  links: list[Any] | None = None) -> None:
+    """A lapse found or ended: show it on the linked users too (rare: one write per user)."""
+    if "watchLapsedAt" not in renew:
+        return
+    from shared.connect.mailboxes import links_for_mailbox
+    from shared.sync import renewal
+
+    renewal.mirror_lapse(mailbox_id, links if links is not None else links_for_mailbox(mailbox_id),
+                         renew["watchLapsedAt"])
+
+
+def finish_fields(mailbox_id: str, data: dict[str, Any], history_id: int | None, force_set: bool,
+                  started: datetime, renew: dict[str, Any], internal_ms: int | None = None) -> dict[str, Any]:
+    """The last write of a whole pass: cursor, last sync, when the pass began, next sweep, renewal."""
+    from shared.sync import renewal, sweep
+    from shared.sync.lease import cursor_fields
+
+    now = datetime.now(UTC)
+    fields = cursor_fields(data, history_id, internal_ms, force_set=force_set)
+    fields.update({"lastSyncAt": now, "lastPassStartedAt": started, "lastError": None})
+    fields.update(renew)
+    fields.update(sweep.due_fields(mailbox_id, data, now, renewal.watch_live({**data, **renew}, now)))
+    return fields
+
+
+def _final_fields(mailbox_id: str, stats: Any, started: datetime, renew: dict[str, Any],
+                  data: dict[str, Any]) -> dict[str, Any]:
+    return finish_fields(mailbox_id, data, stats.final_history_id, stats.force_set, started, renew,
+                         stats.final_internal_ms)
+
+
+def _passes(session: Any, held: Any, deadline: Any, links: list[Any], pace: Any, result: Result, side: Any) -> None:
+    """Passes under the lease until no message arrived meanwhile (or the deadline: continuation)."""
+    from shared.gmail.credentials import reauth_guard
+    from shared.sync.engine import mirror_status, sync_pass
+    from shared.sync.requests import request_sync
+
+    while True:
+        started = datetime.now(UTC)
+        before = dict(held.snap.data)
+        with reauth_guard(held.mailbox_id, session.address):
+            stats = sync_pass(session, held.mailbox, held, deadline, links, pace)
+        result.passes += 1
+        result.fetched += stats.fetched
+        result.stored += stats.stored
+        result.skipped += stats.skipped
+        result.recovered = result.recovered or stats.recovered
+        for k, v in stats.skip_reasons.items():
+            result.skip_reasons[k] = result.skip_reasons.get(k, 0) + v
+        for name, secs in stats.seconds.items():
+            result.seconds[name] = result.seconds.get(name, 0.0) + secs
+        if stats.unfinished:  # a long backlog: continue in a fresh invocation, inside its timeout
+            request_sync([session.address], reason="continue")
+            result.outcome = "continued"
+            log.info("sync pass stopped at its time limit; continuing in a new invocation",
+                     mailboxId=held.mailbox_id, stored=stats.stored)
+            return
+        renew = _renew_if_due(session, held.mailbox, pace, result)
+        final = functools.partial(_final_fields, held.mailbox_id, stats, started, renew)
+        mirror = side.submit(mirror_status, held.mailbox_id, aware(before.get("lastSyncAt")),
+                             before.get("lastError"), links)
+        again = held.finish(final)
+        mirror.result()
+        _mirror_lapse(held.mailbox_id, renew, before, links)
+        if not again:
+            result.outcome = "synced"
+            return
+        if deadline.passed():
+            request_sync([session.address], reason="continue")
+            result.outcome = "continued"
+            return

@@ -1,0 +1,236 @@
+"""Pure parts of the scale work (issue 11): message kinds, the token bucket, the deadline, sweep due
+times and shards, forward-only cursors, renewal windows and the round-trip meter."""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import json
+import random
+import threading
+import time
+import types
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared.core import paths, roundtrips
+from shared.core.config import Config
+from shared.gmail.pacing import TokenBucket
+from shared.sync import renewal, sweep
+from shared.sync.deadline import Deadline
+from shared.sync.lease import cursor_fields
+from shared.sync.messages import Malformed, PushMessage, decode, force_data, renew_data, sweep_data
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+CFG = Config(project_id="p", sync_sweep_seconds=1800, sync_stale_seconds=180, sync_sweep_shards=16)
+
+
+def event(body: Any) -> Any:
+    data = base64.b64encode(json.dumps(body).encode() if not isinstance(body, bytes) else body).decode()
+    return types.SimpleNamespace(data={"message": {"data": data}})
+
+
+# ---------------------------------------------------------------- message kinds
+
+
+def test_a_forced_sync_carries_its_request_time_and_reason() -> None:
+    msg = decode(event(json.loads(force_data("Rep@Gmail.test", 1_700_000_000_123, "sweep"))))
+    assert msg == PushMessage("rep@gmail.test", None, True, requested_at_ms=1_700_000_000_123, reason="sweep")
+
+
+def test_a_renewal_is_a_forced_sync_that_says_so() -> None:
+    msg = decode(event(json.loads(renew_data("rep@gmail.test", 5))))
+    assert msg.force and msg.renew and msg.requested_at_ms == 5 and msg.reason == "renew"
+
+
+def test_the_sweep_tick_and_a_shard_sweep() -> None:
+    assert decode(event(json.loads(sweep_data()))) == PushMessage(sweep=True)
+    assert decode(event(json.loads(sweep_data(7)))) == PushMessage(sweep=True, shard=7)
+
+
+@pytest.mark.parametrize("body", [
+    {"sweep": True, "shard": -1},
+    {"sweep": True, "shard": "x"},
+    {"emailAddress": "rep@gmail.test", "force": True, "requestedAt": True},
+    {"emailAddress": "rep@gmail.test", "force": True, "requestedAt": "soon"},
+    {"emailAddress": "rep@gmail.test", "renew": "yes"},
+])
+def test_malformed_control_messages_are_rejected_for_acknowledgement(body: Any) -> None:
+    with pytest.raises(Malformed):
+        decode(event(body))
+
+
+def test_an_unknown_reason_is_dropped_not_trusted() -> None:
+    assert decode(event({"emailAddress": "r@g.test", "force": True, "reason": "<script>"})).reason is None
+
+
+# ---------------------------------------------------------------- token bucket
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, s: float) -> None:
+        self.t += s
+
+
+def test_the_token_bucket_lets_one_second_of_units_through_at_once() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(200, clock=clock, sleep=clock.sleep)
+    assert bucket.take(100) == 0 and bucket.take(100) == 0
+    assert bucket.take(2) > 0  # empty now: the next call waits
+
+
+def test_the_token_bucket_keeps_the_average_rate_under_its_limit() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(200, clock=clock, sleep=clock.sleep)
+    spent = 0
+    for _ in range(40):  # batches of 50 messages.get: 250 units, more than the bucket holds
+        bucket.take(250)
+        spent += 250
+    assert spent / clock.t <= 200 * 1.01 + 200 / clock.t  # one bucket of burst, then the rate
+
+
+def test_a_call_larger_than_the_bucket_waits_for_a_full_bucket_then_goes() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(200, clock=clock, sleep=clock.sleep)
+    bucket.take(200)
+    waited = bucket.take(250)
+    assert waited == pytest.approx(1.0)  # a full bucket (200) after one second, then into debt
+    assert bucket.take(1) == pytest.approx(0.255, abs=0.01)  # the debt of 50 (+1) is waited out
+
+
+# ---------------------------------------------------------------- deadline
+
+
+def test_one_deadline_gives_each_part_what_is_left() -> None:
+    d = Deadline(10, started=time.monotonic() - 8)
+    assert 1.5 < d.remaining() <= 2
+    assert d.budget(20) == pytest.approx(d.remaining(), abs=0.01)
+    assert d.budget(1) == 1
+    assert not d.passed()
+    assert Deadline(0).passed()
+
+
+# ---------------------------------------------------------------- sweep due times and shards
+
+
+def test_a_mailbox_with_a_live_watch_is_swept_every_15_to_30_minutes() -> None:
+    rng = random.Random(1)
+    dues = [sweep.next_due(NOW, True, CFG, rng) for _ in range(200)]
+    assert all(NOW + timedelta(minutes=15) <= d <= NOW + timedelta(minutes=30) for d in dues)
+
+
+def test_a_mailbox_without_a_live_watch_is_swept_more_often() -> None:
+    rng = random.Random(2)
+    dues = [sweep.next_due(NOW, False, CFG, rng) for _ in range(200)]
+    assert all(NOW + timedelta(seconds=90) <= d <= NOW + timedelta(seconds=180) for d in dues)
+
+
+def test_due_times_are_jittered_so_mailboxes_stop_moving_in_step() -> None:
+    rng = random.Random(3)
+    dues = sorted(sweep.next_due(NOW, True, CFG, rng) for _ in range(100))
+    spread = (dues[-1] - dues[0]).total_seconds()
+    assert spread > 600  # 100 mailboxes synced together fall due over more than ten minutes
+    assert len(set(dues)) == 100
+
+
+def test_a_busy_mailbox_does_not_rewrite_its_due_time_on_every_pass() -> None:
+    mid = paths.mailbox_id("rep@gmail.test")
+    shard = paths.sweep_shard(mid, 16)
+    fresh = {"sweepShard": shard, "sweepDueAt": NOW + timedelta(minutes=20)}
+    assert sweep.due_fields(mid, fresh, NOW, True, CFG) == {}
+    soon = {"sweepShard": shard, "sweepDueAt": NOW + timedelta(minutes=5)}  # within a quarter interval
+    assert set(sweep.due_fields(mid, soon, NOW, True, CFG)) == {"sweepShard", "sweepDueAt"}
+    # the watch lapsed: a due time half an hour away is too late for the short interval
+    assert sweep.due_fields(mid, fresh, NOW, False, CFG)["sweepDueAt"] <= NOW + timedelta(seconds=180)
+    assert sweep.due_fields(mid, {}, NOW, True, CFG)["sweepShard"] == shard
+
+
+def test_shards_are_stable_and_spread() -> None:
+    ids = [paths.mailbox_id(f"rep{i}@gmail.test") for i in range(1600)]
+    counts = [0] * 16
+    for mid in ids:
+        s = paths.sweep_shard(mid, 16)
+        assert s == paths.sweep_shard(mid, 16) and 0 <= s < 16
+        counts[s] += 1
+    assert min(counts) > 60 and max(counts) < 140  # about 100 each
+
+
+# ---------------------------------------------------------------- cursors and renewal windows
+
+
+def test_the_cursor_only_moves_forward_unless_recovery_sets_it() -> None:
+    data = {"historyId": "500", "lastSyncedInternalDate": 1000}
+    assert cursor_fields(data, 400, 900) == {}
+    assert cursor_fields(data, 600, 1100) == {"historyId": "600", "lastSyncedInternalDate": 1100}
+    assert cursor_fields(data, 400, None, force_set=True) == {"historyId": "400"}
+
+
+def test_a_watch_is_due_for_renewal_within_48_hours_and_live_until_it_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(renewal, "get_config", lambda: CFG)
+    assert renewal.renewal_due({"watchExpiration": NOW + timedelta(hours=47)}, NOW)
+    assert not renewal.renewal_due({"watchExpiration": NOW + timedelta(hours=49)}, NOW)
+    assert renewal.renewal_due({}, NOW)  # no watch at all
+    assert renewal.watch_live({"watchExpiration": NOW + timedelta(seconds=1)}, NOW)
+    assert not renewal.watch_live({"watchExpiration": NOW}, NOW)
+
+
+# ---------------------------------------------------------------- the round-trip meter
+
+
+class FakeApi:
+    """Stands in for the GAPIC client: unary commits and a streamed batch get."""
+
+    def __init__(self, delay: float = 0.05, together: threading.Barrier | None = None) -> None:
+        self.delay = delay
+        self.together = together  # calls that must all have started before any returns
+        self.started = threading.Event()
+
+    def commit(self, request: dict[str, Any]) -> str:
+        self.started.set()
+        if self.together is not None and request.get("together"):
+            self.together.wait(timeout=10)
+        time.sleep(self.delay)
+        return "ok"
+
+    def batch_get_documents(self, request: dict[str, Any]) -> Any:
+        time.sleep(self.delay)
+        return iter([types.SimpleNamespace(found=1), types.SimpleNamespace(missing="x")])
+
+
+def test_calls_one_after_the_other_are_rounds_and_overlapping_calls_are_one() -> None:
+    api = roundtrips.CountingApi(FakeApi(together=threading.Barrier(3)))
+    with roundtrips.metering() as meter:
+        list(api.batch_get_documents(request={}))
+        with roundtrips.ContextPool(max_workers=3) as pool:  # three at once: one round
+            for f in [pool.submit(api.commit, request={"writes": [1, 2], "together": True}) for _ in range(3)]:
+                f.result()
+        roundtrips.mark("message_written")
+        api.commit(request={"writes": [1]})
+    assert meter.summary() == {"rounds": 3, "calls": 5, "reads": 2, "writes": 7, "roundsTo_message_written": 2}
+
+
+def test_a_chain_beside_a_long_call_still_counts_its_length() -> None:
+    slow_api = FakeApi(0.5)
+    slow, fast = roundtrips.CountingApi(slow_api), roundtrips.CountingApi(FakeApi(0.01))
+    with roundtrips.metering() as meter:
+        t = threading.Thread(target=contextvars.copy_context().run, args=(slow.commit,), kwargs={"request": {}})
+        t.start()
+        assert slow_api.started.wait(10)
+        fast.commit(request={})
+        fast.commit(request={})  # started after the first fast one finished
+        t.join()
+    assert meter.rounds == 2 and meter.calls == 3
+
+
+def test_nothing_is_counted_without_a_meter() -> None:
+    api = roundtrips.CountingApi(FakeApi(0))
+    assert api.commit(request={}) == "ok"
+    assert roundtrips.current() is None
