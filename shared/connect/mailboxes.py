@@ -63,12 +63,32 @@ def sealed_token(mailbox_id: str, refresh_token: str, scopes: list[str]) -> Stor
                        scopes=sorted(scopes), updatedAt=now())
 
 
+class TokenUnreadable(Exception):
+    """The stored refresh token does not decrypt (a corrupt document, a key version that is gone).
+
+    Not transient and not Google's verdict: connecting Gmail again writes a new token. A Secret Manager
+    outage is `SecretUnavailable` instead (shared.core.secrets), which a retry can cure.
+    """
+
+
 def load_refresh_token(mailbox_id: str) -> str | None:
     snap = token_ref(mailbox_id).get()
     if not snap.exists:
         return None
-    t = StoredToken.from_doc(snap.to_dict())
-    return open_sealed(Sealed(t.ciphertext, t.nonce, t.keyVersion), context=mailbox_id)
+    return open_token(mailbox_id, snap.to_dict())
+
+
+def open_token(mailbox_id: str, data: dict[str, Any] | None) -> str:
+    """The refresh token of a token document the caller already read (e.g. in a batch with others)."""
+    from shared.core.secrets import SecretUnavailable
+
+    t = StoredToken.from_doc(data)
+    try:
+        return open_sealed(Sealed(t.ciphertext, t.nonce, t.keyVersion), context=mailbox_id)
+    except SecretUnavailable:
+        raise
+    except Exception as exc:  # InvalidTag, malformed base64, a key of the wrong size, bad UTF-8
+        raise TokenUnreadable(f"token of mailbox {mailbox_id}: {type(exc).__name__}") from None
 
 
 def set_status(mailbox_id: str, status: str, reason: str | None) -> list[Link]:

@@ -101,6 +101,7 @@ class Message(Doc):
     isForward: bool = False
     attachments: list[dict[str, Any]] = field(default_factory=list)
     createdAt: datetime | None = None
+    truncated: bool = False  # R22, R23: text/html were cut (at a UTF-8 boundary) to fit Firestore's 1 MiB
 
     def to_doc(self) -> dict[str, Any]:
         d = asdict(self)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -39,14 +40,49 @@ def discovery_document(root_url: str) -> str:
     return json.dumps(doc)
 
 
-def build_gmail(credentials: Credentials) -> Any:
-    """A Gmail `Resource` whose every call (batch and upload included) goes to the configured root."""
-    import google_auth_httplib2
-    from googleapiclient.discovery import build_from_document
+def _base_http() -> Any:
     from googleapiclient.http import build_http
 
     # build_http() drops 308 from the redirect codes: resumable uploads answer 308 "resume incomplete".
     base = build_http()
     base.timeout = HTTP_TIMEOUT_SECONDS
-    http = google_auth_httplib2.AuthorizedHttp(credentials, http=base)
+    return base
+
+
+def authorized_http(credentials: Credentials, base: Any) -> Any:
+    """`base` (an httplib2.Http and its open connections) carrying the mailbox's access token."""
+    import google_auth_httplib2
+
+    return google_auth_httplib2.AuthorizedHttp(credentials, http=base)
+
+
+def build_gmail(credentials: Credentials) -> Any:
+    """A Gmail `Resource` whose every call (batch and upload included) goes to the configured root."""
+    from googleapiclient.discovery import build_from_document
+
+    http = authorized_http(credentials, _base_http())
     return build_from_document(discovery_document(get_config().gmail_api_root), http=http)
+
+
+_pooled = threading.local()
+
+
+def pooled_messages() -> tuple[Any, Any]:
+    """(`users().messages()` resource, httplib2.Http) of this thread, built once and kept.
+
+    For callers that make one Gmail call per invocation (the send path): the connection to Gmail stays
+    open between invocations, so a send does not pay a new TCP and TLS handshake, and the resource is
+    not rebuilt from the discovery document each time. The resource carries no credentials: pass
+    `http=authorized_http(creds, base)` to each `execute()`. httplib2 is not thread-safe, hence one
+    per thread (functions-framework serves requests on a fixed pool of threads).
+    """
+    from googleapiclient.discovery import build_from_document
+
+    root = get_config().gmail_api_root
+    hit = getattr(_pooled, "messages", None)
+    if hit is None or hit[0] != root:
+        base = _base_http()
+        service = build_from_document(discovery_document(root), http=base)
+        hit = (root, service.users().messages(), base)
+        _pooled.messages = hit
+    return hit[1], hit[2]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import paths
+from shared.core import paths, roundtrips
 from shared.core.clients import firestore_client
 from shared.core.models import Message
 from shared.core.times import aware as _aware
@@ -41,6 +41,7 @@ def store_message(account_id: str, conversation_id: str, message_id: str, msg: M
     if doc.get("createdAt") is None:
         doc["createdAt"] = datetime.now(UTC)
     try:
+        roundtrips.note("message create")
         message_ref(account_id, conversation_id, message_id).create(doc)
     except AlreadyExists:
         return False
@@ -48,8 +49,11 @@ def store_message(account_id: str, conversation_id: str, message_id: str, msg: M
 
 
 def touch_conversation(account_id: str, conversation_id: str, contact_id: str, at: datetime,
-                       snippet: str, direction: str) -> None:
+                       snippet: str, direction: str, snapshot: Any = None) -> None:
     """Create the conversation if needed and move lastMessageAt (and its snippet) forward only.
+
+    `snapshot`: the conversation as the caller already read it (the send path reads it in its first
+    batch), used for the first attempt instead of a read.
 
     Optimistic concurrency instead of a transaction: read, then write guarded by
     the document's update time (or create-if-absent); a concurrent writer makes
@@ -71,12 +75,17 @@ def touch_conversation(account_id: str, conversation_id: str, contact_id: str, a
         "lastMessageDirection": direction,
     }
     for attempt in range(TOUCH_ATTEMPTS):
-        snap = ref.get()
+        if attempt == 0 and snapshot is not None:
+            snap = snapshot
+        else:
+            roundtrips.note("conversation read")
+            snap = ref.get()
         data = (snap.to_dict() or {}) if snap.exists else {}
         last = _aware(data.get("lastMessageAt"))
         if snap.exists and last is not None and last >= at:
             return
         try:
+            roundtrips.note("conversation write")
             if not snap.exists:
                 ref.create({**update, "contactId": contact_id, "channel": "email", "createdAt": datetime.now(UTC)})
             else:

@@ -1,0 +1,108 @@
+"""Sequential Firestore round trips of one operation, counted where they happen (SPEC §5, Speed).
+
+The quality bar is stated in round trips, not milliseconds ("a send adds at
+most 5 sequential Firestore round trips"), because counts are deterministic
+and times are not. So the code counts them itself: every Firestore call of a
+counted operation calls `note(what)` just before it goes out, and calls that
+run concurrently under `parallel()` count once for the whole group (they
+overlap in time, so they add one round trip to the chain, not several).
+
+`note` is a no-op outside `counting()`, so shared helpers can note their
+calls whoever uses them. The counter lives in a context variable: each
+request thread counts its own, and `parallel` carries it into its workers.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+_POOL_WORKERS = 32  # per process; each parallel group is a handful of calls, never nested
+
+
+@dataclass
+class Counter:
+    count: int = 0
+    stages: list[str] = field(default_factory=list)  # what each round trip was, in order
+    _seen_groups: set[int] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_counter: contextvars.ContextVar[Counter | None] = contextvars.ContextVar("roundtrip_counter", default=None)
+_group: contextvars.ContextVar[int | None] = contextvars.ContextVar("roundtrip_group", default=None)
+_group_ids = itertools.count(1)
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+@contextmanager
+def counting() -> Iterator[Counter]:
+    """Count the round trips of everything inside (in this thread and its `parallel` workers)."""
+    counter = Counter()
+    token = _counter.set(counter)
+    try:
+        yield counter
+    finally:
+        _counter.reset(token)
+
+
+def note(what: str) -> None:
+    """One Firestore round trip is about to go out (inside a `parallel` group: the group's, once)."""
+    counter = _counter.get()
+    if counter is None:
+        return
+    group = _group.get()
+    with counter._lock:
+        if group is None:
+            counter.count += 1
+            counter.stages.append(what)
+        elif group not in counter._seen_groups:
+            counter._seen_groups.add(group)
+            counter.count += 1
+            counter.stages.append(what)
+        else:
+            counter.stages[-1] += f" | {what}"
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_POOL_WORKERS, thread_name_prefix="parallel")
+        return _pool
+
+
+def parallel(*calls: Callable[[], Any]) -> list[Any]:
+    """Run the calls concurrently and return their results in order; the first exception is raised
+    after every call has finished (so no call is left running behind the caller's back).
+
+    The Firestore, Secret Manager and HTTP clients used here are thread-safe; httplib2 is not, so a
+    Gmail call inside must use its own connection (shared.gmail.service.pooled_messages is per thread).
+    """
+    if len(calls) == 1:
+        return [calls[0]()]
+    group = next(_group_ids)
+
+    def in_group(fn: Callable[[], Any]) -> Callable[[], Any]:
+        ctx = contextvars.copy_context()
+        ctx.run(_group.set, group)
+        return lambda: ctx.run(fn)
+
+    futures = [_executor().submit(in_group(fn)) for fn in calls]
+    results: list[Any] = []
+    error: BaseException | None = None
+    for f in futures:
+        try:
+            results.append(f.result())
+        except BaseException as exc:  # re-raised below, after the others finished
+            results.append(None)
+            error = error or exc
+    if error is not None:
+        raise error
+    return results
