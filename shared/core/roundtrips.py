@@ -3,19 +3,19 @@
 The quality bar is stated in round trips, not milliseconds ("a send adds at
 most 5 sequential Firestore round trips"), because counts are deterministic
 and times are not. So the code counts them itself: every Firestore call of a
-counted operation calls `note(what)` just before it goes out, and calls that
-run concurrently under `parallel()` count once for the whole group (they
-overlap in time, so they add one round trip to the chain, not several).
+counted operation calls `note(what)` just before it goes out. Calls that run
+concurrently under `parallel()` overlap in time: the group adds the round
+trips of its longest branch (a branch that reads and then writes adds two),
+not the sum of all branches.
 
 `note` is a no-op outside `counting()`, so shared helpers can note their
 calls whoever uses them. The counter lives in a context variable: each
-request thread counts its own, and `parallel` carries it into its workers.
+request thread counts its own, and `parallel` gives each branch its own.
 """
 
 from __future__ import annotations
 
 import contextvars
-import itertools
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,13 +30,17 @@ _POOL_WORKERS = 32  # per process; each parallel group is a handful of calls, ne
 class Counter:
     count: int = 0
     stages: list[str] = field(default_factory=list)  # what each round trip was, in order
-    _seen_groups: set[int] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_group(self, branches: list[Counter]) -> None:
+        """A parallel group: as many round trips as its longest branch; its stages side by side."""
+        longest = max((b.count for b in branches), default=0)
+        if longest == 0:
+            return
+        self.count += longest
+        self.stages.append(" | ".join(", ".join(b.stages) for b in branches if b.stages))
 
 
 _counter: contextvars.ContextVar[Counter | None] = contextvars.ContextVar("roundtrip_counter", default=None)
-_group: contextvars.ContextVar[int | None] = contextvars.ContextVar("roundtrip_group", default=None)
-_group_ids = itertools.count(1)
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
@@ -53,21 +57,12 @@ def counting() -> Iterator[Counter]:
 
 
 def note(what: str) -> None:
-    """One Firestore round trip is about to go out (inside a `parallel` group: the group's, once)."""
+    """One Firestore round trip is about to go out (no-op when nothing is counting)."""
     counter = _counter.get()
     if counter is None:
         return
-    group = _group.get()
-    with counter._lock:
-        if group is None:
-            counter.count += 1
-            counter.stages.append(what)
-        elif group not in counter._seen_groups:
-            counter._seen_groups.add(group)
-            counter.count += 1
-            counter.stages.append(what)
-        else:
-            counter.stages[-1] += f" | {what}"
+    counter.count += 1
+    counter.stages.append(what)
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -87,14 +82,16 @@ def parallel(*calls: Callable[[], Any]) -> list[Any]:
     """
     if len(calls) == 1:
         return [calls[0]()]
-    group = next(_group_ids)
+    parent = _counter.get()
+    branches = [Counter() for _ in calls]
 
-    def in_group(fn: Callable[[], Any]) -> Callable[[], Any]:
+    def in_branch(fn: Callable[[], Any], branch: Counter) -> Callable[[], Any]:
         ctx = contextvars.copy_context()
-        ctx.run(_group.set, group)
+        if parent is not None:
+            ctx.run(_counter.set, branch)
         return lambda: ctx.run(fn)
 
-    futures = [_executor().submit(in_group(fn)) for fn in calls]
+    futures = [_executor().submit(in_branch(fn, b)) for fn, b in zip(calls, branches, strict=True)]
     results: list[Any] = []
     error: BaseException | None = None
     for f in futures:
@@ -103,6 +100,8 @@ def parallel(*calls: Callable[[], Any]) -> list[Any]:
         except BaseException as exc:  # re-raised below, after the others finished
             results.append(None)
             error = error or exc
+    if parent is not None:
+        parent.add_group(branches)
     if error is not None:
         raise error
     return results
