@@ -78,7 +78,7 @@ def parallel(*calls: Callable[[], Any]) -> list[Any]:
     after every call has finished (so no call is left running behind the caller's back).
 
     The Firestore, Secret Manager and HTTP clients used here are thread-safe; httplib2 is not, so a
-    Gmail call inside must use its own connection (shared.gmail.service.pooled_messages is per thread).
+    Gmail call inside must use its own connection (shared.gmail.service.kept_connection hands out one each).
     """
     if len(calls) == 1:
         return [calls[0]()]

@@ -42,7 +42,7 @@ from shared.core.crypto import TOKEN_KEY_SECRET
 from shared.core.events import CrmEvent, publish
 from shared.gmail.credentials import OAUTH_CLIENT_SECRET, ReauthRequired, credentials_from, refresh
 from shared.gmail.mime_build import OutgoingEmail, build_bytes, message_id_for
-from shared.gmail.service import discovery_document
+from shared.gmail.service import warm_connection
 from shared.http.answers import ApiError
 from shared.send import answers, context, gmail_send, idempotency, reserve
 from shared.send.context import SendContext
@@ -76,21 +76,32 @@ def prefetch_secrets() -> None:
     secrets.prefetch(list(SECRETS))
 
 
+class Clock:
+    """Milliseconds since the start at the end of each phase (logged with every send, for operators)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.ms: dict[str, int] = {}
+
+    def mark(self, phase: str) -> None:
+        self.ms[phase] = round((time.monotonic() - self.started) * 1000)
+
+
 def send(req: SendRequest) -> Outcome:
-    started = time.monotonic()
+    clock = Clock()
     with roundtrips.counting() as trips:
-        result, replayed, ctx = _send(req)
+        result, replayed, ctx = _send(req, clock)
     outcome = Outcome(result, replayed, trips.count, list(trips.stages))
     log.info("email replayed" if replayed else "email sent", accountId=req.account_id, userId=req.user_id,
              mailboxId=ctx.mailbox_id if ctx else None, gmailMessageId=result.get("gmailMessageId"),
-             firestoreRoundTrips=trips.count, roundTrips=trips.stages,
-             ms=round((time.monotonic() - started) * 1000))
+             firestoreRoundTrips=trips.count, roundTrips=trips.stages, ms=clock.ms)
     return outcome
 
 
-def _send(req: SendRequest) -> tuple[dict[str, Any], bool, SendContext | None]:
+def _send(req: SendRequest, clock: Clock) -> tuple[dict[str, Any], bool, SendContext | None]:
     # 1. read
     first = context.read_first(req)
+    clock.mark("read")
     try:
         done = idempotency.finished(first.record_id, _data(first.get("record")), req.fingerprint())
     except idempotency.KeyReused:
@@ -105,6 +116,7 @@ def _send(req: SendRequest) -> tuple[dict[str, Any], bool, SendContext | None]:
     if len(mime) > MAX_MIME_BYTES:
         raise too_large(f"the encoded message exceeds Gmail's {MAX_MIME_BYTES} bytes")
     gmail = GmailAccess(ctx.mailbox_id, ctx.address, credentials_from(ctx.mailbox_id, ctx.refresh_token))
+    clock.mark("check")
 
     # 3. reserve
     fast = first.get("record") is None
@@ -122,6 +134,7 @@ def _send(req: SendRequest) -> tuple[dict[str, Any], bool, SendContext | None]:
         if recovered is not None:
             return recovered, False, ctx
         reservation = reserve.Reservation(claim, reserve.slot_for(claim, ctx.mailbox_id))
+    clock.mark("reserve")
 
     # 4. Gmail
     thread_id = ctx.parent.thread_id if ctx.parent else None
@@ -136,9 +149,11 @@ def _send(req: SendRequest) -> tuple[dict[str, Any], bool, SendContext | None]:
         _leave_to_retry(reservation.claim)  # outcome unknown: the retry asks Gmail before it sends
         raise
     _test_crash_window(gmail_id)
+    clock.mark("gmail")
 
     # 5. log, 6. tell
-    return _log_and_tell(ctx, reservation.claim, Sent(rfc822_id, gmail_id, gmail_thread), thread_snap), False, ctx
+    result = _log_and_tell(ctx, reservation.claim, Sent(rfc822_id, gmail_id, gmail_thread), thread_snap, clock)
+    return result, False, ctx
 
 
 def build_mime(ctx: SendContext, rfc822_id: str) -> bytes:
@@ -190,10 +205,8 @@ def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fast: bo
             ctx.conversation = snaps.get("conversation")
         return snaps.get("thread")
 
-    def gmail_client() -> None:
-        discovery_document(get_config().gmail_api_root)  # parsed once per process (cold start)
-
-    reservation, failure, thread_snap, _ = roundtrips.parallel(commit, access_token, reply_documents, gmail_client)
+    reservation, failure, thread_snap, _ = roundtrips.parallel(commit, access_token, reply_documents,
+                                                               warm_connection)
     return reservation, thread_snap, failure
 
 
@@ -212,10 +225,11 @@ def _recover(ctx: SendContext, gmail: GmailAccess, claim: idempotency.Claim, rfc
     if found is None:
         return None
     log.info("send recovered after crash", mailboxId=ctx.mailbox_id, gmailMessageId=found[0])
-    return _log_and_tell(ctx, claim, Sent(rfc822_id, *found), None)
+    return _log_and_tell(ctx, claim, Sent(rfc822_id, *found), None, Clock())
 
 
-def _log_and_tell(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread_snap: Any) -> dict[str, Any]:
+def _log_and_tell(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread_snap: Any,
+                  clock: Clock) -> dict[str, Any]:
     """R23: Gmail accepted the message, so the answer is a 200 whatever happens here."""
     req = ctx.req
     try:
@@ -226,6 +240,7 @@ def _log_and_tell(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread
                   detail=str(exc)[:300])
         _leave_to_retry(claim)
         return result_of(sent, ctx.conversation_id)
+    clock.mark("log")
     try:
         publish([CrmEvent(type="message.sent", accountId=req.account_id, userId=req.user_id,
                           contactId=req.contact_id, conversationId=result["conversationId"],
@@ -234,6 +249,7 @@ def _log_and_tell(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread
     except Exception as exc:
         log.error("message.sent event not published", accountId=req.account_id, messageId=result["messageId"],
                   error=type(exc).__name__)
+    clock.mark("event")
     return result
 
 

@@ -1,4 +1,4 @@
-"""Gmail's messages.send for the send path, over a connection this thread keeps open (issue 12).
+"""Gmail's messages.send for the send path, over a kept connection (issue 12: no handshake per send).
 
 Errors are sorted by shared.gmail.errors.classify into what they mean for
 the send: a refusal (nothing was sent: give back the slot and the key, then
@@ -25,7 +25,7 @@ from shared.core import log
 from shared.core.config import get_config
 from shared.gmail.credentials import ReauthRequired, reauth_guard
 from shared.gmail.errors import Outcome, classify
-from shared.gmail.service import authorized_http, pooled_messages
+from shared.gmail.service import authorized_http, kept_connection
 from shared.http.answers import ApiError
 from shared.send import answers
 from shared.send.limits import reset_at
@@ -50,8 +50,7 @@ class GmailAccess:
 
     def call(self, fn: Callable[[Any, Any], T]) -> T:
         """`fn(messages_resource, http)` with the mailbox's token on the kept connection; R5 on invalid_grant."""
-        messages, base = pooled_messages()
-        with reauth_guard(self.mailbox_id, self.address):
+        with kept_connection() as (messages, base), reauth_guard(self.mailbox_id, self.address):
             return fn(messages, authorized_http(self.credentials, base))
 
 
