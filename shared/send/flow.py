@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.core import log, roundtrips, secrets
+from shared.core.clients import firestore_client, publisher
 from shared.core.config import get_config
 from shared.core.crypto import TOKEN_KEY_SECRET
 from shared.core.events import CrmEvent, publish
@@ -71,9 +72,17 @@ class Outcome:
         return out
 
 
+_warm = False
+
+
 def prefetch_secrets() -> None:
-    """An instance's first request reads every secret the send needs at once, not one after the other."""
-    secrets.prefetch(list(SECRETS))
+    """An instance's first request reads every secret the send needs at once, not one after the other,
+    and builds the Firestore client (importing it is most of a cold start) while those reads wait."""
+    global _warm
+    if _warm:
+        return
+    roundtrips.parallel(lambda: secrets.prefetch(list(SECRETS)), firestore_client)
+    _warm = True
 
 
 class Clock:
@@ -170,6 +179,7 @@ def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fast: bo
     """Record + slot in one commit (when no record was there), in parallel with what the send needs next.
 
     Returns (the reservation or None for the general path, the reply's thread map, a refusal to give).
+    On an instance's first send the Gmail and Pub/Sub clients are built meanwhile too.
     """
     req = ctx.req
 
@@ -205,8 +215,8 @@ def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fast: bo
             ctx.conversation = snaps.get("conversation")
         return snaps.get("thread")
 
-    reservation, failure, thread_snap, _ = roundtrips.parallel(commit, access_token, reply_documents,
-                                                               warm_connection)
+    reservation, failure, thread_snap, _, _ = roundtrips.parallel(commit, access_token, reply_documents,
+                                                                  warm_connection, publisher)
     return reservation, thread_snap, failure
 
 
