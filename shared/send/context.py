@@ -16,7 +16,7 @@ before a slot or a record exists (R23).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from shared.connect.connection import ConnectionState, decide_from_snapshots
@@ -50,7 +50,6 @@ class SendContext:
     conversation: Any = None  # its snapshot when read beforehand (else the log reads it)
     parent: Parent | None = None
     subject: str = ""
-    timings: dict[str, int] = field(default_factory=dict)  # ms at the end of each phase (logged for operators)
 
     @property
     def to_address(self) -> str:

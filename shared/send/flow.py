@@ -41,6 +41,7 @@ from shared.core.clients import firestore_client, publisher
 from shared.core.config import get_config
 from shared.core.crypto import TOKEN_KEY_SECRET
 from shared.core.events import CrmEvent, publish
+from shared.core.secrets import SecretUnavailable
 from shared.gmail.credentials import OAUTH_CLIENT_SECRET, ReauthRequired, credentials_from, refresh
 from shared.gmail.mime_build import OutgoingEmail, build_bytes, message_id_for
 from shared.gmail.service import warm_connection
@@ -111,8 +112,9 @@ def _send(req: SendRequest, clock: Clock) -> tuple[dict[str, Any], bool, SendCon
     # 1. read
     first = context.read_first(req)
     clock.mark("read")
+    fingerprint = req.fingerprint()  # hashes the whole content (25 MB at most): once
     try:
-        done = idempotency.finished(first.record_id, _data(first.get("record")), req.fingerprint())
+        done = idempotency.finished(first.record_id, _data(first.get("record")), fingerprint)
     except idempotency.KeyReused:
         raise answers.key_reused() from None
     if done is not None and done.record.result is not None:
@@ -124,18 +126,21 @@ def _send(req: SendRequest, clock: Clock) -> tuple[dict[str, Any], bool, SendCon
     mime = build_mime(ctx, rfc822_id)
     if len(mime) > MAX_MIME_BYTES:
         raise too_large(f"the encoded message exceeds Gmail's {MAX_MIME_BYTES} bytes")
-    gmail = GmailAccess(ctx.mailbox_id, ctx.address, credentials_from(ctx.mailbox_id, ctx.refresh_token))
+    try:
+        gmail = GmailAccess(ctx.mailbox_id, ctx.address, credentials_from(ctx.mailbox_id, ctx.refresh_token))
+    except SecretUnavailable:
+        raise answers.credentials_unavailable() from None
     clock.mark("check")
 
     # 3. reserve
     fast = first.get("record") is None
-    reservation, thread_snap, failure = _reserve_fast(ctx, gmail, rfc822_id, fast)
+    reservation, thread_snap, failure = _reserve_fast(ctx, gmail, rfc822_id, fingerprint, fast)
     if failure is not None:
         if reservation is not None:
             reservation.give_back()
         raise failure
     if reservation is None:
-        claim = reserve.begin(req.account_id, req.user_id, req.idempotency_key, fingerprint=req.fingerprint(),
+        claim = reserve.begin(req.account_id, req.user_id, req.idempotency_key, fingerprint=fingerprint,
                               rfc822_id=rfc822_id, lease_seconds=get_config().send_lease_seconds)
         if claim.kind == "done" and claim.record.result is not None:
             return claim.record.result, True, ctx
@@ -174,7 +179,7 @@ def build_mime(ctx: SendContext, rfc822_id: str) -> bytes:
         in_reply_to=parent.in_reply_to if parent else None, references=parent.references if parent else ()))
 
 
-def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fast: bool
+def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fingerprint: str, fast: bool
                   ) -> tuple[reserve.Reservation | None, Any, ApiError | None]:
     """Record + slot in one commit (when no record was there), in parallel with what the send needs next.
 
@@ -187,7 +192,7 @@ def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fast: bo
         if not fast:
             return None
         return reserve.record_and_slot(ctx.record_id, req.account_id, req.user_id, req.idempotency_key,
-                                       fingerprint=req.fingerprint(), rfc822_id=rfc822_id,
+                                       fingerprint=fingerprint, rfc822_id=rfc822_id,
                                        lease_seconds=get_config().send_lease_seconds, mailbox_id=ctx.mailbox_id)
 
     def access_token() -> ApiError | None:
