@@ -5,7 +5,11 @@ gmail_push's later notification of the same message finds it) and the
 idempotency record's result; the conversation summary is written beside it,
 in parallel, with its own guard (its `lastMessageAt` only moves forward, and
 many sends to one contact contend for it, so it retries alone instead of
-making the message commit retry).
+making the message commit retry). Sends of one instance to one conversation
+take turns on it (a lock per conversation) and each guards its write with
+the update time the previous one wrote, so they do not conflict with each
+other; a writer elsewhere (another instance, the sync) makes the guard fail
+and that send reads the document again.
 
 The message must fit in a Firestore document (1 MiB): text and html are cut
 at a UTF-8 character boundary to fit, `truncated: true` (R23); the whole
@@ -18,6 +22,9 @@ the same writes go one at a time through the shared, race-safe helpers.
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -115,8 +122,7 @@ def log_sent(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread_snap
         return True
 
     def touch() -> None:
-        touch_conversation(req.account_id, conversation_id, req.contact_id, now, snippet, "outbound",
-                           snapshot=summary)
+        touch_summary(req.account_id, conversation_id, req.contact_id, now, snippet, summary)
 
     committed, _ = roundtrips.parallel(commit, lambda: _quietly(touch, ctx, conversation_id))
     if committed:
@@ -133,8 +139,8 @@ def _one_at_a_time(ctx: SendContext, claim: idempotency.Claim, sent: Sent, doc: 
     result = result_of(sent, conversation_id)
     if conversation_id != ctx.conversation_id:
         doc = message_doc(ctx, sent, conversation_id, now)
-        _quietly(lambda: touch_conversation(req.account_id, conversation_id, req.contact_id, now, doc["snippet"],
-                                            "outbound"), ctx, conversation_id)
+        _quietly(lambda: touch_summary(req.account_id, conversation_id, req.contact_id, now, doc["snippet"], None),
+                 ctx, conversation_id)
     store_message(req.account_id, conversation_id, result["messageId"], Message.from_doc(doc))
     idempotency.complete(claim, result)
     return result
@@ -171,3 +177,54 @@ def _quietly(fn: Any, ctx: SendContext, conversation_id: str) -> None:
     except Exception as exc:
         log.warning("conversation summary not updated", accountId=ctx.req.account_id,
                     conversationId=conversation_id, error=type(exc).__name__)
+
+
+class _Written:
+    """What this instance last wrote to a conversation, standing in for a snapshot of it."""
+
+    exists = True
+
+    def __init__(self, update_time: Any, last_message_at: datetime, contact_id: str) -> None:
+        self.update_time = update_time
+        self._data = {"lastMessageAt": last_message_at, "contactId": contact_id}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class _Turn:
+    __slots__ = ("__weakref__", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+
+MAX_REMEMBERED = 10_000
+_written: OrderedDict[tuple[str, str], _Written] = OrderedDict()
+_turns: weakref.WeakValueDictionary[tuple[str, str], _Turn] = weakref.WeakValueDictionary()
+_state_lock = threading.Lock()
+
+
+def touch_summary(account_id: str, conversation_id: str, contact_id: str, at: datetime, snippet: str,
+                  snapshot: Any) -> None:
+    """The conversation's lastMessageAt/snippet moved forward (shared.sync.conversations.touch_conversation),
+    starting from the freshest of: the caller's snapshot, what this instance wrote last."""
+    key = (account_id, conversation_id)
+    with _state_lock:
+        turn = _turns.get(key)
+        if turn is None:
+            turn = _turns[key] = _Turn()
+    with turn.lock:
+        with _state_lock:
+            known = _written.get(key)
+        if known is not None and (snapshot is None or not snapshot.exists
+                                  or known.update_time >= snapshot.update_time):
+            snapshot = known
+        update_time = touch_conversation(account_id, conversation_id, contact_id, at, snippet, "outbound",
+                                         snapshot=snapshot)
+        if update_time is not None:
+            with _state_lock:
+                _written[key] = _Written(update_time, at, contact_id)
+                _written.move_to_end(key)
+                while len(_written) > MAX_REMEMBERED:
+                    _written.popitem(last=False)
