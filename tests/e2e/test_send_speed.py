@@ -63,3 +63,18 @@ def test_speed_a_retry_of_a_finished_send_is_answered_after_one_round_trip(world
     again = world.send(key="once")
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert round_trips(again) == 1
+
+
+def test_speed_8_concurrent_sends_to_one_contact_take_turns_on_its_conversation(world: World) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.e2e.send_steps import CONTACT
+
+    round_trips(world.send(key="warm"))  # the instance now knows the user's mailbox
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(lambda i: world.send(key=f"burst-{i}", text=f"message {i}"), range(8)))
+    assert [round_trips(r) for r in responses] == [3] * 8  # no guarded write failed and retried
+    msgs = world.messages()
+    assert len(msgs) == 9
+    conv = world.db.document(f"accounts/{ACCOUNT}/conversations/{CONTACT}").get().to_dict()
+    assert conv["lastMessageAt"] == max(m["sentAt"] for m in msgs.values())  # moved forward only
