@@ -2,7 +2,9 @@
 
 The record `sync_idempotency/{sha256(account, user, key)}` is created
 (create-if-absent) before anything is sent, in state `pending` with a lease
-and the Message-ID the send will use. Whoever creates it owns the send; a
+and the Message-ID the send will use; on the send's fast path in one commit
+with the day's slot (shared.send.reserve), else by `begin` here, which also
+handles everything a conflict can mean. Whoever creates it owns the send; a
 concurrent retry finds it pending and polls until it is `done` (then answers
 with the same result) or gone (the first attempt failed before Gmail sent
 anything and released it: the retry tries again).
