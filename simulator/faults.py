@@ -4,25 +4,35 @@ The fault set is replaced whole by `PUT /sim/faults`:
 
     {"seed": 7,
      "methods": {"gmail.users.messages.get": {"errorRate": 0.2, "codes": [429, 503], "latencyMs": 50},
+                 "messages.send": {"latencyMs": 300, "latencyP90Ms": 600},
                  "*": {"latencyMs": 5}},
      "notifications": {"dropRate": 0.1, "duplicateRate": 0.1, "reorderRate": 0.1, "delayMs": 200}}
 
 A method key is a discovery method id (`gmail.users.messages.get`), its short
 name (`messages.get`) or `*` (any Gmail method); the most specific key wins.
 The key `batch` applies to a whole batch request (its parts still draw their own).
-Draws come from two generators seeded with `seed` (one for calls, one for
-notifications), so the same seed and the same sequence of calls give the
-same faults. Injected errors are answered before quota is charged.
+Draws come from generators seeded with `seed` (errors, latencies and
+notifications each their own), so the same seed and the same sequence of
+calls give the same faults. Injected errors are answered before quota is charged.
+
+`latencyMs` alone adds that fixed time to every call. With `latencyP90Ms` as
+well, each call draws its latency from a log-normal distribution whose median
+is `latencyMs` and whose 90th percentile is `latencyP90Ms` (request latencies
+are right-skewed: most calls near the median, a long tail), so a benchmark can
+give `messages.send` a Gmail-like latency instead of a constant.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 SUPPORTED_CODES = (400, 401, 403, 404, 429, 500, 502, 503, 504)
+MAX_LATENCY_MS = 600_000
+_Z90 = 1.2815515655446004  # the standard normal's 90th percentile
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,13 @@ class MethodFault:
     error_rate: float = 0.0
     codes: tuple[int, ...] = (503,)
     latency_ms: int = 0
+    latency_p90_ms: int = 0  # 0: latency_ms is fixed; else log-normal with that median and this p90
+
+    def draw_latency_ms(self, rng: random.Random) -> float:
+        if not self.latency_p90_ms or self.latency_p90_ms == self.latency_ms:
+            return float(self.latency_ms)
+        sigma = math.log(self.latency_p90_ms / self.latency_ms) / _Z90
+        return min(float(MAX_LATENCY_MS), rng.lognormvariate(math.log(self.latency_ms), sigma))
 
 
 @dataclass(frozen=True)
@@ -49,8 +66,8 @@ def _rate(d: dict[str, Any], key: str) -> float:
 
 def _ms(d: dict[str, Any], key: str) -> int:
     v = d.get(key, 0)
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 600_000:
-        raise ValueError(f"{key} must be milliseconds between 0 and 600000")
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= MAX_LATENCY_MS:
+        raise ValueError(f"{key} must be milliseconds between 0 and {MAX_LATENCY_MS}")
     return int(v)
 
 
@@ -75,12 +92,15 @@ class Faults:
             raise ValueError("seed must be an integer")
         methods: dict[str, MethodFault] = {}
         for name, m in (spec.get("methods") or {}).items():
-            if not isinstance(m, dict) or set(m) - {"errorRate", "codes", "latencyMs"}:
-                raise ValueError(f"methods.{name} takes errorRate, codes, latencyMs")
+            if not isinstance(m, dict) or set(m) - {"errorRate", "codes", "latencyMs", "latencyP90Ms"}:
+                raise ValueError(f"methods.{name} takes errorRate, codes, latencyMs, latencyP90Ms")
             codes = tuple(m.get("codes") or (503,))
             if any(c not in SUPPORTED_CODES for c in codes):
                 raise ValueError(f"methods.{name}.codes must be among {list(SUPPORTED_CODES)}")
-            methods[name] = MethodFault(_rate(m, "errorRate"), codes, _ms(m, "latencyMs"))
+            latency, p90 = _ms(m, "latencyMs"), _ms(m, "latencyP90Ms")
+            if p90 and (latency <= 0 or p90 < latency):
+                raise ValueError(f"methods.{name}.latencyP90Ms needs latencyMs > 0 and must not be below it")
+            methods[name] = MethodFault(_rate(m, "errorRate"), codes, latency, p90)
         n = spec.get("notifications") or {}
         if not isinstance(n, dict) or set(n) - {"dropRate", "duplicateRate", "reorderRate", "delayMs"}:
             raise ValueError("notifications takes dropRate, duplicateRate, reorderRate, delayMs")
@@ -91,6 +111,7 @@ class Faults:
             self._notif = notif
             self._call_rng = random.Random(seed)
             self._notif_rng = random.Random(seed + 1)
+            self._latency_rng = random.Random(seed + 2)  # its own: a latency spread leaves the error draws alone
 
     def spec(self) -> dict[str, Any]:
         with self._lock:
@@ -107,7 +128,7 @@ class Faults:
             code = None
             if f.error_rate > 0 and self._call_rng.random() < f.error_rate:
                 code = self._call_rng.choice(f.codes)
-            return f.latency_ms / 1000.0, code
+            return f.draw_latency_ms(self._latency_rng) / 1000.0, code
 
     def for_notification(self) -> NotificationFate:
         with self._lock:

@@ -73,17 +73,33 @@ def sealed_token(mailbox_id: str, refresh_token: str, scopes: list[str]) -> Stor
                        scopes=sorted(scopes), updatedAt=now())
 
 
+class TokenUnreadable(Exception):
+    """The stored refresh token does not decrypt (a corrupt document, a key version that is gone).
+
+    Not transient and not Google's verdict: connecting Gmail again writes a new token. A Secret Manager
+    outage is `SecretUnavailable` instead (shared.core.secrets), which a retry can cure.
+    """
+
+
 def load_refresh_token(mailbox_id: str) -> str | None:
     snap = token_ref(mailbox_id).get()
     return open_token(mailbox_id, snap.to_dict() if snap.exists else None)
 
 
 def open_token(mailbox_id: str, token_doc: dict[str, Any] | None) -> str | None:
-    """The refresh token from a `sync_tokens` document already read (the sync reads it with the mailbox)."""
+    """The refresh token of a `sync_tokens` document the caller already read (the sync reads it with the
+    mailbox, the send path in its one batched read); None when there is no document."""
+    from shared.core.secrets import SecretUnavailable
+
     if not token_doc:
         return None
     t = StoredToken.from_doc(token_doc)
-    return open_sealed(Sealed(t.ciphertext, t.nonce, t.keyVersion), context=mailbox_id)
+    try:
+        return open_sealed(Sealed(t.ciphertext, t.nonce, t.keyVersion), context=mailbox_id)
+    except SecretUnavailable:
+        raise
+    except Exception as exc:  # InvalidTag, malformed base64, a key of the wrong size, bad UTF-8
+        raise TokenUnreadable(f"token of mailbox {mailbox_id}: {type(exc).__name__}") from None
 
 
 def set_status(mailbox_id: str, status: str, reason: str | None) -> list[Link]:

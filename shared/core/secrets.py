@@ -51,3 +51,24 @@ def get_secret(name: str, version: str = "latest") -> SecretValue:
 def clear_cache() -> None:
     with _lock:
         _cache.clear()
+
+
+def prefetch(names: list[str]) -> None:
+    """Read the named secrets that are not cached yet, in parallel (an instance's first request needs
+    several, and one after the other they add a round trip each to the cold start). Best effort: a
+    secret that cannot be read raises where it is used, with that caller's error."""
+    from shared.core.roundtrips import parallel
+
+    with _lock:
+        missing = [n for n in names if (n, "latest") not in _cache]
+    if not missing:
+        return
+    secret_client()  # built once, before the workers share it
+
+    def read(name: str) -> None:
+        try:
+            get_secret(name)
+        except SecretUnavailable:
+            pass
+
+    parallel(*(lambda n=n: read(n) for n in missing))

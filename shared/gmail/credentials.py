@@ -106,16 +106,27 @@ _UNREAD = object()
 def credentials_for(mailbox_id: str, address: str, refresh_token: Any = _UNREAD) -> Any:
     """Refreshed credentials for the mailbox (cached access token when still valid); the caller may
     pass the refresh token it already read (None: there is none)."""
-    from google.auth.transport.requests import Request
-    from google.oauth2.credentials import Credentials
-
-    cfg = get_config()
     if refresh_token is _UNREAD:
         refresh_token = load_refresh_token(mailbox_id)
     if refresh_token is None:
         raise NotConnected(mailbox_id)
+    creds = credentials_from(mailbox_id, refresh_token)
+    if not creds.token:
+        refresh(mailbox_id, address, creds)
+    return creds
+
+
+def credentials_from(mailbox_id: str, refresh_token: str) -> Any:
+    """Credentials for a refresh token the caller already read, with the cached access token if it is
+    still valid for that same refresh token (a reconnect changes it, so the cache cannot go stale).
+
+    `creds.token` is None when there is no valid cached token: call `refresh` (the send path does that
+    in parallel with its own writes; Gmail calls would also refresh by themselves).
+    """
+    from google.oauth2.credentials import Credentials
+
     client = oauth_client()
-    creds = Credentials(token=None, refresh_token=refresh_token, token_uri=cfg.oauth_token_uri,
+    creds = Credentials(token=None, refresh_token=refresh_token, token_uri=get_config().oauth_token_uri,
                         client_id=client.client_id, client_secret=client.client_secret,
                         scopes=list(REQUIRED_SCOPES))
     with _cache_lock:
@@ -123,13 +134,19 @@ def credentials_for(mailbox_id: str, address: str, refresh_token: Any = _UNREAD)
     if hit and hit[2] == refresh_token and hit[1] - timedelta(seconds=60) > datetime.now(UTC):
         creds.token = hit[0]
         creds.expiry = hit[1].replace(tzinfo=None)  # google-auth compares naive UTC
-        return creds
+    return creds
+
+
+def refresh(mailbox_id: str, address: str, creds: Any) -> None:
+    """Get a new access token (R5 when Google rejects the refresh token) and cache it for the instance."""
+    from google.auth.transport.requests import Request
+
+    stored = creds.refresh_token  # the cache is keyed by what Firestore holds
     with reauth_guard(mailbox_id, address):
         creds.refresh(Request())
     if creds.token and creds.expiry:
         with _cache_lock:
-            _token_cache[mailbox_id] = (creds.token, creds.expiry.replace(tzinfo=UTC), refresh_token)
-    return creds
+            _token_cache[mailbox_id] = (creds.token, creds.expiry.replace(tzinfo=UTC), stored)
 
 
 def open_gmail(mailbox_id: str) -> GmailSession:

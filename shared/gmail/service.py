@@ -10,8 +10,10 @@ process; building a service from it is cheap.
 
 from __future__ import annotations
 
-import copy
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -30,23 +32,81 @@ def discovery_document(root_url: str) -> str:
     raw = get_static_doc("gmail", "v1")
     if raw is None:  # pragma: no cover - the document ships with the library
         raise RuntimeError("gmail v1 discovery document not found in google-api-python-client")
-    doc: dict[str, Any] = json.loads(raw)
+    doc: dict[str, Any] = json.loads(raw)  # a fresh object: changing it changes no one else's
     root = root_url if root_url.endswith("/") else root_url + "/"
-    doc = copy.deepcopy(doc)
     doc["rootUrl"] = root
     doc["mtlsRootUrl"] = root
     doc["baseUrl"] = root + doc.get("servicePath", "")
     return json.dumps(doc)
 
 
-def build_gmail(credentials: Credentials) -> Any:
-    """A Gmail `Resource` whose every call (batch and upload included) goes to the configured root."""
-    import google_auth_httplib2
-    from googleapiclient.discovery import build_from_document
+def _base_http() -> Any:
     from googleapiclient.http import build_http
 
     # build_http() drops 308 from the redirect codes: resumable uploads answer 308 "resume incomplete".
     base = build_http()
     base.timeout = HTTP_TIMEOUT_SECONDS
-    http = google_auth_httplib2.AuthorizedHttp(credentials, http=base)
+    return base
+
+
+def authorized_http(credentials: Credentials, base: Any) -> Any:
+    """`base` (an httplib2.Http and its open connections) carrying the mailbox's access token."""
+    import google_auth_httplib2
+
+    return google_auth_httplib2.AuthorizedHttp(credentials, http=base)
+
+
+def build_gmail(credentials: Credentials) -> Any:
+    """A Gmail `Resource` whose every call (batch and upload included) goes to the configured root."""
+    from googleapiclient.discovery import build_from_document
+
+    http = authorized_http(credentials, _base_http())
     return build_from_document(discovery_document(get_config().gmail_api_root), http=http)
+
+
+_kept: list[tuple[str, Any, Any]] = []  # (root, users().messages() resource, httplib2.Http), last used last
+_kept_lock = threading.Lock()
+MAX_KEPT = 64
+
+
+def _build_kept(root: str) -> tuple[str, Any, Any]:
+    from googleapiclient.discovery import build_from_document
+
+    base = _base_http()
+    return root, build_from_document(discovery_document(root), http=base).users().messages(), base
+
+
+@contextmanager
+def kept_connection() -> Iterator[tuple[Any, Any]]:
+    """(`users().messages()` resource, httplib2.Http) for one Gmail call, from a small per-process pool.
+
+    For callers that make one Gmail call per invocation (the send path): the connection to Gmail stays
+    open between invocations, so a send does not pay a new TCP and TLS handshake, and the resource is
+    not rebuilt from the discovery document each time. httplib2 is not thread-safe, so each pair is
+    used by one thread at a time; the most recently used (the warmest connection) is handed out first.
+    The resource carries no credentials: pass `http=authorized_http(creds, base)` to each `execute()`.
+    """
+    root = get_config().gmail_api_root
+    with _kept_lock:
+        index = next((i for i in range(len(_kept) - 1, -1, -1) if _kept[i][0] == root), None)
+        item = _kept.pop(index) if index is not None else None
+    if item is None:
+        item = _build_kept(root)
+    try:
+        yield item[1], item[2]
+    finally:
+        with _kept_lock:
+            if len(_kept) < MAX_KEPT:
+                _kept.append(item)
+
+
+def warm_connection() -> None:
+    """Build one kept connection ahead when there is none (an instance's first request does this
+    beside its first Firestore writes, so its Gmail call does not wait for the discovery document)."""
+    root = get_config().gmail_api_root
+    with _kept_lock:
+        if any(k[0] == root for k in _kept):
+            return
+    item = _build_kept(root)
+    with _kept_lock:
+        _kept.append(item)

@@ -2,7 +2,9 @@
 
 The record `sync_idempotency/{sha256(account, user, key)}` is created
 (create-if-absent) before anything is sent, in state `pending` with a lease
-and the Message-ID the send will use. Whoever creates it owns the send; a
+and the Message-ID the send will use; on the send's fast path in one commit
+with the day's slot (shared.send.reserve), else by `begin` here, which also
+handles everything a conflict can mean. Whoever creates it owns the send; a
 concurrent retry finds it pending and polls until it is `done` (then answers
 with the same result) or gone (the first attempt failed before Gmail sent
 anything and released it: the retry tries again).
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from shared.core import paths
+from shared.core import paths, roundtrips
 from shared.core.clients import firestore_client
 from shared.core.housekeeping import delete_matching
 from shared.core.models import IdempotencyRecord
@@ -54,12 +56,37 @@ class KeyReused(Exception):
     """The key was used for a request with different content."""
 
 
-def _ref(record_id: str) -> Any:
+def record_ref(record_id: str) -> Any:
     return firestore_client().collection(paths.IDEMPOTENCY).document(record_id)
+
+
+_ref = record_ref
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def new_record(account_id: str, user_id: str, key: str, *, fingerprint: str, rfc822_message_id: str,
+               lease_seconds: float, now: datetime | None = None) -> tuple[IdempotencyRecord, dict[str, Any]]:
+    """The pending record an owner creates (create-if-absent), as a model and as its document."""
+    now = now or _now()
+    rec = IdempotencyRecord(accountId=account_id, userId=user_id, key=key, state="pending",
+                            leaseUntil=now + timedelta(seconds=lease_seconds),
+                            rfc822MessageId=rfc822_message_id, createdAt=now, expireAt=now + RECORD_TTL)
+    return rec, {**rec.to_doc(), "fingerprint": fingerprint}
+
+
+def finished(record_id: str, data: dict[str, Any] | None, fingerprint: str) -> Claim | None:
+    """A record read beforehand (in a batch with other documents): the earlier answer if it is done,
+    KeyReused if it belongs to other content, None if it must go through `begin` (pending)."""
+    data = data or {}
+    if data.get("fingerprint") and data["fingerprint"] != fingerprint:
+        raise KeyReused(record_id)
+    existing = IdempotencyRecord.from_doc(data)
+    if existing.state == "done" and existing.result:
+        return Claim("done", record_id, existing)
+    return None
 
 
 def begin(account_id: str, user_id: str, key: str, *, fingerprint: str, rfc822_message_id: str,
@@ -75,28 +102,28 @@ def begin(account_id: str, user_id: str, key: str, *, fingerprint: str, rfc822_m
     give_up = time.monotonic() + wait_seconds
     while True:
         now = _now()
-        rec = IdempotencyRecord(accountId=account_id, userId=user_id, key=key, state="pending",
-                                leaseUntil=now + timedelta(seconds=lease_seconds),
-                                rfc822MessageId=rfc822_message_id, createdAt=now, expireAt=now + RECORD_TTL)
-        doc = {**rec.to_doc(), "fingerprint": fingerprint}
+        rec, doc = new_record(account_id, user_id, key, fingerprint=fingerprint,
+                              rfc822_message_id=rfc822_message_id, lease_seconds=lease_seconds, now=now)
         try:
+            roundtrips.note("idempotency create")
             result = ref.create(doc)
             return Claim("owner", record_id, rec, result.update_time)
         except AlreadyExists:
             pass
+        roundtrips.note("idempotency read")
         snap = ref.get()
         if not snap.exists:
             continue  # released between our create and get: try to own it again
         data = snap.to_dict() or {}
+        done = finished(record_id, data, fingerprint)
+        if done is not None:
+            return done
         existing = IdempotencyRecord.from_doc(data)
-        if data.get("fingerprint") and data["fingerprint"] != fingerprint:
-            raise KeyReused(record_id)
-        if existing.state == "done" and existing.result:
-            return Claim("done", record_id, existing)
         lease = _aware(existing.leaseUntil) or now
         if lease <= now:
             # Crashed (or hung) owner: take over, guarded so only one retry wins.
             try:
+                roundtrips.note("idempotency takeover")
                 result = ref.update({"leaseUntil": now + timedelta(seconds=lease_seconds)},
                                     option=firestore_client().write_option(last_update_time=snap.update_time))
             except (FailedPrecondition, NotFound):
@@ -110,6 +137,7 @@ def begin(account_id: str, user_id: str, key: str, *, fingerprint: str, rfc822_m
 
 def set_fields(claim: Claim, fields: dict[str, Any]) -> None:
     """Record progress (e.g. the claimed slot) on a record we own."""
+    roundtrips.note("idempotency update")
     result = _ref(claim.record_id).update(fields)
     claim.update_time = result.update_time
     for k, v in fields.items():
@@ -117,13 +145,18 @@ def set_fields(claim: Claim, fields: dict[str, Any]) -> None:
             setattr(claim.record, k, v)
 
 
+def done_fields(result: dict[str, Any]) -> dict[str, Any]:
+    return {"state": "done", "result": result, "leaseUntil": None, "completedAt": _now()}
+
+
 def complete(claim: Claim, result: dict[str, Any]) -> None:
-    _ref(claim.record_id).update({"state": "done", "result": result, "leaseUntil": None,
-                                  "completedAt": _now()})
+    roundtrips.note("idempotency complete")
+    _ref(claim.record_id).update(done_fields(result))
 
 
 def release(claim: Claim) -> None:
     """Forget the attempt: nothing was sent, so a retry with the key must try again."""
+    roundtrips.note("idempotency release")
     _ref(claim.record_id).delete()
 
 

@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.core import paths
+from shared.core import paths, roundtrips
 from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.housekeeping import delete_matching
@@ -80,6 +80,7 @@ def taken_slots(mailbox_id: str, day: str) -> set[int]:
 
     prefix = f"{mailbox_id}_{day}_"
     col = _slots()
+    roundtrips.note("slot list")
     q = (col.where(filter=FieldFilter("__name__", ">=", col.document(prefix)))
          .where(filter=FieldFilter("__name__", "<", col.document(prefix + "\uf8ff")))
          .select([]))
@@ -91,18 +92,44 @@ def taken_slots(mailbox_id: str, day: str) -> set[int]:
     return out
 
 
-def _try_create(slot: Slot, owner: str, expire_at: datetime) -> bool:
-    from google.api_core.exceptions import AlreadyExists
+def slot_ref(slot: Slot) -> Any:
+    return _slots().document(slot.doc_id)
+
+
+def slot_doc(slot: Slot, owner: str, expire_at: datetime) -> dict[str, Any]:
     from google.cloud import firestore
 
+    return {"mailboxId": slot.mailbox_id, "day": slot.day, "idempotencyKey": owner,
+            "createdAt": firestore.SERVER_TIMESTAMP, "expireAt": expire_at}
+
+
+def expiry(now: datetime | None = None) -> datetime:
+    """When a slot of today may be deleted by the TTL policy (a safety net behind quota_reset)."""
+    return reset_at(now) + timedelta(days=1)
+
+
+def _try_create(slot: Slot, owner: str, expire_at: datetime) -> bool:
+    from google.api_core.exceptions import AlreadyExists
+
     try:
-        _slots().document(slot.doc_id).create({
-            "mailboxId": slot.mailbox_id, "day": slot.day, "idempotencyKey": owner,
-            "createdAt": firestore.SERVER_TIMESTAMP, "expireAt": expire_at,
-        })
+        roundtrips.note("slot create")
+        slot_ref(slot).create(slot_doc(slot, owner, expire_at))
     except AlreadyExists:
         return False
     return True
+
+
+def fast_slot(mailbox_id: str, *, limit: int | None = None, now: datetime | None = None) -> Slot | None:
+    """One random slot of today for a caller that creates it in a commit of its own (the send path
+    writes it with the idempotency record), or None when this instance saw the day full or the limit
+    is 0: then `claim_slot` decides. A collision fails that commit; the caller falls back to claim_slot.
+    """
+    limit = get_config().daily_send_limit if limit is None else limit
+    now = now or datetime.now(_tz())
+    day = day_key(today(now))
+    if limit <= 0 or (mailbox_id, day) in _seen_full:
+        return None
+    return Slot(mailbox_id, day, random.SystemRandom().randrange(limit))
 
 
 def claim_slot(mailbox_id: str, owner: str, *, limit: int | None = None, now: datetime | None = None) -> Slot:
@@ -117,7 +144,7 @@ def claim_slot(mailbox_id: str, owner: str, *, limit: int | None = None, now: da
     now = now or datetime.now(_tz())
     day = day_key(today(now))
     resets = reset_at(now)
-    expire_at = resets + timedelta(days=1)  # TTL policy: a safety net behind quota_reset
+    expire_at = expiry(now)
     if limit <= 0:
         raise DailyLimitReached(resets, limit)
     rng = random.SystemRandom()
@@ -143,6 +170,7 @@ def claim_slot(mailbox_id: str, owner: str, *, limit: int | None = None, now: da
 
 def release_slot(slot: Slot) -> None:
     """Give the slot back: the send did not happen."""
+    roundtrips.note("slot release")
     _slots().document(slot.doc_id).delete()
 
 
@@ -150,6 +178,7 @@ def slot_held_by(owner: str, mailbox_id: str, day: str) -> Slot | None:
     """The slot an earlier attempt of this idempotency record claimed today (a crashed send's retry reuses it)."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
+    roundtrips.note("slot of a crashed attempt")
     for snap in _slots().where(filter=FieldFilter("idempotencyKey", "==", owner)).select([]).stream():
         slot = parse_slot_id(snap.id)
         if slot is not None and slot.mailbox_id == mailbox_id and slot.day == day:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import paths
+from shared.core import paths, roundtrips
 from shared.core.clients import firestore_client
 from shared.core.models import Message
 from shared.core.roundtrips import ContextPool  # threads metered with their caller
@@ -46,6 +46,7 @@ def store_document(account_id: str, conversation_id: str, message_id: str, doc: 
     if doc.get("createdAt") is None:
         doc["createdAt"] = datetime.now(UTC)
     try:
+        roundtrips.note("message create")
         message_ref(account_id, conversation_id, message_id).create(doc)
     except AlreadyExists:
         return False
@@ -53,8 +54,12 @@ def store_document(account_id: str, conversation_id: str, message_id: str, doc: 
 
 
 def touch_conversation(account_id: str, conversation_id: str, contact_id: str, at: datetime,
-                       snippet: str, direction: str) -> None:
+                       snippet: str, direction: str, snapshot: Any = None) -> Any:
     """Create the conversation if needed and move lastMessageAt (and its snippet) forward only.
+
+    `snapshot`: the conversation as the caller already read it (the send path reads it in its first
+    batch), used for the first attempt instead of a read. Returns the update time of this call's
+    write, or None when the stored lastMessageAt was already as new (nothing written).
 
     Optimistic concurrency instead of a transaction: read, then write guarded by
     the document's update time (or create-if-absent); a concurrent writer makes
@@ -76,20 +81,26 @@ def touch_conversation(account_id: str, conversation_id: str, contact_id: str, a
         "lastMessageDirection": direction,
     }
     for attempt in range(TOUCH_ATTEMPTS):
-        snap = ref.get()
+        if attempt == 0 and snapshot is not None:
+            snap = snapshot
+        else:
+            roundtrips.note("conversation read")
+            snap = ref.get()
         data = (snap.to_dict() or {}) if snap.exists else {}
         last = _aware(data.get("lastMessageAt"))
         if snap.exists and last is not None and last >= at:
-            return
+            return None
         try:
+            roundtrips.note("conversation write")
             if not snap.exists:
-                ref.create({**update, "contactId": contact_id, "channel": "email", "createdAt": datetime.now(UTC)})
+                result = ref.create({**update, "contactId": contact_id, "channel": "email",
+                                     "createdAt": datetime.now(UTC)})
             else:
                 fields = dict(update)
                 if not data.get("contactId"):
                     fields["contactId"] = contact_id
-                ref.update(fields, option=firestore_client().write_option(last_update_time=snap.update_time))
-            return
+                result = ref.update(fields, option=firestore_client().write_option(last_update_time=snap.update_time))
+            return result.update_time
         except (AlreadyExists, FailedPrecondition, NotFound):
             time.sleep(random.uniform(0, min(0.02 * 2 ** attempt, 0.5)))
     raise RuntimeError(f"conversation {conversation_id} kept changing; lastMessageAt not updated")

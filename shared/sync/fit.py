@@ -43,11 +43,11 @@ def _clean(value: Any) -> Any:
 def fit_message(doc: dict[str, Any], path: str, budget: int = MESSAGE_BUDGET) -> Fitted:
     """`doc` as it can be stored at `path`: whole, with its bodies cut (`truncated`), or None (`too_large`)."""
     out: dict[str, Any] = _clean(doc)
-    if document_size(out, path) <= budget:
+    if document_size(path, out) <= budget:
         return Fitted(out)
     bodies = {k: out[k] if isinstance(out.get(k), str) else None for k in BODIES}
     bare = {**out, **dict.fromkeys(BODIES, "")}
-    room = budget - document_size(bare, path)
+    room = budget - document_size(path, bare)
     if room < 0:
         return Fitted(None, reason="too_large")
     text, html = bodies["text"] or "", bodies["html"] or ""
@@ -59,7 +59,7 @@ def fit_message(doc: dict[str, Any], path: str, budget: int = MESSAGE_BUDGET) ->
         if bodies[key] is not None:
             out[key] = cut_utf8(value, limit)
     out["truncated"] = True
-    over = document_size(out, path) - budget
+    over = document_size(path, out) - budget
     if over > 0:  # estimate rounding: shave the larger body
         key = "html" if utf8_len(out.get("html") or "") >= utf8_len(out.get("text") or "") else "text"
         out[key] = cut_utf8(out[key] or "", utf8_len(out[key] or "") - over)

@@ -276,3 +276,50 @@ def test_gmail_errors_on_send_are_retried_and_each_email_goes_out_once(world: Wo
 def test_wrong_api_key_is_401(world: World) -> None:
     world.api_key = "wrong"
     assert world.send().status_code == 401
+
+
+def _thread_mapped_to_carl_with_a_message_from_dora(world: World) -> dict[str, Any]:
+    """As R10's sync test sets it up: Carl writes, the rep answers from Gmail with Dora in Cc, Dora answers
+    all. One Gmail thread, so one conversation: Carl's. Dora's message sits there with contactId dora."""
+    from tests.e2e.oauth_steps import seed_contact
+    from tests.e2e.sync_steps import mail, wait_synced
+
+    seed_contact(world.db, ACCOUNT, "dora", "dora@client.test", "Dora")
+    first = world.sim.deliver(REP, mail(CONTACT_EMAIL, REP, "Project", message_id="<p1@client.test>"))
+    rep = world.sim.send_as_user(REP, mail(REP, CONTACT_EMAIL, "Re: Project", cc=["dora@client.test"],
+                                           in_reply_to="<p1@client.test>", message_id="<p2@gmail.test>"))
+    dora = world.sim.deliver(REP, mail("dora@client.test", [REP, CONTACT_EMAIL], "Re: Project",
+                                       in_reply_to="<p2@gmail.test>", message_id="<p3@client.test>"))
+    assert dora["threadId"] == first["threadId"]
+    wait_synced(world.db, world.sim, REP)
+    msgs = world.messages()
+    assert {f"gm_{first['id']}", f"gm_{rep['id']}", f"gm_{dora['id']}"} <= set(msgs)
+    assert msgs[f"gm_{dora['id']}"]["contactId"] == "dora"
+    assert world.messages(conversation="dora") == {}
+    return {"thread": first["threadId"], "dora": dora, "rep": rep}
+
+
+def test_r10b_a_reply_to_a_contacts_message_in_another_conversation_stays_in_that_thread(world: World) -> None:
+    setup = _thread_mapped_to_carl_with_a_message_from_dora(world)
+    dora_message = f"gm_{setup['dora']['id']}"
+
+    resp = world.send(contactId="dora", subject=None, text="Thanks Dora, noted.", replyToMessageId=dora_message)
+    assert resp.status_code == 200, resp.text
+    out = resp.json()
+    assert out["gmailThreadId"] == setup["thread"]
+    assert out["conversationId"] == CONTACT  # the thread's conversation (R10), not a new one for Dora
+    m = parse(world.raw(out["gmailMessageId"]))
+    assert [a.addr_spec for a in m["To"].addresses] == ["dora@client.test"]
+    assert m["Subject"] == "Re: Project"
+    assert m["In-Reply-To"] == "<p3@client.test>"
+    assert m["References"] == "<p2@gmail.test> <p3@client.test>"  # the parent's References + its Message-ID
+    doc = world.messages()[out["messageId"]]
+    assert (doc["contactId"], doc["direction"], doc["inReplyTo"]) == ("dora", "outbound", "<p3@client.test>")
+    assert world.messages(conversation="dora") == {}
+
+
+def test_r10b_a_message_the_contact_is_only_copied_on_is_not_theirs_to_reply_to(world: World) -> None:
+    setup = _thread_mapped_to_carl_with_a_message_from_dora(world)
+    resp = world.send(contactId="dora", subject=None, text="?", replyToMessageId=f"gm_{setup['rep']['id']}")
+    assert resp.status_code == 404 and resp.json()["field"] == "replyToMessageId"
+    assert world.send_calls() == 0

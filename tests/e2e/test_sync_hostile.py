@@ -75,7 +75,7 @@ def test_r22_cut_bodies_are_prefixes_cut_at_a_character_boundary(outcome: dict[s
     assert cjk.startswith(doc["text"]) and 100_000 < len(doc["text"]) < len(cjk)
     assert f"<p>{cjk}</p>".startswith(doc["html"]) and len(doc["html"]) > 100_000
     path = paths.message_path("acme", "carla", paths.gmail_message_doc_id(outcome["ids"]["huge_cjk_bodies"]))
-    assert document_size(doc, path) < FIRESTORE_MAX_DOCUMENT_BYTES
+    assert document_size(path, doc) < FIRESTORE_MAX_DOCUMENT_BYTES
     emoji = outcome["docs"][outcome["ids"]["huge_emoji_bodies"]]
     assert ("😀🚀👍🏽" * 37_500).startswith(emoji["text"]) and len(emoji["text"]) > 50_000
     assert by_kind["huge_emoji_bodies"].expect == "truncated"

@@ -111,3 +111,47 @@ def test_batch_key_fails_the_whole_batch_request(sim: str, token_for: Callable[.
         batch.execute()
     assert err.value.resp.status == 503
     assert gmail.users().getProfile(userId="me").execute()["emailAddress"] == REP  # plain calls unaffected
+
+
+# --- latency spread (latencyP90Ms): a Gmail-like latency distribution for benchmarks -------------------------
+
+def _latencies_ms(spec: dict[str, Any], n: int, method: str = "messages.send") -> list[float]:
+    from simulator.faults import Faults
+
+    f = Faults()
+    f.set(spec)
+    return [f.for_call(f"gmail.users.{method}", method)[0] * 1000 for _ in range(n)]
+
+
+def test_latency_spread_draws_around_the_median_with_the_given_p90() -> None:
+    drawn = sorted(_latencies_ms({"seed": 5, "methods": {"messages.send": {"latencyMs": 300, "latencyP90Ms": 600}}},
+                                 4000))
+    median, p90 = drawn[len(drawn) // 2], drawn[int(len(drawn) * 0.9)]
+    assert 270 <= median <= 330 and 540 <= p90 <= 660
+    assert min(drawn) > 0 and len(set(drawn)) > 3900  # a distribution, not a constant
+
+
+def test_latency_spread_is_repeatable_with_the_seed() -> None:
+    spec = {"seed": 9, "methods": {"*": {"latencyMs": 100, "latencyP90Ms": 250}}}
+    assert _latencies_ms(spec, 50) == _latencies_ms(spec, 50)
+
+
+def test_latency_spread_does_not_change_the_error_draws() -> None:
+    from simulator.faults import Faults
+
+    def errors(extra: dict[str, Any]) -> list[int | None]:
+        f = Faults()
+        f.set({"seed": 4, "methods": {"messages.send": {"errorRate": 0.5, "codes": [500, 503], **extra}}})
+        return [f.for_call("gmail.users.messages.send", "messages.send")[1] for _ in range(200)]
+
+    assert errors({"latencyMs": 50, "latencyP90Ms": 90}) == errors({})
+
+
+def test_without_a_spread_the_latency_is_fixed() -> None:
+    assert set(_latencies_ms({"methods": {"messages.send": {"latencyMs": 40}}}, 20)) == {40.0}
+
+
+@pytest.mark.parametrize("method", [{"latencyP90Ms": 100}, {"latencyMs": 100, "latencyP90Ms": 50}])
+def test_a_spread_without_a_median_or_below_it_is_400(sim: str, method: dict[str, Any]) -> None:
+    resp = put_faults(sim, {"methods": {"messages.send": method}})
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_faults"

@@ -24,7 +24,7 @@ def test_r20_a_full_chunk_fits_one_firestore_document() -> None:
     full = StoredAttachment("ab_0", b"x" * CHUNK_BYTES)
     ((doc_id, chunk),) = list(store.chunks("a" * 200, "c" * 200, "m" * 200, [full]))
     assert isinstance(chunk, AttachmentChunk)
-    assert document_size(chunk.to_doc(), f"sync_attachments/{doc_id}") < FIRESTORE_MAX_DOCUMENT_BYTES
+    assert document_size(f"sync_attachments/{doc_id}", chunk.to_doc()) < FIRESTORE_MAX_DOCUMENT_BYTES
 
 
 def test_r20_chunks_put_the_bytes_back_together_in_order() -> None:

@@ -36,7 +36,7 @@ def test_r22_huge_multibyte_bodies_are_cut_to_fit_one_document_and_marked_trunca
     cjk = "漢" * 300_000  # 900 KB of UTF-8 each: 1.8 MB together
     doc = doc_of(copy(cjk, html=f"<p>{cjk}</p>"))
     assert doc.truncated
-    assert document_size(doc.to_doc(), PATH) < FIRESTORE_MAX_DOCUMENT_BYTES
+    assert document_size(PATH, doc.to_doc()) < FIRESTORE_MAX_DOCUMENT_BYTES
     assert doc.text and set(doc.text.strip()) == {"漢"}  # cut between characters, never inside one
     assert doc.html and doc.html.startswith("<p>漢")
 

@@ -23,8 +23,8 @@ def test_r22_cut_is_counted_in_bytes_at_a_character_boundary() -> None:
 
 
 def test_r22_document_size_counts_utf8_bytes_names_and_values() -> None:
-    assert document_size({"a": "漢"}, "c/d") == (2 + 2 + 16) + (2 + 4) + 32
-    assert document_size({"n": 1, "b": True, "z": None, "l": ["ab", 2], "m": {"k": "v"}}) == \
+    assert document_size("c/d", {"a": "漢"}) == (2 + 2 + 16) + (2 + 4) + 32
+    assert document_size("", {"n": 1, "b": True, "z": None, "l": ["ab", 2], "m": {"k": "v"}}) == \
         16 + (2 + 8) + (2 + 1) + (2 + 1) + (2 + 3 + 8) + (2 + 2 + 2) + 32
 
 
@@ -44,7 +44,7 @@ def test_r22_cjk_text_and_html_are_cut_to_fit_and_marked() -> None:
     fitted = fit_message(message(text=CJK, html=f"<p>{CJK}</p>"), PATH)
     doc = fitted.doc
     assert doc is not None and fitted.truncated and doc["truncated"] is True
-    assert document_size(doc, PATH) <= MESSAGE_BUDGET < FIRESTORE_MAX_DOCUMENT_BYTES
+    assert document_size(PATH, doc) <= MESSAGE_BUDGET < FIRESTORE_MAX_DOCUMENT_BYTES
     assert CJK.startswith(doc["text"]) and len(doc["text"]) > 100_000
     assert f"<p>{CJK}".startswith(doc["html"]) and len(doc["html"]) > 100_000
 

@@ -11,9 +11,8 @@ from typing import Any
 
 import httplib2
 
-from functions.send_email import UPLOAD_THRESHOLD, _execute_send
-from shared.gmail.credentials import GmailSession
 from shared.gmail.service import discovery_document
+from shared.send.gmail_send import UPLOAD_THRESHOLD, execute_send
 
 ROOT = "https://gmail.example.test/"
 
@@ -35,16 +34,18 @@ class RecordingHttp:
         return httplib2.Response({"status": "200"}), json.dumps({"id": "m1", "threadId": "t1"}).encode()
 
 
-def session(http: RecordingHttp) -> GmailSession:
+def send(http: RecordingHttp, mime: bytes, thread_id: str) -> Any:
+    """The send path's call: the resource is built on one Http, the request executes on the one passed
+    (the kept connection with the mailbox's token); here both are the recorder."""
     from googleapiclient.discovery import build_from_document
 
-    service = build_from_document(discovery_document(ROOT), http=http)
-    return GmailSession(mailbox_id="mb", address="rep@example.test", credentials=None, service=service)
+    messages = build_from_document(discovery_document(ROOT), http=httplib2.Http()).users().messages()
+    return execute_send(messages, http, mime, thread_id)
 
 
 def test_a_small_message_goes_as_json_raw_with_the_thread_id() -> None:
     http = RecordingHttp()
-    assert _execute_send(session(http), b"Subject: x\r\n\r\nhello\r\n", "t9") == {"id": "m1", "threadId": "t1"}
+    assert send(http, b"Subject: x\r\n\r\nhello\r\n", "t9") == {"id": "m1", "threadId": "t1"}
     [(method, uri, _, body)] = http.requests
     assert (method, uri.split("?")[0]) == ("POST", ROOT + "gmail/v1/users/me/messages/send")
     sent = json.loads(body)
@@ -54,7 +55,7 @@ def test_a_small_message_goes_as_json_raw_with_the_thread_id() -> None:
 def test_a_large_message_goes_through_the_resumable_media_upload() -> None:
     http = RecordingHttp()
     mime = b"Subject: big\r\n\r\n" + b"A" * UPLOAD_THRESHOLD
-    assert _execute_send(session(http), mime, "t9")["id"] == "m1"
+    assert send(http, mime, "t9")["id"] == "m1"
     (m1, uri1, headers1, meta), (m2, uri2, _, payload) = http.requests
     assert (m1, uri1.split("?")[0]) == ("POST", ROOT + "upload/gmail/v1/users/me/messages/send")
     assert "uploadType=resumable" in uri1 and json.loads(meta) == {"threadId": "t9"}

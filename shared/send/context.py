@@ -1,0 +1,147 @@
+"""Everything a send needs to know, read in one batch before anything is written (issue 12).
+
+One `get_all` reads the user, the contact, the user's link, the idempotency
+record, the contact's conversation and, for a reply, the parent message; with
+them the mailbox and its token document, whose id this instance remembers
+from the last send of the same user (`_mailbox_of`). The cache is validated by
+the link read in the same batch: when the link names another mailbox (the rep
+connected another Gmail, R3) the mailbox and token are read again, a second
+round trip, which is also what an instance's first send of a user costs.
+
+The refusals (404 for ids not in this account, 409 not connected or needing
+re-authentication, 409 for a token that does not decrypt) all come from here,
+before a slot or a record exists (R23).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from shared.connect.connection import ConnectionState, decide_from_snapshots
+from shared.connect.mailboxes import TokenUnreadable, link_ref, mailbox_ref, open_token, token_ref
+from shared.core import paths, roundtrips
+from shared.core.clients import firestore_client
+from shared.core.models import Contact, Link, User
+from shared.core.secrets import SecretUnavailable
+from shared.http.validate import is_address
+from shared.send import answers, idempotency
+from shared.send.reply import Parent, find_parent
+from shared.send.request import SendRequest
+from shared.sync.conversations import conversation_ref, message_ref
+
+_mailbox_of: dict[tuple[str, str], str] = {}  # (account, user) -> mailbox id, validated by every link read
+_cache_lock = threading.Lock()
+
+
+@dataclass
+class SendContext:
+    """One send: the request and what was read for it."""
+
+    req: SendRequest
+    user: User
+    contact: Contact
+    mailbox_id: str
+    address: str
+    refresh_token: str
+    record_id: str
+    conversation_id: str  # the contact's own, or the parent's (R10: the thread's conversation)
+    conversation: Any = None  # its snapshot when read beforehand (else the log reads it)
+    parent: Parent | None = None
+    subject: str = ""
+
+    @property
+    def to_address(self) -> str:
+        return self.contact.email.strip()
+
+
+@dataclass
+class FirstRead:
+    """The first batch, as read: snapshots by name."""
+
+    record_id: str
+    snaps: dict[str, Any]
+    mailbox_guess: str | None
+
+    def get(self, name: str) -> Any:
+        snap = self.snaps.get(name)
+        return snap if snap is not None and snap.exists else None
+
+
+def read_batch(refs: dict[str, Any], what: str) -> dict[str, Any]:
+    """Many documents in one round trip, by name."""
+    by_path = {ref.path: name for name, ref in refs.items()}
+    roundtrips.note(what)
+    return {by_path[s.reference.path]: s for s in firestore_client().get_all(list(refs.values()))}
+
+
+def read_first(req: SendRequest) -> FirstRead:
+    record_id = paths.idempotency_id(req.account_id, req.user_id, req.idempotency_key)
+    db = firestore_client()
+    refs: dict[str, Any] = {
+        "user": db.document(paths.user_path(req.account_id, req.user_id)),
+        "contact": db.document(paths.contact_path(req.account_id, req.contact_id)),
+        "link": link_ref(req.account_id, req.user_id),
+        "record": idempotency.record_ref(record_id),
+        "conversation": conversation_ref(req.account_id, req.contact_id),
+    }
+    with _cache_lock:
+        guess = _mailbox_of.get((req.account_id, req.user_id))
+    if guess:
+        refs["mailbox"], refs["token"] = mailbox_ref(guess), token_ref(guess)
+    if req.reply_to_message_id:
+        refs["parent"] = message_ref(req.account_id, req.contact_id, req.reply_to_message_id)
+    return FirstRead(record_id, read_batch(refs, "request documents"), guess)
+
+
+def build(req: SendRequest, first: FirstRead) -> SendContext:
+    """Check what was read (each failure a refusal) and complete it where the first batch could not."""
+    user_snap, contact_snap = first.get("user"), first.get("contact")
+    if user_snap is None:
+        raise answers.not_found("userId", "user")
+    if contact_snap is None:
+        raise answers.not_found("contactId", "contact")
+    user = User.from_doc(user_snap.to_dict())
+    contact = Contact.from_doc(contact_snap.to_dict())
+    if not isinstance(contact.email, str) or not is_address(contact.email.strip()):
+        raise answers.invalid_contact()
+
+    link_snap = first.get("link")
+    mailbox_snap, token_snap = first.get("mailbox"), first.get("token")
+    if link_snap is not None:
+        mailbox_id = Link.from_doc(link_snap.to_dict()).mailboxId
+        if mailbox_id != first.mailbox_guess:
+            again = read_batch({"mailbox": mailbox_ref(mailbox_id), "token": token_ref(mailbox_id)}, "mailbox")
+            mailbox_snap, token_snap = again.get("mailbox"), again.get("token")
+            token_snap = token_snap if token_snap is not None and token_snap.exists else None
+            with _cache_lock:
+                _mailbox_of[(req.account_id, req.user_id)] = mailbox_id
+    conn = decide_from_snapshots(link_snap, mailbox_snap)
+    if conn.state is ConnectionState.DISCONNECTED:
+        raise answers.not_connected()
+    if conn.state is ConnectionState.REAUTH_REQUIRED:
+        raise answers.reauth_required()
+    if token_snap is None:
+        raise answers.not_connected()
+    try:
+        refresh_token = open_token(conn.mailbox_id, token_snap.to_dict())
+    except TokenUnreadable:
+        raise answers.credentials_unreadable() from None
+    except SecretUnavailable:
+        raise answers.credentials_unavailable() from None
+    if refresh_token is None:  # the token document exists but is empty
+        raise answers.not_connected()
+
+    ctx = SendContext(req=req, user=user, contact=contact, mailbox_id=conn.mailbox_id, address=conn.address,
+                      refresh_token=refresh_token, record_id=first.record_id, conversation_id=req.contact_id,
+                      conversation=first.snaps.get("conversation"), subject=req.subject or "")
+    if req.reply_to_message_id:
+        parent = find_parent(req.account_id, req.contact_id, req.reply_to_message_id, first.get("parent"))
+        if parent is None:
+            raise answers.not_found("replyToMessageId", "message")
+        ctx.parent = parent
+        ctx.subject = parent.reply_subject(req.subject)
+        if parent.conversation_id != ctx.conversation_id:
+            ctx.conversation_id, ctx.conversation = parent.conversation_id, None
+    return ctx

@@ -1,0 +1,80 @@
+"""SPEC §5 Speed: a send adds at most 5 sequential Firestore round trips to Gmail's own send (issue 12).
+
+The send path counts its round trips itself (shared.core.roundtrips) and the
+local stack returns the count in a response header, so the test asserts the
+count, which is deterministic, never a time. send_email runs here with a daily
+limit far above the test's sends: with the test stack's 20, a random slot
+would collide now and then and take the general path (which R17's tests cover).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from shared.send.flow import ROUND_TRIPS_HEADER
+from tests.e2e.send_steps import ACCOUNT, World, drain_sync, make_world
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def big_limit(stack: Any) -> Iterator[None]:
+    """send_email restarted once for this module with a limit the tests never come near (no collisions)."""
+    stack.restart_function("send_email", {"DAILY_SEND_LIMIT": "1000000"})
+    yield
+    stack.restart_function("send_email", None)
+
+
+@pytest.fixture
+def world(big_limit: None, stack: Any, clean: Any, firestore_db: Any, sim_client: Any) -> Iterator[World]:
+    w = make_world(stack, firestore_db, sim_client)
+    yield w
+    drain_sync(w)
+
+
+def round_trips(resp: Any) -> int:
+    assert resp.status_code == 200, resp.text
+    return int(resp.headers[ROUND_TRIPS_HEADER])
+
+
+def test_speed_a_send_takes_3_round_trips_and_an_instances_first_send_of_a_user_4(world: World) -> None:
+    from tests.e2e.oauth_steps import connect, crm_for, seed_user
+
+    user = f"new-{time.monotonic_ns()}"  # a user this instance has never sent for
+    seed_user(world.db, ACCOUNT, user)
+    assert connect(crm_for(world.stack), world.sim, ACCOUNT, user, f"{user}@gmail.test")["status"] == "connected"
+    first = round_trips(world.send(key="first", userId=user))  # reads the mailbox and token once more
+    second = round_trips(world.send(key="second", userId=user))
+    assert (first, second) == (4, 3)  # read, (mailbox), record + slot, log: at most 5 (SPEC §5)
+
+
+def test_speed_a_reply_takes_no_more_round_trips_than_a_new_send(world: World) -> None:
+    parent = world.send(key="parent")
+    reply = world.send(key="reply", subject=None, text="Following up.", replyToMessageId=parent.json()["messageId"])
+    assert round_trips(reply) == 3  # the parent is in the first batch, its thread map read beside the reserve
+
+
+def test_speed_a_retry_of_a_finished_send_is_answered_after_one_round_trip(world: World) -> None:
+    world.send(key="once")
+    again = world.send(key="once")
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert round_trips(again) == 1
+
+
+def test_speed_8_concurrent_sends_to_one_contact_take_turns_on_its_conversation(world: World) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.e2e.send_steps import CONTACT
+
+    round_trips(world.send(key="warm"))  # the instance now knows the user's mailbox
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        responses = list(pool.map(lambda i: world.send(key=f"burst-{i}", text=f"message {i}"), range(8)))
+    assert [round_trips(r) for r in responses] == [3] * 8  # no guarded write failed and retried
+    msgs = world.messages()
+    assert len(msgs) == 9
+    conv = world.db.document(f"accounts/{ACCOUNT}/conversations/{CONTACT}").get().to_dict()
+    assert conv["lastMessageAt"] == max(m["sentAt"] for m in msgs.values())  # moved forward only
