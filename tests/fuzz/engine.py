@@ -360,6 +360,9 @@ class Fuzzer:
     def make_hostile(self, op: Any, case: Any, data: st.DataObject) -> None:
         extra = self.world.ids
         if isinstance(case.body, dict):
+            if op.path == "/send_email" and data.draw(st.integers(0, 9), label="huge bodies") == 0:
+                case.body = hostile.huge_bodies(case.body, data)
+                return
             case.body = hostile.mutate_json(case.body, data, extra)
             return
         if op.body and data.draw(st.booleans(), label="hostile body"):  # auto_bcc: the copy is the hostile part
