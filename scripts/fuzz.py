@@ -21,7 +21,6 @@ import math
 import sys
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(selected)} operations x {per_operation} cases, seed {args.seed}", flush=True)
             started = time.monotonic()
             fuzzer = Fuzzer(lambda: build_world(stack, states=40), contract, args.seed)
-            report = fuzzer.run(per_operation, tuple(args.operation))
+            report = fuzzer.run(per_operation, tuple(args.operation), progress=lambda o: print(
+                f"  {o.label}: {o.cases} cases, {o.server_errors} 5xx, {o.breaks} breaks, {o.stray_writes} stray "
+                f"writes ({o.seconds:.0f} s)", flush=True))
             took = time.monotonic() - started
     print()
     print(report.table())
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f)
     if args.json:
         args.json.write_text(json.dumps({"seed": report.seed, "cases": report.cases, "seconds": round(took),
-                                         "operations": [asdict(o) for o in report.operations],
+                                         "operations": [o.as_dict() for o in report.operations],
                                          "skipped": report.skipped}, indent=2, default=str))
     return 1 if report.failures else 0
 

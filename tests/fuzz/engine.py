@@ -36,7 +36,7 @@ ID_FIELDS = ("accountId", "userId", "contactId", "conversationId", "messageId", 
 MODES = {"positive": 4, "negative": 2, "hostile": 3, "raw": 1}  # shares of an operation's budget
 KEEP_FINDINGS = 4  # examples kept per kind and operation
 # Operations whose success starts work that writes later (gmail_push syncing the mailbox): wait for it to end.
-BACKGROUND_WORK = ("/oauth/resync", "/send_email", "/oauth/callback")
+BACKGROUND_WORK = ("/oauth/resync", "/send_email")
 
 
 @dataclass
@@ -66,6 +66,13 @@ class OperationStats:
     modes: Counter[str] = field(default_factory=Counter)
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"operation": self.label, "cases": self.cases, "5xx": self.server_errors, "breaks": self.breaks,
+                "strayWrites": self.stray_writes, "harnessErrors": self.harness_errors,
+                "statuses": {str(k): v for k, v in sorted(self.statuses.items())}, "codes": dict(self.codes),
+                "modes": dict(self.modes), "seconds": round(self.seconds, 1),
+                "findings": [vars(f) for f in self.findings]}
 
     def keep(self, finding: Finding) -> None:
         if sum(1 for f in self.findings if f.kind == finding.kind) < KEEP_FINDINGS:
@@ -134,12 +141,14 @@ class Fuzzer:
         self.seed = seed_value
         self.session = RoutingSession(contract)
         self.trace = False
+        self.keys_made = 0
         self.world: World
         self.last: Snapshot = {}
 
     # ---- the run ------------------------------------------------------------------------
 
-    def run(self, per_operation: int, only: tuple[str, ...] = ()) -> Report:
+    def run(self, per_operation: int, only: tuple[str, ...] = (),
+            progress: Callable[[OperationStats], None] | None = None) -> Report:
         """`per_operation` cases for each served operation (or those whose label contains one of `only`)."""
         report = Report(seed=self.seed)
         for op in operations():
@@ -151,6 +160,8 @@ class Fuzzer:
             self.world = self.build()
             self.last = snapshot(self.world.stack)
             report.operations.append(self.run_operation(op, per_operation))
+            if progress is not None:
+                progress(report.operations[-1])
         return report
 
     def run_operation(self, op: Any, budget: int) -> OperationStats:
@@ -314,8 +325,12 @@ class Fuzzer:
                 container["returnUrl"] = RETURN_URL
         body = case.body
         if op.path == "/send_email" and isinstance(body, dict) and scene != "generated":
-            if data.draw(st.integers(0, 7), label="known key") == 0:
+            key = data.draw(st.sampled_from(["unique"] * 6 + ["known", "generated"]), label="key")
+            if key == "known":  # reuse: a replay, or the same key with other content
                 body["idempotencyKey"] = data.draw(st.sampled_from(["fuzz-key-1", "fuzz-key-2", "fuzz-world-1"]))
+            elif key == "unique" and isinstance(body.get("idempotencyKey"), str):
+                self.keys_made += 1  # Hypothesis repeats small strings ("0"): most sends need a key of their own
+                body["idempotencyKey"] = f"{body['idempotencyKey']}-{self.keys_made}"
             if "replyToMessageId" in body and data.draw(st.booleans(), label="new mail"):
                 del body["replyToMessageId"]
                 body.setdefault("subject", "Hello")
@@ -334,19 +349,25 @@ class Fuzzer:
     def ground_callback(self, case: Any, data: st.DataObject) -> None:
         """A real signed state (spent or not) now and then, so the callback gets past the signature."""
         w = self.world
+        # Draw the same things whatever the pool holds: Hypothesis replays choices and wants them stable.
         choice = data.draw(st.sampled_from(["generated", "fresh", "spent"]), label="state")
+        pick = data.draw(st.integers(0, 10_000), label="which spent state")
+        error = data.draw(st.sampled_from([None, "access_denied", "server_error", ""]), label="consent error")
         if choice == "fresh" and w.states:
             state = w.states.pop()
             w.spent_states.append(state)
             case.query["state"] = state
         elif choice == "spent" and w.spent_states:
-            case.query["state"] = data.draw(st.sampled_from(w.spent_states))
-        if choice != "generated" and data.draw(st.booleans(), label="consent error"):
-            case.query["error"] = data.draw(st.sampled_from(["access_denied", "server_error", ""]))
+            case.query["state"] = w.spent_states[pick % len(w.spent_states)]
+        if choice != "generated" and error is not None:
+            case.query["error"] = error
 
     def make_hostile(self, op: Any, case: Any, data: st.DataObject) -> None:
         extra = self.world.ids
         if isinstance(case.body, dict):
+            if op.path == "/send_email" and data.draw(st.integers(0, 9), label="huge bodies") == 0:
+                case.body = hostile.huge_bodies(case.body, data)
+                return
             case.body = hostile.mutate_json(case.body, data, extra)
             return
         if op.body and data.draw(st.booleans(), label="hostile body"):  # auto_bcc: the copy is the hostile part

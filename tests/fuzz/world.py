@@ -117,7 +117,7 @@ def settle(world: World, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     last = snapshot(world.stack)
     while time.monotonic() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.05)
         now = snapshot(world.stack)
         if now == last:
             return
