@@ -15,7 +15,7 @@ def test_the_session_check_flags_an_event_that_breaks_its_schema(clean, event_au
                          eventId="0" * 32)
 
     event_audit.drain()
-    invalid = event_audit.take_invalid()
+    invalid = event_audit.take_invalid(expected=True)
 
     assert [e.body for e in invalid] == [bad]
     assert "(body): 'contactId' is a required property" in invalid[0].problems
