@@ -55,7 +55,8 @@ def scene(stack: Stack, page: chromium.ConsolePage, scratch: Path) -> None:
                                "idempotencyKey": "screenshot-quote"})
     resp.raise_for_status()
     page.wait_for(page.message("Your quote: 40 seats"), "the CRM send")
-    page.wait(lambda p: len(p.all("#events li")) >= 5, "the events of the scene")
+    for event_type in ("connection.status", "message.synced", "message.sent"):
+        page.wait_for(f'#events li[data-type="{event_type}"]', f"a {event_type} event")
 
 
 def main() -> int:

@@ -40,6 +40,7 @@ class EventAudit:
         self.unattributed = 0
         self._invalid: list[InvalidEvent] = []
         self._reported = 0
+        self._expected = 0  # invalid on purpose: a test that checks this check took them
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._quiet = threading.Condition(self._lock)
@@ -79,11 +80,13 @@ class EventAudit:
             if found:
                 self._invalid.append(InvalidEvent(body, attributes, found))
 
-    def take_invalid(self) -> list[InvalidEvent]:
-        """The invalid events not reported yet."""
+    def take_invalid(self, expected: bool = False) -> list[InvalidEvent]:
+        """The invalid events not reported yet (`expected`: a test published them on purpose)."""
         with self._lock:
             new = self._invalid[self._reported:]
             self._reported = len(self._invalid)
+            if expected:
+                self._expected += len(new)
         return new
 
     def drain(self, timeout: float = 5.0) -> None:
@@ -96,7 +99,8 @@ class EventAudit:
         with self._lock:
             kinds = ", ".join(f"{t} {n}" for t, n in sorted(self.checked.items())) or "none"
             return (f"crm-events: {sum(self.checked.values())} events checked against schemas/events ({kinds}), "
-                    f"{len(self._invalid)} invalid; {self.unattributed} raw test messages without attributes")
+                    f"{len(self._invalid) - self._expected} invalid ({self._expected} more published invalid on "
+                    f"purpose); {self.unattributed} raw test messages without attributes")
 
     def stop(self) -> None:
         self._stop.set()

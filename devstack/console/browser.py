@@ -63,7 +63,9 @@ class ConsolePage:
     """The console page as a person uses it: type into its forms, click its buttons, wait for what shows.
 
     Shared by the browser test and scripts/console_screenshot.py, so the screenshots
-    in docs/ show exactly what the test drives.
+    in docs/ show exactly what the test drives. The data panels are re-rendered
+    while one looks at them, so an element found a moment ago may be gone: every
+    read and click here finds its element afresh (and once more if it went stale).
     """
 
     def __init__(self, browser: Any, url: str, timeout: float = 30.0) -> None:
@@ -78,9 +80,29 @@ class ConsolePage:
 
         return list(self.b.find_elements(By.CSS_SELECTOR, selector))
 
+    def _fresh(self, selector: str, use: Any) -> Any:
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        for attempt in range(5):
+            found = self.all(selector)
+            if not found:
+                return None
+            try:
+                return use(found[0])
+            except StaleElementReferenceException:
+                if attempt == 4:
+                    raise
+        return None
+
     def attr(self, selector: str, name: str) -> str | None:
-        found = self.all(selector)
-        return found[0].get_attribute(name) if found else None
+        return self._fresh(selector, lambda el: el.get_attribute(name))  # type: ignore[no-any-return]
+
+    def text(self, selector: str) -> str | None:
+        return self._fresh(selector, lambda el: el.text)  # type: ignore[no-any-return]
+
+    def click(self, selector: str) -> None:
+        if self._fresh(selector, lambda el: el.click() or True) is None:
+            raise AssertionError(f"nothing to click at {selector!r} (page at {self.b.current_url})")
 
     def wait(self, probe: Any, what: str, timeout: float | None = None) -> Any:
         """Poll `probe(page)` until it is truthy; AssertionError naming `what` after the timeout."""
@@ -93,8 +115,9 @@ class ConsolePage:
             raise AssertionError(f"timed out after {timeout or self.timeout:g} s waiting for {what} "
                                  f"(page at {self.b.current_url})") from None
 
-    def wait_for(self, selector: str, what: str, timeout: float | None = None) -> Any:
-        return self.wait(lambda p: p.all(selector), what, timeout)[0]
+    def wait_for(self, selector: str, what: str, timeout: float | None = None) -> str:
+        """Wait until `selector` shows; returns its text."""
+        return str(self.wait(lambda p: p.text(selector) is not None, what, timeout) and self.text(selector))
 
     @staticmethod
     def message(subject: str) -> str:
@@ -144,18 +167,19 @@ class ConsolePage:
 
     def connect(self, account: str, user: str, gmail: str) -> str:
         """Connect Gmail through the real consent page; returns the notice the console shows after."""
-        self.all(f'[data-user="{account}/{user}"] a.button')[0].click()
-        field = self.wait_for('input[name="sim_user"]', "Google's consent page")
+        self.click(f'[data-user="{account}/{user}"] a.button')
+        self.wait_for('input[name="sim_user"]', "Google's consent page")
+        field = self.all('input[name="sim_user"]')[0]
         field.clear()
         field.send_keys(gmail)
-        self.all('button[value="allow"]')[0].click()
+        self.click('button[value="allow"]')
         self.wait(lambda p: p.b.current_url.startswith(self.url + "/?"), "the way back to the console")
         self.wait_for("#live.connected", "the crm-events stream to connect")
-        return str(self.all("#notice")[0].text)
+        return self.text("#notice") or ""
 
     def write_as_contact(self, account: str, contact: str, subject: str, text: str) -> Any:
         """The contact's 'Write as this contact' button, then the deliver form; returns the form."""
-        self.all(f'[data-contact="{account}/{contact}"] button[data-fill="deliver"]')[0].click()
+        self.click(f'[data-contact="{account}/{contact}"] button[data-fill="deliver"]')
         form = self.all("#deliver-form")[0]
         self.fill(form, subject=subject, text=text)
         self.submit(form)
@@ -163,7 +187,7 @@ class ConsolePage:
 
     def gmail(self, subject: str, button: str) -> None:
         """One of a message's Gmail controls: data-change (read, star, trash, …) or data-compose."""
-        self.all(f"{self.message(subject)} button[{button}]")[0].click()
+        self.click(f"{self.message(subject)} button[{button}]")
 
     def compose(self, subject: str, mode: str, text: str, to: str | None = None) -> None:
         self.gmail(subject, f'data-compose="{mode}"')

@@ -236,3 +236,50 @@ def test_console_links_attachments_through_the_attachments_function(clean, conso
     assert resp.status_code == 200, resp.text
     assert resp.content == b"amount due: 42" and resp.headers["Content-Type"].startswith("text/plain")
     assert "invoice.txt" in resp.headers["Content-Disposition"]
+
+
+def test_console_deletes_a_logged_message_in_gmail_and_says_it_is_gone(clean, console, sim_client, firestore_db):
+    connected_world(clean, sim_client, firestore_db)
+    got = sim_client.deliver(REP, mail(CLIENT, REP, "Delete me", "x"))
+    key, _ = synced_message(firestore_db, "Delete me")
+    conversation, message_id = key.split("/")
+
+    resp = act(console, "gmail-delete", accountId="acme", conversationId=conversation, messageId=message_id)
+
+    assert resp.status_code == 200, resp.text
+    assert got["id"] not in [m["id"] for m in sim_client.messages(REP)]
+    assert "not in this mailbox" in fragments(console)["conversations"]
+
+
+def _stored_message(db: Any, message_id: str, **fields: Any) -> None:
+    db.document("accounts/acme/contacts/carla").set({"email": CLIENT, "name": "Carla", "createdAt": datetime.now(UTC)})
+    db.document("accounts/acme/conversations/carla").set({"contactId": "carla", "lastMessageAt": datetime.now(UTC)})
+    db.document(f"accounts/acme/conversations/carla/messages/{message_id}").set({
+        "direction": "inbound", "source": "gmail", "from": CLIENT, "to": [REP], "subject": message_id,
+        "snippet": "hello", "sentAt": datetime.now(UTC), **fields})
+
+
+def _message_markup(shown: str, message_id: str) -> str:
+    return shown.split(f'data-message-id="{message_id}"', 1)[1].split('<div class="message', 1)[0]
+
+
+def test_console_shows_the_gmail_state_fields_when_the_sync_writes_them(clean, console, firestore_db):
+    _stored_message(firestore_db, "m-state", read=True, starred=True, trashed=True, deletedInGmail=True,
+                    truncated=True, isForward=True,
+                    attachments=[{"filename": "a.pdf", "mimeType": "application/pdf", "size": 12,
+                                  "gmailAttachmentId": "att-1"}])
+
+    shown = _message_markup(fragments(console)["conversations"], "m-state")
+
+    assert 'data-read="read"' in shown and 'data-starred="true"' in shown and 'data-deleted="true"' in shown
+    for badge in ("★ starred", "in Trash", "deleted in Gmail", "truncated", "forward", "a.pdf"):
+        assert badge in shown
+
+
+def test_console_degrades_gracefully_when_the_sync_writes_no_gmail_state(clean, console, firestore_db):
+    _stored_message(firestore_db, "m-plain")
+
+    shown = _message_markup(fragments(console)["conversations"], "m-plain")
+
+    assert 'data-read="unknown"' in shown and "read: ?" in shown
+    assert "starred" not in shown.replace('data-starred="false"', "") and "truncated" not in shown

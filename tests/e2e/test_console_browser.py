@@ -63,11 +63,11 @@ def test_console_connects_a_rep_and_shows_a_delivered_mail_and_its_event_live(
     assert form.find_element("name", "to").get_attribute("value") == REP  # prefilled: the account's mailbox
 
     shown = page.wait_for(page.message("Quote please"), "the synced message on the page")
-    assert "Can you send the quote?" in shown.text and "← in" in shown.text
-    message_id = shown.get_attribute("data-message-id")
+    assert "Can you send the quote?" in shown and "← in" in shown
+    message_id = page.attr(page.message("Quote please"), "data-message-id")
     event = page.wait_for(f'#events li[data-type="message.synced"][data-message-id="{message_id}"]',
                           "its crm-events entry")
-    assert "✓ schema" in event.text and "contactId=carla" in event.text
+    assert "✓ schema" in event and "contactId=carla" in event
     assert page.not_reloaded(), "the page reloaded"
     page.b.save_screenshot(str(tmp_path / "console.png"))
 
@@ -87,5 +87,5 @@ def test_r19_console_shows_a_message_read_in_gmail_without_a_reload(
 
     page.wait(lambda p: p.attr(p.message("Read me"), "data-read") == "read",
               "the CRM to show it read (R19: Gmail's label change synced to `read: true`)")
-    assert "UNREAD" not in page.all(page.message("Read me") + " .gmail")[0].text
+    assert "UNREAD" not in (page.text(page.message("Read me") + " .gmail") or "UNREAD")
     assert page.not_reloaded(), "the page reloaded"
