@@ -66,7 +66,7 @@ class Server:
         self._server.max_request_body_size = MAX_REQUEST_BODY_BYTES
         # cheroot keeps at most 10 idle keep-alive connections by default and answers "Connection: close"
         # past that; the local stack's functions and workers hold many more, each reusing its own.
-        self._server.keep_alive_conn_limit = None  # type: ignore[assignment]
+        self._server.keep_alive_conn_limit = None  # type: ignore[assignment]  # None: no limit (cheroot docs)
         self._server.prepare()  # binds and listens: clients may connect from now on
         self.server_port: int = self._server.bind_addr[1]
         self._stopping = threading.Event()

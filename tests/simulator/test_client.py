@@ -58,6 +58,43 @@ def test_modify_and_delete_message(client: SimClient) -> None:
     assert client.messages(REP) == []
 
 
+ARRIVED = ["UNREAD", "CATEGORY_PERSONAL", "INBOX"]
+
+
+@pytest.mark.parametrize(
+    ("method", "labels"),
+    [("read", ["CATEGORY_PERSONAL", "INBOX"]), ("unread", ARRIVED), ("star", [*ARRIVED, "STARRED"]),
+     ("unstar", ARRIVED), ("trash", [*ARRIVED, "TRASH"]), ("untrash", ARRIVED)],
+)
+def test_rep_actions_answer_the_labels_after_the_change(client: SimClient, method: str, labels: list[str]) -> None:
+    client.create_mailbox(REP)
+    got = client.deliver(REP, mail(f"act {method}"))
+    answer = getattr(client, method)(REP, got["id"])
+    assert answer["id"] == got["id"] and answer["labelIds"] == labels
+    assert int(answer["historyId"]) >= int(got["historyId"])
+
+
+def test_thread_action_answers_every_message_of_the_thread(client: SimClient) -> None:
+    client.create_mailbox(REP)
+    got = client.deliver(REP, mail("thread act"))
+    answer = client.thread_action(REP, got["threadId"], "star")
+    assert answer["id"] == got["threadId"]
+    assert [m["id"] for m in answer["messages"]] == [got["id"]] and "STARRED" in answer["messages"][0]["labelIds"]
+
+
+def test_expire_watch_marks_the_watch_expired(client: SimClient, token_for: Any, sim: str) -> None:
+    from tests.simulator.conftest import PROJECT, gmail_service
+
+    gmail = gmail_service(sim, token_for(REP))
+    gmail.users().watch(userId="me", body={"topicName": f"projects/{PROJECT}/topics/t"}).execute()
+    assert client.mailbox(REP)["watch"]["expired"] is False
+    client.expire_watch(REP)
+    assert client.mailbox(REP)["watch"]["expired"] is True
+    with pytest.raises(SimClientError) as err:
+        client.expire_watch("nobody@example.com")
+    assert err.value.status == 404
+
+
 def test_revoke_counts_the_live_tokens_and_leaves_none(client: SimClient, token_for: Any) -> None:
     token_for(REP, (READ,))
     assert client.mailbox(REP)["activeTokens"] == 1
