@@ -233,7 +233,7 @@ def run(stack: Stack, n: Narrator) -> None:
 def main() -> int:
     n = Narrator()
     print("gmail-crm-sync demo: a CRM, a sales rep's Gmail and a contact, all local.", flush=True)
-    n.begin("Starting the local stack (Firestore + Pub/Sub emulators, Google simulator, 6 functions)")
+    n.begin("Starting the local stack (Firestore + Pub/Sub emulators, Google simulator, the functions)")
     stack = Stack(StackSettings())
     failure: str | None = None
     try:
