@@ -228,8 +228,8 @@ def parallel(*calls: Callable[[], Any]) -> list[Any]:
     The Firestore, Secret Manager and HTTP clients used here are thread-safe; httplib2 is not, so a
     Gmail call inside must use its own connection (shared.gmail.service.kept_connection hands out one each).
     """
-    if len(calls) == 1:
-        return [calls[0]()]
+    if len(calls) <= 1:
+        return [fn() for fn in calls]
     parent = _counter.get()
     branches = [Counter() for _ in calls]
 
@@ -239,13 +239,19 @@ def parallel(*calls: Callable[[], Any]) -> list[Any]:
             ctx.run(_counter.set, branch)
         return lambda: ctx.run(fn)
 
-    futures = [_executor().submit(in_branch(fn, b)) for fn, b in zip(calls, branches, strict=True)]
+    # The first call runs in the caller's thread (one thread hop less), the others in the pool.
+    futures = [_executor().submit(in_branch(fn, b)) for fn, b in zip(calls[1:], branches[1:], strict=True)]
     results: list[Any] = []
     error: BaseException | None = None
+    try:
+        results.append(in_branch(calls[0], branches[0])())
+    except BaseException as exc:  # re-raised below, after the others finished
+        results.append(None)
+        error = exc
     for f in futures:
         try:
             results.append(f.result())
-        except BaseException as exc:  # re-raised below, after the others finished
+        except BaseException as exc:
             results.append(None)
             error = error or exc
     if parent is not None:

@@ -30,8 +30,10 @@ with every send; the local stack also returns them in a response header.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -73,7 +75,8 @@ class Outcome:
         return out
 
 
-_warm = False
+_warm = False  # the first request's secrets and Firestore client
+_clients_built = False  # the Gmail and Pub/Sub clients (built beside the first reserve commit)
 
 
 def prefetch_secrets() -> None:
@@ -189,15 +192,11 @@ def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fingerpr
     req = ctx.req
 
     def commit() -> reserve.Reservation | None:
-        if not fast:
-            return None
         return reserve.record_and_slot(ctx.record_id, req.account_id, req.user_id, req.idempotency_key,
                                        fingerprint=fingerprint, rfc822_id=rfc822_id,
                                        lease_seconds=get_config().send_lease_seconds, mailbox_id=ctx.mailbox_id)
 
     def access_token() -> ApiError | None:
-        if gmail.credentials.token:
-            return None
         try:
             refresh(ctx.mailbox_id, ctx.address, gmail.credentials)
         except ReauthRequired:
@@ -208,10 +207,7 @@ def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fingerpr
                                              "idempotencyKey", 10)
         return None
 
-    def reply_documents() -> Any:
-        parent_thread = ctx.parent.thread_id if ctx.parent else None
-        if parent_thread is None:
-            return None
+    def reply_documents(parent_thread: str) -> Any:
         refs = {"thread": thread_ref(ctx.mailbox_id, parent_thread)}
         if ctx.conversation is None:
             refs["conversation"] = conversation_ref(req.account_id, ctx.conversation_id)
@@ -220,9 +216,19 @@ def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fingerpr
             ctx.conversation = snaps.get("conversation")
         return snaps.get("thread")
 
-    reservation, failure, thread_snap, _, _ = roundtrips.parallel(commit, access_token, reply_documents,
-                                                                  warm_connection, publisher)
-    return reservation, thread_snap, failure
+    global _clients_built
+    jobs: dict[str, Callable[[], Any]] = {}
+    if fast:
+        jobs["reservation"] = commit
+    if not gmail.credentials.token:  # no cached access token for this refresh token
+        jobs["failure"] = access_token
+    if ctx.parent and ctx.parent.thread_id:
+        jobs["thread"] = functools.partial(reply_documents, ctx.parent.thread_id)
+    if not _clients_built:
+        jobs["gmail client"], jobs["pubsub client"] = warm_connection, publisher
+    done = dict(zip(jobs, roundtrips.parallel(*jobs.values()), strict=True))
+    _clients_built = True
+    return done.get("reservation"), done.get("thread"), done.get("failure")
 
 
 def _recover(ctx: SendContext, gmail: GmailAccess, claim: idempotency.Claim, rfc822_id: str) -> dict[str, Any] | None:
