@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test lint up demo bench
+.PHONY: help venv test lint up demo bench soak chaos
 
 help:
 	@echo "make venv   create $(VENV) from pyproject.toml (again when pyproject.toml changes)"
@@ -19,6 +19,8 @@ help:
 	@echo "make up     run the local stack in the foreground; Ctrl-C stops it"
 	@echo "make demo   the end-to-end demo against a local stack"
 	@echo "make bench  run the benchmarks in scripts/bench_*.py"
+	@echo "make soak   time-compressed soak: MAILBOXES=300 LIFETIMES=2 LIFETIME_SECONDS=120 (docs/SCALE.md)"
+	@echo "make chaos  chaos at scale: CHAOS_MAILBOXES=100 CHAOS_MESSAGES=10000, faults and killed workers"
 
 venv: $(STAMP)
 
@@ -49,3 +51,16 @@ bench: venv
 	  [ -e "$$script" ] || continue; found=1; \
 	  echo "== $$script"; $(BIN)/python "$$script"; \
 	done; [ "$$found" = 1 ] || echo "no scripts/bench_*.py yet"
+
+# Scale (issue 11, docs/SCALE.md). Defaults finish in about 15 minutes on a 2-core machine;
+# the figures in docs/SCALE.md come from MAILBOXES=1000.
+MAILBOXES ?= 300
+LIFETIMES ?= 2
+LIFETIME_SECONDS ?= 120
+soak: venv
+	$(BIN)/python scripts/soak.py --mailboxes $(MAILBOXES) --lifetimes $(LIFETIMES) --lifetime-seconds $(LIFETIME_SECONDS)
+
+CHAOS_MAILBOXES ?= 100
+CHAOS_MESSAGES ?= 10000
+chaos: venv
+	$(BIN)/python scripts/chaos.py --mailboxes $(CHAOS_MAILBOXES) --messages $(CHAOS_MESSAGES)
