@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test lint up demo bench fuzz
+.PHONY: help venv test lint up demo bench fuzz soak chaos
 
 help:
 	@echo "make venv   create $(VENV) from pyproject.toml (again when pyproject.toml changes)"
@@ -20,6 +20,8 @@ help:
 	@echo "make demo   the end-to-end demo against a local stack"
 	@echo "make bench  run the benchmarks in scripts/bench_*.py"
 	@echo "make fuzz   fuzz every HTTP operation of openapi.yaml (10,500 cases, fixed seed; scripts/fuzz.py)"
+	@echo "make soak   time-compressed soak: MAILBOXES=300 LIFETIMES=2 LIFETIME_SECONDS=120 (docs/SCALE.md)"
+	@echo "make chaos  chaos at scale: CHAOS_MAILBOXES=100 CHAOS_MESSAGES=10000, faults and killed workers"
 
 venv: $(STAMP)
 
@@ -54,3 +56,16 @@ bench: venv
 
 fuzz: venv
 	$(BIN)/python scripts/fuzz.py $(FUZZ_ARGS)
+
+# Scale (issue 11, docs/SCALE.md). Defaults finish in about 15 minutes on a 2-core machine;
+# the figures in docs/SCALE.md come from MAILBOXES=1000.
+MAILBOXES ?= 300
+LIFETIMES ?= 2
+LIFETIME_SECONDS ?= 120
+soak: venv
+	$(BIN)/python scripts/soak.py --mailboxes $(MAILBOXES) --lifetimes $(LIFETIMES) --lifetime-seconds $(LIFETIME_SECONDS)
+
+CHAOS_MAILBOXES ?= 100
+CHAOS_MESSAGES ?= 10000
+chaos: venv
+	$(BIN)/python scripts/chaos.py --mailboxes $(CHAOS_MAILBOXES) --messages $(CHAOS_MESSAGES)

@@ -149,11 +149,11 @@ def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side
     if notification and msg.history_id is not None and cursor is not None and msg.history_id <= cursor:
         result.outcome = "up_to_date"  # covered by the cursor: no Gmail call, no write
         return
-    if msg.force and _answered(mb, msg.requested_at_ms):
-        result.outcome = "answered"  # a pass started after this was asked for
-        return
     if msg.renew and not renewal.renewal_due(mb, now):
-        result.outcome = "renewed_already"
+        result.outcome = "renewed_already"  # a sync renewed it meanwhile
+        return
+    if msg.force and not msg.renew and _answered(mb, msg.requested_at_ms):
+        result.outcome = "answered"  # a pass started after this was asked for
         return
     pace = bucket_for(mailbox_id, cfg.gmail_user_units_per_second).take
     session = None
