@@ -27,10 +27,11 @@ import requests
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
+from shared.core import paths
 from tests.fuzz import hostile
 from tests.fuzz.contract import DOC_BASE, Contract, RoutingSession, operations
 from tests.fuzz.stray import Snapshot, diff, snapshot
-from tests.fuzz.world import ACCOUNT, CONTACT, RETURN_URL, USER, World, settle
+from tests.fuzz.world import ACCOUNT, CONTACT, REP, RETURN_URL, USER, World, settle
 
 ID_FIELDS = ("accountId", "userId", "contactId", "conversationId", "messageId", "replyToMessageId")
 MODES = {"positive": 4, "negative": 2, "hostile": 3, "raw": 1}  # shares of an operation's budget
@@ -253,7 +254,9 @@ class Fuzzer:
                 stats.stray_writes += 1
                 stats.keep(Finding("stray write", op.label, mode, call.describe(), answer, writes.describe()))
         if response.status_code < 400 and op.path in BACKGROUND_WORK:
-            settle(self.world)  # its background work (a sync after a send or resync) must not count for the next
+            # its background work (the sync after a send or a resync) must not count for the next case
+            mailbox = f"{paths.MAILBOXES}/{paths.mailbox_id(REP)}"
+            settle(self.world, forced_since=self.last.get(mailbox) if op.path == "/oauth/resync" else None)
             after = snapshot(self.world.stack)
         self.last = after
 

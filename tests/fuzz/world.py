@@ -110,15 +110,39 @@ def issue_state(world: World) -> str | None:
     return (parse_qs(urlsplit(url).query).get("state") or [None])[0]
 
 
-def settle(world: World, timeout: float = 5.0) -> None:
-    """Wait until background work (the sync of the sent message) stops writing."""
+def settle(world: World, forced_since: str | None = None, timeout: float = 10.0) -> None:
+    """Wait until the rep's mailbox sync is idle, so its background writes are not blamed on a later request.
+
+    Idle: no lease held and the cursor at the simulator's historyId; after a resync (`forced_since`: the
+    mailbox document's update time before it), also a pass that started after it. Then 0.2 s without any
+    write anywhere.
+    """
+    from shared.core import paths
+    from simulator.client import SimClient
     from tests.fuzz.stray import snapshot
 
+    sim = SimClient(world.stack.simulator_url)
+    mailbox = f"{paths.MAILBOXES}/{paths.mailbox_id(REP)}"
     deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        snap = world.db.document(mailbox).get()
+        mb = snap.to_dict() or {}
+        if mb.get("status") != "connected":
+            break
+        caught_up = int(mb.get("historyId") or 0) >= int(sim.mailbox(REP)["historyId"])
+        passed = forced_since is None or snap.update_time != _parse_time(forced_since)
+        if caught_up and passed and not mb.get("leaseOwner"):
+            break
+        time.sleep(0.05)
     last = snapshot(world.stack)
     while time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.2)
         now = snapshot(world.stack)
         if now == last:
             return
         last = now
+
+
+def _parse_time(rfc3339: str) -> datetime:
+    """An update time as the REST API spells it (what tests/fuzz/stray.py snapshots hold)."""
+    return datetime.fromisoformat(rfc3339)
