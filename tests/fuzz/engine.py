@@ -346,7 +346,7 @@ class Fuzzer:
                 case.query["to"] = w.auto_bcc
             if data.draw(st.integers(0, 4), label="mail body") > 0:
                 case.body = data.draw(hostile.rfc822_messages(w.addresses), label="copy")
-        if op.path == "/oauth/callback":
+        if op.path == "/oauth_browser/callback":
             self.ground_callback(case, data)
 
     def ground_callback(self, case: Any, data: st.DataObject) -> None:

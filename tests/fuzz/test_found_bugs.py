@@ -1,8 +1,7 @@
 """Each case the fuzzer found that answered 5xx (or wrote while refusing), kept as a test.
 
-Cases whose cause lies in code another part of the project owns are marked
-`xfail(strict=True)` naming the cause: the mark makes the suite fail as soon as
-the fix lands, so it is removed then (and the test guards the fix from then on).
+Each names the cause it found; both causes are fixed (R16b dates in
+shared/auto_bcc/, R23 byte budgets in shared/send/), so these now guard the fixes.
 """
 
 from __future__ import annotations
@@ -37,10 +36,8 @@ def copy(date: str, msgid: str = "<dated@corp.example>") -> bytes:
             "Content-Type: text/plain; charset=utf-8\r\n\r\nHello\r\n").encode()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 15 finding 3, owned by helper bcc (R16b future dates): shared/auto_bcc/message.py _sent_at keeps "
-    "the Date header's 9999-12-31 23:59:59-05:00, which is past datetime.max in UTC; Firestore's encoder "
-    "raises OverflowError in store_message after create_contact_if_absent already wrote the contact"))
+# Found: a Date of 9999-12-31 23:59:59 -0500 is past datetime.max in UTC; Firestore's encoder raised
+# OverflowError after the contact was written (a 500 and a partial write). Fixed in shared/auto_bcc/ (R16b).
 def test_auto_bcc_copy_dated_31_dec_9999_minus_0500_is_no_5xx_and_writes_nothing_if_refused(world: World) -> None:
     before = snapshot(world.stack)
     resp = post_copy(world, copy("Fri, 31 Dec 9999 23:59:59 -0500").replace(b"{bcc}", world.auto_bcc.encode()))
@@ -57,10 +54,8 @@ def send(world: World, key: str, **fields: str) -> requests.Response:
                          headers={"Authorization": f"Bearer {world.keys['crm']}"})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 15 finding 2 / R23, owned by helper send: functions/send_email.py finalize cuts text and html at "
-    "STORED_BODY_CHARS characters, not bytes; 150,000 emoji each are ~1.2 MB of UTF-8, over Firestore's "
-    "1 MiB document limit, so store_message fails after Gmail sent the message and the answer is a 500"))
+# Found: bodies were cut by characters, not bytes; 150,000 emoji each are ~1.2 MB of UTF-8, so the
+# log write failed after Gmail sent the mail and the answer was a 500. Fixed by R23 (shared/send/sent_log.py).
 def test_send_of_150000_emoji_text_and_html_gmail_accepted_is_no_5xx_and_a_retry_answers_the_same(
         world: World) -> None:
     emoji = "😀" * 150_000

@@ -70,6 +70,13 @@ def test_every_oauth_route_is_in_the_document_and_nothing_else() -> None:
     assert served == {(m, p) for m, p in documented() if p.startswith("/oauth/")}
 
 
+def test_every_oauth_browser_route_is_in_the_document_and_nothing_else() -> None:
+    from functions.oauth_browser import ROUTES
+
+    served = {("GET", f"/oauth_browser{route}") for route in ROUTES}
+    assert served == {(m, p) for m, p in documented() if p.startswith("/oauth_browser/")}
+
+
 def test_every_operation_documents_its_auth_and_its_4xx_answers() -> None:
     for path, item in document()["paths"].items():
         for method, op in item.items():
@@ -171,12 +178,15 @@ ASKS: dict[str, Ask] = {
                        content_type="application/json"),
     "connect 415": Ask("oauth", "POST", "/connect", 415, "unsupported_media_type", data=b"{}",
                        content_type="text/plain"),
-    # oauth GET /callback
-    "callback 302 (consent denied)": Ask("oauth", "GET", "/callback", 302, key=None,
+    # oauth_browser GET /start and GET /callback
+    "start 400 invalid_state": Ask("oauth_browser", "GET", "/start", 400, "invalid_state", key=None,
+                                   params=lambda w: {"state": "forged"}),
+    "start 405": Ask("oauth_browser", "POST", "/start", 405, "method_not_allowed", key=None),
+    "callback 302 (consent denied)": Ask("oauth_browser", "GET", "/callback", 302, key=None,
                                         params=lambda w: {"state": w.states.pop(), "error": "access_denied"}),
-    "callback 400 invalid_state": Ask("oauth", "GET", "/callback", 400, "invalid_state", key=None,
+    "callback 400 invalid_state": Ask("oauth_browser", "GET", "/callback", 400, "invalid_state", key=None,
                                       params=lambda w: {"state": "forged.state", "code": "x"}),
-    "callback 405": Ask("oauth", "POST", "/callback", 405, "method_not_allowed", key=None),
+    "callback 405": Ask("oauth_browser", "POST", "/callback", 405, "method_not_allowed", key=None),
     # oauth POST /disconnect (bob never connected: disconnecting him is idempotent and keeps the world)
     "disconnect 200": Ask("oauth", "POST", "/disconnect", 200, json=ids(user=OFFLINE_USER)),
     "disconnect 400": Ask("oauth", "POST", "/disconnect", 400, "invalid_request", json=ids(user="__x__")),
