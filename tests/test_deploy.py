@@ -245,7 +245,7 @@ def test_issue15_public_functions_are_only_the_browser_routes_and_the_inbound_we
 @pytest.mark.parametrize("fn", FUNCTIONS)
 def test_issue15_firestore_grant_is_limited_to_the_projects_default_database(full: Run, fn: str) -> None:
     (grant,) = [c for c in full.find("gcloud", "projects", "add-iam-policy-binding")
-                if flags(c)["member"] == f"serviceAccount:{sa(fn)}"]
+                if flags(c)["member"] == f"serviceAccount:{sa(fn)}" and flags(c)["role"] == "roles/datastore.user"]
     condition = dict(kv.split("=", 1) for kv in flags(grant)["condition"].split(",", 1)[:1])
     assert condition == {"expression": f'resource.name=="projects/{PROJECT}/databases/(default)"'}
 

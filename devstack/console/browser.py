@@ -168,10 +168,16 @@ class ConsolePage:
     def connect(self, account: str, user: str, gmail: str) -> str:
         """Connect Gmail through the real consent page; returns the notice the console shows after."""
         self.click(f'[data-user="{account}/{user}"] a.button')
-        self.wait_for('input[name="sim_user"]', "Google's consent page")
-        field = self.all('input[name="sim_user"]')[0]
+        # R1b: Google's account chooser comes first (prompt=select_account); then the Allow step.
+        self.wait_for('#another input[name="sim_account"], input[type="email"][name="sim_user"]',
+                      "Google's account chooser or consent page")
+        chooser = self.all('#another input[name="sim_account"]')
+        field = chooser[0] if chooser else self.all('input[type="email"][name="sim_user"]')[0]
         field.clear()
         field.send_keys(gmail)
+        if chooser:
+            self.click('#another button[name="another"]')
+            self.wait_for('button[value="allow"]', "Google's consent page")
         self.click('button[value="allow"]')
         self.wait(lambda p: p.b.current_url.startswith(self.url + "/?"), "the way back to the console")
         self.wait_for("#live.connected", "the crm-events stream to connect")

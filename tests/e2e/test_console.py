@@ -196,8 +196,8 @@ def test_console_connect_starts_the_real_oauth_flow_back_to_the_console(clean, c
                         allow_redirects=False, timeout=30)
 
     assert resp.status_code == 303
-    assert resp.headers["Location"].startswith(clean.function_url("oauth")) or \
-        resp.headers["Location"].startswith(clean.simulator_url)
+    # R24: the CRM's authorizationUrl leads through oauth_browser's /start, which binds the browser
+    assert resp.headers["Location"].startswith(clean.function_url("oauth_browser") + "/start?state=")
     unknown = requests.get(f"{console}/connect", params={"accountId": "acme", "userId": "nobody"},
                            allow_redirects=False, timeout=30)
     assert unknown.status_code == 303 and "kind=error" in unknown.headers["Location"]
