@@ -17,9 +17,9 @@ confirmed by filename, compared as mime_build puts it in the MIME
 (`safe_filename`); an entry that does not match keeps no id. Only missing ids
 are written; every other field of every entry stays as send_email wrote it,
 and the write is guarded by the update time read, so a concurrent writer is
-never overwritten (the next candidate pass, if any, or the 409
-`attachment_pending` answer covers the rare miss). Running it twice writes
-nothing the second time.
+never overwritten (such a conflict reads again, once). Running it twice
+writes nothing the second time. What is never filled keeps answering 409
+`attachment_pending` (shared/attachments/fetch.py).
 """
 
 from __future__ import annotations
@@ -71,36 +71,49 @@ def fill_ids(stored: Sequence[Any], fetched: Sequence[AttachmentMeta]) -> list[d
     return out if changed else None
 
 
+ATTEMPTS = 2  # a document changed between our read and our write is read again once
+
+
 def record_ids(candidates: Sequence[Candidate]) -> int:
     """Write the missing ids of the candidates' documents; returns how many documents were written."""
     from google.api_core.exceptions import FailedPrecondition, InvalidArgument, NotFound
 
+    if not candidates:
+        return 0
+    error = ""
+    for _ in range(ATTEMPTS):
+        try:
+            return _record_once(candidates)
+        except (FailedPrecondition, NotFound) as exc:  # changed meanwhile: read again
+            error = type(exc).__name__
+        except InvalidArgument as exc:  # the document would pass Firestore's 1 MiB: leave it pending
+            error = type(exc).__name__
+            break
+    log.warning("attachment ids not recorded", messages=len(candidates), error=error)
+    return 0
+
+
+def _record_once(candidates: Sequence[Candidate]) -> int:
     from shared.core.clients import firestore_client
     from shared.sync.conversations import message_ref
 
-    if not candidates:
-        return 0
     db = firestore_client()
-    refs = {message_ref(c.account_id, c.conversation_id, c.message_id).path: c for c in candidates}
+    by_path = {message_ref(c.account_id, c.conversation_id, c.message_id).path: c for c in candidates}
     batch = db.batch()
     written = 0
-    for snap in db.get_all([message_ref(c.account_id, c.conversation_id, c.message_id) for c in refs.values()]):
+    refs = [message_ref(c.account_id, c.conversation_id, c.message_id) for c in by_path.values()]
+    for snap in db.get_all(refs):
         if not snap.exists:
-            continue  # not logged in this account (or not yet): nothing to fill
+            continue  # not logged in this account: nothing to fill
         doc = snap.to_dict() or {}
         if doc.get("source") != "crm":
             continue
-        filled = fill_ids(doc.get("attachments") or [], refs[snap.reference.path].attachments)
+        filled = fill_ids(doc.get("attachments") or [], by_path[snap.reference.path].attachments)
         if filled is None:
             continue
         batch.update(snap.reference, {"attachments": filled},
                      option=db.write_option(last_update_time=snap.update_time))
         written += 1
-    if not written:
-        return 0
-    try:
+    if written:
         batch.commit()
-    except (FailedPrecondition, NotFound, InvalidArgument) as exc:  # changed meanwhile, or now over 1 MiB
-        log.warning("attachment ids not recorded", messages=written, error=type(exc).__name__)
-        return 0
     return written
