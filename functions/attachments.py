@@ -6,8 +6,10 @@
 
 `attachmentId` is the message's `attachments[i].gmailAttachmentId`. Errors:
 400 invalid_request (a missing or malformed parameter), 401, 404 not_found
-(no such message or attachment in this account), 409 not_connected /
-reauth_required (the mailbox the message came from), 503 gmail_unavailable
+(no such message or attachment in this account), 409 attachment_pending (a
+CRM-sent message whose attachment ids the sync has not recorded yet: read the
+message again shortly), 409 not_connected / reauth_required (the mailbox the
+message came from), 503 gmail_unavailable
 when Gmail is busy. This adapter checks the HTTP side and calls
 `shared.attachments.fetch.fetch_attachment`.
 """
@@ -34,6 +36,9 @@ PARAMS = ("accountId", "conversationId", "messageId")
 # refusal of the operation -> (HTTP status, error code, message)
 REFUSALS: dict[str, tuple[int, str, str]] = {
     "AttachmentNotFound": (404, "not_found", "no such message or attachment"),
+    "AttachmentPending": (409, "attachment_pending",
+                          "this message was sent from the CRM moments ago; its attachment ids are not recorded "
+                          "yet: read the message again shortly"),
     "MailboxNotConnected": (409, "not_connected", "the mailbox this message came from is no longer connected"),
     "MailboxReauthRequired": (409, "reauth_required", "the rep must connect Gmail again to open this attachment"),
     "GmailBusy": (503, "gmail_unavailable", "Gmail did not answer; try again shortly"),

@@ -16,6 +16,14 @@ Where the bytes are:
   disconnect (R4) its token is gone and the CRM is told `not_connected`; a
   mailbox whose authorization Google rejected answers `reauth_required`
   (and a refresh refused now marks it so, R5).
+
+A message sent from the CRM (`send_email`) is logged before Gmail's
+attachment ids are known (messages.send does not return them); the sync
+writes them onto it when Gmail notifies the mailbox of the sent message,
+seconds later (shared/attachments/sent_ids.py). Until then the message's
+attachments have no `gmailAttachmentId`, and a call naming none of its
+attachments is told `attachment_pending` (retry after reading the message
+again), not `not_found`.
 """
 
 from __future__ import annotations
@@ -36,6 +44,10 @@ class AttachmentUnavailable(Exception):
 
 class AttachmentNotFound(AttachmentUnavailable):
     """No such message or attachment in this account (or Gmail no longer has it)."""
+
+
+class AttachmentPending(AttachmentUnavailable):
+    """A CRM-sent message whose attachments' Gmail ids the sync has not recorded yet."""
 
 
 class MailboxNotConnected(AttachmentUnavailable):
@@ -70,9 +82,13 @@ def _message(account_id: str, conversation_id: str, message_id: str) -> Message:
 
 
 def _meta(msg: Message, attachment_id: str) -> dict[str, Any]:
+    from shared.attachments.sent_ids import is_pending
+
     for att in msg.attachments or []:
         if isinstance(att, dict) and att.get("gmailAttachmentId") == attachment_id:
             return att
+    if msg.source == "crm" and any(is_pending(att) for att in msg.attachments or []):
+        raise AttachmentPending(attachment_id)
     raise AttachmentNotFound(attachment_id)
 
 

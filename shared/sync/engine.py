@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from shared.attachments.sent_ids import Candidate, record_ids
 from shared.connect.mailboxes import links_for_mailbox, mailbox_ref, user_ref
 from shared.core import log, paths, roundtrips
 from shared.core.config import get_config
@@ -340,8 +341,9 @@ class _Item:
     doc: dict[str, Any] = field(default_factory=dict)  # the document, fitted to Firestore's 1 MiB (R22)
 
 
-def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], dict[str, ThreadMap]]:
-    """Classify every message of a chunk; returns the writes and the thread maps this chunk creates."""
+def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], dict[str, ThreadMap], list[Candidate]]:
+    """Classify every message of a chunk; returns the writes, the thread maps this chunk creates and the CRM
+    sends whose logged attachments may lack their Gmail ids (R20, shared/attachments/sent_ids.py)."""
     cfg = get_config()
     by_account: dict[str, list[str]] = defaultdict(list)
     for ln in ctx.links:
@@ -364,6 +366,7 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
     ctx.stats.seconds["plan_lookups"] += time.monotonic() - t
     created: dict[str, ThreadMap] = {}
     items: list[_Item] = []
+    fills: list[Candidate] = []
     for p in sorted(messages, key=lambda m: (m.internal_date_ms, m.gmail_id)):
         tm = threads.get(p.thread_id)
         views = [AccountView(account_id=acct, user_ids=tuple(sorted(by_account[acct])), contacts=contacts[acct],
@@ -376,6 +379,10 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
                             crm_send=crm_sends.get(p.rfc822_message_id or ""))
         for s in decision.skips:
             ctx.stats.skip_reasons[s.reason] += 1
+            if s.reason == "crm_send" and p.attachments and tm is not None and s.account_id in tm.conversations:
+                # R20: send_email logged it here without Gmail's attachment ids; this fetch knows them
+                fills.append(Candidate(s.account_id, tm.conversations[s.account_id],
+                                       paths.gmail_message_doc_id(p.gmail_id), tuple(p.attachments)))
         if not decision.deliveries:
             ctx.stats.skipped += 1
             log.debug("message not synced", mailboxId=ctx.mailbox_id, gmailMessageId=p.gmail_id,
@@ -403,7 +410,7 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
                 _skip(ctx, p.gmail_id, fitted.reason or "too_large")
                 break  # the same message is as large in every account
             items.append(_Item(d.account_id, conv, doc_id, d, p, new_thread, fitted.doc))
-    return items, created
+    return items, created, fills
 
 
 def _lookup_contacts(ctx: _Context, account_id: str, addresses: list[str]) -> dict[str, ContactRef]:
@@ -456,8 +463,9 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
     return True
 
 
-def _write_slow(ctx: _Context, items: list[_Item]) -> list[_Item]:
-    """Document by document, create-if-absent; returns the items that are ours to announce."""
+def _write_slow(ctx: _Context, items: list[_Item], fills: list[Candidate]) -> list[_Item]:
+    """Document by document, create-if-absent; returns the items that are ours to announce. A CRM send
+    (R18b) that send_email logged meanwhile joins `fills` (its attachments lack Gmail's ids, R20)."""
     from google.api_core.exceptions import InvalidArgument
 
     out: list[_Item] = []
@@ -487,20 +495,36 @@ def _write_slow(ctx: _Context, items: list[_Item]) -> list[_Item]:
             roundtrips.mark("message_written")
             ctx.stats.stored += 1
         elif not _is_own_sync(it.account_id, conv, it.doc_id, it.delivery.source):
+            if it.delivery.source == "crm" and it.parsed.attachments:
+                fills.append(Candidate(it.account_id, conv, it.doc_id, tuple(it.parsed.attachments)))
             continue  # the CRM's own send (R9) or Auto BCC: logged and announced already
         out.append(_Item(it.account_id, conv, it.doc_id, it.delivery, it.parsed, it.new_thread, it.doc))
     return out
 
 
+def _write(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap], late: list[Candidate]) -> list[_Item]:
+    if not items:
+        return []
+    return items if _write_fast(ctx, items, created) else _write_slow(ctx, items, late)
+
+
 def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
     t = time.monotonic()
-    items, created = _plan(ctx, messages)
+    items, created, fills = _plan(ctx, messages)
     ctx.stats.seconds["plan"] += time.monotonic() - t
+    t = time.monotonic()
+    late: list[Candidate] = []  # CRM sends the slow path found logged by send_email meanwhile (R20)
+    if fills:  # R20: beside the chunk's writes (other documents), not after them
+        with ContextPool(max_workers=1) as pool:
+            filled = pool.submit(record_ids, fills)
+            written = _write(ctx, items, created, late)
+            ctx.stats.writes += filled.result()
+    else:
+        written = _write(ctx, items, created, late)
+    ctx.stats.writes += record_ids(late)
+    ctx.stats.seconds["write"] += time.monotonic() - t
     if not items:
         return
-    t = time.monotonic()
-    written = items if _write_fast(ctx, items, created) else _write_slow(ctx, items)
-    ctx.stats.seconds["write"] += time.monotonic() - t
     t = time.monotonic()
     touches: dict[tuple[str, str], _Item] = {}
     for it in written:

@@ -13,6 +13,7 @@ refused: another account's ids (404), a mailbox Google no longer authorises
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +21,7 @@ import pytest
 import requests
 
 from tests.e2e.oauth_steps import crm_for, seed_user
-from tests.e2e.sync_steps import connect_rep, mail, messages_of, seed_contact, wait_for, wait_synced
+from tests.e2e.sync_steps import connect_rep, mail, messages_of, push, seed_contact, wait_for, wait_synced
 
 pytestmark = pytest.mark.e2e
 
@@ -97,6 +98,56 @@ def test_r20_crm_opens_the_attachment_of_an_auto_bcc_copy(world: dict[str, Any],
     assert resp.content == data
     assert resp.headers["Content-Type"] == "text/csv"
     assert resp.headers["Content-Disposition"] == "attachment; filename*=UTF-8''prices.csv"
+
+
+def send_from_crm(stack: Any, data: bytes = PDF) -> dict[str, str]:
+    """The CRM sends Carla a PDF through send_email; the ids of the message it logged."""
+    resp = requests.post(stack.function_url("send_email"), timeout=120,
+                         headers={"Authorization": f"Bearer {stack.secrets.crm_api_key}"},
+                         json={"accountId": "acme", "userId": "alice", "contactId": "carla", "subject": "Our offer",
+                               "text": "Attached.", "idempotencyKey": f"k-{time.monotonic_ns()}",
+                               "attachments": [{"filename": NAME, "mimeType": "application/pdf",
+                                                "contentBase64": base64.b64encode(data).decode("ascii")}]})
+    assert resp.status_code == 200, resp.text
+    out = resp.json()
+    return {"accountId": "acme", "conversationId": out["conversationId"], "messageId": out["messageId"]}
+
+
+def logged_attachments(firestore_db: Any, ids: dict[str, str]) -> list[dict[str, Any]]:
+    doc = firestore_db.document(f"accounts/acme/conversations/{ids['conversationId']}/messages/"
+                                f"{ids['messageId']}").get().to_dict()
+    return list(doc["attachments"])
+
+
+def test_r20_crm_opens_the_attachment_of_a_message_sent_from_the_crm(world: dict[str, Any], stack: Any,
+                                                                    firestore_db: Any, sim_client: Any) -> None:
+    ids = send_from_crm(stack)
+    # Gmail's answer to messages.send has no attachment ids; the sync records them when it sees the message
+    (att,) = wait_for(lambda: [a for a in logged_attachments(firestore_db, ids) if a.get("gmailAttachmentId")],
+                      what="the sent message's attachment id")
+    assert (att["filename"], att["mimeType"], att["size"]) == (NAME, "application/pdf", len(PDF))
+    resp = fetch(world, **ids, attachmentId=att["gmailAttachmentId"])
+    assert resp.status_code == 200, resp.text
+    assert resp.content == PDF
+    assert resp.headers["Content-Type"] == "application/pdf"
+    assert resp.headers["Content-Disposition"] == "attachment; filename*=UTF-8''" + quote(NAME, safe="")
+    assert sim_client.stats()["calls"][REP].get("attachments.get") == 1  # through the mailbox it was sent from
+
+
+def test_r20_crm_sent_attachment_not_yet_seen_by_the_sync_is_409_pending(world: dict[str, Any], stack: Any,
+                                                                        firestore_db: Any, sim_client: Any) -> None:
+    sim_client.expire_watch(REP)  # Gmail sends no notification: the sync cannot have seen the sent message
+    ids = send_from_crm(stack)
+    assert [a.get("gmailAttachmentId") for a in logged_attachments(firestore_db, ids)] == [None]
+    resp = fetch(world, **ids, attachmentId="ANGjdJ-any")
+    assert (resp.status_code, resp.json()["error"]) == (409, "attachment_pending")
+    assert "attachments.get" not in sim_client.stats()["calls"][REP]  # refused before Gmail
+
+    push(stack, {"emailAddress": REP, "historyId": int(sim_client.mailbox(REP)["historyId"])})
+    (att,) = wait_for(lambda: [a for a in logged_attachments(firestore_db, ids) if a.get("gmailAttachmentId")],
+                      what="the sent message's attachment id")
+    ready = fetch(world, **ids, attachmentId=att["gmailAttachmentId"])
+    assert ready.status_code == 200 and ready.content == PDF
 
 
 def test_r20_another_tenants_or_unknown_ids_are_404(world: dict[str, Any], firestore_db: Any,
