@@ -133,7 +133,7 @@ def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side
     from shared.gmail.fetch import GmailUnavailable
     from shared.gmail.pacing import bucket_for
     from shared.sync import lease, renewal
-    from shared.sync.engine import record_error
+    from shared.sync.engine import linked_accounts, record_error
     from shared.sync.requests import request_sync
 
     cfg = get_config()
@@ -166,6 +166,9 @@ def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side
                 return
         if links_future is None:
             links_future = side.submit(links_for_mailbox, mailbox_id)  # beside the lease write
+        links_done = links_future
+        # the linked accounts' settings, Auto BCC addresses and contact-index state, read beside the lease write
+        accounts_future = side.submit(lambda: linked_accounts(links_done.result()))
         held = _take_lease(snap, msg, deadline, result)
         if held is None:
             if result.outcome == "continued":
@@ -173,7 +176,7 @@ def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side
             return
         if session is None:
             session = open_gmail_from(mailbox_id, held.mailbox, snap.token)
-        _passes(session, held, deadline, links_future.result(), pace, result, side)
+        _passes(session, held, deadline, links_future.result(), pace, result, side, accounts_future.result())
     except (ReauthRequired, NotConnected, lease.MailboxGone) as exc:
         result.outcome = "cannot_read"
         log.warning("mailbox cannot be read; message acknowledged", mailboxId=mailbox_id, reason=type(exc).__name__)
@@ -286,7 +289,8 @@ def _final_fields(mailbox_id: str, stats: Any, started: datetime, renew: dict[st
                          stats.final_internal_ms)
 
 
-def _passes(session: Any, held: Any, deadline: Any, links: list[Any], pace: Any, result: Result, side: Any) -> None:
+def _passes(session: Any, held: Any, deadline: Any, links: list[Any], pace: Any, result: Result, side: Any,
+            accounts: Any = None) -> None:
     """Passes under the lease until no message arrived meanwhile (or the deadline: continuation)."""
     from shared.gmail.credentials import reauth_guard
     from shared.sync.engine import mirror_status, sync_pass
@@ -296,7 +300,8 @@ def _passes(session: Any, held: Any, deadline: Any, links: list[Any], pace: Any,
         started = datetime.now(UTC)
         before = dict(held.snap.data)
         with reauth_guard(held.mailbox_id, session.address):
-            stats = sync_pass(session, held.mailbox, held, deadline, links, pace)
+            stats = sync_pass(session, held.mailbox, held, deadline, links, pace, accounts)
+        accounts = None  # a further pass under the lease reads them again (the CRM may have changed them)
         result.passes += 1
         result.fetched += stats.fetched
         result.stored += stats.stored
