@@ -40,11 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--operation", action="append", default=[],
                         help="only operations whose label contains this (repeatable), e.g. send_email")
-    parser.add_argument("--json", type=Path, help="also write the report as JSON here")
+    parser.add_argument("--json", type=Path, help="also write the report as JSON here (findings with whole bodies)")
+    parser.add_argument("--run-dir", type=Path, help="keep the stack's logs here (default: a temporary directory)")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="fuzz-stack-") as run_dir:
-        stack = Stack(StackSettings(run_dir=Path(run_dir)))
+    with tempfile.TemporaryDirectory(prefix="fuzz-stack-") as tmp:
+        run_dir = args.run_dir or Path(tmp)
+        stack = Stack(StackSettings(run_dir=run_dir))
         print(f"starting the local stack (logs in {stack.log_dir}) …", flush=True)
         with stack:
             contract = contract_for(stack)
