@@ -242,15 +242,16 @@ class Fuzzer:
         if self.trace:
             print(f"{elapsed:.2f}s", mode, call.describe()[:300], "->", response.status_code, response.text[:160])
         answer = f"{response.status_code} {response.text[:300]!r}"
-        if response.status_code >= 500:
+        after = snapshot(self.world.stack)
+        if response.status_code >= 500:  # what it wrote before failing is a partial write: show it
             stats.server_errors += 1
-            stats.keep(Finding("5xx", op.label, mode, call.describe(), answer, body_base64=replay))
+            stats.keep(Finding("5xx", op.label, mode, call.describe(), answer, diff(self.last, after).describe(),
+                               body_base64=replay))
         problems = self.contract.problems(self.case_for_check(op, case, call), response)
         if problems:
             stats.breaks += 1
             stats.keep(Finding("breaks document", op.label, mode, call.describe(), answer, "; ".join(problems),
                                body_base64=replay))
-        after = snapshot(self.world.stack)
         if 400 <= response.status_code < 500:
             writes = diff(self.last, after)
             if writes.count:
