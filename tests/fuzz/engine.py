@@ -48,6 +48,7 @@ class Finding:
     request: str
     answer: str
     detail: str = ""
+    body_base64: str = ""  # the whole request body (up to 4 MB), to replay the case
 
     def __str__(self) -> str:
         return f"[{self.kind}] {self.operation} ({self.mode}): {self.request}\n    -> {self.answer}" + (
@@ -235,24 +236,28 @@ class Fuzzer:
             stats.keep(Finding("no answer", op.label, mode, call.describe(), error))
             self.last = snapshot(self.world.stack)
             return
+        replay = base64.b64encode(call.body[:4_000_000]).decode() if call.body else ""
         stats.statuses[response.status_code] += 1
         stats.codes[f"{response.status_code} {_error_code(response)}"] += 1
         if self.trace:
             print(f"{elapsed:.2f}s", mode, call.describe()[:300], "->", response.status_code, response.text[:160])
         answer = f"{response.status_code} {response.text[:300]!r}"
-        if response.status_code >= 500:
+        after = snapshot(self.world.stack)
+        if response.status_code >= 500:  # what it wrote before failing is a partial write: show it
             stats.server_errors += 1
-            stats.keep(Finding("5xx", op.label, mode, call.describe(), answer))
+            stats.keep(Finding("5xx", op.label, mode, call.describe(), answer, diff(self.last, after).describe(),
+                               body_base64=replay))
         problems = self.contract.problems(self.case_for_check(op, case, call), response)
         if problems:
             stats.breaks += 1
-            stats.keep(Finding("breaks document", op.label, mode, call.describe(), answer, "; ".join(problems)))
-        after = snapshot(self.world.stack)
+            stats.keep(Finding("breaks document", op.label, mode, call.describe(), answer, "; ".join(problems),
+                               body_base64=replay))
         if 400 <= response.status_code < 500:
             writes = diff(self.last, after)
             if writes.count:
                 stats.stray_writes += 1
-                stats.keep(Finding("stray write", op.label, mode, call.describe(), answer, writes.describe()))
+                stats.keep(Finding("stray write", op.label, mode, call.describe(), answer, writes.describe(),
+                                   body_base64=replay))
         if response.status_code < 400 and op.path in BACKGROUND_WORK:
             # its background work (the sync after a send or a resync) must not count for the next case
             mailbox = f"{paths.MAILBOXES}/{paths.mailbox_id(REP)}"

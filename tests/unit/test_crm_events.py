@@ -96,3 +96,12 @@ def test_schema_refuses_attributes_that_disagree_with_the_body() -> None:
 def test_message_updated_must_say_what_changed() -> None:
     body = _body(CrmEvent(type="message.updated", accountId="acme", conversationId="c", messageId="m"))
     assert problems(body) and "is not valid under any of the given schemas" in problems(body)[0]
+
+
+def test_an_account_id_too_long_for_a_pubsub_attribute_stays_in_the_body_only() -> None:
+    from shared.core.events import MAX_ATTRIBUTE_BYTES, CrmEvent, _attributes
+
+    long_id = "a" * 1500  # a valid Firestore id, over Pub/Sub's 1,024-byte attribute limit
+    attrs = _attributes(CrmEvent(type="message.synced", accountId=long_id, messageId="gm_1"))
+    assert "accountId" not in attrs and attrs["type"] == "message.synced"
+    assert all(len(v.encode()) <= MAX_ATTRIBUTE_BYTES for v in attrs.values())
