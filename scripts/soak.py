@@ -56,6 +56,7 @@ PER_ACCOUNT = 20  # reps per CRM account
 CONTACTS_PER_ACCOUNT = 12
 STRANGER_SHARE = 0.1
 REP_WRITES_SHARE = 0.15
+READS_SHARE = 0.3  # the rep opens a message in Gmail: a label change, a notification, nothing to store
 SOAK_FUNCTIONS = ("oauth", "gmail_push", "quota_reset")
 
 
@@ -64,7 +65,7 @@ class Settings:
     mailboxes: int = 1000
     lifetimes: int = 2
     lifetime_seconds: float = 240.0
-    mail_per_second: float = 2.0
+    mail_per_second: float = 3.0
     connect_workers: int = 2  # the emulator serialises concurrent connect transactions beyond this
     drain_seconds: float = 180.0
     shards: int = 16
@@ -127,6 +128,9 @@ class Outcome:
     per_event: dict[str, dict[str, float]] = field(default_factory=dict)
     rounds_to_message_written_max: int = 0
     watch_renewals: int = 0
+    label_changes: int = 0
+    gmail_push_cpu_seconds: float = 0.0  # user + system CPU of the gmail_push process group during the run
+    simulated_days: float = 0.0  # watch lifetimes run, as days of production (a lifetime is 7 days)
 
     def ok(self) -> bool:
         return self.caught_up and self.expired == 0 and self.lost == 0 and self.duplicated == 0 \
@@ -155,11 +159,12 @@ def _mail(frm: str, to: str, subject: str) -> bytes:
 class World:
     """The CRM's data and the reps, as the soak seeds them."""
 
-    def __init__(self, stack: Stack, settings: Settings) -> None:
+    def __init__(self, stack: Stack, settings: Settings, log: Any = print) -> None:
         from google.cloud import firestore
 
         from simulator.client import SimClient
 
+        self.log = log
         self.stack = stack
         self.s = settings
         self.sim = SimClient(stack.simulator_url)
@@ -209,8 +214,17 @@ class World:
                 time.sleep(1)
             raise RuntimeError(f"could not connect {self.reps[i]}: {got}")
 
+        done = [0]
+        started = time.monotonic()
+
+        def counted(i: int) -> None:
+            one(i)
+            done[0] += 1
+            if done[0] % 100 == 0:
+                self.log(f"soak: {done[0]} connected ({time.monotonic() - started:.0f} s)")
+
         with ThreadPoolExecutor(self.s.connect_workers) as pool:
-            list(pool.map(one, range(len(self.reps))))
+            list(pool.map(counted, range(len(self.reps))))
 
 
 class Mail:
@@ -222,8 +236,10 @@ class Mail:
         self.rng = rng
         self.expected: dict[str, str] = {}  # gm_<id> -> account
         self.strangers: set[str] = set()
+        self.inbox: dict[str, list[str]] = defaultdict(list)  # rep -> delivered message ids (to open later)
         self.stop = threading.Event()
         self.errors = 0
+        self.label_changes = 0
 
     def run(self) -> None:
         n = 0
@@ -233,7 +249,10 @@ class Mail:
             contact = self.rng.choice(self.w.contacts[acct])
             kind = self.rng.random()
             try:
-                if kind < STRANGER_SHARE:
+                if self.rng.random() < READS_SHARE and self.inbox[rep]:
+                    self.w.sim.modify(rep, self.rng.choice(self.inbox[rep]), remove=["UNREAD"])
+                    self.label_changes += 1
+                elif kind < STRANGER_SHARE:
                     got = self.w.sim.deliver(rep, _mail(f"stranger{n}@nowhere.test", rep, f"offer {n}"))
                     self.strangers.add(f"gm_{got['id']}")
                 elif kind < STRANGER_SHARE + REP_WRITES_SHARE:
@@ -242,6 +261,7 @@ class Mail:
                 else:
                     got = self.w.sim.deliver(rep, _mail(contact, rep, f"{contact} writes #{n}"))
                     self.expected[f"gm_{got['id']}"] = acct
+                    self.inbox[rep].append(str(got["id"]))
             except Exception:
                 self.errors += 1
             n += 1
@@ -334,6 +354,8 @@ def summarise_logs(lines: list[tuple[str, dict[str, Any]]], out: Outcome) -> Non
             sweep_reads += int(fs["reads"])
             sweep_due += int(d.get("due", 0))
         key = kind if kind in ("sweep", "sweep_shard", "daily_tick") else f"{kind}:{d.get('outcome')}"
+        if d.get("outcome") == "synced":
+            key += ":stored" if d.get("stored") else ":empty"
         events[key].append({"reads": fs["reads"], "writes": fs["writes"], "rounds": fs["rounds"],
                             "stored": d.get("stored", 0), "renewed": bool(d.get("renewed"))})
         if d.get("renewed"):
@@ -350,6 +372,26 @@ def summarise_logs(lines: list[tuple[str, dict[str, Any]]], out: Outcome) -> Non
                               "renewedShare": round(sum(1 for r in rows if r["renewed"]) / n, 3)}
 
 
+def cpu_seconds(stack: Stack, name: str) -> float:
+    """User + system CPU seconds of a function's process group so far (Linux /proc)."""
+    import os
+
+    from devstack.procs import group_members
+
+    proc = stack.processes.get(f"function:{name}")
+    if proc is None:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in group_members(proc.pgid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / tick
+
+
 def run_soak(stack: Stack, settings: Settings, log: Any = print) -> Outcome:
     """The soak against a running stack whose oauth, gmail_push and quota_reset have
     `settings.function_env()` (the caller starts or restarts them so)."""
@@ -357,7 +399,7 @@ def run_soak(stack: Stack, settings: Settings, log: Any = print) -> Outcome:
                             "dailyTick": settings.daily_tick, "sweepSeconds": settings.sweep_seconds,
                             "staleSeconds": settings.stale_seconds, "sweepTick": settings.sweep_tick})
     rng = random.Random(settings.seed)
-    world = World(stack, settings)
+    world = World(stack, settings, log)
     world.sim.settings(watchLifetimeSeconds=int(settings.lifetime_seconds))
     world.seed()
     ticker = Ticker(stack, settings)  # the scheduler runs from the first connection on, as in production
@@ -369,6 +411,7 @@ def run_soak(stack: Stack, settings: Settings, log: Any = print) -> Outcome:
     log(f"soak: connected {settings.mailboxes} mailboxes in {out.connect_seconds:.0f} s; "
         f"running {settings.lifetimes} x {settings.lifetime_seconds:.0f} s")
     tail = LogTail(stack)
+    cpu_before = cpu_seconds(stack, "gmail_push")
     units_before = world.sim.stats()["quotaUnits"]
     sweeps_before = ticker.sweeps
     mail = Mail(world, settings.mail_per_second, rng)
@@ -391,6 +434,8 @@ def run_soak(stack: Stack, settings: Settings, log: Any = print) -> Outcome:
     for th in threads:
         th.join(10)
     out.seconds = time.monotonic() - started
+    out.gmail_push_cpu_seconds = cpu_seconds(stack, "gmail_push") - cpu_before
+    out.simulated_days = out.seconds / settings.lifetime_seconds * 7
     out.sweeps = ticker.sweeps - sweeps_before
     time.sleep(1.5)  # the last invocations' log lines
     stats = world.sim.stats()
@@ -398,6 +443,7 @@ def run_soak(stack: Stack, settings: Settings, log: Any = print) -> Outcome:
     out.lapses, out.expired_at_end = int(watches["lapses"]), int(watches["expired"])
     out.expired = out.lapses + out.expired_at_end
     count_messages(world, mail, out)
+    out.label_changes = mail.label_changes
     units: Counter[str] = Counter()
     for address, methods in stats["quotaUnits"].items():
         for method, n in methods.items():
@@ -416,9 +462,10 @@ def main() -> int:
     ap.add_argument("--mailboxes", type=int, default=1000)
     ap.add_argument("--lifetimes", type=int, default=2)
     ap.add_argument("--lifetime-seconds", type=float, default=240.0)
-    ap.add_argument("--mail-per-second", type=float, default=2.0)
+    ap.add_argument("--mail-per-second", type=float, default=3.0)
     ap.add_argument("--shards", type=int, default=16)
     ap.add_argument("--json", type=Path, default=REPO / ".devstack" / "soak.json")
+    ap.add_argument("--keep-logs", type=Path, default=None, help="copy the functions' logs here at the end")
     args = ap.parse_args()
     settings = Settings(mailboxes=args.mailboxes, lifetimes=args.lifetimes, lifetime_seconds=args.lifetime_seconds,
                         mail_per_second=args.mail_per_second, shards=args.shards)
@@ -428,6 +475,10 @@ def main() -> int:
 
         os.environ.update(stack.env_for_clients())  # this process's Firestore client talks to the emulator
         out = run_soak(stack, settings)
+        if args.keep_logs:
+            import shutil
+
+            shutil.copytree(stack.log_dir, args.keep_logs, dirs_exist_ok=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(asdict(out), indent=2, default=str) + "\n")
     print(f"soak: {out.expected} messages expected, {out.unexpected} stored that should not be, caught up "

@@ -240,7 +240,7 @@ def _probe(session: Any, snap: Any, cursor: int, pace: Any, result: Result) -> b
     fields = finish_fields(snap.mailbox_id, snap.data, max(page.latest_history_id, cursor), False, started, renew)
     if not lease.conditional_update(snap, fields):
         return False  # the mailbox changed meanwhile (a notification's sync): take the ordinary path
-    _mirror_lapse(snap.mailbox_id, renew, snap.data)
+    _mirror_lapse(snap.mailbox_id, renew)
     return True
 
 
@@ -257,8 +257,7 @@ def _renew_if_due(session: Any, mb: Any, pace: Any, result: Result) -> dict[str,
     return fields
 
 
-def _mirror_lapse(mailbox_id: str, renew: dict[str, Any], before: dict[str, Any],
-                  links: list[Any] | None = None) -> None:
+def _mirror_lapse(mailbox_id: str, renew: dict[str, Any], links: list[Any] | None = None) -> None:
     """A lapse found or ended: show it on the linked users too (rare: one write per user)."""
     if "watchLapsedAt" not in renew:
         return
@@ -323,7 +322,7 @@ def _passes(session: Any, held: Any, deadline: Any, links: list[Any], pace: Any,
                              before.get("lastError"), links)
         again = held.finish(final)
         mirror.result()
-        _mirror_lapse(held.mailbox_id, renew, before, links)
+        _mirror_lapse(held.mailbox_id, renew, links)
         if not again:
             result.outcome = "synced"
             return

@@ -49,7 +49,8 @@ def renewal_due(mb: Mailbox | dict[str, Any], now: datetime) -> bool:
 
 
 def renew(session: Any, mb: Mailbox, now: datetime, pace: Any = None) -> dict[str, Any]:
-    """Renew the watch of a mailbox we are syncing; returns the fields to write ({} if it failed).
+    """Renew the watch of a mailbox we are syncing; returns the fields to write (`watchLapsedAt` only
+    when a lapse starts or ends, so the users' status is written only then).
 
     A failure is logged and left to the next sync or the daily fan-out; it never
     fails the sync itself (the cursor, not the watch, is the truth).
@@ -72,9 +73,12 @@ def renew(session: Any, mb: Mailbox, now: datetime, pace: Any = None) -> dict[st
             raise
         log.warning("watch renewal failed; the next sync or the daily tick retries", mailboxId=session.mailbox_id,
                     error=type(exc).__name__, lapsed=lapsed)
-        return {"watchLapsedAt": mb.watchLapsedAt or now} if lapsed else {}
+        return {"watchLapsedAt": now} if lapsed and mb.watchLapsedAt is None else {}
     log.info("watch renewed", mailboxId=session.mailbox_id, expiration=expiration, wasLapsed=lapsed)
-    return {"watchExpiration": expiration, "watchLapsedAt": None}
+    fields: dict[str, Any] = {"watchExpiration": expiration}
+    if mb.watchLapsedAt is not None:
+        fields["watchLapsedAt"] = None  # the lapse is over: clear it where it shows
+    return fields
 
 
 def mirror_lapse(mailbox_id: str, links: list[Any], lapsed_at: datetime | None) -> None:

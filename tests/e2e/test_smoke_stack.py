@@ -16,6 +16,7 @@ pytestmark = pytest.mark.e2e
 def test_push_subscriptions_target_functions_with_retry_and_dead_letter_policy(stack):
     for sub_name, topic, function in [
         ("gmail-watch-push", "gmail-watch", "gmail_push"),
+        ("sync-control-push", "sync-control", "gmail_push"),
         ("daily-tick-push", "daily-tick", "quota_reset"),
     ]:
         sub = stack.pubsub.subscriber.get_subscription(
