@@ -9,7 +9,8 @@
     4. Gmail    messages.send on this thread's kept connection (shared.send.gmail_send)
     5. log      thread map + message + result in one commit, the conversation
                 summary beside it (shared.send.sent_log)                round trip 3
-    6. tell     the CRM event, one Publish request (no batch timer)
+    6. tell     the CRM event, one Publish request (no batch timer), as soon
+                as the message is durable (while the summary may still be written)
 
 An instance's first send for a user reads the mailbox and token once more
 (round trip 1b). Any conflict (a retry racing this one, an earlier attempt
@@ -253,25 +254,27 @@ def _log_and_tell(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread
                   clock: Clock) -> dict[str, Any]:
     """R23: Gmail accepted the message, so the answer is a 200 whatever happens here."""
     req = ctx.req
+
+    def tell(result: dict[str, Any]) -> None:
+        clock.mark("log")
+        try:
+            publish([CrmEvent(type="message.sent", accountId=req.account_id, userId=req.user_id,
+                              contactId=req.contact_id, conversationId=result["conversationId"],
+                              messageId=result["messageId"], direction="outbound", source="crm",
+                              gmailMessageId=sent.gmail_id, gmailThreadId=sent.thread_id)])
+        except Exception as exc:
+            log.error("message.sent event not published", accountId=req.account_id,
+                      messageId=result["messageId"], error=type(exc).__name__)
+        clock.mark("event")
+
     try:
-        result = log_sent(ctx, claim, sent, thread_snap)
+        return log_sent(ctx, claim, sent, thread_snap, announce=tell)
     except Exception as exc:
         log.error("sent but not logged; a retry with the same key logs it", accountId=req.account_id,
                   mailboxId=ctx.mailbox_id, gmailMessageId=sent.gmail_id, error=type(exc).__name__,
                   detail=str(exc)[:300])
         _leave_to_retry(claim)
         return result_of(sent, ctx.conversation_id)
-    clock.mark("log")
-    try:
-        publish([CrmEvent(type="message.sent", accountId=req.account_id, userId=req.user_id,
-                          contactId=req.contact_id, conversationId=result["conversationId"],
-                          messageId=result["messageId"], direction="outbound", source="crm",
-                          gmailMessageId=sent.gmail_id, gmailThreadId=sent.thread_id)])
-    except Exception as exc:
-        log.error("message.sent event not published", accountId=req.account_id, messageId=result["messageId"],
-                  error=type(exc).__name__)
-    clock.mark("event")
-    return result
 
 
 def _leave_to_retry(claim: idempotency.Claim) -> None:

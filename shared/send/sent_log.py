@@ -25,6 +25,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -89,8 +90,13 @@ def thread_change(ctx: SendContext, thread_id: str, snap: Any) -> tuple[str, dic
                              "ownerAccountId": tm.ownerAccountId or account}, True
 
 
-def log_sent(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread_snap: Any = None) -> dict[str, Any]:
-    """Write the message, the thread map and the result; returns the result (the answer to the CRM)."""
+def log_sent(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread_snap: Any = None,
+             announce: Callable[[dict[str, Any]], None] = lambda result: None) -> dict[str, Any]:
+    """Write the message, the thread map and the result; returns the result (the answer to the CRM).
+
+    `announce(result)` runs as soon as the message is durable: beside the summary's write if that is still
+    going on (the CRM event announces the message, which is there; the summary follows within a round trip).
+    """
     from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
 
     req = ctx.req
@@ -119,6 +125,7 @@ def log_sent(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread_snap
             batch.commit()
         except (AlreadyExists, FailedPrecondition, NotFound):
             return False
+        announce(result)
         return True
 
     def touch() -> None:
@@ -127,7 +134,9 @@ def log_sent(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread_snap
     committed, _ = roundtrips.parallel(commit, lambda: _quietly(touch, ctx, conversation_id))
     if committed:
         return result
-    return _one_at_a_time(ctx, claim, sent, doc, now)
+    result = _one_at_a_time(ctx, claim, sent, doc, now)
+    announce(result)
+    return result
 
 
 def _one_at_a_time(ctx: SendContext, claim: idempotency.Claim, sent: Sent, doc: dict[str, Any],
