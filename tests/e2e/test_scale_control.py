@@ -58,7 +58,7 @@ def mb_ref(db: Any, address: str = REP) -> Any:
 def test_a_pass_for_one_new_message_takes_at_most_6_firestore_round_trips_to_the_message_written(
         world: Any, sim_client: Any) -> None:
     # warm: the first pass of the process and of the account (token, secrets, users cache filled, and the
-    # account's one-time contact-index scan, which runs after that pass's messages are written: R11b)
+    # account's one-time contact-index scan, R11b: a steady pass, as measured here, pays none of these)
     sim_client.deliver(REP, mail(CLIENT, REP, "warm-up"))
     assert notification(sim_client).stored == 1
     sim_client.deliver(REP, mail(CLIENT, REP, "one new message"))
