@@ -266,7 +266,7 @@ def render(soak: dict[str, Any]) -> str:
         return x * reps / DAY * (PROFILE["peak"] if peak else 1)
 
     rows.append(("Gmail units per user per second (a 10,000-message backlog, paced)",
-                 f"{LIMITS['gmail_user_units_per_s']}", lambda n: "200 (token bucket)"))
+                 f"{LIMITS['gmail_user_units_per_s']}", lambda n: "240 (token bucket)"))
     rows.append(("Gmail units per project per minute, busiest hour", f"{LIMITS['gmail_project_units_per_min']:,}",
                  lambda n: fmt(per_s(r["units"], n) * 60)))
     rows.append(("Firestore writes per second, busiest hour", f"{LIMITS['firestore_writes_per_s_per_db']:,}",
@@ -307,8 +307,8 @@ def render(soak: dict[str, Any]) -> str:
       "to it. Knob: exempt `createdAt` on `messages` if the CRM does not query it.")
     w(f"- **Gmail's per-project quota** is at about "
       f"{per_s(r['units'], 100_000) * 60 / LIMITS['gmail_project_units_per_min'] * 100:.0f}% in the busiest hour "
-      "at 100,000 reps; a mass reconnect (every rep's backlog at once, paced at 200 units/s per user) would "
-      "pass it: 100 mailboxes catching up at full pace use 20,000 units/s, the whole project's quota. Gmail "
+      "at 100,000 reps; a mass reconnect (every rep's backlog at once, paced at 240 units/s per user) would "
+      "pass it: 84 mailboxes catching up at full pace use 20,000 units/s, the whole project's quota. Gmail "
       "then answers `rateLimitExceeded`, which the sync retries and redelivers. Knobs: "
       "`GMAIL_USER_UNITS_PER_SECOND`, gmail_push's max instances.")
     w("- **One mailbox document** takes a lease write and a final write per pass and one `dirty` write per "
@@ -325,7 +325,7 @@ def render(soak: dict[str, Any]) -> str:
     w("| `SYNC_STALE_SECONDS` | 180 | the same for mailboxes whose watch lapsed |")
     w("| `SYNC_SWEEP_SHARDS` | 16 | index write spread and parallel sweeps against fixed reads (one per shard "
       "and minute); only increase it |")
-    w("| `GMAIL_USER_UNITS_PER_SECOND` | 200 | backlog speed against 429s and the project quota |")
+    w("| `GMAIL_USER_UNITS_PER_SECOND` | 240 | backlog speed against 429s and the project quota |")
     w("| gmail_push `--max-instances` / `--concurrency` | 30 / 4 | latency under peak against cost and memory |")
     w("| `WATCH_RENEW_WITHIN_SECONDS` | 172800 | renewals (100 units each) against margin before a lapse |")
     w("| `SYNC_DEADLINE_SECONDS` | 240 | long invocations against continuations (below the 300 s timeout) |")

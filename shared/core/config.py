@@ -53,7 +53,7 @@ class Config:
     sync_sweep_seconds: int = 1800
     sync_sweep_shards: int = 16
     watch_renew_within_seconds: int = 172800
-    gmail_user_units_per_second: float = 200.0
+    gmail_user_units_per_second: float = 240.0
     sync_users_cache_seconds: float = 300.0
     emulate_ttl: bool = False
     local_stack: bool = False
@@ -130,7 +130,7 @@ class Config:
                 sync_sweep_seconds=int(_env("SYNC_SWEEP_SECONDS", "1800") or 1800),
                 sync_sweep_shards=max(1, int(_env("SYNC_SWEEP_SHARDS", "16") or 16)),
                 watch_renew_within_seconds=int(_env("WATCH_RENEW_WITHIN_SECONDS", "172800") or 172800),
-                gmail_user_units_per_second=float(_env("GMAIL_USER_UNITS_PER_SECOND", "200") or 200),
+                gmail_user_units_per_second=float(_env("GMAIL_USER_UNITS_PER_SECOND", "240") or 240),
                 sync_users_cache_seconds=float(_env("SYNC_USERS_CACHE_SECONDS", "300") or 300),
                 # The Firestore emulator has no TTL policies: the local stack's daily tick does their job.
                 emulate_ttl=(_env("EMULATE_TTL") or ("1" if sim else "0")) == "1",

@@ -6,8 +6,10 @@ as it can gets parts of them refused with 429 and then retries them: a 429
 storm that wastes round trips and quota and ends in redeliveries. Waiting
 for our own bucket instead costs nothing at Gmail. One instance syncs a
 mailbox at a time (the lease), so a bucket per mailbox in the process is the
-whole story for the sync; the default rate (GMAIL_USER_UNITS_PER_SECOND, 200)
-leaves room for the rep's CRM sends and watch renewals on the same user.
+whole story for the sync; the default rate (GMAIL_USER_UNITS_PER_SECOND, 240)
+stays just under Gmail's 250 (a CRM send that lands in the middle of a backlog
+may still meet a 429 now and then, which send_email retries; 200 would leave
+room for sends at a fifth of the backlog speed).
 
 The bucket holds one second's worth of units; a call larger than that waits
 for a full bucket and then runs the bucket into debt, which the next calls
