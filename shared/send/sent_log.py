@@ -1,23 +1,22 @@
 """After Gmail accepted the message: log it once (R9), claim its thread (R10, R14), keep the answer (R18).
 
 One commit writes the thread map, the message (`gm_<gmailMessageId>`, so
-gmail_push's later notification of the same message finds it) and the
-idempotency record's result; the conversation summary is written beside it,
-in parallel, with its own guard (its `lastMessageAt` only moves forward, and
-many sends to one contact contend for it, so it retries alone instead of
-making the message commit retry). Sends of one instance to one conversation
-take turns on it (a lock per conversation) and each guards its write with
-the update time the previous one wrote, so they do not conflict with each
-other; a writer elsewhere (another instance, the sync) makes the guard fail
-and that send reads the document again.
+gmail_push's later notification of the same message finds it), the
+idempotency record's result and the conversation summary. The summary's
+`lastMessageAt` only moves forward, so its write is guarded by the update
+time it was read at; many sends to one contact contend for it. Sends of one
+instance to one conversation therefore take turns (a lock per conversation)
+and each guards its write with the update time the previous one wrote
+(`_written`, validated by that guard), so they never conflict with each
+other. When the commit meets a change it did not expect (another instance or
+the sync wrote the summary or the thread map), nothing of it was written:
+those documents are read again and the commit decided again. When the
+message itself is already there (the sync logged it first), the writes go
+one at a time through the shared, race-safe helpers.
 
 The message must fit in a Firestore document (1 MiB): text and html are cut
 at a UTF-8 character boundary to fit, `truncated: true` (R23); the whole
 message stays in Gmail.
-
-When the commit meets a document it did not expect (the thread map or the
-message written meanwhile, e.g. by the sync), nothing of it was written and
-the same writes go one at a time through the shared, race-safe helpers.
 """
 
 from __future__ import annotations
@@ -36,10 +35,17 @@ from shared.core.clients import firestore_client
 from shared.core.models import Message, ThreadMap
 from shared.core.text import make_snippet
 from shared.send import idempotency
-from shared.send.context import SendContext
-from shared.sync.conversations import message_ref, store_message, touch_conversation
+from shared.send.context import SendContext, read_batch
+from shared.sync.conversations import (
+    conversation_ref,
+    message_ref,
+    store_message,
+    summary_change,
+    touch_conversation,
+)
 from shared.sync.threads import map_conversation, thread_ref
 
+COMMIT_ATTEMPTS = 5
 
 @dataclass(frozen=True)
 class Sent:
@@ -92,10 +98,9 @@ def thread_change(ctx: SendContext, thread_id: str, snap: Any) -> tuple[str, dic
 
 def log_sent(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread_snap: Any = None,
              announce: Callable[[dict[str, Any]], None] = lambda result: None) -> dict[str, Any]:
-    """Write the message, the thread map and the result; returns the result (the answer to the CRM).
+    """Write the message, the thread map, the result and the summary; returns the result (the answer).
 
-    `announce(result)` runs as soon as the message is durable: beside the summary's write if that is still
-    going on (the CRM event announces the message, which is there; the summary follows within a round trip).
+    `announce(result)` runs as soon as the message is durable (the CRM event).
     """
     from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
 
@@ -103,40 +108,74 @@ def log_sent(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread_snap
     now = datetime.now(UTC)
     if thread_snap is not None and thread_snap.id != paths.thread_doc_id(ctx.mailbox_id, sent.thread_id):
         thread_snap = None  # Gmail put the reply in a new thread (the parent's was not in this mailbox)
-    conversation_id, thread_fields, thread_exists = thread_change(ctx, sent.thread_id, thread_snap)
-    result = result_of(sent, conversation_id)
+    conversation_id, _, _ = thread_change(ctx, sent.thread_id, thread_snap)
     doc = message_doc(ctx, sent, conversation_id, now)
-    snippet = doc["snippet"]
-
-    batch = firestore_client().batch()
-    tref = thread_ref(ctx.mailbox_id, sent.thread_id)
-    if thread_fields is not None and not thread_exists:
-        batch.create(tref, thread_fields)
-    elif thread_fields is not None:
-        guard = firestore_client().write_option(last_update_time=thread_snap.update_time)
-        batch.update(tref, thread_fields, option=guard)
-    batch.create(message_ref(req.account_id, conversation_id, result["messageId"]), doc)
-    batch.update(idempotency.record_ref(claim.record_id), idempotency.done_fields(result))
     summary = ctx.conversation if conversation_id == ctx.conversation_id else None
 
-    def commit() -> bool:
-        try:
-            roundtrips.note("thread map + message + result")
-            batch.commit()
-        except (AlreadyExists, FailedPrecondition, NotFound):
-            return False
-        announce(result)
-        return True
-
-    def touch() -> None:
-        touch_summary(req.account_id, conversation_id, req.contact_id, now, snippet, summary)
-
-    committed, _ = roundtrips.parallel(commit, lambda: _quietly(touch, ctx, conversation_id))
-    if committed:
-        return result
-    result = _one_at_a_time(ctx, claim, sent, doc, now)
+    first_choice = conversation_id
+    result: dict[str, Any] | None = None
+    with _turn(req.account_id, conversation_id) as remembered:
+        summary = remembered.freshest(summary)
+        for _ in range(COMMIT_ATTEMPTS):
+            plan = _plan(ctx, claim, sent, doc, thread_snap, summary, now)
+            if plan.conversation_id != first_choice:
+                break  # the thread was mapped elsewhere meanwhile: let the shared helpers sort it out
+            try:
+                roundtrips.note("thread map + message + result + summary")
+                written = plan.batch.commit()
+            except (AlreadyExists, FailedPrecondition, NotFound):
+                # Something changed meanwhile: read what this commit depends on and decide again.
+                again = read_batch(plan.refs, "documents changed meanwhile")
+                if again["message"].exists:
+                    break  # the sync logged the message first
+                thread_snap, summary = again["thread"], again["conversation"]
+                continue
+            if plan.writes_summary:
+                remembered.wrote(written[-1].update_time, now, req.contact_id)
+            result = plan.result
+            break
+    if result is None:
+        result = _one_at_a_time(ctx, claim, sent, doc, now)
     announce(result)
     return result
+
+
+@dataclass
+class _Plan:
+    conversation_id: str
+    result: dict[str, Any]
+    batch: Any
+    refs: dict[str, Any]  # thread, conversation, message: what the commit depends on
+    writes_summary: bool  # the summary is the batch's last write
+
+
+def _plan(ctx: SendContext, claim: idempotency.Claim, sent: Sent, doc: dict[str, Any], thread_snap: Any,
+          summary: Any, now: datetime) -> _Plan:
+    """The log commit as the documents were read: create or guarded update for each."""
+    req = ctx.req
+    conversation_id, thread_fields, thread_exists = thread_change(ctx, sent.thread_id, thread_snap)
+    result = result_of(sent, conversation_id)
+    refs = {"thread": thread_ref(ctx.mailbox_id, sent.thread_id),
+            "conversation": conversation_ref(req.account_id, conversation_id),
+            "message": message_ref(req.account_id, conversation_id, result["messageId"])}
+    batch = firestore_client().batch()
+    if thread_fields is not None and not thread_exists:
+        batch.create(refs["thread"], thread_fields)
+    elif thread_fields is not None:
+        batch.update(refs["thread"], thread_fields, option=_guard(thread_snap))
+    batch.create(refs["message"], doc)
+    batch.update(idempotency.record_ref(claim.record_id), idempotency.done_fields(result))
+    change = summary_change(summary, req.contact_id, now, doc["snippet"], "outbound")
+    if change is not None and change[0]:
+        batch.create(refs["conversation"], change[1])
+    elif change is not None:
+        batch.update(refs["conversation"], change[1], option=_guard(summary))
+    return _Plan(conversation_id, result, batch, refs, change is not None)
+
+
+def _guard(snap: Any) -> Any:
+    """Write only if the document is still as `snap` saw it."""
+    return firestore_client().write_option(last_update_time=snap.update_time)
 
 
 def _one_at_a_time(ctx: SendContext, claim: idempotency.Claim, sent: Sent, doc: dict[str, Any],
@@ -148,10 +187,10 @@ def _one_at_a_time(ctx: SendContext, claim: idempotency.Claim, sent: Sent, doc: 
     result = result_of(sent, conversation_id)
     if conversation_id != ctx.conversation_id:
         doc = message_doc(ctx, sent, conversation_id, now)
-        _quietly(lambda: touch_summary(req.account_id, conversation_id, req.contact_id, now, doc["snippet"], None),
-                 ctx, conversation_id)
     store_message(req.account_id, conversation_id, result["messageId"], Message.from_doc(doc))
     idempotency.complete(claim, result)
+    _quietly(lambda: touch_conversation(req.account_id, conversation_id, req.contact_id, now, doc["snippet"],
+                                        "outbound"), ctx, conversation_id)
     return result
 
 
@@ -202,10 +241,36 @@ class _Written:
 
 
 class _Turn:
-    __slots__ = ("__weakref__", "lock")
+    """One conversation's turn: held while a send of this instance commits its summary."""
 
-    def __init__(self) -> None:
+    __slots__ = ("__weakref__", "key", "lock")
+
+    def __init__(self, key: tuple[str, str]) -> None:
+        self.key = key
         self.lock = threading.Lock()
+
+    def __enter__(self) -> _Turn:
+        self.lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+
+    def freshest(self, snapshot: Any) -> Any:
+        """The caller's snapshot, or what this instance wrote last if that is newer (or none was read)."""
+        with _state_lock:
+            known = _written.get(self.key)
+        if known is not None and (snapshot is None or not snapshot.exists
+                                  or known.update_time >= snapshot.update_time):
+            return known
+        return snapshot
+
+    def wrote(self, update_time: Any, last_message_at: datetime, contact_id: str) -> None:
+        with _state_lock:
+            _written[self.key] = _Written(update_time, last_message_at, contact_id)
+            _written.move_to_end(self.key)
+            while len(_written) > MAX_REMEMBERED:
+                _written.popitem(last=False)
 
 
 MAX_REMEMBERED = 10_000
@@ -214,26 +279,10 @@ _turns: weakref.WeakValueDictionary[tuple[str, str], _Turn] = weakref.WeakValueD
 _state_lock = threading.Lock()
 
 
-def touch_summary(account_id: str, conversation_id: str, contact_id: str, at: datetime, snippet: str,
-                  snapshot: Any) -> None:
-    """The conversation's lastMessageAt/snippet moved forward (shared.sync.conversations.touch_conversation),
-    starting from the freshest of: the caller's snapshot, what this instance wrote last."""
+def _turn(account_id: str, conversation_id: str) -> _Turn:
     key = (account_id, conversation_id)
     with _state_lock:
         turn = _turns.get(key)
         if turn is None:
-            turn = _turns[key] = _Turn()
-    with turn.lock:
-        with _state_lock:
-            known = _written.get(key)
-        if known is not None and (snapshot is None or not snapshot.exists
-                                  or known.update_time >= snapshot.update_time):
-            snapshot = known
-        update_time = touch_conversation(account_id, conversation_id, contact_id, at, snippet, "outbound",
-                                         snapshot=snapshot)
-        if update_time is not None:
-            with _state_lock:
-                _written[key] = _Written(update_time, at, contact_id)
-                _written.move_to_end(key)
-                while len(_written) > MAX_REMEMBERED:
-                    _written.popitem(last=False)
+            turn = _turns[key] = _Turn(key)
+    return turn

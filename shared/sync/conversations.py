@@ -74,36 +74,47 @@ def touch_conversation(account_id: str, conversation_id: str, contact_id: str, a
     from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
 
     ref = conversation_ref(account_id, conversation_id)
-    at = _aware(at) or datetime.now(UTC)
-    update: dict[str, Any] = {
-        "lastMessageAt": at,
-        "lastMessageSnippet": (snippet or "")[:SNIPPET_MAX],
-        "lastMessageDirection": direction,
-    }
     for attempt in range(TOUCH_ATTEMPTS):
         if attempt == 0 and snapshot is not None:
             snap = snapshot
         else:
             roundtrips.note("conversation read")
             snap = ref.get()
-        data = (snap.to_dict() or {}) if snap.exists else {}
-        last = _aware(data.get("lastMessageAt"))
-        if snap.exists and last is not None and last >= at:
+        change = summary_change(snap, contact_id, at, snippet, direction)
+        if change is None:
             return None
+        create, fields = change
         try:
             roundtrips.note("conversation write")
-            if not snap.exists:
-                result = ref.create({**update, "contactId": contact_id, "channel": "email",
-                                     "createdAt": datetime.now(UTC)})
+            if create:
+                result = ref.create(fields)
             else:
-                fields = dict(update)
-                if not data.get("contactId"):
-                    fields["contactId"] = contact_id
                 result = ref.update(fields, option=firestore_client().write_option(last_update_time=snap.update_time))
             return result.update_time
         except (AlreadyExists, FailedPrecondition, NotFound):
             time.sleep(random.uniform(0, min(0.02 * 2 ** attempt, 0.5)))
     raise RuntimeError(f"conversation {conversation_id} kept changing; lastMessageAt not updated")
+
+
+def summary_change(snap: Any, contact_id: str, at: datetime, snippet: str,
+                   direction: str) -> tuple[bool, dict[str, Any]] | None:
+    """What to write to a conversation (as `snap` shows it) for a message at `at`: (create?, fields), or
+    None when its lastMessageAt is already as new. An update must be guarded by `snap.update_time`."""
+    at = _aware(at) or datetime.now(UTC)
+    update: dict[str, Any] = {
+        "lastMessageAt": at,
+        "lastMessageSnippet": (snippet or "")[:SNIPPET_MAX],
+        "lastMessageDirection": direction,
+    }
+    if snap is None or not snap.exists:
+        return True, {**update, "contactId": contact_id, "channel": "email", "createdAt": datetime.now(UTC)}
+    data = snap.to_dict() or {}
+    last = _aware(data.get("lastMessageAt"))
+    if last is not None and last >= at:
+        return None
+    if not data.get("contactId"):
+        update["contactId"] = contact_id
+    return False, update
 
 
 @dataclass(frozen=True)

@@ -78,3 +78,20 @@ def test_speed_8_concurrent_sends_to_one_contact_take_turns_on_its_conversation(
     assert len(msgs) == 9
     conv = world.db.document(f"accounts/{ACCOUNT}/conversations/{CONTACT}").get().to_dict()
     assert conv["lastMessageAt"] == max(m["sentAt"] for m in msgs.values())  # moved forward only
+
+
+def test_speed_a_summary_changed_elsewhere_is_seen_by_the_first_read_and_not_moved_back(world: World) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.e2e.send_steps import CONTACT
+
+    round_trips(world.send(key="first"))  # the instance remembers the summary it wrote
+    conv = world.db.document(f"accounts/{ACCOUNT}/conversations/{CONTACT}")
+    later = datetime.now(UTC) + timedelta(hours=1)  # e.g. the sync logged mail dated later meanwhile
+    conv.update({"lastMessageAt": later, "lastMessageSnippet": "from elsewhere"})
+
+    resp = world.send(key="second")
+    assert round_trips(resp) == 3  # the first batch's snapshot is newer than what the instance remembered
+    assert resp.json()["messageId"] in world.messages()
+    data = conv.get().to_dict()
+    assert (data["lastMessageAt"], data["lastMessageSnippet"]) == (later, "from elsewhere")
