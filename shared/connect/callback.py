@@ -123,9 +123,24 @@ def _connect(claims: StateClaims, grant: TokenGrant) -> str:
         connections.retire_at_google(outcome.retired)
     announce([(claims.account_id, claims.user_id)] + [(ln.accountId, ln.userId) for ln in outcome.restored],
              "connected", profile.address)
+    _index_contacts(claims.account_id)
     if not outcome.new_cursor:
         _sync_the_gap(profile.address, mailbox_id)
     return "connected"
+
+
+def _index_contacts(account_id: str) -> None:
+    """R11b: the account's contacts from before the sync-owned index are indexed now, once per account, so that
+    the account's first sync pass is a steady one (SPEC §5: at most 6 round trips). Best effort: a pass still
+    scans what this left undone before it looks contacts up."""
+    from shared.sync import contact_index
+
+    try:
+        if not contact_index.is_complete(contact_index.state_ref(account_id).get()):
+            contact_index.backfill(account_id)
+    except Exception as exc:
+        log.warning("could not index the account's contacts at connect", accountId=account_id,
+                    error=type(exc).__name__)
 
 
 def _sync_the_gap(address: str, mailbox_id: str) -> None:
