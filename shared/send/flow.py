@@ -226,10 +226,21 @@ def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fingerpr
     if ctx.parent and ctx.parent.thread_id:
         jobs["thread"] = functools.partial(reply_documents, ctx.parent.thread_id)
     if not _clients_built:
-        jobs["gmail client"], jobs["pubsub client"] = warm_connection, publisher
+        jobs["gmail client"], jobs["pubsub client"] = warm_connection, _warm_pubsub
     done = dict(zip(jobs, roundtrips.parallel(*jobs.values()), strict=True))
     _clients_built = True
     return done.get("reservation"), done.get("thread"), done.get("failure")
+
+
+def _warm_pubsub() -> None:
+    """Build the Pub/Sub client and open its channel now, so the event's Publish does not wait for the
+    connection (an instance's first send; in production that is a TLS handshake)."""
+    import grpc
+
+    try:
+        grpc.channel_ready_future(publisher().transport.grpc_channel).result(timeout=5)
+    except grpc.FutureTimeoutError:
+        log.warning("Pub/Sub channel not ready yet; the event's Publish will connect")
 
 
 def _recover(ctx: SendContext, gmail: GmailAccess, claim: idempotency.Claim, rfc822_id: str) -> dict[str, Any] | None:
