@@ -39,17 +39,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import log, roundtrips, secrets
-from shared.core.clients import firestore_client, publisher
+from shared.core import log, roundtrips
 from shared.core.config import get_config
 from shared.core.crypto import TOKEN_KEY_SECRET
 from shared.core.events import CrmEvent, publish
 from shared.core.secrets import SecretUnavailable
 from shared.gmail.credentials import OAUTH_CLIENT_SECRET, ReauthRequired, credentials_from, refresh
 from shared.gmail.mime_build import OutgoingEmail, build_bytes, message_id_for
-from shared.gmail.service import warm_connection
 from shared.http.answers import ApiError
-from shared.send import answers, context, gmail_send, idempotency, reserve
+from shared.send import answers, context, gmail_send, idempotency, reserve, warmup
 from shared.send.context import SendContext
 from shared.send.gmail_send import GmailAccess, Unconfirmed
 from shared.send.request import MAX_MIME_BYTES, SendRequest, too_large
@@ -76,18 +74,9 @@ class Outcome:
         return out
 
 
-_warm = False  # the first request's secrets and Firestore client
-_clients_built = False  # the Gmail and Pub/Sub clients (built beside the first reserve commit)
-
-
 def prefetch_secrets() -> None:
-    """An instance's first request reads every secret the send needs at once, not one after the other,
-    and builds the Firestore client (importing it is most of a cold start) while those reads wait."""
-    global _warm
-    if _warm:
-        return
-    roundtrips.parallel(lambda: secrets.prefetch(list(SECRETS)), firestore_client)
-    _warm = True
+    """An instance's first request reads every secret the send needs at once (shared.send.warmup)."""
+    warmup.start(list(SECRETS))
 
 
 class Clock:
@@ -217,7 +206,6 @@ def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fingerpr
             ctx.conversation = snaps.get("conversation")
         return snaps.get("thread")
 
-    global _clients_built
     jobs: dict[str, Callable[[], Any]] = {}
     if fast:
         jobs["reservation"] = commit
@@ -225,22 +213,10 @@ def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fingerpr
         jobs["failure"] = access_token
     if ctx.parent and ctx.parent.thread_id:
         jobs["thread"] = functools.partial(reply_documents, ctx.parent.thread_id)
-    if not _clients_built:
-        jobs["gmail client"], jobs["pubsub client"] = warm_connection, _warm_pubsub
+    if warmup.pending():
+        jobs["libraries"] = warmup.ready  # an instance's first send: the Gmail and Pub/Sub clients
     done = dict(zip(jobs, roundtrips.parallel(*jobs.values()), strict=True))
-    _clients_built = True
     return done.get("reservation"), done.get("thread"), done.get("failure")
-
-
-def _warm_pubsub() -> None:
-    """Build the Pub/Sub client and open its channel now, so the event's Publish does not wait for the
-    connection (an instance's first send; in production that is a TLS handshake)."""
-    import grpc
-
-    try:
-        grpc.channel_ready_future(publisher().transport.grpc_channel).result(timeout=5)
-    except grpc.FutureTimeoutError:
-        log.warning("Pub/Sub channel not ready yet; the event's Publish will connect")
 
 
 def _recover(ctx: SendContext, gmail: GmailAccess, claim: idempotency.Claim, rfc822_id: str) -> dict[str, Any] | None:
