@@ -164,6 +164,27 @@ def compare(bare: Callable[[int, int], None], function: Callable[[int, int], int
     return b, f
 
 
+PHASES = ("read", "check", "reserve", "gmail", "log", "event")
+
+
+def phases_from_log(lines: list[str]) -> dict[str, float]:
+    """Median milliseconds of each phase of the sends in these function log lines (`ms` of "email sent")."""
+    per: dict[str, list[float]] = {p: [] for p in PHASES}
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        ms = entry.get("ms") if entry.get("message") == "email sent" else None
+        if not isinstance(ms, dict) or not all(p in ms for p in PHASES):
+            continue
+        previous = 0
+        for p in PHASES:
+            per[p].append(ms[p] - previous)
+            previous = ms[p]
+    return {p: statistics.median(v) for p, v in per.items() if v}
+
+
 def connect_all(stack: Stack, db: Any, sim: Any, auth: dict[str, str]) -> None:
     for i in range(REPS):
         user = f"rep{i}"
@@ -240,8 +261,11 @@ def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
         bare(False)(10_000_000, w)
     r: dict[str, Any] = {}
     print("measuring at the simulator's own speed …", flush=True)
+    log_path = stack.log_dir / "function-send_email.log"
+    seen = len(log_path.read_text(errors="replace").splitlines())
     r["bare, sequential"], r["send_email, sequential"] = compare(
         bare(True), function(True), args.sequential, 1, block=1)
+    r["phases"] = phases_from_log(log_path.read_text(errors="replace").splitlines()[seen:])
     r["bare, 8 concurrent, 8 mailboxes"], r["send_email, 8 concurrent to 8 contacts"] = compare(
         bare(False), function(False), args.concurrent, 8, block=16)
     r["bare, 8 concurrent, one mailbox"], r["send_email, 8 concurrent to one contact"] = compare(
@@ -256,7 +280,10 @@ def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     r["bare, 8 concurrent, 8 mailboxes, Gmail-like"], r["send_email, 8 concurrent to 8 contacts, Gmail-like"] = \
         compare(bare(False), function(False), args.gmail_like, 8, block=16, same_latencies=same_latencies)
     sim.set_faults({"seed": 0, "methods": {}, **quiet})
+    print(f"phases of a sequential send (median ms): {r['phases']}", flush=True)
     for name, p in r.items():
+        if not isinstance(p, Phase):
+            continue
         trips = f"  round trips {statistics.median(p.trips):.0f} (max {max(p.trips)})" if p.trips else ""
         print(f"{name:52s} {p.rps:7.1f} req/s  p50 {p.p50:7.1f} ms  p99 {p.p99:7.1f} ms{trips}", flush=True)
     if args.cold:
@@ -376,6 +403,11 @@ def write_table(out: Path, r: dict[str, Any], load_before: float, load_after: fl
                      f"{c['function']:.0f} ms / {c['libraries']:.0f} ms) |")
         lines.append(f"| cold start in one process (baseline first, then main + first send; pessimistic) | "
                      f"{c['in_process']:.2f} ({c['in_process_ratios']}) |")
+    if r.get("phases"):
+        lines += ["", "Where a sequential send's time goes inside the function (median ms per phase, from its own log; "
+                  "the rest of the added latency is the HTTP hop and functions-framework):", "",
+                  "| " + " | ".join(PHASES) + " |", "|" + "---:|" * len(PHASES),
+                  "| " + " | ".join(f"{r['phases'].get(p, 0):.0f}" for p in PHASES) + " |"]
     lines += ["", NOTES, ""]
     out.write_text("\n".join(lines))
     print(f"wrote {out}", flush=True)
