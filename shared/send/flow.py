@@ -7,10 +7,9 @@
     3. reserve  record + today's slot in one commit (shared.send.reserve)  round trip 2
                 meanwhile: a new access token if none is cached, the reply's thread map
     4. Gmail    messages.send on this thread's kept connection (shared.send.gmail_send)
-    5. log      thread map + message + result in one commit, the conversation
-                summary beside it (shared.send.sent_log)                round trip 3
-    6. tell     the CRM event, one Publish request (no batch timer), as soon
-                as the message is durable (while the summary may still be written)
+    5. log      thread map + message + result + conversation summary in one
+                commit (shared.send.sent_log)                           round trip 3
+    6. tell     the CRM event, one Publish request (no batch timer)
 
 An instance's first send for a user reads the mailbox and token once more
 (round trip 1b). Any conflict (a retry racing this one, an earlier attempt
