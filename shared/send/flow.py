@@ -6,7 +6,7 @@
     2. check    404 / 409 / 422 refusals, the MIME built, 413 too large: nothing written yet
     3. reserve  record + today's slot in one commit (shared.send.reserve)  round trip 2
                 meanwhile: a new access token if none is cached, the reply's thread map
-    4. Gmail    messages.send on this thread's kept connection (shared.send.gmail_send)
+    4. Gmail    messages.send on a kept connection (shared.send.gmail_send)
     5. log      thread map + message + result + conversation summary in one
                 commit (shared.send.sent_log)                           round trip 3
     6. tell     the CRM event, one Publish request (no batch timer)
