@@ -6,11 +6,10 @@
     2. check    404 / 409 / 422 refusals, the MIME built, 413 too large: nothing written yet
     3. reserve  record + today's slot in one commit (shared.send.reserve)  round trip 2
                 meanwhile: a new access token if none is cached, the reply's thread map
-    4. Gmail    messages.send on this thread's kept connection (shared.send.gmail_send)
-    5. log      thread map + message + result in one commit, the conversation
-                summary beside it (shared.send.sent_log)                round trip 3
-    6. tell     the CRM event, one Publish request (no batch timer), as soon
-                as the message is durable (while the summary may still be written)
+    4. Gmail    messages.send on a kept connection (shared.send.gmail_send)
+    5. log      thread map + message + result + conversation summary in one
+                commit (shared.send.sent_log)                           round trip 3
+    6. tell     the CRM event, one Publish request (no batch timer)
 
 An instance's first send for a user reads the mailbox and token once more
 (round trip 1b). Any conflict (a retry racing this one, an earlier attempt
@@ -39,17 +38,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import log, roundtrips, secrets
-from shared.core.clients import firestore_client, publisher
+from shared.core import log, roundtrips
 from shared.core.config import get_config
 from shared.core.crypto import TOKEN_KEY_SECRET
 from shared.core.events import CrmEvent, publish
 from shared.core.secrets import SecretUnavailable
 from shared.gmail.credentials import OAUTH_CLIENT_SECRET, ReauthRequired, credentials_from, refresh
 from shared.gmail.mime_build import OutgoingEmail, build_bytes, message_id_for
-from shared.gmail.service import warm_connection
 from shared.http.answers import ApiError
-from shared.send import answers, context, gmail_send, idempotency, reserve
+from shared.send import answers, context, gmail_send, idempotency, reserve, warmup
 from shared.send.context import SendContext
 from shared.send.gmail_send import GmailAccess, Unconfirmed
 from shared.send.request import MAX_MIME_BYTES, SendRequest, too_large
@@ -76,18 +73,9 @@ class Outcome:
         return out
 
 
-_warm = False  # the first request's secrets and Firestore client
-_clients_built = False  # the Gmail and Pub/Sub clients (built beside the first reserve commit)
-
-
 def prefetch_secrets() -> None:
-    """An instance's first request reads every secret the send needs at once, not one after the other,
-    and builds the Firestore client (importing it is most of a cold start) while those reads wait."""
-    global _warm
-    if _warm:
-        return
-    roundtrips.parallel(lambda: secrets.prefetch(list(SECRETS)), firestore_client)
-    _warm = True
+    """An instance's first request reads every secret the send needs at once (shared.send.warmup)."""
+    warmup.start(list(SECRETS))
 
 
 class Clock:
@@ -217,7 +205,6 @@ def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fingerpr
             ctx.conversation = snaps.get("conversation")
         return snaps.get("thread")
 
-    global _clients_built
     jobs: dict[str, Callable[[], Any]] = {}
     if fast:
         jobs["reservation"] = commit
@@ -225,10 +212,9 @@ def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fingerpr
         jobs["failure"] = access_token
     if ctx.parent and ctx.parent.thread_id:
         jobs["thread"] = functools.partial(reply_documents, ctx.parent.thread_id)
-    if not _clients_built:
-        jobs["gmail client"], jobs["pubsub client"] = warm_connection, publisher
+    if warmup.pending():
+        jobs["libraries"] = warmup.ready  # an instance's first send: the Gmail and Pub/Sub clients
     done = dict(zip(jobs, roundtrips.parallel(*jobs.values()), strict=True))
-    _clients_built = True
     return done.get("reservation"), done.get("thread"), done.get("failure")
 
 

@@ -1,0 +1,77 @@
+"""An instance's first send: its libraries, clients and secrets, in an order that overlaps network and CPU.
+
+Importing the Google client libraries is most of a cold start, and it is CPU
+work: two threads importing at once only contend (for the GIL and the import
+locks), so it is done by one thread at a time. What can overlap with it are
+the first request's network waits. So: Secret Manager's library first, then
+its three reads go out in the background (SPEC: first-request secret reads in
+parallel) while this thread imports Firestore's; the libraries the send needs
+later (Gmail's discovery client, google-auth's token transport, Pub/Sub and
+its channel) are imported by one background thread while the request waits
+for Firestore, and the send waits for that thread before it goes on past its
+reserve commit (`ready`).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from shared.core import log, secrets
+from shared.core.clients import firestore_client, publisher, secret_client
+
+_lock = threading.Lock()
+_started = False
+_rest: threading.Thread | None = None
+
+
+def start(secret_names: list[str]) -> None:
+    """On an instance's first request (a no-op after): returns once the secrets are read."""
+    global _started, _rest
+    if _started:
+        return
+    with _lock:
+        if _started:
+            return
+        secret_client()  # Secret Manager's library and client
+        reads = threading.Thread(target=secrets.prefetch, args=(secret_names,), name="warmup-secrets")
+        reads.start()
+        firestore_client()  # Firestore's library, while the secrets are on their way
+        _rest = threading.Thread(target=_later_libraries, name="warmup-libraries", daemon=True)
+        _rest.start()
+        reads.join()
+        _started = True
+
+
+def ready() -> None:
+    """Wait for the background imports (returns at once when there are none left)."""
+    rest = _rest
+    if rest is not None:
+        rest.join()
+
+
+def pending() -> bool:
+    rest = _rest
+    return rest is not None and rest.is_alive()
+
+
+def _later_libraries() -> None:
+    try:
+        import google.auth.transport.requests  # noqa: F401 - the access token's refresh
+
+        from shared.gmail.service import warm_connection
+
+        warm_connection()
+        _open_pubsub()
+    except Exception as exc:  # each is built again where it is used; this only saved time
+        log.warning("warm-up incomplete", error=type(exc).__name__)
+
+
+def _open_pubsub() -> None:
+    """Build the Pub/Sub client and open its channel, so the event's Publish does not wait for the
+    connection (in production a TLS handshake)."""
+    import grpc
+
+    try:
+        grpc.channel_ready_future(publisher().transport.grpc_channel).result(timeout=5)
+    except grpc.FutureTimeoutError:
+        log.warning("Pub/Sub channel not ready yet; the event's Publish will connect")
