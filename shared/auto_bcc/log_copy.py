@@ -119,11 +119,12 @@ def _check_sender(copy: AutoBccCopy, owner: _Owner) -> None:
 
 
 def _internal(account_id: str, copy: AutoBccCopy) -> set[str]:
-    """The account's users among the recipients: one query of every user (a CRM account has few)."""
-    from shared.sync.contacts import all_user_emails, find_user_emails
+    """The account's users among the recipients, from the same per-instance cache the sync uses (R11)."""
+    from shared.sync.contacts import find_user_emails
+    from shared.sync.users_cache import account_user_emails
 
     addresses = {a.email for a in copy.recipients()}
-    users = all_user_emails(account_id)
+    users = account_user_emails(account_id)
     return users & addresses if users is not None else find_user_emails(account_id, addresses)
 
 

@@ -172,14 +172,3 @@ def create_contact_if_absent(account_id: str, address: str, name: str, source: s
 
     reconcile(account_id, cid)  # matched at once, not only when the trigger has run (R16: later replies sync)
     return ContactRef(id=cid, email=key, name=name or "", createdAt=created)
-
-
-def all_user_emails(account_id: str, limit: int = 1000) -> set[str] | None:
-    """Every user address of the account in one query, or None when it has `limit` users or more
-    (then look addresses up with `find_user_emails`). A CRM account has few users, and one
-    query per sync pass is cheaper than `in` queries per chunk."""
-    col = firestore_client().collection(f"{paths.ACCOUNTS}/{account_id}/{paths.USERS}")
-    snaps = list(col.select(["email"]).limit(limit).stream())
-    if len(snaps) >= limit:
-        return None
-    return {str((s.to_dict() or {}).get("email") or "").strip().lower() for s in snaps} - {""}
