@@ -117,7 +117,7 @@ def _from_gmail(mailbox_id: str, gmail_message_id: str, attachment_id: str) -> b
     except ReauthRequired:
         raise MailboxReauthRequired(mailbox_id) from None
     try:
-        with reauth_guard(mailbox_id, session.address):
+        with reauth_guard(mailbox_id, session.address, session.credentials):
             resp = session.service.users().messages().attachments().get(
                 userId="me", messageId=gmail_message_id, id=attachment_id).execute(num_retries=GMAIL_NUM_RETRIES)
     except ReauthRequired:

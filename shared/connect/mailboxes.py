@@ -102,10 +102,23 @@ def open_token(mailbox_id: str, token_doc: dict[str, Any] | None) -> str | None:
         raise TokenUnreadable(f"token of mailbox {mailbox_id}: {type(exc).__name__}") from None
 
 
-def set_status(mailbox_id: str, status: str, reason: str | None) -> list[Link]:
+def _replaced(mailbox_id: str, rejected_token: str, tx: Any) -> bool:
+    """Whether the stored refresh token is another than the rejected one (unreadable: cannot tell, no)."""
+    snap = token_ref(mailbox_id).get(transaction=tx)
+    try:
+        stored = open_token(mailbox_id, snap.to_dict() if snap.exists else None)
+    except TokenUnreadable:
+        return False
+    return stored is not None and stored != rejected_token
+
+
+def set_status(mailbox_id: str, status: str, reason: str | None, rejected_token: str | None = None) -> list[Link]:
     """Set the mailbox and every linked user's emailSync status in one transaction.
 
-    Returns the links whose status changed, so callers publish one event each.
+    Returns the links whose status changed, so callers publish one event each. `rejected_token`: the
+    refresh token Google refused (R5). A pass or a send that read the token before the rep connected again
+    learns of the refusal after the new token was stored; then the mailbox is not marked, because the
+    refusal is about a token nobody uses any more (the new connection stays connected).
     """
     from google.cloud import firestore
 
@@ -116,6 +129,8 @@ def set_status(mailbox_id: str, status: str, reason: str | None) -> list[Link]:
     def run(tx: Any) -> list[Link]:
         mb = mailbox_ref(mailbox_id).get(transaction=tx)
         if not mb.exists:
+            return []
+        if rejected_token is not None and _replaced(mailbox_id, rejected_token, tx):
             return []
         changed = []
         user_snaps = [(ln, user_ref(ln.accountId, ln.userId).get(transaction=tx)) for ln in links]

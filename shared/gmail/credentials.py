@@ -73,11 +73,13 @@ def is_invalid_grant(exc: BaseException) -> bool:
     return "invalid_grant" in text
 
 
-def mark_reauth_required(mailbox_id: str, address: str, reason: str = "invalid_grant") -> None:
-    """Flip the mailbox and its users to `reauth_required` and tell the CRM (once per change)."""
+def mark_reauth_required(mailbox_id: str, address: str, rejected_token: str | None,
+                         reason: str = "invalid_grant") -> None:
+    """Flip the mailbox and its users to `reauth_required` and tell the CRM (once per change), unless the
+    rep connected again since `rejected_token` was read (shared.connect.mailboxes.set_status)."""
     forget_access_token(mailbox_id)
     changed = set_status(mailbox_id, "reauth_required", "Google rejected the stored authorization; "
-                         "the rep must connect Gmail again")
+                         "the rep must connect Gmail again", rejected_token=rejected_token)
     log.warning("mailbox needs re-authentication", mailboxId=mailbox_id, reason=reason)
     publish(CrmEvent(type="connection.status", accountId=ln.accountId, userId=ln.userId,
                      status="reauth_required", reason=reason, address=address) for ln in changed)
@@ -89,13 +91,14 @@ def forget_access_token(mailbox_id: str) -> None:
 
 
 @contextmanager
-def reauth_guard(mailbox_id: str, address: str) -> Iterator[None]:
-    """Turn `invalid_grant` anywhere inside (refresh before or during a Gmail call) into R5."""
+def reauth_guard(mailbox_id: str, address: str, credentials: Any) -> Iterator[None]:
+    """Turn `invalid_grant` anywhere inside (refresh before or during a Gmail call with `credentials`)
+    into R5."""
     try:
         yield
     except Exception as exc:
         if is_invalid_grant(exc):
-            mark_reauth_required(mailbox_id, address)
+            mark_reauth_required(mailbox_id, address, getattr(credentials, "refresh_token", None))
             raise ReauthRequired(mailbox_id, address) from None
         raise
 
@@ -142,7 +145,7 @@ def refresh(mailbox_id: str, address: str, creds: Any) -> None:
     from google.auth.transport.requests import Request
 
     stored = creds.refresh_token  # the cache is keyed by what Firestore holds
-    with reauth_guard(mailbox_id, address):
+    with reauth_guard(mailbox_id, address, creds):
         creds.refresh(Request())
     if creds.token and creds.expiry:
         with _cache_lock:

@@ -50,7 +50,7 @@ class GmailAccess:
 
     def call(self, fn: Callable[[Any, Any], T]) -> T:
         """`fn(messages_resource, http)` with the mailbox's token on the kept connection; R5 on invalid_grant."""
-        with kept_connection() as (messages, base), reauth_guard(self.mailbox_id, self.address):
+        with kept_connection() as (messages, base), reauth_guard(self.mailbox_id, self.address, self.credentials):
             return fn(messages, authorized_http(self.credentials, base))
 
 

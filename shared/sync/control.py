@@ -230,7 +230,7 @@ def _probe(session: Any, snap: Any, cursor: int, pace: Any, result: Result) -> b
 
     started = datetime.now(UTC)
     try:
-        with reauth_guard(session.mailbox_id, session.address):
+        with reauth_guard(session.mailbox_id, session.address, session.credentials):
             page = next(iter_history(session.service, cursor, pace))
     except HistoryExpired:
         return False
@@ -251,7 +251,7 @@ def _renew_if_due(session: Any, mb: Any, pace: Any, result: Result) -> dict[str,
     now = datetime.now(UTC)
     if not renewal.renewal_due(mb, now):
         return {}
-    with reauth_guard(session.mailbox_id, session.address):
+    with reauth_guard(session.mailbox_id, session.address, session.credentials):
         fields = renewal.renew(session, mb, now, pace)
     result.renewed = "watchExpiration" in fields
     return fields
@@ -298,7 +298,7 @@ def _passes(session: Any, held: Any, deadline: Any, links: list[Any], pace: Any,
     while True:
         started = datetime.now(UTC)
         before = dict(held.snap.data)
-        with reauth_guard(held.mailbox_id, session.address):
+        with reauth_guard(held.mailbox_id, session.address, session.credentials):
             stats = sync_pass(session, held.mailbox, held, deadline, links, pace, accounts)
         accounts = None  # a further pass under the lease reads them again (the CRM may have changed them)
         result.passes += 1

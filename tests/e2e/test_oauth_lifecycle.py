@@ -205,6 +205,37 @@ def test_r5_revoked_access_marks_reauth_required_and_reconnect_keeps_the_cursor(
     assert open_gmail(mailbox_id).address == SHARED
 
 
+def test_r5_a_refusal_of_a_token_the_rep_has_since_replaced_leaves_the_new_connection_connected(
+        crm: Any, sim_client: Any, firestore_db: Any, shared_env: Any) -> None:
+    """A sync pass or a send read the refresh token, the rep connected again meanwhile (a new token), then
+    Google refused the old one: the refusal is about a token nobody uses any more."""
+    from shared.core import paths
+    from shared.gmail.credentials import mark_reauth_required
+
+    connect(crm, sim_client, "acme", "alice", SHARED)
+    old = stored_token(SHARED)
+    connect(crm, sim_client, "acme", "alice", SHARED)
+    assert stored_token(SHARED) != old
+
+    mark_reauth_required(paths.mailbox_id(SHARED), SHARED, old)
+
+    assert mailbox_doc(firestore_db, SHARED)["status"] == "connected"
+    assert crm.status("acme", "alice")["status"] == "connected"
+
+
+def test_r5_a_refusal_of_the_stored_token_marks_reauth_required(crm: Any, sim_client: Any, firestore_db: Any,
+                                                                shared_env: Any) -> None:
+    from shared.core import paths
+    from shared.gmail.credentials import mark_reauth_required
+
+    connect(crm, sim_client, "acme", "alice", SHARED)
+
+    mark_reauth_required(paths.mailbox_id(SHARED), SHARED, stored_token(SHARED))
+
+    assert mailbox_doc(firestore_db, SHARED)["status"] == "reauth_required"
+    assert crm.status("acme", "alice")["status"] == "reauth_required"
+
+
 # --------------------------------------------------------------------------- resync
 
 def test_resync_is_accepted_for_a_connected_user(crm: Any, sim_client: Any) -> None:
