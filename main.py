@@ -29,9 +29,12 @@ def oauth_browser(request: Any) -> Any:
 
 @functions_framework.http
 def send_email(request: Any) -> Any:
-    from functions.send_email import handle
+    from shared.core.coldstart import first_request
 
-    return handle(request)
+    with first_request("send_email"):  # its cold start, with the garbage collector paused
+        from functions.send_email import handle
+
+        return handle(request)
 
 
 @functions_framework.http

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, get_args
 
-from shared.core.clients import publisher
+from shared.core.clients import event_publisher
 from shared.core.config import get_config
 
 EventType = Literal["message.synced", "message.sent", "message.updated", "connection.status"]
@@ -108,13 +108,10 @@ def publish(events: Iterable[CrmEvent], timeout: float = 30.0) -> None:
     so even one event cost that timer plus the round trip. A caller here always has all its events at
     hand, so it sends them itself in one request, with the library's own retry settings for Publish.
     """
-    from google.pubsub_v1 import PubsubMessage
-    from google.pubsub_v1.services.publisher.client import PublisherClient as GapicPublisher
+    from google.pubsub_v1.types import PubsubMessage
 
     messages = [PubsubMessage(data=e.payload(), attributes=_attributes(e)) for e in events]
     topic = get_config().topic_path(get_config().crm_events_topic)
-    client = publisher()
+    client = event_publisher()
     for i in range(0, len(messages), MAX_MESSAGES_PER_PUBLISH):
-        # The GAPIC method of the same client: its transport (and the emulator setting) without the batcher.
-        GapicPublisher.publish(client, topic=topic, messages=messages[i:i + MAX_MESSAGES_PER_PUBLISH],
-                               timeout=timeout)
+        client.publish(topic=topic, messages=messages[i:i + MAX_MESSAGES_PER_PUBLISH], timeout=timeout)

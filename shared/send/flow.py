@@ -213,7 +213,7 @@ def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fingerpr
     if ctx.parent and ctx.parent.thread_id:
         jobs["thread"] = functools.partial(reply_documents, ctx.parent.thread_id)
     if warmup.pending():
-        jobs["libraries"] = warmup.ready  # an instance's first send: the Gmail and Pub/Sub clients
+        jobs["libraries"] = warmup.gmail_ready  # an instance's first send: the Gmail client (Pub/Sub follows)
     done = dict(zip(jobs, roundtrips.parallel(*jobs.values()), strict=True))
     return done.get("reservation"), done.get("thread"), done.get("failure")
 
@@ -243,6 +243,7 @@ def _log_and_tell(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread
 
     def tell(result: dict[str, Any]) -> None:
         clock.mark("log")
+        warmup.ready()  # an instance's first send: Pub/Sub's library loaded while Gmail and the log worked
         try:
             publish([CrmEvent(type="message.sent", accountId=req.account_id, userId=req.user_id,
                               contactId=req.contact_id, conversationId=result["conversationId"],

@@ -6,10 +6,12 @@ locks), so it is done by one thread at a time. What can overlap with it are
 the first request's network waits. So: Secret Manager's library first, then
 its three reads go out in the background (SPEC: first-request secret reads in
 parallel) while this thread imports Firestore's; the libraries the send needs
-later (Gmail's discovery client, google-auth's token transport, Pub/Sub and
-its channel) are imported by one background thread while the request waits
-for Firestore, and the send waits for that thread before it goes on past its
-reserve commit (`ready`).
+later are imported by one background thread while the request waits for
+Firestore, in the order the send needs them: google-auth's token transport and
+Gmail's discovery client first (the send waits for them past its reserve
+commit, `gmail_ready`), Pub/Sub and its channel last, while the send waits for
+Gmail and its log commit (the event's publish waits for it, `ready`). Once
+every import is done, what is left of a cold send is its last round trip.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from __future__ import annotations
 import threading
 
 from shared.core import log, secrets
-from shared.core.clients import firestore_client, publisher, secret_client
+from shared.core.clients import event_publisher, firestore_client, secret_client
 
 _lock = threading.Lock()
 _started = False
 _rest: threading.Thread | None = None
+_gmail = threading.Event()
 
 
 def start(secret_names: list[str]) -> None:
@@ -42,8 +45,14 @@ def start(secret_names: list[str]) -> None:
         _started = True
 
 
+def gmail_ready() -> None:
+    """Wait for the token transport and the Gmail client (at once when they are there or never started)."""
+    if _rest is not None:
+        _gmail.wait()
+
+
 def ready() -> None:
-    """Wait for the background imports (returns at once when there are none left)."""
+    """Wait for every background import, Pub/Sub's last (returns at once when there are none left)."""
     rest = _rest
     if rest is not None:
         rest.join()
@@ -61,8 +70,13 @@ def _later_libraries() -> None:
         from shared.gmail.service import warm_connection
 
         warm_connection()
-        _open_pubsub()
     except Exception as exc:  # each is built again where it is used; this only saved time
+        log.warning("warm-up incomplete", error=type(exc).__name__)
+    finally:
+        _gmail.set()
+    try:
+        _open_pubsub()
+    except Exception as exc:
         log.warning("warm-up incomplete", error=type(exc).__name__)
 
 
@@ -72,6 +86,8 @@ def _open_pubsub() -> None:
     import grpc
 
     try:
-        grpc.channel_ready_future(publisher().transport.grpc_channel).result(timeout=5)
+        # the generated client's gRPC transport, the only one it is built with
+        channel = event_publisher().transport.grpc_channel  # type: ignore[attr-defined]
+        grpc.channel_ready_future(channel).result(timeout=5)
     except grpc.FutureTimeoutError:
         log.warning("Pub/Sub channel not ready yet; the event's Publish will connect")

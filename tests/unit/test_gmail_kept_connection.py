@@ -55,3 +55,28 @@ def test_a_connection_for_another_root_is_not_handed_out(monkeypatch: pytest.Mon
     with service.kept_connection() as (messages, new):
         assert new is not old
         assert messages.send(userId="me", body={"raw": "eA"}).uri.startswith("https://elsewhere.test/")
+
+
+def test_the_kept_resource_builds_the_send_paths_requests_as_the_whole_document_does() -> None:
+    import httplib2
+    from googleapiclient.discovery import build_from_document
+    from googleapiclient.http import MediaInMemoryUpload
+
+    whole = build_from_document(service.discovery_document("https://gmail.kept.test/"),
+                                http=httplib2.Http()).users().messages()
+    calls = [
+        ("send", {"userId": "me", "body": {"raw": "eA", "threadId": "t1"}}),
+        ("send", {"userId": "me", "body": {"threadId": "t1"},
+                  "media_body": MediaInMemoryUpload(b"x" * 10, mimetype="message/rfc822", resumable=True)}),
+        ("list", {"userId": "me", "q": "rfc822msgid:<a@b>", "includeSpamTrash": True, "maxResults": 1}),
+    ]
+    with service.kept_connection() as (kept, _):
+        for method, kwargs in calls:
+            ours, theirs = getattr(kept, method)(**kwargs), getattr(whole, method)(**kwargs)
+            assert (ours.method, ours.uri, ours.body, ours.headers) == (theirs.method, theirs.uri, theirs.body,
+                                                                       theirs.headers)
+
+
+def test_the_kept_resource_offers_only_the_send_paths_methods() -> None:
+    with service.kept_connection() as (kept, _):
+        assert not hasattr(kept, "delete") and not hasattr(kept, "attachments")

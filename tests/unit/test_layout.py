@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = sorted(p for p in (ROOT / "functions").glob("*.py") if p.name != "__init__.py")
 MAX_ADAPTER_LINES = 200
 # Names through which a module reaches Firestore, Pub/Sub or Gmail itself.
-CLIENT_NAMES = {"firestore_client", "publisher", "subscriber", "build_gmail", "firestore", "pubsub_v1",
-                "googleapiclient", "FieldFilter", "transactional"}
+CLIENT_NAMES = {"firestore_client", "publisher", "event_publisher", "subscriber", "build_gmail", "firestore",
+                "pubsub_v1", "googleapiclient", "FieldFilter", "transactional"}
 CLIENT_METHODS = {"collection", "document", "collection_group", "transaction", "batch", "get_all", "users"}
 
 
