@@ -77,6 +77,12 @@ class StackSettings:
     console_port: int = 0
     ready_timeout: float = 50.0
 
+    def __post_init__(self) -> None:
+        # oauth's authorizationUrl points at oauth_browser's /start and Google returns to its /callback
+        # (R24): a stack serving the one without the other would hand out URLs that lead nowhere.
+        if "oauth" in self.functions and "oauth_browser" not in self.functions:
+            self.functions = (*self.functions, "oauth_browser")
+
 
 class Stack:
     def __init__(self, settings: StackSettings | None = None) -> None:

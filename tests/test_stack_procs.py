@@ -138,3 +138,8 @@ def test_files_holding_secrets_are_readable_by_the_owner_only(tmp_path):
     write_private_json(path, {"k": "v"})
 
     assert os.stat(path).st_mode & 0o077 == 0
+
+
+def test_r24_a_stack_with_oauth_serves_oauth_browser_too() -> None:
+    assert StackSettings(functions=("oauth", "gmail_push")).functions == ("oauth", "gmail_push", "oauth_browser")
+    assert StackSettings(functions=("gmail_push",)).functions == ("gmail_push",)
