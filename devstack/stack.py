@@ -59,6 +59,9 @@ CONFIG_VARS = (
 )
 
 
+COMPANIONS = (("oauth", "oauth_browser"), ("gmail_push", "contacts_index"))
+
+
 @dataclass
 class StackSettings:
     """What to start and where. A port of 0 means: any free port."""
@@ -78,10 +81,13 @@ class StackSettings:
     ready_timeout: float = 50.0
 
     def __post_init__(self) -> None:
-        # oauth's authorizationUrl points at oauth_browser's /start and Google returns to its /callback
-        # (R24): a stack serving the one without the other would hand out URLs that lead nowhere.
-        if "oauth" in self.functions and "oauth_browser" not in self.functions:
-            self.functions = (*self.functions, "oauth_browser")
+        # Functions that only work beside another, as they are deployed: oauth's authorizationUrl points at
+        # oauth_browser's /start and Google returns to its /callback (R24); the sync looks contacts up in
+        # the index that contacts_index keeps (R11b). A stack serving the first alone would hand out URLs
+        # that lead nowhere, or never match a contact created after an account's first pass.
+        for needs, companion in COMPANIONS:
+            if needs in self.functions and companion not in self.functions:
+                self.functions = (*self.functions, companion)
 
 
 class Stack:

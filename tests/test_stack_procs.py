@@ -141,5 +141,12 @@ def test_files_holding_secrets_are_readable_by_the_owner_only(tmp_path):
 
 
 def test_r24_a_stack_with_oauth_serves_oauth_browser_too() -> None:
-    assert StackSettings(functions=("oauth", "gmail_push")).functions == ("oauth", "gmail_push", "oauth_browser")
-    assert StackSettings(functions=("gmail_push",)).functions == ("gmail_push",)
+    assert StackSettings(functions=("oauth",)).functions == ("oauth", "oauth_browser")
+
+
+def test_r11b_a_stack_with_gmail_push_keeps_the_contact_index_too() -> None:
+    assert StackSettings(functions=("gmail_push",)).functions == ("gmail_push", "contacts_index")
+
+
+def test_a_stack_without_those_functions_gets_no_companions() -> None:
+    assert StackSettings(functions=("send_email",)).functions == ("send_email",)
