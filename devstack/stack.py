@@ -178,7 +178,9 @@ class Stack:
         env.update(self.settings.function_env)
         return env
 
-    def _process_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    def process_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The whole environment of a function process of this stack (its inherited Google endpoints
+        dropped), with `extra` on top: what the stack's own functions get, for processes started beside it."""
         env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
         env.update(self.base_function_env())
         env.update(extra or {})
@@ -252,7 +254,7 @@ class Stack:
             "Google simulator",
             [sys.executable, "-m", SIMULATOR_MODULE, "--config", str(sim_config_path),
              "--host", self.host, "--port", str(self.ports["simulator"])],
-            self.log_dir / "simulator.log", env={**self._process_env(), "PYTHONUNBUFFERED": "1"}, cwd=REPO_ROOT,
+            self.log_dir / "simulator.log", env={**self.process_env(), "PYTHONUNBUFFERED": "1"}, cwd=REPO_ROOT,
         ).start()
         for name in s.functions:
             self.processes[f"function:{name}"] = self._serve(name, wait=False)
@@ -266,7 +268,7 @@ class Stack:
             "developer console",
             [sys.executable, "-m", CONSOLE_MODULE, "--endpoints", str(config),
              "--host", self.host, "--port", str(self.ports["console"])],
-            self.log_dir / "console.log", env={**self._process_env(), "PYTHONUNBUFFERED": "1"}, cwd=REPO_ROOT,
+            self.log_dir / "console.log", env={**self.process_env(), "PYTHONUNBUFFERED": "1"}, cwd=REPO_ROOT,
         ).start()
 
     def _wait_console(self, timeout: float) -> None:
@@ -295,13 +297,13 @@ class Stack:
             argv += ["--route", route]
         self.processes["triggers"] = ManagedProcess(
             "Firestore triggers", argv, self.log_dir / "firestore-triggers.log",
-            env={**self._process_env(), "PYTHONUNBUFFERED": "1"}, cwd=REPO_ROOT,
+            env={**self.process_env(), "PYTHONUNBUFFERED": "1"}, cwd=REPO_ROOT,
         ).start()
 
     def _serve(self, name: str, wait: bool) -> ManagedProcess:
         return serve_function(
             name, name, self.ports[f"function:{name}"], self.log_dir,
-            self._process_env(self._function_extra_env.get(name)),
+            self.process_env(self._function_extra_env.get(name)),
             host=self.host, ready_timeout=self.settings.ready_timeout, wait=wait,
         )
 
@@ -393,7 +395,7 @@ class Stack:
         """Serve a test-only function target with the stack's environment; returns its URL."""
         port = free_port(self.host)
         proc = serve_function(
-            f"extra-{name}", target, port, self.log_dir, self._process_env(extra_env),
+            f"extra-{name}", target, port, self.log_dir, self.process_env(extra_env),
             source=source, host=self.host, ready_timeout=self.settings.ready_timeout,
         )
         self.extra_functions[name] = proc

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
 import statistics
 import subprocess
@@ -144,6 +143,3 @@ def measure(env: dict[str, str], auth: dict[str, str], send_body: Any, runs: int
         "in_interpreter_ratios": [round(x, 2) for x in ratios("send_in", "libs_in")],
     }
 
-
-def env_for(stack: Any) -> dict[str, str]:
-    return {**os.environ, **stack.base_function_env(), "DAILY_SEND_LIMIT": "1000000", "PYTHONUNBUFFERED": "1"}

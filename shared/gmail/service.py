@@ -25,19 +25,24 @@ if TYPE_CHECKING:
 HTTP_TIMEOUT_SECONDS = 30
 
 
-@lru_cache(maxsize=4)
-def discovery_document(root_url: str) -> str:
+def _rooted_document(root_url: str) -> dict[str, Any]:
+    """Gmail's discovery document, parsed afresh (changing it changes no one else's), rooted at `root_url`."""
     from googleapiclient.discovery_cache import get_static_doc
 
     raw = get_static_doc("gmail", "v1")
     if raw is None:  # pragma: no cover - the document ships with the library
         raise RuntimeError("gmail v1 discovery document not found in google-api-python-client")
-    doc: dict[str, Any] = json.loads(raw)  # a fresh object: changing it changes no one else's
+    doc: dict[str, Any] = json.loads(raw)
     root = root_url if root_url.endswith("/") else root_url + "/"
     doc["rootUrl"] = root
     doc["mtlsRootUrl"] = root
     doc["baseUrl"] = root + doc.get("servicePath", "")
-    return json.dumps(doc)
+    return doc
+
+
+@lru_cache(maxsize=4)
+def discovery_document(root_url: str) -> str:
+    return json.dumps(_rooted_document(root_url))
 
 
 def _base_http() -> Any:
@@ -79,7 +84,7 @@ def _kept_document(root_url: str) -> str:
     Building a Resource builds every method of the resources on the way to it (users has 3, messages 11):
     about 5 ms from the whole document, 1 ms from this one, paid by every kept connection an instance opens
     and first of all on its cold start. The methods it does build are Gmail's own descriptions, unchanged."""
-    doc: dict[str, Any] = json.loads(discovery_document(root_url))
+    doc = _rooted_document(root_url)  # the send path never needs the whole document as text
     methods = doc["resources"]["users"]["resources"]["messages"]["methods"]
     doc["resources"] = {"users": {"resources": {"messages": {"methods": {m: methods[m] for m in KEPT_METHODS}}}}}
     return json.dumps(doc)

@@ -66,6 +66,13 @@ def connect_rep(stack: Any, sim: Any, db: Any, account: str, user: str, gmail: s
     assert connect(crm_for(stack), sim, account, user, gmail) == {"status": "connected"}
 
 
+def alice_with_carla(stack: Any, sim: Any, db: Any, rep: str, carla: str) -> Any:
+    """acme's contact carla (at `carla`) and acme's rep alice connected as `rep`: the world of most sync rules."""
+    seed_contact(db, "acme", "carla", carla)
+    connect_rep(stack, sim, db, "acme", "alice", rep, user_email="alice@acme.test")
+    return db
+
+
 def messages_of(db: Any, account: str) -> dict[str, dict[str, Any]]:
     """Every message document of an account: 'conversationId/messageId' -> data."""
     out: dict[str, dict[str, Any]] = {}

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.sync_steps import (
+    alice_with_carla,
     connect_rep,
     mail,
     messages_of,
@@ -30,9 +31,7 @@ CLIENT = "carla@client.test"
 
 @pytest.fixture
 def world(clean: Any, firestore_db: Any, sim_client: Any, stack: Any) -> Any:
-    seed_contact(firestore_db, "acme", "carla", CLIENT)
-    connect_rep(stack, sim_client, firestore_db, "acme", "alice", REP, user_email="alice@acme.test")
-    return firestore_db
+    return alice_with_carla(stack, sim_client, firestore_db, REP, CLIENT)
 
 
 def only_message(db: Any, account: str = "acme") -> tuple[str, dict[str, Any]]:
