@@ -98,7 +98,7 @@ def reauth_guard(mailbox_id: str, address: str, credentials: Any) -> Iterator[No
         yield
     except Exception as exc:
         if is_invalid_grant(exc):
-            mark_reauth_required(mailbox_id, address, getattr(credentials, "refresh_token", None))
+            mark_reauth_required(mailbox_id, address, credentials.refresh_token)
             raise ReauthRequired(mailbox_id, address) from None
         raise
 

@@ -10,8 +10,8 @@ later are imported by one background thread while the request waits for
 Firestore, in the order the send needs them: google-auth's token transport and
 Gmail's discovery client first (the send waits for them past its reserve
 commit, `gmail_ready`), Pub/Sub and its channel last, while the send waits for
-Gmail and its log commit (the event's publish waits for it, `ready`). Once
-every import is done, what is left of a cold send is its last round trip.
+Gmail and its log commit (the event's publish waits for it, `ready`), so
+Pub/Sub's import delays only the event, not Gmail's send.
 """
 
 from __future__ import annotations
