@@ -6,11 +6,17 @@ message written), and docs/SCALE.md prices the design from reads and writes
 per mailbox. Counting at the GAPIC client sees every RPC the code makes,
 whatever helper made it, so the figure cannot drift from the code.
 
-- `rounds`: the longest chain of RPCs each of which started after the one
-  before it had finished. RPCs that overlap (a pool of look-ups, a read
-  running beside a Gmail call) add one round between them, the way they add
-  one round trip of latency. Computed as: an RPC's depth is one more than the
-  deepest RPC already finished when it started.
+- `rounds`: the longest chain of RPCs each of which had to wait for the one
+  before it. RPCs that overlap (a pool of look-ups, a read running beside a
+  Gmail call) add one round between them, the way they add one round trip of
+  latency. Computed from what the code waited for, not from the clock: an
+  RPC's depth is one more than the deepest RPC its thread of work has seen
+  finish: its own earlier RPCs, those before the task was submitted (a
+  `ContextPool` task starts from its submitter's depth) and those of every
+  task whose result it has taken. A clock-based count ("one more than the
+  deepest RPC finished anywhere") made the figure depend on thread
+  scheduling: on a loaded machine a read submitted beside the lease write,
+  but started a moment after it, counted one round more (a CI failure).
 - `calls`: every RPC; `reads`: documents returned (a query or aggregation
   that returns nothing still bills one); `writes`: writes committed.
 - `marks`: the rounds when a named point was reached (`message_written`).
@@ -40,6 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _current: contextvars.ContextVar[Meter | None] = contextvars.ContextVar("firestore_meter", default=None)
+# the deepest RPC this thread of work has waited for (per context: a pool task starts from its submitter's)
+_depth: contextvars.ContextVar[int] = contextvars.ContextVar("firestore_depth", default=0)
 
 UNARY = frozenset({"commit", "begin_transaction", "rollback", "batch_write", "get_document", "update_document",
                    "delete_document", "create_document"})
@@ -58,22 +66,25 @@ class Meter:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def start(self, name: str = "") -> int:
+        depth = _depth.get() + 1
         with self._lock:
             self.calls += 1
             if len(self.trace) < 200:
-                self.trace.append((name, self.rounds + 1))
-            return self.rounds + 1
+                self.trace.append((name, depth))
+        return depth
 
     def finish(self, depth: int, reads: int = 0, writes: int = 0) -> None:
+        _saw(depth)
         with self._lock:
             self.rounds = max(self.rounds, depth)
             self.reads += reads
             self.writes += writes
 
     def mark(self, name: str) -> None:
-        """Remember the rounds spent when `name` first happened (e.g. the first message written)."""
+        """Remember the rounds spent on the way to `name` (e.g. the first message written)."""
+        depth = _depth.get()
         with self._lock:
-            self.marks.setdefault(name, self.rounds)
+            self.marks.setdefault(name, depth)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rounds": self.rounds, "calls": self.calls, "reads": self.reads, "writes": self.writes}
@@ -85,10 +96,11 @@ class Meter:
 def metering() -> Iterator[Meter]:
     """Count the Firestore RPCs made inside (this thread, and ContextPool threads it starts)."""
     meter = Meter()
-    token = _current.set(meter)
+    token, depth = _current.set(meter), _depth.set(0)
     try:
         yield meter
     finally:
+        _depth.reset(depth)
         _current.reset(token)
 
 
@@ -102,12 +114,58 @@ def mark(name: str) -> None:
         m.mark(name)
 
 
+def _saw(depth: int) -> None:
+    """This thread of work has waited for an RPC of this depth."""
+    if depth > _depth.get():
+        _depth.set(depth)
+
+
+class _Joined(Future[Any]):
+    """A pool task's future: whoever takes its result has also waited for the task's RPCs."""
+
+    depth = 0
+
+    def result(self, timeout: float | None = None) -> Any:
+        try:
+            return super().result(timeout)
+        finally:
+            if self.done():
+                _saw(self.depth)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        try:
+            return super().exception(timeout)
+        finally:
+            if self.done():
+                _saw(self.depth)
+
+
+def _settle(outer: _Joined, inner: Future[Any]) -> None:
+    if inner.cancelled():
+        outer.cancel()
+        outer.set_running_or_notify_cancel()
+    elif (exc := inner.exception()) is not None:
+        outer.set_exception(exc)
+    else:
+        outer.set_result(inner.result())
+
+
 class ContextPool(ThreadPoolExecutor):
     """A thread pool whose tasks run in the submitter's context (so they are metered with it)."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        ctx = contextvars.copy_context()
-        return super().submit(ctx.run, fn, *args, **kwargs)
+        ctx = contextvars.copy_context()  # the meter, and the depth the task starts from
+        outer = _Joined()
+
+        def task() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                outer.depth = _depth.get()
+
+        inner = super().submit(ctx.run, task)
+        inner.add_done_callback(lambda done: _settle(outer, done))
+        return outer
 
 
 def _writes_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
@@ -232,9 +290,11 @@ def parallel(*calls: Callable[[], Any]) -> list[Any]:
         return [fn() for fn in calls]
     parent = _counter.get()
     branches = [Counter() for _ in calls]
+    contexts: list[contextvars.Context] = []
 
     def in_branch(fn: Callable[[], Any], branch: Counter) -> Callable[[], Any]:
         ctx = contextvars.copy_context()
+        contexts.append(ctx)
         if parent is not None:
             ctx.run(_counter.set, branch)
         return lambda: ctx.run(fn)
@@ -254,6 +314,8 @@ def parallel(*calls: Callable[[], Any]) -> list[Any]:
         except BaseException as exc:
             results.append(None)
             error = error or exc
+    for ctx in contexts:  # the caller has waited for every branch's RPCs (when a meter is on)
+        _saw(ctx.get(_depth, 0))
     if parent is not None:
         parent.add_group(branches)
     if error is not None:

@@ -230,6 +230,42 @@ def test_a_chain_beside_a_long_call_still_counts_its_length() -> None:
     assert meter.rounds == 2 and meter.calls == 3
 
 
+def test_a_task_that_starts_late_counts_from_when_it_was_submitted() -> None:
+    # the CI failure: a read submitted beside the lease write, started after that write had finished
+    # (its worker was busy), counted one round more than the code's chain
+    api = roundtrips.CountingApi(FakeApi(0.01))
+    with roundtrips.metering() as meter:
+        list(api.batch_get_documents(request={}))  # round 1
+        with roundtrips.ContextPool(max_workers=1) as pool:
+            pool.submit(time.sleep, 0.2)  # the only worker is busy
+            late = pool.submit(lambda: list(api.batch_get_documents(request={})))
+            api.commit(request={})  # round 2, finished before the read starts
+            late.result()
+        api.commit(request={})  # after both: round 3
+    assert meter.trace == [("batch_get_documents", 1), ("commit", 2), ("batch_get_documents", 2), ("commit", 3)]
+    assert meter.rounds == 3
+
+
+def test_a_task_waiting_on_another_tasks_result_counts_after_it() -> None:
+    api = roundtrips.CountingApi(FakeApi(0.01))
+    with roundtrips.metering() as meter:
+        with roundtrips.ContextPool(max_workers=2) as pool:
+            first = pool.submit(lambda: list(api.batch_get_documents(request={})))  # round 1
+            second = pool.submit(lambda: (first.result(), api.commit(request={})))  # round 2
+            api.commit(request={})  # beside the first: round 1
+            second.result()
+        roundtrips.mark("message_written")
+    assert meter.summary()["rounds"] == 2 and meter.marks == {"message_written": 2}
+
+
+def test_parallel_branches_count_for_the_caller_after_they_join() -> None:
+    api = roundtrips.CountingApi(FakeApi(0.01))
+    with roundtrips.metering() as meter:
+        roundtrips.parallel(lambda: api.commit(request={}), lambda: list(api.batch_get_documents(request={})))
+        api.commit(request={})
+    assert meter.rounds == 2 and meter.calls == 3
+
+
 def test_nothing_is_counted_without_a_meter() -> None:
     api = roundtrips.CountingApi(FakeApi(0))
     assert api.commit(request={}) == "ok"
