@@ -219,8 +219,10 @@ def render(soak: dict[str, Any]) -> str:
       f"{soak['simulated_days'] / 5:.0f} times ({soak['watch_renewals']} renewals). Watches that lapsed: "
       f"{soak['expired']} (the simulator counts a change while a watch had expired and a renewal after expiry). "
       f"Lost: {soak['lost']}, stored twice: {soak['duplicated']}, stored though they should not be: "
-      f"{soak['unexpected']}. The longest pass needed {soak['rounds_to_message_written_max']} Firestore round "
-      "trips to its first message written (SPEC §5: at most 6).")
+      f"{soak['unexpected']}. The longest steady pass needed {soak['rounds_to_message_written_max']} Firestore "
+      "round trips to its first message written (SPEC §5: at most 6)"
+      + (f"; the {soak['scan_passes']} invocations that ran an account's one-time contact-index scan (R11b) "
+         f"needed up to {soak['rounds_to_message_written_scan_max']}." if "scan_passes" in soak else "."))
     w("")
     w("The per mailbox-hour figures of that line are soak hours (a compressed clock: each mailbox is swept "
       "and renewed far more often than in production), so the model below uses the cost of each kind of "

@@ -126,7 +126,9 @@ class Outcome:
     invocations: int = 0
     per_mailbox_hour: dict[str, float] = field(default_factory=dict)
     per_event: dict[str, dict[str, float]] = field(default_factory=dict)
-    rounds_to_message_written_max: int = 0
+    rounds_to_message_written_max: int = 0  # over steady passes: SPEC §5's bound is 6
+    scan_passes: int = 0  # invocations that paid an account's one-time contact-index scan (R11b)
+    rounds_to_message_written_scan_max: int = 0  # the same figure over those (not bounded by §5)
     watch_renewals: int = 0
     label_changes: int = 0
     gmail_push_cpu_seconds: float = 0.0  # user + system CPU of the gmail_push process group during the run
@@ -360,9 +362,15 @@ def summarise_logs(lines: list[tuple[str, dict[str, Any]]], out: Outcome) -> Non
                             "stored": d.get("stored", 0), "renewed": bool(d.get("renewed"))})
         if d.get("renewed"):
             out.watch_renewals += 1
+        scanned = "roundsTo_contact_index_scan" in fs
+        out.scan_passes += scanned
         if "roundsTo_message_written" in fs:
-            out.rounds_to_message_written_max = max(out.rounds_to_message_written_max,
-                                                    int(fs["roundsTo_message_written"]))
+            if scanned:
+                out.rounds_to_message_written_scan_max = max(out.rounds_to_message_written_scan_max,
+                                                             int(fs["roundsTo_message_written"]))
+            else:
+                out.rounds_to_message_written_max = max(out.rounds_to_message_written_max,
+                                                        int(fs["roundsTo_message_written"]))
     sweeps = max(1, out.sweeps)
     out.sweep_reads, out.sweep_due = sweep_reads / sweeps, sweep_due / sweeps
     for key, rows in sorted(events.items()):
@@ -483,7 +491,8 @@ def main() -> int:
     args.json.write_text(json.dumps(asdict(out), indent=2, default=str) + "\n")
     print(f"soak: {out.expected} messages expected, {out.unexpected} stored that should not be, caught up "
           f"{out.caught_up}, {out.watch_renewals} renewals, at most {out.rounds_to_message_written_max} rounds to "
-          f"a message written; details in {args.json}")
+          f"a message written in a steady pass ({out.rounds_to_message_written_scan_max} in the "
+          f"{out.scan_passes} invocations that ran an account's one-time contact-index scan); details in {args.json}")
     print(out.last_line())
     return 0 if out.ok() else 1
 

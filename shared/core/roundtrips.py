@@ -19,7 +19,10 @@ whatever helper made it, so the figure cannot drift from the code.
   but started a moment after it, counted one round more (a CI failure).
 - `calls`: every RPC; `reads`: documents returned (a query or aggregation
   that returns nothing still bills one); `writes`: writes committed.
-- `marks`: the rounds when a named point was reached (`message_written`).
+- `marks`: the rounds when a named point was first reached (`message_written`),
+  counted from the start of the sync pass that reached it (`pass_began()`):
+  SPEC §5 bounds a pass, and an invocation that runs a second pass (mail
+  arrived during the first) would otherwise charge the first pass to it.
 
 A meter is active inside `metering()`; threads started by the code see it
 only through `ContextPool` (contextvars are per thread). Without a meter the
@@ -62,6 +65,7 @@ class Meter:
     reads: int = 0
     writes: int = 0
     marks: dict[str, int] = field(default_factory=dict)
+    origin: int = 0  # the depth the current pass began at (marks count from it)
     trace: list[tuple[str, int]] = field(default_factory=list, repr=False)  # (rpc, depth), the first 200
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -74,7 +78,8 @@ class Meter:
         return depth
 
     def finish(self, depth: int, reads: int = 0, writes: int = 0) -> None:
-        _saw(depth)
+        if _current.get() is self:  # not a stream of an earlier invocation closed late (by the collector)
+            _saw(depth)
         with self._lock:
             self.rounds = max(self.rounds, depth)
             self.reads += reads
@@ -84,7 +89,7 @@ class Meter:
         """Remember the rounds spent on the way to `name` (e.g. the first message written)."""
         depth = _depth.get()
         with self._lock:
-            self.marks.setdefault(name, depth)
+            self.marks.setdefault(name, depth - self.origin)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rounds": self.rounds, "calls": self.calls, "reads": self.reads, "writes": self.writes}
@@ -114,6 +119,13 @@ def mark(name: str) -> None:
         m.mark(name)
 
 
+def pass_began() -> None:
+    """A further sync pass of this invocation begins here: its marks count from this point."""
+    m = _current.get()
+    if m is not None:
+        m.origin = _depth.get()
+
+
 def _saw(depth: int) -> None:
     """This thread of work has waited for an RPC of this depth."""
     if depth > _depth.get():
@@ -123,21 +135,26 @@ def _saw(depth: int) -> None:
 class _Joined(Future[Any]):
     """A pool task's future: whoever takes its result has also waited for the task's RPCs."""
 
-    depth = 0
+    def __init__(self) -> None:
+        super().__init__()
+        self.meter = _current.get()
+        self.depth = 0
+
+    def _taken(self) -> None:
+        if self.done() and self.meter is not None and _current.get() is self.meter:
+            _saw(self.depth)
 
     def result(self, timeout: float | None = None) -> Any:
         try:
             return super().result(timeout)
         finally:
-            if self.done():
-                _saw(self.depth)
+            self._taken()
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         try:
             return super().exception(timeout)
         finally:
-            if self.done():
-                _saw(self.depth)
+            self._taken()
 
 
 def _settle(outer: _Joined, inner: Future[Any]) -> None:

@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.core import log, paths
+from shared.core import log, paths, roundtrips
 from shared.core.models import ContactRef
 from shared.sync.contacts import sort_key
 
@@ -186,6 +186,7 @@ def backfill(account_id: str, limit: int = BACKFILL_PER_PASS) -> bool:
     snap = sref.get()
     if not needs_scan(snap):
         return True
+    roundtrips.mark("contact_index_scan")  # a one-time (then weekly) cost, not a steady pass's (SPEC §5)
     state = (snap.to_dict() or {}) if snap.exists else {}
     complete = state.get("complete") is True  # a refresh keeps the index in use
     after = state.get("resumeAfter")

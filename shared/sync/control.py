@@ -296,6 +296,8 @@ def _passes(session: Any, held: Any, deadline: Any, links: list[Any], pace: Any,
     from shared.sync.requests import request_sync
 
     while True:
+        if result.passes:
+            roundtrips.pass_began()  # SPEC §5 bounds a pass: this one's first message counts from here
         started = datetime.now(UTC)
         before = dict(held.snap.data)
         with reauth_guard(held.mailbox_id, session.address, session.credentials):

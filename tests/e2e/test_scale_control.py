@@ -64,6 +64,7 @@ def test_a_pass_for_one_new_message_takes_at_most_6_firestore_round_trips_to_the
     sim_client.deliver(REP, mail(CLIENT, REP, "one new message"))
     result = notification(sim_client)
     assert result.outcome == "synced" and result.stored == 1
+    assert "roundsTo_contact_index_scan" not in result.firestore  # a steady pass (what make soak's bound reads)
     assert result.firestore["roundsTo_message_written"] <= 6, (result.firestore, result.trace)
     # and the whole invocation, conversation update, events and the cursor's last write included
     # (a pass slow enough to renew its lease spends a round trip on each renewal)
@@ -71,6 +72,16 @@ def test_a_pass_for_one_new_message_takes_at_most_6_firestore_round_trips_to_the
     # One mailbox read, no user scans: mailbox, token, link, the linked user, the account's settings (R21) and
     # contact-index state (R11b), the contact's index entry, the thread map, the users count, the conversation.
     assert result.firestore["reads"] <= 11, (result.firestore, result.trace)
+
+
+def test_r11b_the_pass_that_runs_an_accounts_one_time_contact_scan_says_so(world: Any, sim_client: Any) -> None:
+    from shared.sync import contact_index
+
+    contact_index.state_ref("acme").delete()  # as before the account's first pass
+    sim_client.deliver(REP, mail(CLIENT, REP, "first pass of the account"))
+    result = notification(sim_client)
+    assert result.stored == 1 and "roundsTo_contact_index_scan" in result.firestore
+    assert contact_index.is_complete(contact_index.state_ref("acme").get())
 
 
 def test_a_forced_sync_of_an_idle_mailbox_is_one_read_and_one_write_without_a_lease(world: Any,
