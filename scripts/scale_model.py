@@ -222,7 +222,8 @@ def render(soak: dict[str, Any]) -> str:
       f"{soak['unexpected']}. The longest steady pass needed {soak['rounds_to_message_written_max']} Firestore "
       "round trips to its first message written (SPEC §5: at most 6)"
       + (f"; the {soak['scan_passes']} invocations that ran an account's one-time contact-index scan (R11b) "
-         f"needed up to {soak['rounds_to_message_written_scan_max']}." if "scan_passes" in soak else "."))
+         f"needed up to {soak['rounds_to_message_written_scan_max']}." if soak.get("scan_passes") else
+         "; no invocation of the measured traffic ran an account's one-time contact-index scan (R11b)."))
     w("")
     w("The per mailbox-hour figures of that line are soak hours (a compressed clock: each mailbox is swept "
       "and renewed far more often than in production), so the model below uses the cost of each kind of "
