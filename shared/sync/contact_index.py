@@ -39,7 +39,6 @@ up on after its retry window.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -191,7 +190,7 @@ def backfill(account_id: str, limit: int = BACKFILL_PER_PASS) -> bool:
     complete = state.get("complete") is True  # a refresh keeps the index in use
     after = state.get("resumeAfter")
     done = fixed = 0
-    with ThreadPoolExecutor(max_workers=BACKFILL_WORKERS) as pool:
+    with roundtrips.ContextPool(max_workers=BACKFILL_WORKERS) as pool:  # metered with the pass
         while done < limit:
             q = col.order_by("__name__").select(["email"]).limit(BACKFILL_PAGE)
             if isinstance(after, str) and after:

@@ -20,9 +20,9 @@ leaves the message skipped.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 from shared.core import paths
+from shared.core.roundtrips import ContextPool  # threads metered with their caller
 from shared.sync.classify import CrmSend
 
 IN_QUERY_LIMIT = 30
@@ -48,7 +48,7 @@ def unfinished_sends(rfc822_ids: Iterable[str]) -> dict[str, CrmSend]:
     if len(chunks) == 1:
         rows = run(chunks[0])
     else:
-        with ThreadPoolExecutor(max_workers=min(8, len(chunks))) as pool:
+        with ContextPool(max_workers=min(8, len(chunks))) as pool:  # metered with the pass
             rows = [r for part in pool.map(run, chunks) for r in part]
     out: dict[str, CrmSend] = {}
     for r in rows:
