@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 _current: contextvars.ContextVar[Meter | None] = contextvars.ContextVar("firestore_meter", default=None)
 # the deepest RPC this thread of work has waited for (per context: a pool task starts from its submitter's)
@@ -133,16 +133,15 @@ def _saw(depth: int) -> None:
 
 
 class _Joined(Future[Any]):
-    """A pool task's future: whoever takes its result has also waited for the task's RPCs."""
+    """A pool task's future (the executor's own, given this class so cancelling and waiting behave exactly
+    as the executor's): whoever takes its result has also waited for the task's RPCs."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.meter = _current.get()
-        self.depth = 0
+    _meter: Meter | None
+    _task_depth: list[int]  # filled by the task when it ends
 
     def _taken(self) -> None:
-        if self.done() and self.meter is not None and _current.get() is self.meter:
-            _saw(self.depth)
+        if self.done() and self._meter is not None and _current.get() is self._meter:
+            _saw(self._task_depth[0])
 
     def result(self, timeout: float | None = None) -> Any:
         try:
@@ -157,32 +156,24 @@ class _Joined(Future[Any]):
             self._taken()
 
 
-def _settle(outer: _Joined, inner: Future[Any]) -> None:
-    if inner.cancelled():
-        outer.cancel()
-        outer.set_running_or_notify_cancel()
-    elif (exc := inner.exception()) is not None:
-        outer.set_exception(exc)
-    else:
-        outer.set_result(inner.result())
-
-
 class ContextPool(ThreadPoolExecutor):
     """A thread pool whose tasks run in the submitter's context (so they are metered with it)."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         ctx = contextvars.copy_context()  # the meter, and the depth the task starts from
-        outer = _Joined()
+        task_depth = [0]
 
         def task() -> Any:
             try:
                 return fn(*args, **kwargs)
             finally:
-                outer.depth = _depth.get()
+                task_depth[0] = _depth.get()
 
-        inner = super().submit(ctx.run, task)
-        inner.add_done_callback(lambda done: _settle(outer, done))
-        return outer
+        future = super().submit(ctx.run, task)
+        future.__class__ = _Joined
+        joined = cast(_Joined, future)
+        joined._meter, joined._task_depth = _current.get(), task_depth
+        return joined
 
 
 def _writes_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:

@@ -304,6 +304,18 @@ def test_every_thread_pool_of_the_sync_is_metered_with_its_pass() -> None:
     assert plain == []
 
 
+def test_a_metered_pool_cancels_and_waits_as_a_plain_pool_does() -> None:
+    import concurrent.futures
+
+    with roundtrips.metering(), roundtrips.ContextPool(max_workers=1) as pool:
+        running = pool.submit(time.sleep, 0.2)
+        pending = pool.submit(time.sleep, 0)
+        assert pending.cancel() and pending.cancelled()  # not started: it never runs
+        assert not running.cancel()  # started: it runs to its end
+        done, _ = concurrent.futures.wait([running, pending])
+        assert done == {running, pending} and running.result() is None
+
+
 def test_nothing_is_counted_without_a_meter() -> None:
     api = roundtrips.CountingApi(FakeApi(0))
     assert api.commit(request={}) == "ok"
