@@ -55,7 +55,6 @@ GMAIL_LIKE = {"latencyMs": 300, "latencyP90Ms": 600}
 SEED = 12
 
 
-
 def rep(i: int) -> str:
     return f"bench.rep{i}@gmail.test"
 
