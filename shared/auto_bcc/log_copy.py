@@ -17,7 +17,11 @@ nothing (no contact, no message, no attachment bytes):
    project creates contacts), the attachment bytes (deterministic chunk ids,
    before the message that names them), the message (create-if-absent, id
    from the Message-ID: a webhook that delivers twice logs once), the
-   conversation's summary, the `message.synced` event.
+   conversation's summary, the `message.synced` event. A write that
+   Firestore aborts (it waited too long for a document another transaction
+   held: contention) runs the writes again, with Google's retry, instead of
+   failing the copy with a 500; the event goes out if any attempt created the
+   message.
 
 A user who never connected Gmail (an Outlook user) is served like any other
 (R16b): the address does not depend on a connection.
@@ -28,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.auto_bcc.address import lookup
 from shared.auto_bcc.document import NotStorable, build_document, check_not_bulk
@@ -40,6 +44,7 @@ from shared.core.models import Message, User
 if TYPE_CHECKING:
     from shared.sync.blocklist import Blocklist
 
+ABORTED_RETRY_SECONDS = 30.0  # writes aborted by contention are tried again this long
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # R15: what a rep can send in one message
 
 __all__ = ["AttachmentsTooLarge", "Blocklisted", "CopyRefused", "LoggedCopy", "MalformedMessage", "NoRecipient",
@@ -174,18 +179,23 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> Logged
     doc = document(contact_id)
 
     # ---- write (each step idempotent; a retry of the same copy converges)
-    if existing is None:
-        contact_id = create_contact_if_absent(a, recipient.email, recipient.name, source="auto_bcc").id
-        if contact_id != doc.contactId:  # the CRM created one meanwhile: log under it
-            doc = document(contact_id)
     created = False
-    if not message_ref(a, contact_id, message_id).get().exists:
-        chunks = store.store(a, contact_id, message_id, [
-            store.StoredAttachment(str(meta["gmailAttachmentId"]), data)
-            for meta, data in zip(doc.attachments, copy.attachment_data, strict=True)])
-        created = store_message(a, contact_id, message_id, doc)
-        log.debug("auto bcc attachments stored", chunks=chunks, accountId=a, messageId=message_id)
-    touch_conversation(a, contact_id, contact_id, doc.sentAt or datetime.now(UTC), doc.snippet, "outbound")
+
+    def write() -> None:
+        nonlocal contact_id, doc, created
+        if existing is None:
+            contact_id = create_contact_if_absent(a, recipient.email, recipient.name, source="auto_bcc").id
+            if contact_id != doc.contactId:  # the CRM created one meanwhile: log under it
+                doc = document(contact_id)
+        if not message_ref(a, contact_id, message_id).get().exists:
+            chunks = store.store(a, contact_id, message_id, [
+                store.StoredAttachment(str(meta["gmailAttachmentId"]), data)
+                for meta, data in zip(doc.attachments, copy.attachment_data, strict=True)])
+            created = store_message(a, contact_id, message_id, doc) or created
+            log.debug("auto bcc attachments stored", chunks=chunks, accountId=a, messageId=message_id)
+        touch_conversation(a, contact_id, contact_id, doc.sentAt or datetime.now(UTC), doc.snippet, "outbound")
+
+    _again_when_aborted()(write)()
     if created:
         publish([CrmEvent(type="message.synced", accountId=a, userId=u, contactId=contact_id,
                           conversationId=contact_id, messageId=message_id, direction="outbound",
@@ -194,3 +204,12 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> Logged
              created=created, truncated=doc.truncated, bytes=len(raw))
     return LoggedCopy(message_id=message_id, conversation_id=contact_id, contact_id=contact_id,
                       created=created, truncated=doc.truncated)
+
+
+def _again_when_aborted() -> Any:
+    """Google's retry for ABORTED (contention: "retry the request", Firestore's error guide), within the
+    webhook's patience; anything else still fails the copy."""
+    from google.api_core import exceptions, retry
+
+    return retry.Retry(predicate=retry.if_exception_type(exceptions.Aborted), initial=0.2, maximum=2.0,
+                       multiplier=2.0, timeout=ABORTED_RETRY_SECONDS)

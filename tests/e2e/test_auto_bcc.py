@@ -303,3 +303,29 @@ def test_r20_copy_attachment_bytes_are_stored_in_chunks_under_the_copys_own_id(
         ("acme", resp.json()["messageId"], "ab_0")}
     assert post(rep, copy_with_attachment(rep, data)).status_code == 200  # a redelivery writes no new chunk
     assert len(docs(firestore_db, "sync_attachments")) == 3
+
+
+def test_a_copy_written_while_another_writer_holds_its_documents_is_logged_once_not_answered_500(
+        rep: dict[str, str], firestore_db: Any) -> None:
+    # Firestore answers ABORTED to a write that waited too long for a document another transaction holds
+    # ("Transaction lock timeout" on the emulator; contention in production). Every step of a copy is
+    # idempotent, so the copy is written again, not refused with a 500 (a CI run saw that 500).
+    import threading
+
+    from shared.core import paths
+    from shared.sync.contacts import auto_contact_id
+
+    contact = auto_contact_id(CLIENT)
+    held = firestore_db.document(paths.conversation_path("acme", contact) + "/messages/"
+                                 + paths.auto_bcc_message_doc_id("<offer-1@corp.example>"))
+    tx = firestore_db.transaction()
+    tx._begin()
+    held.get(transaction=tx)  # the emulator locks what a transaction read
+    releaser = threading.Timer(4.0, tx._rollback)
+    releaser.start()
+    try:
+        resp = post(rep, copy(rep))
+    finally:
+        releaser.join()
+    assert resp.status_code == 201, resp.text
+    assert len(messages_of(firestore_db, "acme")) == 1
