@@ -62,10 +62,10 @@ class _Delivery:
 def _readme_subscriber() -> dict:
     from devstack.functions import REPO_ROOT
 
-    section = (REPO_ROOT / "README.md").read_text().split("### Listening to crm-events", 1)[1]
+    section = (REPO_ROOT / "docs" / "EVENTS.md").read_text().split("### Listening to crm-events", 1)[1]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict = {}
-    exec(compile(code, "README.md (Listening to crm-events)", "exec"), namespace)
+    exec(compile(code, "docs/EVENTS.md (Listening to crm-events)", "exec"), namespace)
     return namespace
 
 
