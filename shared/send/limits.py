@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.core import paths, roundtrips
+from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.housekeeping import delete_matching
@@ -80,7 +80,6 @@ def taken_slots(mailbox_id: str, day: str) -> set[int]:
 
     prefix = f"{mailbox_id}_{day}_"
     col = _slots()
-    roundtrips.note("slot list")
     q = (col.where(filter=FieldFilter("__name__", ">=", col.document(prefix)))
          .where(filter=FieldFilter("__name__", "<", col.document(prefix + "\uf8ff")))
          .select([]))
@@ -112,7 +111,6 @@ def _try_create(slot: Slot, owner: str, expire_at: datetime) -> bool:
     from google.api_core.exceptions import AlreadyExists
 
     try:
-        roundtrips.note("slot create")
         slot_ref(slot).create(slot_doc(slot, owner, expire_at))
     except AlreadyExists:
         return False
@@ -170,7 +168,6 @@ def claim_slot(mailbox_id: str, owner: str, *, limit: int | None = None, now: da
 
 def release_slot(slot: Slot) -> None:
     """Give the slot back: the send did not happen."""
-    roundtrips.note("slot release")
     _slots().document(slot.doc_id).delete()
 
 
@@ -178,7 +175,6 @@ def slot_held_by(owner: str, mailbox_id: str, day: str) -> Slot | None:
     """The slot an earlier attempt of this idempotency record claimed today (a crashed send's retry reuses it)."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    roundtrips.note("slot of a crashed attempt")
     for snap in _slots().where(filter=FieldFilter("idempotencyKey", "==", owner)).select([]).stream():
         slot = parse_slot_id(snap.id)
         if slot is not None and slot.mailbox_id == mailbox_id and slot.day == day:

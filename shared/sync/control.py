@@ -128,6 +128,7 @@ def _as_int(value: Any) -> int | None:
 
 
 def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side: Any) -> None:
+    from shared.connect.connection import decide_mailbox
     from shared.connect.mailboxes import links_for_mailbox
     from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail_from
     from shared.gmail.fetch import GmailUnavailable
@@ -143,7 +144,7 @@ def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side
     mb = snap.mailbox
     now = datetime.now(UTC)
     cursor = _as_int(mb.historyId)
-    if not snap.exists or mb.status != "connected":
+    if not decide_mailbox(mb if snap.exists else None).connected:  # the one connection check
         result.outcome = "not_connected"
         return
     if notification and msg.history_id is not None and cursor is not None and msg.history_id <= cursor:
