@@ -155,7 +155,7 @@ def release(claim: Claim) -> None:
 
 
 def delete_expired(*, page_size: int = 400, deadline: float | None = None) -> int:
-    """Drop records past expireAt (quota_reset; a TTL policy does the same in production)."""
+    """Drop records past expireAt (the local stack's daily tick; a TTL policy does this in production)."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     q = firestore_client().collection(paths.IDEMPOTENCY).where(filter=FieldFilter("expireAt", "<", _now()))

@@ -12,7 +12,8 @@ concurrent sends can never overshoot; the limit+1st finds none free.
 
 A slot is released (deleted) when Gmail does not send the message, so a
 failed attempt does not use up the day. Days are calendar days in
-SEND_LIMIT_TIMEZONE; `quota_reset` deletes slots of past days.
+SEND_LIMIT_TIMEZONE; slots of past days expire by Firestore TTL policy
+(`expireAt`), which the local stack's daily tick emulates.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def slot_doc(slot: Slot, owner: str, expire_at: datetime) -> dict[str, Any]:
 
 
 def expiry(now: datetime | None = None) -> datetime:
-    """When a slot of today may be deleted by the TTL policy (a safety net behind quota_reset)."""
+    """When a slot of today may be deleted by the TTL policy (the day after it ends)."""
     return reset_at(now) + timedelta(days=1)
 
 
@@ -191,7 +192,8 @@ def parse_slot_id(doc_id: str) -> Slot | None:
 
 
 def delete_days_before(day: str, *, page_size: int = 400, deadline: float | None = None) -> int:
-    """Delete slot documents of days before `day` (quota_reset); paged, stops at `deadline` (monotonic)."""
+    """Delete slot documents of days before `day` (the local stack's daily tick, in the TTL policy's place);
+    paged, stops at `deadline` (monotonic)."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     q = _slots().where(filter=FieldFilter("day", "<", day))
