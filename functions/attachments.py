@@ -11,7 +11,7 @@ CRM-sent message whose attachment ids the sync has not recorded yet: read the
 message again shortly), 409 not_connected / reauth_required (the mailbox the
 message came from), 503 gmail_unavailable
 when Gmail is busy. This adapter checks the HTTP side and calls
-`shared.attachments.fetch.fetch_attachment`.
+`shared.attachments.fetch.fetch_attachment`, whose refusals carry their answer.
 """
 
 from __future__ import annotations
@@ -33,21 +33,9 @@ _MIME_TYPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-
 _FIRESTORE_RESERVED = re.compile(r"^(\.|\.\.|__.*__)$")
 PARAMS = ("accountId", "conversationId", "messageId")
 
-# refusal of the operation -> (HTTP status, error code, message)
-REFUSALS: dict[str, tuple[int, str, str]] = {
-    "AttachmentNotFound": (404, "not_found", "no such message or attachment"),
-    "AttachmentPending": (409, "attachment_pending",
-                          "this message was sent from the CRM moments ago; its attachment ids are not recorded "
-                          "yet: read the message again shortly"),
-    "MailboxNotConnected": (409, "not_connected", "the mailbox this message came from is no longer connected"),
-    "MailboxReauthRequired": (409, "reauth_required", "the rep must connect Gmail again to open this attachment"),
-    "GmailBusy": (503, "gmail_unavailable", "Gmail did not answer; try again shortly"),
-}
-
-
 @handles_errors
 def handle(request: flask.Request) -> Any:
-    from shared.attachments.fetch import AttachmentUnavailable, fetch_attachment
+    from shared.attachments.fetch import fetch_attachment
 
     if (request.path.rstrip("/") or "/") != "/":
         raise ApiError(404, "not_found", f"no route {request.path}")
@@ -64,11 +52,8 @@ def handle(request: flask.Request) -> Any:
     if not attachment_id or not _ATTACHMENT_ID.match(attachment_id):
         raise invalid("attachmentId", "must be the gmailAttachmentId of one of the message's attachments")
 
-    try:
-        content = fetch_attachment(ids[0], ids[1], ids[2], attachment_id)
-    except AttachmentUnavailable as refusal:
-        status, code, message = REFUSALS[type(refusal).__name__]
-        raise ApiError(status, code, message) from None
+    # its refusals (AttachmentUnavailable) carry their status, code and text: handles_errors answers them
+    content = fetch_attachment(ids[0], ids[1], ids[2], attachment_id)
     return _bytes_response(content.data, content.filename, content.mime_type)
 
 

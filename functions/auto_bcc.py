@@ -7,7 +7,8 @@ An inbound-mail webhook (SendGrid/Mailgun inbound parse, an SES action…) calls
 it for each copy. This adapter checks the HTTP side (route, method, key, the
 `to` parameter, size and type of the body) and calls the one operation,
 `shared.auto_bcc.log_copy.log_copy`, which decides everything else before it
-writes anything; its refusals map to the answers below.
+writes anything; its refusals (shared.core.refusal.Refusal subclasses) carry
+their status and code, and `handles_errors` answers them by class.
 """
 
 from __future__ import annotations
@@ -23,21 +24,9 @@ if TYPE_CHECKING:
 INBOUND_KEY_SECRET = "inbound-api-key"
 MAX_MESSAGE_BYTES = 30 * 1024 * 1024  # a 25 MB attachment (R15) grows by a third in base64
 
-# refusal of the operation -> (HTTP status, error code)
-REFUSALS: dict[str, tuple[int, str]] = {
-    "UnknownAddress": (404, "not_found"),
-    "MalformedMessage": (400, "malformed_message"),
-    "SenderNotUser": (403, "sender_not_user"),
-    "Blocklisted": (422, "blocklisted"),
-    "NoRecipient": (422, "no_recipient"),
-    "AttachmentsTooLarge": (413, "too_large"),
-    "NotStorable": (413, "too_large"),
-}
-
-
 @handles_errors
 def handle(request: flask.Request) -> Any:
-    from shared.auto_bcc.log_copy import CopyRefused, MalformedMessage, NotStorable, log_copy
+    from shared.auto_bcc.log_copy import log_copy
 
     if (request.path.rstrip("/") or "/") != "/":
         raise ApiError(404, "not_found", f"no route {request.path}")
@@ -49,11 +38,7 @@ def handle(request: flask.Request) -> Any:
         raise invalid("to", "must be the Auto BCC address the copy was sent to")
     raw = _read_message(request)
 
-    try:
-        logged = log_copy(to, raw)
-    except (CopyRefused, MalformedMessage, NotStorable) as refusal:
-        status, code = REFUSALS[type(refusal).__name__]
-        raise ApiError(status, code, str(refusal)) from None
+    logged = log_copy(to, raw)  # its refusals carry their status and code: handles_errors answers them
     return json_response({"messageId": logged.message_id, "conversationId": logged.conversation_id,
                           "contactId": logged.contact_id, "duplicate": not logged.created,
                           "truncated": logged.truncated}, 201 if logged.created else 200)

@@ -10,8 +10,9 @@ invoker identity (Cloud Run IAM) and `Authorization: Bearer <CRM API key>`:
 
 The browser's side (`/start`, where `authorizationUrl` points, and Google's
 redirect to `/callback`) is the public `oauth_browser` function. The
-operations live in shared/connect/; this adapter validates input and maps
-their refusals to HTTP answers.
+operations live in shared/connect/; this adapter validates input. Their
+refusals (shared/connect/errors.py) carry their status and code, and
+`handles_errors` answers them by class.
 """
 
 from __future__ import annotations
@@ -24,17 +25,12 @@ from shared.http.validate import require_id, require_str
 if TYPE_CHECKING:
     import flask
 
-    from shared.connect.errors import ConnectError
-
 CRM_KEY_SECRET = "crm-api-key"
 MAX_RETURN_URL = 2000
-HTTP_STATUS = {"not_found": 404, "not_connected": 409, "reauth_required": 409}  # anything else: 400
 
 
 @handles_errors
 def handle(request: flask.Request) -> Any:
-    from shared.connect.errors import ConnectError
-
     route = ROUTES.get(request.path.rstrip("/") or "/")
     if route is None:
         raise ApiError(404, "not_found", f"no route {request.path}")
@@ -42,15 +38,7 @@ def handle(request: flask.Request) -> Any:
     if request.method != method:
         raise ApiError(405, "method_not_allowed", f"{request.path} accepts {method} only", allow=method)
     require_bearer(request, CRM_KEY_SECRET)
-    try:
-        return fn(request)
-    except ConnectError as err:
-        raise to_api_error(err) from None
-
-
-def to_api_error(err: ConnectError) -> ApiError:
-    extra = {"field": err.field} if err.field else {}
-    return ApiError(HTTP_STATUS.get(err.code, 400), err.code, err.message, **extra)
+    return fn(request)
 
 
 def _user(values: dict[str, Any]) -> tuple[str, str]:

@@ -26,17 +26,12 @@ if TYPE_CHECKING:
 
 @handles_errors
 def handle(request: flask.Request) -> Any:
-    from shared.connect.errors import StateRejected
-
     route = ROUTES.get(request.path.rstrip("/") or "/")
     if route is None:
         raise ApiError(404, "not_found", f"no route {request.path}")
     if request.method != "GET":
         raise ApiError(405, "method_not_allowed", f"{request.path} accepts GET only", allow="GET")
-    try:
-        return _redirect(route(request))
-    except StateRejected as err:
-        raise ApiError(400, err.code, err.message) from None
+    return _redirect(route(request))  # a StateRejected is its own 400 answer (handles_errors)
 
 
 def start(request: flask.Request) -> BrowserStep:

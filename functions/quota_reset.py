@@ -1,9 +1,12 @@
-"""quota_reset: the daily tick (Cloud Scheduler → Pub/Sub `daily-tick`) and its continuations.
+"""quota_reset: the daily tick (Cloud Scheduler → Pub/Sub `daily-tick`): Gmail watch renewals fanned out.
 
-R17's counters need no work (send slots are per day, and old ones expire by
-Firestore TTL policy); the tick fans the Gmail watch renewals out to the
-sync (shared/sync/daily.py, shared/sync/renewal.py). A message carrying
-`renewAfter` is a continuation of a run that reached its budget.
+The name is the deployed one (the contract keeps it); it resets no quota.
+R17's send slots are per day, so a new day starts at zero by itself, and old
+slots and idempotency records expire by Firestore TTL policy (`expireAt`).
+What the tick does is fan the due Gmail watch renewals out to the sync
+(shared/sync/daily.py, shared/sync/renewal.py). A message carrying
+`renewAfter` is a continuation of a run that reached its budget. It logs as
+`invocation: "daily_tick"`.
 """
 
 from __future__ import annotations

@@ -34,32 +34,53 @@ from typing import Any
 
 from shared.core import log
 from shared.core.models import Message
+from shared.core.refusal import Refusal
 
 GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
 
 
-class AttachmentUnavailable(Exception):
-    """The attachment cannot be served; the subclass says why."""
+class AttachmentUnavailable(Refusal):
+    """The attachment cannot be served; the subclass says why, and how the CRM is answered.
+
+    The answer's text is the class's own: what is raised names an id only for the log's sake
+    (`detail`), never in the answer.
+    """
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__()
+        self.detail = detail
 
 
 class AttachmentNotFound(AttachmentUnavailable):
     """No such message or attachment in this account (or Gmail no longer has it)."""
 
+    status, code, message = 404, "not_found", "no such message or attachment"
+
 
 class AttachmentPending(AttachmentUnavailable):
     """A CRM-sent message whose attachments' Gmail ids the sync has not recorded yet."""
+
+    status, code = 409, "attachment_pending"
+    message = ("this message was sent from the CRM moments ago; its attachment ids are not recorded yet: read the "
+               "message again shortly")
 
 
 class MailboxNotConnected(AttachmentUnavailable):
     """The mailbox the message came from is no longer connected to this account."""
 
+    status, code, message = 409, "not_connected", "the mailbox this message came from is no longer connected"
+
 
 class MailboxReauthRequired(AttachmentUnavailable):
     """Google rejected the mailbox's authorization; the rep must connect again (R5)."""
 
+    status, code, message = 409, "reauth_required", "the rep must connect Gmail again to open this attachment"
+
 
 class GmailBusy(AttachmentUnavailable):
     """Gmail is rate limiting the mailbox or failing; try again later."""
+
+    status, code, message = 503, "gmail_unavailable", "Gmail did not answer; try again shortly"
 
 
 @dataclass(frozen=True)

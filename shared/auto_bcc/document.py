@@ -22,6 +22,7 @@ from collections.abc import Callable
 from shared.auto_bcc.message import AutoBccCopy
 from shared.core import paths
 from shared.core.models import Message
+from shared.core.refusal import Refusal
 from shared.sync.fit import fit_message
 
 MAX_RECIPIENTS = 1_000  # To + Cc + Bcc
@@ -31,8 +32,10 @@ MAX_ID_CHARS = 998  # RFC 5322's line length; a longer "Message-ID" is garbage
 MAX_SUBJECT_CHARS = 2_000
 
 
-class NotStorable(ValueError):
+class NotStorable(Refusal, ValueError):
     """The copy cannot be logged as one message; the text says why."""
+
+    status, code = 413, "too_large"
 
 
 def logged_recipients(copy: AutoBccCopy, is_auto_bcc: Callable[[str], bool]) -> tuple[list[str], list[str], list[str]]:

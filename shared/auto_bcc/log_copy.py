@@ -40,6 +40,7 @@ from shared.auto_bcc.message import AutoBccCopy, MalformedMessage, parse_copy, p
 from shared.core import log, paths
 from shared.core.config import get_config
 from shared.core.models import Message, User
+from shared.core.refusal import Refusal
 
 if TYPE_CHECKING:
     from shared.sync.blocklist import Blocklist
@@ -51,28 +52,38 @@ __all__ = ["AttachmentsTooLarge", "Blocklisted", "CopyRefused", "LoggedCopy", "M
            "NotStorable", "SenderNotUser", "UnknownAddress", "log_copy"]
 
 
-class CopyRefused(Exception):
-    """The copy is not logged; the text says why (safe to show the webhook's operator)."""
+class CopyRefused(Refusal):
+    """The copy is not logged; the text says why (safe to show the webhook's operator), the class how it is answered."""
 
 
 class UnknownAddress(CopyRefused):
     """Not one of our Auto BCC addresses, or its user no longer exists."""
 
+    status, code = 404, "not_found"
+
 
 class SenderNotUser(CopyRefused):
     """The copy's From is not the user's own address (R16b)."""
+
+    status, code = 403, "sender_not_user"
 
 
 class Blocklisted(CopyRefused):
     """An address on the copy is on the account's blocklist (R21)."""
 
+    status, code = 422, "blocklisted"
+
 
 class NoRecipient(CopyRefused):
     """No external recipient to log the copy under."""
 
+    status, code = 422, "no_recipient"
+
 
 class AttachmentsTooLarge(CopyRefused):
     """The attachments exceed R15's 25 MB."""
+
+    status, code = 413, "too_large"
 
 
 @dataclass(frozen=True)

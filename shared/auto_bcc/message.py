@@ -41,6 +41,7 @@ from email.message import Message as MimePart
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from shared.core.refusal import Refusal
 from shared.core.text import make_snippet
 from shared.gmail.mime_parse import FORWARD_SUBJECT, Address, charset_of, decode_words, parse_addresses, to_text
 
@@ -53,8 +54,10 @@ _MSGID = re.compile(r"<[^<>\s]+>")
 _SURROGATES = re.compile("[\udc80-\udcff]")
 
 
-class MalformedMessage(ValueError):
+class MalformedMessage(Refusal, ValueError):
     """The body is not a usable RFC 822 message; the text says why (safe to show the caller)."""
+
+    status, code = 400, "malformed_message"
 
 
 @dataclass

@@ -1,7 +1,8 @@
-"""Paged deletion of expired documents, for quota_reset's daily clean-up.
+"""Paged deletion of expired documents: the TTL policies' work where there are none (the local stack).
 
-Production also has TTL policies on these collections; this keeps the local
-stack and a late TTL sweep honest, inside the caller's time budget.
+Production removes old send slots and idempotency records by TTL policy; the
+Firestore emulator has none, so the local stack's daily tick (EMULATE_TTL)
+deletes them with this, inside the tick's time budget.
 """
 
 from __future__ import annotations

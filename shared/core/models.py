@@ -247,3 +247,12 @@ class ContactRef:
     def assigned_to(self, user_id: str) -> bool:
         """R14: a contact without assigned users is everyone's; otherwise only its assignees'."""
         return not self.assignedUserIds or user_id in self.assignedUserIds
+
+
+def as_int(value: Any) -> int | None:
+    """A numeric field as documents hold it (the cursor `historyId` is Gmail's decimal string; older
+    documents hold ints); absent, empty or garbled is None, never an exception in the sync's way."""
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None

@@ -28,13 +28,12 @@ A meter is active inside `metering()`; threads started by the code see it
 only through `ContextPool` (contextvars are per thread). Without a meter the
 wrapper is one attribute lookup per RPC.
 
-Two ways to count live here. The sync is metered at the client (`metering()`,
-`instrument()`): every Firestore RPC is seen wherever it comes from. The send
-path notes its calls itself (`counting()`, `note()`, `parallel()`) because
-its quality bar ("at most 5 sequential round trips on the happy path") is
-asserted per stage in its e2e tests; a parallel group counts its longest
-branch in both. Folding the send path onto the client meter is a known
-follow-up (the counts it asserts must come out the same).
+One meter for every path: the sync's invocation (shared/sync/control.py),
+quota_reset and the send (shared/send/flow.py, whose bar is "at most 5
+sequential round trips", SPEC §5) each run inside `metering()`, and their
+concurrent work runs in `ContextPool`s, so a Firestore call anywhere below
+them is counted without anyone noting it: a new read cannot slip past the
+tests that assert the counts.
 """
 
 
@@ -233,99 +232,3 @@ def instrument(client: Any) -> Any:
     if not isinstance(api, CountingApi):
         client._firestore_api_internal = CountingApi(api)
     return client
-
-
-# ----------------------------------------------------------------- noted round trips (the send path)
-
-_POOL_WORKERS = 32  # per process; each parallel group is a handful of calls, never nested
-
-
-@dataclass
-class Counter:
-    count: int = 0
-    stages: list[str] = field(default_factory=list)  # what each round trip was, in order
-
-    def add_group(self, branches: list[Counter]) -> None:
-        """A parallel group: as many round trips as its longest branch; its stages side by side."""
-        longest = max((b.count for b in branches), default=0)
-        if longest == 0:
-            return
-        self.count += longest
-        self.stages.append(" | ".join(", ".join(b.stages) for b in branches if b.stages))
-
-
-_counter: contextvars.ContextVar[Counter | None] = contextvars.ContextVar("roundtrip_counter", default=None)
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-@contextmanager
-def counting() -> Iterator[Counter]:
-    """Count the round trips of everything inside (in this thread and its `parallel` workers)."""
-    counter = Counter()
-    token = _counter.set(counter)
-    try:
-        yield counter
-    finally:
-        _counter.reset(token)
-
-
-def note(what: str) -> None:
-    """One Firestore round trip is about to go out (no-op when nothing is counting)."""
-    counter = _counter.get()
-    if counter is None:
-        return
-    counter.count += 1
-    counter.stages.append(what)
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=_POOL_WORKERS, thread_name_prefix="parallel")
-        return _pool
-
-
-def parallel(*calls: Callable[[], Any]) -> list[Any]:
-    """Run the calls concurrently and return their results in order; the first exception is raised
-    after every call has finished (so no call is left running behind the caller's back).
-
-    The Firestore, Secret Manager and HTTP clients used here are thread-safe; httplib2 is not, so a
-    Gmail call inside must use its own connection (shared.gmail.service.kept_connection hands out one each).
-    """
-    if len(calls) <= 1:
-        return [fn() for fn in calls]
-    parent = _counter.get()
-    branches = [Counter() for _ in calls]
-    contexts: list[contextvars.Context] = []
-
-    def in_branch(fn: Callable[[], Any], branch: Counter) -> Callable[[], Any]:
-        ctx = contextvars.copy_context()
-        contexts.append(ctx)
-        if parent is not None:
-            ctx.run(_counter.set, branch)
-        return lambda: ctx.run(fn)
-
-    # The first call runs in the caller's thread (one thread hop less), the others in the pool.
-    futures = [_executor().submit(in_branch(fn, b)) for fn, b in zip(calls[1:], branches[1:], strict=True)]
-    results: list[Any] = []
-    error: BaseException | None = None
-    try:
-        results.append(in_branch(calls[0], branches[0])())
-    except BaseException as exc:  # re-raised below, after the others finished
-        results.append(None)
-        error = exc
-    for f in futures:
-        try:
-            results.append(f.result())
-        except BaseException as exc:
-            results.append(None)
-            error = error or exc
-    for ctx in contexts:  # the caller has waited for every branch's RPCs (when a meter is on)
-        _saw(ctx.get(_depth, 0))
-    if parent is not None:
-        parent.add_group(branches)
-    if error is not None:
-        raise error
-    return results

@@ -57,7 +57,7 @@ def prefetch(names: list[str]) -> None:
     """Read the named secrets that are not cached yet, in parallel (an instance's first request needs
     several, and one after the other they add a round trip each to the cold start). Best effort: a
     secret that cannot be read raises where it is used, with that caller's error."""
-    from shared.core.roundtrips import parallel
+    from shared.core.roundtrips import ContextPool
 
     with _lock:
         missing = [n for n in names if (n, "latest") not in _cache]
@@ -71,4 +71,7 @@ def prefetch(names: list[str]) -> None:
         except SecretUnavailable:
             pass
 
-    parallel(*(lambda n=n: read(n) for n in missing))
+    with ContextPool(max_workers=len(missing), thread_name_prefix="secrets") as pool:
+        reads = [pool.submit(read, name) for name in missing]
+    for done in reads:
+        done.result()  # anything but SecretUnavailable is a bug: raised, as where the secret is used

@@ -152,17 +152,24 @@ def refresh(mailbox_id: str, address: str, creds: Any) -> None:
             _token_cache[mailbox_id] = (creds.token, creds.expiry.replace(tzinfo=UTC), stored)
 
 
-def open_gmail(mailbox_id: str) -> GmailSession:
-    """A Gmail session for a connected mailbox, or NotConnected / ReauthRequired."""
+def require_connected(mailbox_id: str, mb: Mailbox | None) -> Mailbox:
+    """The mailbox if the one connection check (`decide_mailbox`) says connected; else NotConnected or
+    ReauthRequired."""
     from shared.connect.connection import ConnectionState, decide_mailbox
-    from shared.gmail.service import build_gmail
 
-    mb = get_mailbox(mailbox_id)
     state = decide_mailbox(mb).state
     if mb is None or state is ConnectionState.DISCONNECTED:
         raise NotConnected(mailbox_id)
     if state is ConnectionState.REAUTH_REQUIRED:
         raise ReauthRequired(mailbox_id, mb.address)
+    return mb
+
+
+def open_gmail(mailbox_id: str) -> GmailSession:
+    """A Gmail session for a connected mailbox, or NotConnected / ReauthRequired."""
+    from shared.gmail.service import build_gmail
+
+    mb = require_connected(mailbox_id, get_mailbox(mailbox_id))
     creds = credentials_for(mailbox_id, mb.address)
     return GmailSession(mailbox_id=mailbox_id, address=mb.address, credentials=creds,
                         service=build_gmail(creds))
@@ -173,10 +180,7 @@ def open_gmail_from(mailbox_id: str, mb: Mailbox, token_doc: dict[str, Any] | No
     both in one round trip), so no further Firestore read is made."""
     from shared.gmail.service import build_gmail
 
-    if mb.status == "disconnected":
-        raise NotConnected(mailbox_id)
-    if mb.status == "reauth_required":
-        raise ReauthRequired(mailbox_id, mb.address)
+    require_connected(mailbox_id, mb)
     creds = credentials_for(mailbox_id, mb.address, open_token(mailbox_id, token_doc))
     return GmailSession(mailbox_id=mailbox_id, address=mb.address, credentials=creds,
                         service=build_gmail(creds))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass
-from typing import Any
 
 
 class Outcome(enum.Enum):
@@ -38,6 +37,11 @@ class GmailErrorInfo:
     message: str  # Gmail's human message (never bodies: Gmail does not echo them)
     outcome: Outcome
 
+    @property
+    def thread_unknown(self) -> bool:
+        """messages.send's 400/404 naming the thread: the `threadId` is not in this mailbox (R3: another Gmail)."""
+        return self.status in (400, 404) and "thread" in self.message.lower()
+
 
 def error_details(exc: BaseException) -> tuple[int, str, str]:
     """(status, first reason, message) of an `HttpError`; (0, "", text) for anything else."""
@@ -60,7 +64,8 @@ def error_details(exc: BaseException) -> tuple[int, str, str]:
     return status, reason, message
 
 
-def outcome_for(status: int, reason: str, message: str = "", *, history: bool = False) -> Outcome:
+def outcome_for(status: int, reason: str, message: str = "", *, history: bool = False,
+                by_id: bool = False) -> Outcome:
     """The spec table (tests/unit/test_gmail_errors.py lists every pair acted on)."""
     lowered = message.lower()
     if reason in SENDING_LIMIT_REASONS or (status in (403, 429) and ("mail sending" in lowered
@@ -70,15 +75,17 @@ def outcome_for(status: int, reason: str, message: str = "", *, history: bool = 
         return Outcome.RATE_LIMITED
     if status == 401 or reason in REAUTH_REASONS:
         return Outcome.REAUTH
-    if status == 404:
+    if status == 404 or (by_id and status == 400):
         return Outcome.HISTORY_EXPIRED if history else Outcome.NOT_FOUND
     if status == 0 or status >= 500 or reason == "backendError":
         return Outcome.TRANSIENT
     return Outcome.REJECTED
 
 
-def classify(exc: BaseException, *, history: bool = False) -> GmailErrorInfo:
-    """What a Gmail failure means. `history=True` for history.list, where 404 means the cursor expired."""
+def classify(exc: BaseException, *, history: bool = False, by_id: bool = False) -> GmailErrorInfo:
+    """What a Gmail failure means. `history=True` for history.list, where 404 means the cursor expired;
+    `by_id=True` for a read of one message by its id (a batch's messages.get), where Gmail's 400
+    ("Invalid id value") too means the message is gone."""
     from shared.gmail.credentials import is_invalid_grant
 
     if is_invalid_grant(exc):
@@ -88,15 +95,13 @@ def classify(exc: BaseException, *, history: bool = False) -> GmailErrorInfo:
         outcome = Outcome.TRANSIENT if transient else Outcome.REJECTED
         return GmailErrorInfo(0, "", type(exc).__name__, outcome)
     status, reason, message = error_details(exc)
-    return GmailErrorInfo(status, reason, message, outcome_for(status, reason, message, history=history))
+    return GmailErrorInfo(status, reason, message,
+                          outcome_for(status, reason, message, history=history, by_id=by_id))
+
+
+RETRYABLE = frozenset({Outcome.RATE_LIMITED, Outcome.TRANSIENT})
 
 
 def is_retryable(exc: BaseException) -> bool:
     """Safe to retry a read: rate limits and transient failures."""
-    return classify(exc).outcome in (Outcome.RATE_LIMITED, Outcome.TRANSIENT)
-
-
-def http_status(exc: BaseException) -> int | None:
-    resp: Any = getattr(exc, "resp", None)
-    status = getattr(resp, "status", None)
-    return int(status) if status is not None else None
+    return classify(exc).outcome in RETRYABLE

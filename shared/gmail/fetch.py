@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.core import log
-from shared.gmail.errors import http_status, is_retryable
+from shared.gmail.errors import RETRYABLE, Outcome, classify
 from shared.gmail.pacing import UNITS
 
 BATCH_SIZE = 50  # Gmail's advice; 50 x 5 units is the per-user rate of one second
@@ -45,7 +45,7 @@ class HistoryExpired(Exception):
 class GmailUnavailable(Exception):
     """Gmail kept failing (429/5xx) past the retry budget; the notification is retried by Pub/Sub."""
 
-    def __init__(self, status: int | None, what: str) -> None:
+    def __init__(self, status: int | None, what: str) -> None:  # status None: a transport failure
         super().__init__(f"Gmail {what} failed with HTTP {status} after retries")
         self.status = status
 
@@ -120,10 +120,11 @@ def iter_history(service: Any, start_history_id: int, pace: Pacer = _no_pacing) 
         try:
             resp = req.execute(num_retries=NUM_RETRIES)
         except HttpError as exc:
-            if http_status(exc) == 404:
+            info = classify(exc, history=True)
+            if info.outcome is Outcome.HISTORY_EXPIRED:
                 raise HistoryExpired(str(start_history_id)) from None
-            if is_retryable(exc):
-                raise GmailUnavailable(http_status(exc), "history.list") from None
+            if info.outcome in RETRYABLE:
+                raise GmailUnavailable(info.status or None, "history.list") from None
             raise
         for rec in resp.get("history") or []:
             ids = []
@@ -147,8 +148,9 @@ def get_profile_history_id(service: Any, pace: Pacer = _no_pacing) -> int:
     try:
         resp = service.users().getProfile(userId="me", fields="historyId").execute(num_retries=NUM_RETRIES)
     except HttpError as exc:
-        if is_retryable(exc):
-            raise GmailUnavailable(http_status(exc), "getProfile") from None
+        info = classify(exc)
+        if info.outcome in RETRYABLE:
+            raise GmailUnavailable(info.status or None, "getProfile") from None
         raise
     return int(resp["historyId"])
 
@@ -168,8 +170,9 @@ def list_message_ids_since(service: Any, after_seconds: int, max_messages: int,
         try:
             resp = req.execute(num_retries=NUM_RETRIES)
         except HttpError as exc:
-            if is_retryable(exc):
-                raise GmailUnavailable(http_status(exc), "messages.list") from None
+            info = classify(exc)
+            if info.outcome in RETRYABLE:
+                raise GmailUnavailable(info.status or None, "messages.list") from None
             raise
         ids.extend(str(m["id"]) for m in resp.get("messages") or [])
         token = resp.get("nextPageToken")
@@ -189,11 +192,11 @@ class _BatchResult:
         if exception is None:
             self.found[request_id] = response
             return
-        status = http_status(exception)
-        if status in (400, 404):
-            log.info("message gone before fetch; skipped", gmailMessageId=request_id, status=status)
-        elif is_retryable(exception):
-            self.last_status = status
+        info = classify(exception, by_id=True)
+        if info.outcome is Outcome.NOT_FOUND:
+            log.info("message gone before fetch; skipped", gmailMessageId=request_id, status=info.status)
+        elif info.outcome in RETRYABLE:
+            self.last_status = info.status or None
             self.retry.append(request_id)
         else:
             self.fatal.append(exception)
@@ -209,9 +212,10 @@ def _run_batch(service: Any, messages: Any, group: list[str]) -> _BatchResult:
     try:
         batch.execute()
     except (HttpError, OSError, TimeoutError) as exc:
-        if not is_retryable(exc):
+        info = classify(exc)
+        if info.outcome not in RETRYABLE:
             raise
-        out.last_status = http_status(exc)
+        out.last_status = info.status or None
         out.retry = [m for m in group if m not in out.found]
     if out.fatal:
         raise out.fatal[0]

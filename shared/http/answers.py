@@ -1,8 +1,10 @@
 """HTTP plumbing shared by the HTTP functions: errors, JSON bodies, auth.
 
 Every error is `{"error": "<code>", "message": "<human text>"}` with a 4xx
-status (SPEC §6). Raising `ApiError` anywhere in a handler produces it; an
-unexpected exception becomes a logged 500 without leaking details.
+status (SPEC §6). Raising a `Refusal` (shared/core/refusal.py: any domain
+refusal, or `ApiError` for one spelled out in place) anywhere in a handler
+produces it; an unexpected exception becomes a logged 500 without leaking
+details.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.core import log
+from shared.core.refusal import Refusal
 
 if TYPE_CHECKING:
     import flask
@@ -24,16 +27,12 @@ MAX_JSON_BYTES = 1 * 1024 * 1024
 MAX_JSON_DEPTH = 32
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra
+class ApiError(Refusal):
+    """A refusal whose status, code and message are given where it is raised (the HTTP side's own)."""
 
-    def body(self) -> dict[str, Any]:
-        return {"error": self.code, "message": self.message, **self.extra}
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message, code=code, **extra)
+        self.status = status
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> flask.Response:
@@ -45,19 +44,19 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
     return resp
 
 
-def error_response(err: ApiError) -> flask.Response:
+def error_response(err: Refusal) -> flask.Response:
     headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
     return json_response(err.body(), err.status, headers)
 
 
 def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn ApiError into its JSON answer and anything else into a logged 500."""
+    """Turn any Refusal into its JSON answer and anything else into a logged 500."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except ApiError as err:
+        except Refusal as err:
             log.info("request refused", error=err.code, status=err.status)
             return error_response(err)
         except Exception as exc:

@@ -21,7 +21,7 @@ from typing import Any
 
 from shared.connect.connection import ConnectionState, decide_from_snapshots
 from shared.connect.mailboxes import TokenUnreadable, link_ref, mailbox_ref, open_token, token_ref
-from shared.core import paths, roundtrips
+from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.models import Contact, Link, User
 from shared.core.secrets import SecretUnavailable
@@ -69,10 +69,9 @@ class FirstRead:
         return snap if snap is not None and snap.exists else None
 
 
-def read_batch(refs: dict[str, Any], what: str) -> dict[str, Any]:
+def read_batch(refs: dict[str, Any]) -> dict[str, Any]:
     """Many documents in one round trip, by name."""
     by_path = {ref.path: name for name, ref in refs.items()}
-    roundtrips.note(what)
     return {by_path[s.reference.path]: s for s in firestore_client().get_all(list(refs.values()))}
 
 
@@ -92,7 +91,7 @@ def read_first(req: SendRequest) -> FirstRead:
         refs["mailbox"], refs["token"] = mailbox_ref(guess), token_ref(guess)
     if req.reply_to_message_id:
         refs["parent"] = message_ref(req.account_id, req.contact_id, req.reply_to_message_id)
-    return FirstRead(record_id, read_batch(refs, "request documents"), guess)
+    return FirstRead(record_id, read_batch(refs), guess)
 
 
 def build(req: SendRequest, first: FirstRead) -> SendContext:
@@ -112,7 +111,7 @@ def build(req: SendRequest, first: FirstRead) -> SendContext:
     if link_snap is not None:
         mailbox_id = Link.from_doc(link_snap.to_dict()).mailboxId
         if mailbox_id != first.mailbox_guess:
-            again = read_batch({"mailbox": mailbox_ref(mailbox_id), "token": token_ref(mailbox_id)}, "mailbox")
+            again = read_batch({"mailbox": mailbox_ref(mailbox_id), "token": token_ref(mailbox_id)})
             mailbox_snap, token_snap = again.get("mailbox"), again.get("token")
             token_snap = token_snap if token_snap is not None and token_snap.exists else None
             with _cache_lock:

@@ -23,8 +23,11 @@ Message-ID before it would send again (R18). Once Gmail accepted the message
 the answer is a 200 (R23): a log write that still fails leaves the record to
 the retry, which finds the message at Gmail and logs it.
 
-Round trips are counted by the code (shared.core.roundtrips) and logged
-with every send; the local stack also returns them in a response header.
+The send runs inside the Firestore meter (shared.core.roundtrips, the
+sync's too): every RPC below it is counted at the client, and what runs
+side by side runs in the meter's ContextPool. The rounds, calls, reads and
+writes are logged with every send; the local stack also returns the rounds
+and calls in response headers.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from shared.core import log, roundtrips
 from shared.core.config import get_config
 from shared.core.crypto import TOKEN_KEY_SECRET
 from shared.core.events import CrmEvent, publish
+from shared.core.roundtrips import ContextPool
 from shared.core.secrets import SecretUnavailable
 from shared.gmail.credentials import OAUTH_CLIENT_SECRET, ReauthRequired, credentials_from, refresh
 from shared.gmail.mime_build import OutgoingEmail, build_bytes, message_id_for
@@ -57,19 +61,20 @@ from shared.sync.threads import thread_ref
 CRM_API_KEY_SECRET = "crm-api-key"
 SECRETS = (CRM_API_KEY_SECRET, OAUTH_CLIENT_SECRET, TOKEN_KEY_SECRET)
 ROUND_TRIPS_HEADER = "X-Firestore-Round-Trips"  # local stack only: what the benchmark and tests read
+CALLS_HEADER = "X-Firestore-Calls"  # local stack only: every Firestore RPC, the concurrent ones included
 
 
 @dataclass
 class Outcome:
     result: dict[str, Any]
     replayed: bool = False
-    round_trips: int = 0
-    stages: list[str] = field(default_factory=list)
+    firestore: dict[str, Any] = field(default_factory=dict)  # rounds, calls, reads, writes (roundtrips.Meter)
 
     def headers(self) -> dict[str, str]:
         out = {"Idempotent-Replayed": "true"} if self.replayed else {}
         if get_config().local_stack:
-            out[ROUND_TRIPS_HEADER] = str(self.round_trips)
+            out[ROUND_TRIPS_HEADER] = str(self.firestore.get("rounds", 0))
+            out[CALLS_HEADER] = str(self.firestore.get("calls", 0))
         return out
 
 
@@ -91,12 +96,12 @@ class Clock:
 
 def send(req: SendRequest) -> Outcome:
     clock = Clock()
-    with roundtrips.counting() as trips:
+    with roundtrips.metering() as meter:
         result, replayed, ctx = _send(req, clock)
-    outcome = Outcome(result, replayed, trips.count, list(trips.stages))
+    outcome = Outcome(result, replayed, meter.summary())
     log.info("email replayed" if replayed else "email sent", accountId=req.account_id, userId=req.user_id,
              mailboxId=ctx.mailbox_id if ctx else None, gmailMessageId=result.get("gmailMessageId"),
-             firestoreRoundTrips=trips.count, roundTrips=trips.stages, ms=clock.ms)
+             firestore=outcome.firestore, ms=clock.ms)
     return outcome
 
 
@@ -200,7 +205,7 @@ def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fingerpr
         refs = {"thread": thread_ref(ctx.mailbox_id, parent_thread)}
         if ctx.conversation is None:
             refs["conversation"] = conversation_ref(req.account_id, ctx.conversation_id)
-        snaps = context.read_batch(refs, "reply's thread map")
+        snaps = context.read_batch(refs)
         if "conversation" in refs:
             ctx.conversation = snaps.get("conversation")
         return snaps.get("thread")
@@ -214,8 +219,23 @@ def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fingerpr
         jobs["thread"] = functools.partial(reply_documents, ctx.parent.thread_id)
     if warmup.pending():
         jobs["libraries"] = warmup.gmail_ready  # an instance's first send: the Gmail client (Pub/Sub follows)
-    done = dict(zip(jobs, roundtrips.parallel(*jobs.values()), strict=True))
+    done = _together(jobs)
     return done.get("reservation"), done.get("thread"), done.get("failure")
+
+
+def _together(jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """The jobs' results by name, run at once in the meter's ContextPool (so their Firestore calls are this
+    send's, a group counting as its longest branch); the first error is raised once every job finished,
+    so none is left running behind the send's back.
+
+    The Firestore, Secret Manager and HTTP clients are thread-safe; httplib2 is not, so a Gmail call in a
+    job uses its own connection (shared.gmail.service.kept_connection hands out one each).
+    """
+    if len(jobs) <= 1:
+        return {name: fn() for name, fn in jobs.items()}
+    with ContextPool(max_workers=len(jobs), thread_name_prefix="send") as pool:
+        futures = {name: pool.submit(fn) for name, fn in jobs.items()}
+    return {name: future.result() for name, future in futures.items()}
 
 
 def _recover(ctx: SendContext, gmail: GmailAccess, claim: idempotency.Claim, rfc822_id: str) -> dict[str, Any] | None:

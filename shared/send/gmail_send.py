@@ -114,7 +114,7 @@ def send(gmail: GmailAccess, mime: bytes, thread_id: str | None, rfc822_id: str,
                     continue
                 give_back()
                 raise answers.rate_limited() from None
-            if info.status in (400, 404) and thread_id is not None and "thread" in info.message.lower():
+            if info.thread_unknown and thread_id is not None:
                 # The parent's thread is not in this mailbox (e.g. the rep changed Gmail, R3): the headers
                 # still thread it for the recipient, Gmail starts a new thread here.
                 log.info("reply thread unknown to Gmail; sending without threadId", mailboxId=gmail.mailbox_id)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from shared.core import paths, roundtrips
+from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.housekeeping import delete_matching
 from shared.core.models import IdempotencyRecord
@@ -105,12 +105,10 @@ def begin(account_id: str, user_id: str, key: str, *, fingerprint: str, rfc822_m
         rec, doc = new_record(account_id, user_id, key, fingerprint=fingerprint,
                               rfc822_message_id=rfc822_message_id, lease_seconds=lease_seconds, now=now)
         try:
-            roundtrips.note("idempotency create")
             result = ref.create(doc)
             return Claim("owner", record_id, rec, result.update_time)
         except AlreadyExists:
             pass
-        roundtrips.note("idempotency read")
         snap = ref.get()
         if not snap.exists:
             continue  # released between our create and get: try to own it again
@@ -123,7 +121,6 @@ def begin(account_id: str, user_id: str, key: str, *, fingerprint: str, rfc822_m
         if lease <= now:
             # Crashed (or hung) owner: take over, guarded so only one retry wins.
             try:
-                roundtrips.note("idempotency takeover")
                 result = ref.update({"leaseUntil": now + timedelta(seconds=lease_seconds)},
                                     option=firestore_client().write_option(last_update_time=snap.update_time))
             except (FailedPrecondition, NotFound):
@@ -137,7 +134,6 @@ def begin(account_id: str, user_id: str, key: str, *, fingerprint: str, rfc822_m
 
 def set_fields(claim: Claim, fields: dict[str, Any]) -> None:
     """Record progress (e.g. the claimed slot) on a record we own."""
-    roundtrips.note("idempotency update")
     result = _ref(claim.record_id).update(fields)
     claim.update_time = result.update_time
     for k, v in fields.items():
@@ -150,18 +146,16 @@ def done_fields(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def complete(claim: Claim, result: dict[str, Any]) -> None:
-    roundtrips.note("idempotency complete")
     _ref(claim.record_id).update(done_fields(result))
 
 
 def release(claim: Claim) -> None:
     """Forget the attempt: nothing was sent, so a retry with the key must try again."""
-    roundtrips.note("idempotency release")
     _ref(claim.record_id).delete()
 
 
 def delete_expired(*, page_size: int = 400, deadline: float | None = None) -> int:
-    """Drop records past expireAt (quota_reset; a TTL policy does the same in production)."""
+    """Drop records past expireAt (the local stack's daily tick; a TTL policy does this in production)."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     q = firestore_client().collection(paths.IDEMPOTENCY).where(filter=FieldFilter("expireAt", "<", _now()))

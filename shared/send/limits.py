@@ -12,7 +12,8 @@ concurrent sends can never overshoot; the limit+1st finds none free.
 
 A slot is released (deleted) when Gmail does not send the message, so a
 failed attempt does not use up the day. Days are calendar days in
-SEND_LIMIT_TIMEZONE; `quota_reset` deletes slots of past days.
+SEND_LIMIT_TIMEZONE; slots of past days expire by Firestore TTL policy
+(`expireAt`), which the local stack's daily tick emulates.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.core import paths, roundtrips
+from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.housekeeping import delete_matching
@@ -80,7 +81,6 @@ def taken_slots(mailbox_id: str, day: str) -> set[int]:
 
     prefix = f"{mailbox_id}_{day}_"
     col = _slots()
-    roundtrips.note("slot list")
     q = (col.where(filter=FieldFilter("__name__", ">=", col.document(prefix)))
          .where(filter=FieldFilter("__name__", "<", col.document(prefix + "\uf8ff")))
          .select([]))
@@ -104,7 +104,7 @@ def slot_doc(slot: Slot, owner: str, expire_at: datetime) -> dict[str, Any]:
 
 
 def expiry(now: datetime | None = None) -> datetime:
-    """When a slot of today may be deleted by the TTL policy (a safety net behind quota_reset)."""
+    """When a slot of today may be deleted by the TTL policy (the day after it ends)."""
     return reset_at(now) + timedelta(days=1)
 
 
@@ -112,7 +112,6 @@ def _try_create(slot: Slot, owner: str, expire_at: datetime) -> bool:
     from google.api_core.exceptions import AlreadyExists
 
     try:
-        roundtrips.note("slot create")
         slot_ref(slot).create(slot_doc(slot, owner, expire_at))
     except AlreadyExists:
         return False
@@ -170,7 +169,6 @@ def claim_slot(mailbox_id: str, owner: str, *, limit: int | None = None, now: da
 
 def release_slot(slot: Slot) -> None:
     """Give the slot back: the send did not happen."""
-    roundtrips.note("slot release")
     _slots().document(slot.doc_id).delete()
 
 
@@ -178,7 +176,6 @@ def slot_held_by(owner: str, mailbox_id: str, day: str) -> Slot | None:
     """The slot an earlier attempt of this idempotency record claimed today (a crashed send's retry reuses it)."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
-    roundtrips.note("slot of a crashed attempt")
     for snap in _slots().where(filter=FieldFilter("idempotencyKey", "==", owner)).select([]).stream():
         slot = parse_slot_id(snap.id)
         if slot is not None and slot.mailbox_id == mailbox_id and slot.day == day:
@@ -195,7 +192,8 @@ def parse_slot_id(doc_id: str) -> Slot | None:
 
 
 def delete_days_before(day: str, *, page_size: int = 400, deadline: float | None = None) -> int:
-    """Delete slot documents of days before `day` (quota_reset); paged, stops at `deadline` (monotonic)."""
+    """Delete slot documents of days before `day` (the local stack's daily tick, in the TTL policy's place);
+    paged, stops at `deadline` (monotonic)."""
     from google.cloud.firestore_v1.base_query import FieldFilter
 
     q = _slots().where(filter=FieldFilter("day", "<", day))

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.core import paths, roundtrips
+from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.models import Message
 from shared.gmail.mime_build import reply_references, reply_subject, strip_reply_prefixes
@@ -81,7 +81,6 @@ def _logged_elsewhere(account_id: str, contact_id: str, message_id: str) -> Any:
          .where(filter=FieldFilter("contactId", "==", contact_id))
          .where(filter=FieldFilter("gmailMessageId", "==", message_id[len(GMAIL_PREFIX):]))
          .limit(50))
-    roundtrips.note("parent in another conversation")
     for snap in q.stream():
         ref = snap.reference
         if ref.id == message_id and ref.path.startswith(prefix) and ref.path.count("/") == 5:

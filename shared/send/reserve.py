@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.core import roundtrips
 from shared.core.clients import firestore_client
 from shared.send import answers, idempotency
 from shared.send.limits import (
@@ -62,7 +61,6 @@ def record_and_slot(record_id: str, account_id: str, user_id: str, key: str, *, 
     batch.create(idempotency.record_ref(record_id), doc)
     batch.create(slot_ref(slot), slot_doc(slot, record_id, expiry()))
     try:
-        roundtrips.note("record + slot")
         results = batch.commit()
     except AlreadyExists:
         return None

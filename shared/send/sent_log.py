@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import paths, roundtrips
+from shared.core import paths
 from shared.core.budget import fit_strings
 from shared.core.clients import firestore_client
 from shared.core.models import Message, ThreadMap
@@ -121,11 +121,10 @@ def log_sent(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread_snap
             if plan.conversation_id != first_choice:
                 break  # the thread was mapped elsewhere meanwhile: let the shared helpers sort it out
             try:
-                roundtrips.note("thread map + message + result + summary")
                 written = plan.batch.commit()
             except (AlreadyExists, FailedPrecondition, NotFound):
                 # Something changed meanwhile: read what this commit depends on and decide again.
-                again = read_batch(plan.refs, "documents changed meanwhile")
+                again = read_batch(plan.refs)
                 if again["message"].exists:
                     break  # the sync logged the message first
                 thread_snap, summary = again["thread"], again["conversation"]
@@ -204,12 +203,10 @@ def claim_thread(ctx: SendContext, gmail_thread_id: str) -> ThreadMap:
                       conversations={account: ctx.conversation_id})
     ref = thread_ref(ctx.mailbox_id, gmail_thread_id)
     try:
-        roundtrips.note("thread map create")
         ref.create(fresh.to_doc())
         return fresh
     except AlreadyExists:
         pass
-    roundtrips.note("thread map read")
     tm = ThreadMap.from_doc(ref.get().to_dict())
     if ctx.req.account_id in tm.conversations and tm.ownerAccountId is not None:
         return tm

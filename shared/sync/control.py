@@ -38,6 +38,7 @@ from typing import Any
 
 from shared.core import log, paths, roundtrips
 from shared.core.config import get_config
+from shared.core.models import as_int
 from shared.core.times import aware
 from shared.sync.messages import PushMessage
 
@@ -120,14 +121,8 @@ def _lease_free(data: dict[str, Any], now: datetime) -> bool:
     return not data.get("leaseOwner") or until is None or until <= now
 
 
-def _as_int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
 def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side: Any) -> None:
+    from shared.connect.connection import decide_mailbox
     from shared.connect.mailboxes import links_for_mailbox
     from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail_from
     from shared.gmail.fetch import GmailUnavailable
@@ -142,8 +137,8 @@ def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side
     snap = lease.read(mailbox_id)
     mb = snap.mailbox
     now = datetime.now(UTC)
-    cursor = _as_int(mb.historyId)
-    if not snap.exists or mb.status != "connected":
+    cursor = as_int(mb.historyId)
+    if not decide_mailbox(mb if snap.exists else None).connected:  # the one connection check
         result.outcome = "not_connected"
         return
     if notification and msg.history_id is not None and cursor is not None and msg.history_id <= cursor:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import paths, roundtrips
+from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.models import Message
 from shared.core.roundtrips import ContextPool  # threads metered with their caller
@@ -46,7 +46,6 @@ def store_document(account_id: str, conversation_id: str, message_id: str, doc: 
     if doc.get("createdAt") is None:
         doc["createdAt"] = datetime.now(UTC)
     try:
-        roundtrips.note("message create")
         message_ref(account_id, conversation_id, message_id).create(doc)
     except AlreadyExists:
         return False
@@ -78,14 +77,12 @@ def touch_conversation(account_id: str, conversation_id: str, contact_id: str, a
         if attempt == 0 and snapshot is not None:
             snap = snapshot
         else:
-            roundtrips.note("conversation read")
             snap = ref.get()
         change = summary_change(snap, contact_id, at, snippet, direction)
         if change is None:
             return None
         create, fields = change
         try:
-            roundtrips.note("conversation write")
             if create:
                 result = ref.create(fields)
             else:

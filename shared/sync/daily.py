@@ -32,12 +32,9 @@ from shared.sync.messages import Malformed, event_body
 
 
 @dataclass
-class Report:
-    renewalsRequested: int = 0
-    pages: int = 0
-    complete: bool = True
-    continued: bool = False
-    renewAfter: dict[str, Any] | None = None
+class Report(renewal.FanOutReport):
+    """The tick's report: its renewal fan-out's, and what it did in the emulated TTL's place."""
+
     ttlEmulated: bool = False
     slotsDeleted: int = 0
     idempotencyRecordsDeleted: int = 0
@@ -78,12 +75,11 @@ def run(now: datetime | None = None, after: dict[str, Any] | None = None) -> Rep
     report = Report()
     if cfg.emulate_ttl and after is None and time.monotonic() < deadline:
         _emulate_ttl(now, deadline, report)
-    fan = renewal.fan_out(deadline, now or datetime.now(UTC), after)
-    report.renewalsRequested, report.pages, report.complete = fan.published, fan.pages, fan.complete
-    report.renewAfter = fan.after
-    if not fan.complete:
-        if fan.pages and fan.after:  # progress made: the rest continues now, in a new invocation
-            publisher().publish(cfg.topic_path(cfg.daily_tick_topic), continuation_data(fan.after)).result(timeout=30)
+    renewal.fan_out(deadline, now or datetime.now(UTC), after, report)
+    if not report.complete:
+        if report.pages and report.renewAfter:  # progress made: the rest continues now, in a new invocation
+            publisher().publish(cfg.topic_path(cfg.daily_tick_topic),
+                                continuation_data(report.renewAfter)).result(timeout=30)
             report.continued = True
         else:
             report.notes.append("no budget to start the renewal fan-out; the next tick retries")

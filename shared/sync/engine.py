@@ -38,7 +38,7 @@ from shared.connect.mailboxes import links_for_mailbox, mailbox_ref, user_ref
 from shared.core import log, paths, roundtrips
 from shared.core.config import get_config
 from shared.core.events import CrmEvent, publish
-from shared.core.models import ContactRef, Link, Mailbox, ThreadMap
+from shared.core.models import ContactRef, Link, Mailbox, ThreadMap, as_int
 from shared.core.roundtrips import ContextPool
 from shared.gmail.fetch import (
     HistoryExpired,
@@ -119,13 +119,6 @@ class _Context:
     users: dict[str, set[str] | None] = field(default_factory=dict)
 
 
-def _as_int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
 LinkedAccounts = tuple[dict[str, frozenset[str]], dict[str, Blocklist], dict[str, bool], dict[str, bool]]
 
 
@@ -179,7 +172,7 @@ def sync_pass(session: Any, mailbox: Mailbox, cursor: Cursor, deadline: Deadline
 
 
 def _pass(session: Any, mailbox: Mailbox, ctx: _Context) -> SyncStats:
-    cursor = _as_int(mailbox.historyId)
+    cursor = as_int(mailbox.historyId)
     if cursor is None:  # never had a cursor: history starts now (R2)
         ctx.stats.final_history_id = get_profile_history_id(session.service, ctx.pace)
         ctx.stats.force_set = True

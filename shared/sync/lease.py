@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from shared.connect.mailboxes import mailbox_ref, token_ref
-from shared.core.models import Mailbox
+from shared.core.models import Mailbox, as_int
 from shared.core.times import aware as _aware
 
 Outcome = Literal["acquired", "busy", "up_to_date", "not_connected"]
@@ -241,21 +241,14 @@ class Lease:
             log.warning("could not release sync lease", mailboxId=self.mailbox_id, error=type(exc).__name__)
 
 
-def _as_int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
 def cursor_fields(data: dict[str, Any], history_id: int | None, synced_internal_ms: int | None, *,
                   force_set: bool = False) -> dict[str, Any]:
     """The forward-only cursor update against the document as it is now (empty: nothing to move)."""
     update: dict[str, Any] = {}
-    current = _as_int(data.get("historyId"))
+    current = as_int(data.get("historyId"))
     if history_id is not None and (force_set or current is None or history_id > current):
         update["historyId"] = str(history_id)
-    last_ms = _as_int(data.get("lastSyncedInternalDate"))
+    last_ms = as_int(data.get("lastSyncedInternalDate"))
     if synced_internal_ms is not None and (last_ms is None or synced_internal_ms > last_ms):
         update["lastSyncedInternalDate"] = synced_internal_ms
     return update

@@ -91,11 +91,14 @@ def mirror_lapse(mailbox_id: str, links: list[Any], lapsed_at: datetime | None) 
 
 @dataclass
 class FanOutReport:
-    published: int = 0
+    """What a renewal fan-out did; the daily tick's report is this one with the tick's own fields
+    (shared/sync/daily.py), logged as it is spelled here."""
+
+    renewalsRequested: int = 0
     pages: int = 0
     complete: bool = True
-    continued: bool = False
-    after: dict[str, Any] | None = None  # where a continuation starts: {"at": microseconds, "id": mailboxId}
+    continued: bool = False  # the daily tick published its continuation
+    renewAfter: dict[str, Any] | None = None  # where a continuation starts: {"at": microseconds, "id": mailboxId}
 
 
 def _micros(at: datetime | None) -> int:
@@ -122,29 +125,32 @@ def due_query(threshold: datetime, after: dict[str, Any] | None) -> Any:
     return q.limit(PAGE_SIZE)
 
 
-def fan_out(deadline: float, now: datetime | None = None, after: dict[str, Any] | None = None) -> FanOutReport:
-    """Publish a renewal for every connected mailbox whose watch is due, until `deadline` (monotonic)."""
+def fan_out(deadline: float, now: datetime | None = None, after: dict[str, Any] | None = None,
+            report: FanOutReport | None = None) -> FanOutReport:
+    """Publish a renewal for every connected mailbox whose watch is due, until `deadline` (monotonic);
+    counted into `report` when the caller gives one (the daily tick's), else into a new one."""
     from shared.sync.requests import request_renewals
 
     now = now or datetime.now(UTC)
     threshold = now + timedelta(seconds=get_config().watch_renew_within_seconds)
-    report = FanOutReport(after=after)
+    report = report if report is not None else FanOutReport()
+    report.renewAfter = after
     while True:
         if _clock() >= deadline:
             report.complete = False
             break
-        snaps = list(due_query(threshold, report.after).stream())
+        snaps = list(due_query(threshold, report.renewAfter).stream())
         report.pages += 1
         if snaps:
-            report.published += request_renewals(str((s.to_dict() or {}).get("address") or "") for s in snaps)
+            report.renewalsRequested += request_renewals(str((s.to_dict() or {}).get("address") or "") for s in snaps)
             last = snaps[-1]
             exp = aware((last.to_dict() or {}).get("watchExpiration"))
             after = {"at": _micros(exp), "id": last.id}
-            if after == report.after:  # never loop on one page (a cursor that does not move)
+            if after == report.renewAfter:  # never loop on one page (a cursor that does not move)
                 log.error("renewal fan-out cursor did not move", alert="renewal_fanout_stalled", after=after)
                 report.complete = False
                 return report
-            report.after = after
+            report.renewAfter = after
         if len(snaps) < PAGE_SIZE:
             return report
     return report

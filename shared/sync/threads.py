@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.core import paths, roundtrips
+from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.models import ThreadMap
 
@@ -52,8 +52,6 @@ def map_conversation(mailbox_id: str, gmail_thread_id: str, account_id: str, con
 
     @firestore.transactional
     def run(tx: Any) -> ThreadMap:
-        roundtrips.note("thread map transaction: begin")
-        roundtrips.note("thread map transaction: read")
         snap = ref.get(transaction=tx)
         tm = (ThreadMap.from_doc(snap.to_dict()) if snap.exists
               else ThreadMap(mailboxId=mailbox_id, gmailThreadId=gmail_thread_id))
@@ -66,7 +64,6 @@ def map_conversation(mailbox_id: str, gmail_thread_id: str, account_id: str, con
             changed = True
         if changed:
             tx.set(ref, tm.to_doc())
-        roundtrips.note("thread map transaction: commit")
         return tm
 
     result: ThreadMap = run(firestore_client().transaction())

@@ -252,11 +252,11 @@ def test_the_renewal_fan_out_resumes_behind_the_last_mailbox_it_handled(world: A
                         lambda addresses, timeout=30.0: len([published.append(a) for a in addresses]))
     monkeypatch.setattr(renewal, "PAGE_SIZE", 2)
     first = renewal.fan_out(time.monotonic() + 60)
-    assert first.complete and first.published == 5 and first.pages == 3
+    assert first.complete and first.renewalsRequested == 5 and first.pages == 3
     published.clear()
     cursor = {"at": renewal._micros(same), "id": sorted(paths.mailbox_id(f"due{i}@gmail.test") for i in range(5))[1]}
     resumed = renewal.fan_out(time.monotonic() + 60, after=cursor)
-    assert resumed.published == 3 and len(set(published)) == 3
+    assert resumed.renewalsRequested == 3 and len(set(published)) == 3
     assert "gone@gmail.test" not in published  # re-auth mailboxes are not read at all
 
 

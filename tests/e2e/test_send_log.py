@@ -49,9 +49,10 @@ def test_a_summary_written_between_the_first_read_and_the_commit_is_read_again(
     conv.update({"lastMessageAt": later, "lastMessageSnippet": "from the sync"})  # another writer, meanwhile
     ctx, claim = _context(firestore_db, stale)
 
-    with roundtrips.counting() as trips:
+    with roundtrips.metering() as meter:
         result = log_sent(ctx, claim, Sent("<m1@gmail-crm-sync>", "g1", "t1"))
-    assert trips.count == 3, trips.stages  # the guarded commit failed, its documents were read again, committed
+    # the guarded commit failed, its documents were read again, committed
+    assert (meter.rounds, meter.calls) == (3, 3), meter.trace
     assert firestore_db.document(paths.message_path(ACCOUNT, CONTACT, "gm_g1")).get().exists
     assert firestore_db.document(f"{paths.IDEMPOTENCY}/{claim.record_id}").get().to_dict()["result"] == result
     assert conv.get().to_dict()["lastMessageSnippet"] == "from the sync"  # not moved back

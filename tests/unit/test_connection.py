@@ -6,6 +6,7 @@ import pytest
 
 from shared.connect.connection import ConnectionState, decide, decide_mailbox
 from shared.core.models import Link, Mailbox
+from shared.gmail.credentials import NotConnected, ReauthRequired, require_connected
 
 LINK = Link(accountId="a", userId="u", mailboxId="m", address="rep@gmail.test")
 
@@ -40,3 +41,20 @@ def test_decide_mailbox_is_the_mailbox_half_of_decide(status: str, state: Connec
 
 def test_decide_mailbox_without_a_mailbox_is_disconnected() -> None:
     assert decide_mailbox(None).state is ConnectionState.DISCONNECTED
+
+
+@pytest.mark.parametrize("box,refusal", [
+    (None, NotConnected),
+    (mailbox("disconnected"), NotConnected),
+    (mailbox("reauth_required"), ReauthRequired),
+])
+def test_no_gmail_session_for_what_the_one_check_does_not_call_connected(box: Mailbox | None,
+                                                                          refusal: type[Exception]) -> None:
+    # open_gmail and open_gmail_from (the sync's already-read mailbox) both ask decide_mailbox
+    with pytest.raises(refusal):
+        require_connected("m", box)
+
+
+def test_a_gmail_session_opens_for_a_connected_mailbox() -> None:
+    box = mailbox("connected")
+    assert require_connected("m", box) is box

@@ -76,3 +76,24 @@ def test_non_json_error_body_keeps_the_status() -> None:
     exc = HttpError(httplib2.Response({"status": 502}), b"<html>Bad Gateway</html>")
     assert error_details(exc)[0] == 502
     assert classify(exc).outcome is Outcome.TRANSIENT
+
+
+@pytest.mark.parametrize(("status", "reason", "outcome"), [
+    (400, "invalidArgument", Outcome.NOT_FOUND),
+    (404, "notFound", Outcome.NOT_FOUND),
+    (429, "rateLimitExceeded", Outcome.RATE_LIMITED),
+    (500, "backendError", Outcome.TRANSIENT),
+    (403, "insufficientPermissions", Outcome.REJECTED),
+])
+def test_a_read_by_id_treats_invalid_id_as_gone(status: int, reason: str, outcome: Outcome) -> None:
+    assert classify(http_error(status, reason, "Invalid id value"), by_id=True).outcome is outcome
+
+
+@pytest.mark.parametrize(("status", "message", "unknown"), [
+    (404, "Requested entity was not found. threadId", True),
+    (400, "Invalid thread_id value", True),
+    (404, "Requested entity was not found.", False),
+    (403, "thread", False),
+])
+def test_send_thread_unknown_is_a_400_or_404_naming_the_thread(status: int, message: str, unknown: bool) -> None:
+    assert classify(http_error(status, "", message)).thread_unknown is unknown
