@@ -200,7 +200,7 @@ def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     os.environ.update(stack.base_function_env())
     from google.cloud import firestore
 
-    from shared.core.paths import mailbox_id
+    from shared.crm.paths import mailbox_id
     from shared.gmail.credentials import credentials_for
     from shared.gmail.mime_build import OutgoingEmail, build_bytes
     from shared.gmail.service import build_gmail

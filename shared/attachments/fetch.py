@@ -70,7 +70,7 @@ class AttachmentContent:
 
 
 def _message(account_id: str, conversation_id: str, message_id: str) -> Message:
-    from shared.sync.conversations import message_ref
+    from shared.crm.paths import message_ref
 
     try:
         snap = message_ref(account_id, conversation_id, message_id).get()
@@ -94,7 +94,7 @@ def _meta(msg: Message, attachment_id: str) -> dict[str, Any]:
 
 def _mailbox_of(account_id: str, msg: Message) -> str:
     """The mailbox to read through, if it is still connected to this account."""
-    from shared.connect.mailboxes import get_link, links_for_mailbox
+    from shared.crm.mailboxes import get_link, links_for_mailbox
 
     if msg.mailboxId:
         if not any(ln.accountId == account_id for ln in links_for_mailbox(msg.mailboxId)):

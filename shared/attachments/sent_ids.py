@@ -95,7 +95,7 @@ def record_ids(candidates: Sequence[Candidate]) -> int:
 
 def _record_once(candidates: Sequence[Candidate]) -> int:
     from shared.core.clients import firestore_client
-    from shared.sync.conversations import message_ref
+    from shared.crm.paths import message_ref
 
     db = firestore_client()
     by_path = {message_ref(c.account_id, c.conversation_id, c.message_id).path: c for c in candidates}

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import paths
 from shared.core.models import AttachmentChunk
+from shared.crm import paths
 
 CHUNK_BYTES = 1_000_000  # < 1 MiB with room for the name and fields; never change: readers derive ids from it
 BATCH_BYTES = 8_000_000  # a Firestore commit carries at most 10 MiB

@@ -34,15 +34,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.auto_bcc.address import lookup
 from shared.auto_bcc.document import NotStorable, build_document, check_not_bulk
 from shared.auto_bcc.message import AutoBccCopy, MalformedMessage, parse_copy, pick_recipient
-from shared.core import log, paths
+from shared.connect.auto_bcc_route import lookup
+from shared.core import log
 from shared.core.config import get_config
 from shared.core.models import Message, User
+from shared.crm import paths
 
 if TYPE_CHECKING:
-    from shared.sync.blocklist import Blocklist
+    from shared.crm.blocklist import Blocklist
 
 ABORTED_RETRY_SECONDS = 30.0  # writes aborted by contention are tried again this long
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # R15: what a rep can send in one message
@@ -94,10 +95,10 @@ class _Owner:
 
 def _owner(to: str, domain: str) -> _Owner:
     """Who the address belongs to and what their copies must satisfy (three round trips)."""
-    from shared.connect.connection import ConnectionState, decide_from_snapshots
-    from shared.connect.mailboxes import link_ref, mailbox_ref, user_ref
     from shared.core.clients import firestore_client
-    from shared.sync.settings import blocklist_from, settings_ref
+    from shared.crm.connection import ConnectionState, decide_from_snapshots
+    from shared.crm.paths import link_ref, mailbox_ref, settings_ref, user_ref
+    from shared.crm.settings import blocklist_from
 
     route = lookup(to, domain)
     if route is None:
@@ -125,8 +126,8 @@ def _check_sender(copy: AutoBccCopy, owner: _Owner) -> None:
 
 def _internal(account_id: str, copy: AutoBccCopy) -> set[str]:
     """The account's users among the recipients, from the same per-instance cache the sync uses (R11)."""
-    from shared.sync.contacts import find_user_emails
-    from shared.sync.users_cache import account_user_emails
+    from shared.crm.contacts import find_user_emails
+    from shared.crm.users_cache import account_user_emails
 
     addresses = {a.email for a in copy.recipients()}
     users = account_user_emails(account_id)
@@ -148,8 +149,9 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> Logged
     """Log the copy sent to Auto BCC address `to` (see the module doc for the order of things)."""
     from shared.attachments import store
     from shared.core.events import CrmEvent, publish
-    from shared.sync.contacts import auto_contact_id, create_contact_if_absent, find_contacts
-    from shared.sync.conversations import message_ref, store_message, touch_conversation
+    from shared.crm.contacts import auto_contact_id, create_contact_if_absent, find_contacts
+    from shared.crm.conversations import store_message, touch_conversation
+    from shared.crm.paths import message_ref
 
     domain = get_config().auto_bcc_domain
     suffix = "@" + domain.lower()

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 from shared.connect.browser_session import expired_cookie, presented_secret
 from shared.connect.consent import BrowserStep
 from shared.connect.return_url import outcome_location, trusted_claims
-from shared.core import log, paths
+from shared.core import log
 from shared.core.config import get_config
+from shared.crm import paths
 
 if TYPE_CHECKING:
-    from shared.connect.connections import Profile
+    from shared.gmail.watch import Profile
     from shared.connect.oauth_flow import TokenGrant
     from shared.connect.oauth_state import StateClaims
 
@@ -82,11 +83,11 @@ def _outcome(claims: StateClaims, args: Mapping[str, str], browser_secret: str |
 
 def _connect(claims: StateClaims, grant: TokenGrant) -> str:
     """Google calls first, then one transaction, then retire the old mailbox, tell the CRM, sync the gap."""
-    from shared.auto_bcc.address import user_route
     from shared.connect import connections
     from shared.connect.announce import announce
+    from shared.connect.auto_bcc_route import user_route
     from shared.connect.errors import UserNotFound
-    from shared.connect.mailboxes import sealed_token
+    from shared.crm.mailboxes import sealed_token
     from shared.gmail.credentials import forget_access_token
     from shared.gmail.service import build_gmail
 
@@ -95,8 +96,8 @@ def _connect(claims: StateClaims, grant: TokenGrant) -> str:
     profile: Profile | None = None
     watching = False
     try:
-        profile = connections.read_profile(service)
-        watch_expiration = connections.start_watch(service)
+        profile = read_profile(service)
+        watch_expiration = start_watch(service)
         watching = True
     except Exception as exc:
         log.warning("Gmail refused getProfile/watch", error=type(exc).__name__, **ids)
@@ -133,10 +134,10 @@ def _index_contacts(account_id: str) -> None:
     """R11b: the account's contacts from before the sync-owned index are indexed now, once per account, so that
     the account's first sync pass is a steady one (SPEC §5: at most 6 round trips). Best effort: a pass still
     scans what this left undone before it looks contacts up."""
-    from shared.sync import contact_index
+    from shared.crm import contact_index
 
     try:
-        if not contact_index.is_complete(contact_index.state_ref(account_id).get()):
+        if not contact_index.is_complete(paths.contact_index_state_ref(account_id).get()):
             contact_index.backfill(account_id)
     except Exception as exc:
         log.warning("could not index the account's contacts at connect", accountId=account_id,

@@ -29,21 +29,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.connect.errors import UserNotFound
-from shared.connect.mailboxes import link_ref, links_for_mailbox, mailbox_ref, now, token_ref, user_ref
-from shared.core import log, paths
+from shared.gmail.watch import GMAIL_NUM_RETRIES, Profile
+from shared.core import log
 from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.crypto import Sealed, open_sealed
 from shared.core.models import AutoBccRoute, EmailSync, Link, Mailbox, StoredToken
-
-GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
-
-
-@dataclass(frozen=True)
-class Profile:
-    address: str
-    history_id: str
-
+from shared.crm import paths
+from shared.crm.mailboxes import links_for_mailbox, now
+from shared.crm.paths import link_ref, mailbox_ref, token_ref, user_ref
 
 @dataclass
 class Retired:
@@ -73,18 +67,6 @@ class DisconnectOutcome:
 
 
 # --------------------------------------------------------------------------- Google side
-
-def read_profile(service: Any) -> Profile:
-    resp = service.users().getProfile(userId="me").execute(num_retries=GMAIL_NUM_RETRIES)
-    return Profile(address=str(resp["emailAddress"]), history_id=str(resp["historyId"]))
-
-
-def start_watch(service: Any) -> datetime:
-    """users.watch on the Gmail topic for every change (no labelIds), returns its expiration."""
-    body = {"topicName": get_config().gmail_watch_topic_path}
-    resp = service.users().watch(userId="me", body=body).execute(num_retries=GMAIL_NUM_RETRIES)
-    return datetime.fromtimestamp(int(resp["expiration"]) / 1000, tz=UTC)
-
 
 def retire_at_google(retired: Retired) -> dict[str, bool]:
     """Stop the watch and revoke the token of a mailbox nobody uses any more (best effort, logged)."""

@@ -30,9 +30,9 @@ class BrowserStep:
 
 
 def issue_authorization_url(account_id: str, user_id: str, return_url: str) -> str:
-    from shared.connect.mailboxes import require_user
     from shared.connect.oauth_flow import new_code_verifier
     from shared.connect.oauth_state import new_claims, save_state, sign_state, state_key
+    from shared.connect.users import require_user
 
     check_return_url(return_url)
     require_user(account_id, user_id)

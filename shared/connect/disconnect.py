@@ -9,7 +9,7 @@ def disconnect(account_id: str, user_id: str) -> None:
     """Idempotent: a user without a link is simply (still) disconnected."""
     from shared.connect import connections
     from shared.connect.announce import announce
-    from shared.connect.mailboxes import require_user
+    from shared.connect.users import require_user
 
     require_user(account_id, user_id)
     outcome = connections.remove_connection(account_id, user_id)

@@ -134,9 +134,9 @@ def save_state(claims: StateClaims, code_verifier: str) -> None:
     """Record the state server-side with its PKCE verifier (`expiresAt` doubles as the TTL field)."""
     from datetime import UTC, datetime
 
-    from shared.core import paths
     from shared.core.clients import firestore_client
     from shared.core.models import OAuthState
+    from shared.crm import paths
 
     doc = OAuthState(accountId=claims.account_id, userId=claims.user_id, returnUrl=claims.return_url,
                      codeVerifier=code_verifier, expiresAt=datetime.fromtimestamp(claims.expires_at, tz=UTC))
@@ -174,8 +174,8 @@ def bind_browser(claims: StateClaims, presented: str | None, offered: str) -> tu
     from google.cloud import firestore
 
     from shared.connect.browser_session import fingerprint, matches
-    from shared.core import paths
     from shared.core.clients import firestore_client
+    from shared.crm import paths
 
     db = firestore_client()
     ref = db.collection(paths.OAUTH_STATES).document(claims.nonce)
@@ -206,8 +206,8 @@ def consume_state(claims: StateClaims, presented: str | None) -> str:
     from google.cloud import firestore
 
     from shared.connect.browser_session import matches
-    from shared.core import paths
     from shared.core.clients import firestore_client
+    from shared.crm import paths
 
     db = firestore_client()
     ref = db.collection(paths.OAUTH_STATES).document(claims.nonce)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from shared.connect.connection import ConnectionState, resolve
 from shared.core import log
+from shared.crm.connection import ConnectionState, resolve
 
 
 def resync(account_id: str, user_id: str) -> None:
     from shared.connect.errors import NotConnected, ReauthRequired
-    from shared.connect.mailboxes import require_user
+    from shared.connect.users import require_user
     from shared.sync.requests import request_sync
 
     require_user(account_id, user_id)

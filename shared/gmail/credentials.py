@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.connect.mailboxes import get_mailbox, load_refresh_token, open_token, set_status
 from shared.core import log
 from shared.core.config import REQUIRED_SCOPES, get_config
 from shared.core.events import CrmEvent, publish
 from shared.core.models import Mailbox
 from shared.core.secrets import get_secret
+from shared.crm.mailboxes import get_mailbox, load_refresh_token, open_token, set_status
 
 OAUTH_CLIENT_SECRET = "oauth-client"
 _token_cache: dict[str, tuple[str, datetime, str]] = {}  # mailbox -> (access token, expiry, refresh token)
@@ -76,7 +76,7 @@ def is_invalid_grant(exc: BaseException) -> bool:
 def mark_reauth_required(mailbox_id: str, address: str, rejected_token: str | None,
                          reason: str = "invalid_grant") -> None:
     """Flip the mailbox and its users to `reauth_required` and tell the CRM (once per change), unless the
-    rep connected again since `rejected_token` was read (shared.connect.mailboxes.set_status)."""
+    rep connected again since `rejected_token` was read (shared.crm.mailboxes.set_status)."""
     forget_access_token(mailbox_id)
     changed = set_status(mailbox_id, "reauth_required", "Google rejected the stored authorization; "
                          "the rep must connect Gmail again", rejected_token=rejected_token)
@@ -154,7 +154,7 @@ def refresh(mailbox_id: str, address: str, creds: Any) -> None:
 
 def open_gmail(mailbox_id: str) -> GmailSession:
     """A Gmail session for a connected mailbox, or NotConnected / ReauthRequired."""
-    from shared.connect.connection import ConnectionState, decide_mailbox
+    from shared.crm.connection import ConnectionState, decide_mailbox
     from shared.gmail.service import build_gmail
 
     mb = get_mailbox(mailbox_id)

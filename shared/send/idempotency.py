@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from shared.core import paths, roundtrips
+from shared.core import roundtrips
 from shared.core.clients import firestore_client
 from shared.core.housekeeping import delete_matching
 from shared.core.models import IdempotencyRecord
 from shared.core.times import aware as _aware
+from shared.crm import paths
+from shared.crm.paths import idempotency_ref
 
 RECORD_TTL = timedelta(days=7)
 POLL_INTERVAL = 0.1
@@ -56,11 +58,7 @@ class KeyReused(Exception):
     """The key was used for a request with different content."""
 
 
-def record_ref(record_id: str) -> Any:
-    return firestore_client().collection(paths.IDEMPOTENCY).document(record_id)
-
-
-_ref = record_ref
+_ref = idempotency_ref
 
 
 def _now() -> datetime:

@@ -23,10 +23,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.core import paths, roundtrips
+from shared.core import roundtrips
 from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.housekeeping import delete_matching
+from shared.crm import paths
+from shared.crm.paths import slot_ref
 
 TRIES_PER_LIST = 3
 LIST_ROUNDS = 5
@@ -92,10 +94,6 @@ def taken_slots(mailbox_id: str, day: str) -> set[int]:
     return out
 
 
-def slot_ref(slot: Slot) -> Any:
-    return _slots().document(slot.doc_id)
-
-
 def slot_doc(slot: Slot, owner: str, expire_at: datetime) -> dict[str, Any]:
     from google.cloud import firestore
 
@@ -113,7 +111,7 @@ def _try_create(slot: Slot, owner: str, expire_at: datetime) -> bool:
 
     try:
         roundtrips.note("slot create")
-        slot_ref(slot).create(slot_doc(slot, owner, expire_at))
+        slot_ref(slot.doc_id).create(slot_doc(slot, owner, expire_at))
     except AlreadyExists:
         return False
     return True

@@ -25,9 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.core import paths, roundtrips
+from shared.core import roundtrips
 from shared.core.clients import firestore_client
 from shared.core.models import Message
+from shared.crm import paths
 from shared.gmail.mime_build import reply_references, reply_subject, strip_reply_prefixes
 
 GMAIL_PREFIX = "gm_"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from shared.core import roundtrips
 from shared.core.clients import firestore_client
+from shared.crm.paths import idempotency_ref, slot_ref
 from shared.send import answers, idempotency
 from shared.send.limits import (
     DailyLimitReached,
@@ -28,7 +29,6 @@ from shared.send.limits import (
     release_slot,
     slot_doc,
     slot_held_by,
-    slot_ref,
 )
 from shared.send.limits import today as limit_today
 
@@ -59,8 +59,8 @@ def record_and_slot(record_id: str, account_id: str, user_id: str, key: str, *, 
     rec, doc = idempotency.new_record(account_id, user_id, key, fingerprint=fingerprint,
                                       rfc822_message_id=rfc822_id, lease_seconds=lease_seconds)
     batch = firestore_client().batch()
-    batch.create(idempotency.record_ref(record_id), doc)
-    batch.create(slot_ref(slot), slot_doc(slot, record_id, expiry()))
+    batch.create(idempotency_ref(record_id), doc)
+    batch.create(slot_ref(slot.doc_id), slot_doc(slot, record_id, expiry()))
     try:
         roundtrips.note("record + slot")
         results = batch.commit()

@@ -29,21 +29,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import paths, roundtrips
+from shared.core import roundtrips
 from shared.core.budget import fit_strings
 from shared.core.clients import firestore_client
 from shared.core.models import Message, ThreadMap
 from shared.core.text import make_snippet
+from shared.crm import paths
+from shared.crm.conversations import store_message, summary_change, touch_conversation
+from shared.crm.paths import conversation_ref, idempotency_ref, message_ref, thread_ref
+from shared.crm.threads import map_conversation
 from shared.send import idempotency
 from shared.send.context import SendContext, read_batch
-from shared.sync.conversations import (
-    conversation_ref,
-    message_ref,
-    store_message,
-    summary_change,
-    touch_conversation,
-)
-from shared.sync.threads import map_conversation, thread_ref
 
 COMMIT_ATTEMPTS = 5
 
@@ -164,7 +160,7 @@ def _plan(ctx: SendContext, claim: idempotency.Claim, sent: Sent, doc: dict[str,
     elif thread_fields is not None:
         batch.update(refs["thread"], thread_fields, option=_guard(thread_snap))
     batch.create(refs["message"], doc)
-    batch.update(idempotency.record_ref(claim.record_id), idempotency.done_fields(result))
+    batch.update(idempotency_ref(claim.record_id), idempotency.done_fields(result))
     change = summary_change(summary, req.contact_id, now, doc["snippet"], "outbound")
     if change is not None and change[0]:
         batch.create(refs["conversation"], change[1])

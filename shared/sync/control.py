@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import log, paths, roundtrips
+from shared.core import log, roundtrips
 from shared.core.config import get_config
 from shared.core.times import aware
+from shared.crm import paths
 from shared.sync.messages import PushMessage
 
 
@@ -128,7 +129,7 @@ def _as_int(value: Any) -> int | None:
 
 
 def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side: Any) -> None:
-    from shared.connect.mailboxes import links_for_mailbox
+    from shared.crm.mailboxes import links_for_mailbox
     from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail_from
     from shared.gmail.fetch import GmailUnavailable
     from shared.gmail.pacing import bucket_for
@@ -261,7 +262,7 @@ def _mirror_lapse(mailbox_id: str, renew: dict[str, Any], links: list[Any] | Non
     """A lapse found or ended: show it on the linked users too (rare: one write per user)."""
     if "watchLapsedAt" not in renew:
         return
-    from shared.connect.mailboxes import links_for_mailbox
+    from shared.crm.mailboxes import links_for_mailbox
     from shared.sync import renewal
 
     renewal.mirror_lapse(mailbox_id, links if links is not None else links_for_mailbox(mailbox_id),

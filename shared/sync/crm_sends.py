@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.core import paths
 from shared.core.roundtrips import ContextPool  # threads metered with their caller
+from shared.crm import paths
 from shared.sync.classify import CrmSend
 
 IN_QUERY_LIMIT = 30

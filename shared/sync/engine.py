@@ -34,12 +34,22 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shared.attachments.sent_ids import Candidate, record_ids
-from shared.connect.mailboxes import links_for_mailbox, mailbox_ref, user_ref
-from shared.core import log, paths, roundtrips
+from shared.core import log, roundtrips
 from shared.core.config import get_config
 from shared.core.events import CrmEvent, publish
 from shared.core.models import ContactRef, Link, Mailbox, ThreadMap
 from shared.core.roundtrips import ContextPool
+from shared.crm import contact_index, paths
+from shared.crm.blocklist import Blocklist
+from shared.crm.contacts import find_contacts, find_user_emails
+from shared.crm.conversations import Touch, store_document, touch_conversations
+from shared.crm.fit import fit_message
+from shared.crm.mailboxes import links_for_mailbox
+from shared.crm.paths import contact_index_state_ref, mailbox_ref, message_ref, settings_ref, user_ref
+from shared.crm.settings import blocklist_from
+from shared.crm.skipped import record_skip
+from shared.crm.threads import get_threads, map_conversation
+from shared.crm.users_cache import account_user_emails
 from shared.gmail.fetch import (
     HistoryExpired,
     HistoryRecord,
@@ -52,19 +62,10 @@ from shared.gmail.fetch import (
 )
 from shared.gmail.mime_build import is_crm_message_id
 from shared.gmail.mime_parse import ParsedMessage, parse_gmail_message
-from shared.sync import contact_index
-from shared.sync.blocklist import Blocklist
 from shared.sync.classify import AccountView, CrmSend, Delivery, build_message, classify, message_addresses
-from shared.sync.contacts import find_contacts, find_user_emails
-from shared.sync.conversations import Touch, message_ref, store_document, touch_conversations
 from shared.sync.crm_sends import unfinished_sends
 from shared.sync.deadline import Deadline
-from shared.sync.fit import fit_message
-from shared.sync.settings import blocklist_from, settings_ref
-from shared.sync.skipped import record_skip
-from shared.sync.threads import get_threads, map_conversation
 from shared.sync.updates import apply_changes
-from shared.sync.users_cache import account_user_emails
 
 CHUNK_MESSAGES = 50
 CHUNK_CHANGES = 500  # label changes and deletions per chunk (R19): no fetch, two reads and one batch per chunk
@@ -139,11 +140,11 @@ def linked_accounts(links: list[Link]) -> LinkedAccounts:
     by_path = {r.path: ln for r, ln in zip(refs, links, strict=True)}
     accounts = sorted({ln.accountId for ln in links})
     settings = {settings_ref(a).path: a for a in accounts}
-    states = {contact_index.state_ref(a).path: a for a in accounts}
+    states = {contact_index_state_ref(a).path: a for a in accounts}
     blocklists: dict[str, Blocklist] = dict.fromkeys(accounts, Blocklist())
     indexed: dict[str, bool] = dict.fromkeys(accounts, False)
     scan: dict[str, bool] = dict.fromkeys(accounts, True)
-    all_refs = refs + [settings_ref(a) for a in accounts] + [contact_index.state_ref(a) for a in accounts]
+    all_refs = refs + [settings_ref(a) for a in accounts] + [contact_index_state_ref(a) for a in accounts]
     for snap in firestore_client().get_all(all_refs) if all_refs else []:
         if snap.reference.path in settings:
             blocklists[settings[snap.reference.path]] = blocklist_from(snap)
@@ -449,7 +450,7 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
     from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument
 
     from shared.core.clients import firestore_client
-    from shared.sync.threads import thread_ref
+    from shared.crm.paths import thread_ref
 
     if not items or len(items) + len(created) > MAX_BATCH_WRITES:
         return False

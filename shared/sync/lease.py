@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from shared.connect.mailboxes import mailbox_ref, token_ref
 from shared.core.models import Mailbox
 from shared.core.times import aware as _aware
+from shared.crm.paths import mailbox_ref, token_ref
 
 Outcome = Literal["acquired", "busy", "up_to_date", "not_connected"]
 POLL_SECONDS = 0.25

@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.core import log, paths
+from shared.core import log
 from shared.core.config import get_config
 from shared.core.models import Mailbox
 from shared.core.times import aware
+from shared.crm import paths
 
 PAGE_SIZE = 300
 _clock = time.monotonic  # the budget's clock (a test stops a run after its first page)
@@ -55,7 +56,7 @@ def renew(session: Any, mb: Mailbox, now: datetime, pace: Any = None) -> dict[st
     A failure is logged and left to the next sync or the daily fan-out; it never
     fails the sync itself (the cursor, not the watch, is the truth).
     """
-    from shared.connect.connections import start_watch
+    from shared.gmail.watch import start_watch
     from shared.gmail.credentials import is_invalid_grant
     from shared.gmail.pacing import UNITS
 
@@ -83,7 +84,7 @@ def renew(session: Any, mb: Mailbox, now: datetime, pace: Any = None) -> dict[st
 
 def mirror_lapse(mailbox_id: str, links: list[Any], lapsed_at: datetime | None) -> None:
     """Show a lapse (or its end) on the linked users' emailSync, where the CRM reads status."""
-    from shared.connect.mailboxes import user_ref
+    from shared.crm.paths import user_ref
 
     for ln in links:
         user_ref(ln.accountId, ln.userId).set({"emailSync": {"watchLapsedAt": lapsed_at}}, merge=True)

@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.core import log, paths
+from shared.core import log
 from shared.core.config import Config, get_config
 from shared.core.times import aware
+from shared.crm import paths
 
 PAGE_SIZE = 400  # due mailboxes per query and per claim batch (Firestore allows 500 writes per batch)
 JITTER_LOW = 0.5  # a due time is interval x U(JITTER_LOW, 1): never later than the interval

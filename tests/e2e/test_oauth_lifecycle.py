@@ -24,7 +24,7 @@ def crm(stack: Any, clean: Any, firestore_db: Any) -> Any:
 
 
 def mailbox_doc(db: Any, address: str) -> dict[str, Any]:
-    from shared.core import paths
+    from shared.crm import paths
 
     snap = db.document(f"sync_mailboxes/{paths.mailbox_id(address)}").get()
     assert snap.exists, address
@@ -33,7 +33,7 @@ def mailbox_doc(db: Any, address: str) -> dict[str, Any]:
 
 
 def token_doc_exists(db: Any, address: str) -> bool:
-    from shared.core import paths
+    from shared.crm import paths
 
     return bool(db.document(f"sync_tokens/{paths.mailbox_id(address)}").get().exists)
 
@@ -47,8 +47,8 @@ def refresh_is_refused(stack: Any, refresh_token: str) -> bool:
 
 
 def stored_token(address: str) -> str:
-    from shared.connect.mailboxes import load_refresh_token
-    from shared.core import paths
+    from shared.crm import paths
+    from shared.crm.mailboxes import load_refresh_token
 
     token = load_refresh_token(paths.mailbox_id(address))
     assert token
@@ -176,7 +176,7 @@ def test_r4_reconnecting_after_disconnect_starts_history_afresh(crm: Any, sim_cl
 
 def test_r5_revoked_access_marks_reauth_required_and_reconnect_keeps_the_cursor(
         crm: Any, stack: Any, sim_client: Any, firestore_db: Any, shared_env: Any) -> None:
-    from shared.core import paths
+    from shared.crm import paths
     from shared.gmail.credentials import ReauthRequired, forget_access_token, open_gmail
 
     connect(crm, sim_client, "acme", "alice", SHARED)
@@ -209,7 +209,7 @@ def test_r5_a_refusal_of_a_token_the_rep_has_since_replaced_leaves_the_new_conne
         crm: Any, sim_client: Any, firestore_db: Any, shared_env: Any) -> None:
     """A sync pass or a send read the refresh token, the rep connected again meanwhile (a new token), then
     Google refused the old one: the refusal is about a token nobody uses any more."""
-    from shared.core import paths
+    from shared.crm import paths
     from shared.gmail.credentials import mark_reauth_required
 
     connect(crm, sim_client, "acme", "alice", SHARED)
@@ -225,7 +225,7 @@ def test_r5_a_refusal_of_a_token_the_rep_has_since_replaced_leaves_the_new_conne
 
 def test_r5_a_refusal_of_the_stored_token_marks_reauth_required(crm: Any, sim_client: Any, firestore_db: Any,
                                                                 shared_env: Any) -> None:
-    from shared.core import paths
+    from shared.crm import paths
     from shared.gmail.credentials import mark_reauth_required
 
     connect(crm, sim_client, "acme", "alice", SHARED)

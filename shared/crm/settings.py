@@ -10,14 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from shared.core import paths
-from shared.sync.blocklist import EMPTY, Blocklist
-
-
-def settings_ref(account_id: str) -> Any:
-    from shared.core.clients import firestore_client
-
-    return firestore_client().document(paths.email_sync_settings_path(account_id))
+from shared.crm.blocklist import EMPTY, Blocklist
+from shared.crm.paths import settings_ref
 
 
 def blocklist_from(snapshot: Any) -> Blocklist:

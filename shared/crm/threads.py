@@ -11,13 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.core import paths, roundtrips
+from shared.core import roundtrips
 from shared.core.clients import firestore_client
 from shared.core.models import ThreadMap
-
-
-def thread_ref(mailbox_id: str, gmail_thread_id: str) -> Any:
-    return firestore_client().collection(paths.THREADS).document(paths.thread_doc_id(mailbox_id, gmail_thread_id))
+from shared.crm.paths import thread_ref
 
 
 def get_thread(mailbox_id: str, gmail_thread_id: str) -> ThreadMap | None:

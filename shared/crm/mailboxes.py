@@ -11,40 +11,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.crypto import Sealed, open_sealed, seal
-from shared.core.models import Link, Mailbox, StoredToken, User
+from shared.core.models import Link, Mailbox, StoredToken
+from shared.crm import paths
+from shared.crm.paths import link_ref, mailbox_ref, token_ref, user_ref
 
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def mailbox_ref(mailbox_id: str) -> Any:
-    return firestore_client().collection(paths.MAILBOXES).document(mailbox_id)
-
-
-def link_ref(account_id: str, user_id: str) -> Any:
-    return firestore_client().collection(paths.LINKS).document(paths.link_id(account_id, user_id))
-
-
-def token_ref(mailbox_id: str) -> Any:
-    return firestore_client().collection(paths.TOKENS).document(mailbox_id)
-
-
-def user_ref(account_id: str, user_id: str) -> Any:
-    return firestore_client().document(paths.user_path(account_id, user_id))
-
-
-def require_user(account_id: str, user_id: str) -> User:
-    """The CRM user, or UserNotFound (also for another tenant's ids: the pair simply does not exist)."""
-    from shared.connect.errors import UserNotFound
-
-    snap = user_ref(account_id, user_id).get()
-    if not snap.exists:
-        raise UserNotFound("no such user in this account")
-    return User.from_doc(snap.to_dict())
 
 
 def get_mailbox(mailbox_id: str) -> Mailbox | None:

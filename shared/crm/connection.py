@@ -67,7 +67,7 @@ def decide_from_snapshots(link_snap: Any, mailbox_snap: Any) -> Connection:
 
 def resolve(account_id: str, user_id: str) -> Connection:
     """Link, then its mailbox (two reads; the mailbox id is only known from the link)."""
-    from shared.connect.mailboxes import get_link, get_mailbox
+    from shared.crm.mailboxes import get_link, get_mailbox
 
     link = get_link(account_id, user_id)
     return decide(link, get_mailbox(link.mailboxId) if link else None)

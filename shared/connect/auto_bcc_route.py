@@ -64,8 +64,8 @@ def ensure_address(account_id: str, user_id: str) -> str:
     """
     from google.api_core.exceptions import AlreadyExists
 
-    from shared.core import paths
     from shared.core.clients import firestore_client
+    from shared.crm import paths
 
     route, token = user_route(account_id, user_id)
     ref = firestore_client().collection(paths.AUTO_BCC).document(token)
@@ -79,8 +79,8 @@ def ensure_address(account_id: str, user_id: str) -> str:
 
 def lookup(address: str, domain: str) -> AutoBccRoute | None:
     """The (account, user) an Auto BCC address names, or None (not ours, or never handed out)."""
-    from shared.core import paths
     from shared.core.clients import firestore_client
+    from shared.crm import paths
 
     token = token_from_address(address, domain)
     if token is None:

@@ -1,7 +1,7 @@
 """Contact and user look-ups by email address (R11, R11b, R12, R13, R16).
 
 Contacts are found through the sync's own normalised index
-(shared/sync/contact_index.py, R11b): exact whatever capitalisation the CRM
+(shared/crm/contact_index.py, R11b): exact whatever capitalisation the CRM
 stored. While an account's index is still being backfilled, the old way runs
 as well and the two are merged: the CRM writes addresses as the rep typed them
 and Firestore compares strings exactly, so an address is looked up under the
@@ -19,10 +19,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.models import ContactRef
 from shared.core.roundtrips import ContextPool  # threads metered with their caller
+from shared.crm import paths
+from shared.crm.paths import contact_index_state_ref
 
 IN_QUERY_LIMIT = 30
 QUERY_WORKERS = 8  # Firestore's limit on values of one `in` filter
@@ -99,13 +100,13 @@ def find_contacts(account_id: str, addresses: Iterable[str], indexed: bool | Non
     """The earliest-created contact per address (lower-cased key) among `addresses` (R11b, R13).
 
     `indexed`: whether the account's contact index is complete (None: read it here)."""
-    from shared.sync import contact_index
+    from shared.crm import contact_index
 
     wanted = {a.strip().lower() for a in addresses if a and a.strip()}
     if not wanted:
         return {}
     if indexed is None:
-        indexed = contact_index.is_complete(contact_index.state_ref(account_id).get())
+        indexed = contact_index.is_complete(contact_index_state_ref(account_id).get())
     if indexed:
         return contact_index.lookup(account_id, wanted)
     with ContextPool(max_workers=2) as pool:
@@ -168,7 +169,7 @@ def create_contact_if_absent(account_id: str, address: str, name: str, source: s
         ref.create({"email": key, "name": name or "", "createdAt": created, "source": source})
     except AlreadyExists:
         return _contact_from(ref.get())
-    from shared.sync.contact_index import reconcile
+    from shared.crm.contact_index import reconcile
 
     reconcile(account_id, cid)  # matched at once, not only when the trigger has run (R16: later replies sync)
     return ContactRef(id=cid, email=key, name=name or "", createdAt=created)

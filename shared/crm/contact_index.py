@@ -42,9 +42,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.core import log, paths, roundtrips
+from shared.core import log, roundtrips
 from shared.core.models import ContactRef
-from shared.sync.contacts import sort_key
+from shared.crm import paths
+from shared.crm.contacts import sort_key
+from shared.crm.paths import contact_index_ref, contact_index_state_ref, contact_key_ref
 
 BACKFILL_PER_PASS = 2000  # contacts checked per sync pass while an account's scan runs
 REFRESH_DAYS = 7  # a complete index is checked against the contacts again after this
@@ -57,18 +59,6 @@ def _db() -> Any:
     from shared.core.clients import firestore_client
 
     return firestore_client()
-
-
-def index_ref(account_id: str, email: str) -> Any:
-    return _db().collection(paths.CONTACT_INDEX).document(paths.contact_index_id(account_id, email))
-
-
-def key_ref(account_id: str, contact_id: str) -> Any:
-    return _db().collection(paths.CONTACT_KEYS).document(paths.contact_key_id(account_id, contact_id))
-
-
-def state_ref(account_id: str) -> Any:
-    return _db().collection(paths.CONTACT_INDEX_STATE).document(account_id)
 
 
 def normalized_email(value: object) -> str | None:
@@ -92,7 +82,7 @@ def reconcile(account_id: str, contact_id: str) -> None:
     from google.cloud import firestore
 
     contact = _db().document(paths.contact_path(account_id, contact_id))
-    kref = key_ref(account_id, contact_id)
+    kref = contact_key_ref(account_id, contact_id)
 
     @firestore.transactional
     def run(tx: Any) -> None:
@@ -103,7 +93,7 @@ def reconcile(account_id: str, contact_id: str) -> None:
         old = (ksnap.to_dict() or {}).get("email") if ksnap.exists else None
         entries: dict[str, tuple[Any, dict[str, Any] | None]] = {}
         for email in sorted({e for e in (old, new) if isinstance(e, str)}):
-            ref = index_ref(account_id, email)
+            ref = contact_index_ref(account_id, email)
             snap = ref.get(transaction=tx)
             entries[email] = (ref, (snap.to_dict() or {}) if snap.exists else None)
         now = datetime.now(UTC)
@@ -151,7 +141,7 @@ def lookup(account_id: str, addresses: Iterable[str]) -> dict[str, ContactRef]:
     if not wanted:
         return {}
     out: dict[str, ContactRef] = {}
-    for snap in _db().get_all([index_ref(account_id, a) for a in wanted]):
+    for snap in _db().get_all([contact_index_ref(account_id, a) for a in wanted]):
         if snap.exists:
             doc = snap.to_dict() or {}
             best = _earliest(doc)
@@ -181,7 +171,7 @@ def backfill(account_id: str, limit: int = BACKFILL_PER_PASS) -> bool:
     """Check up to `limit` more of the account's contacts against the index and reconcile those that differ
     (all of them the first time); True once the index is complete."""
     col = _db().collection(f"{paths.ACCOUNTS}/{account_id}/{paths.CONTACTS}")
-    sref = state_ref(account_id)
+    sref = contact_index_state_ref(account_id)
     snap = sref.get()
     if not needs_scan(snap):
         return True
@@ -196,10 +186,10 @@ def backfill(account_id: str, limit: int = BACKFILL_PER_PASS) -> bool:
             if isinstance(after, str) and after:
                 q = q.start_after({"__name__": col.document(after)})
             page = list(q.stream())
-            keys = {s.reference.path: s for s in _db().get_all([key_ref(account_id, c.id) for c in page])} \
+            keys = {s.reference.path: s for s in _db().get_all([contact_key_ref(account_id, c.id) for c in page])} \
                 if page else {}
             stale = [c.id for c in page
-                     if _key_email(keys.get(key_ref(account_id, c.id).path)) != normalized_email(
+                     if _key_email(keys.get(contact_key_ref(account_id, c.id).path)) != normalized_email(
                          (c.to_dict() or {}).get("email"))]
             list(pool.map(lambda cid: reconcile(account_id, cid), stale))
             done += len(page)

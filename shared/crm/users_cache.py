@@ -16,8 +16,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from shared.core import paths
 from shared.core.config import get_config
+from shared.crm import paths
 
 _MAX_ACCOUNTS = 5000
 

@@ -13,24 +13,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import paths, roundtrips
+from shared.core import roundtrips
 from shared.core.clients import firestore_client
 from shared.core.models import Message
 from shared.core.roundtrips import ContextPool  # threads metered with their caller
 from shared.core.times import aware as _aware
+from shared.crm.paths import conversation_ref, message_ref
 
 SNIPPET_MAX = 200
 TOUCH_ROUNDS = 5
 TOUCH_WORKERS = 8
 TOUCH_ATTEMPTS = 30
-
-
-def message_ref(account_id: str, conversation_id: str, message_id: str) -> Any:
-    return firestore_client().document(paths.message_path(account_id, conversation_id, message_id))
-
-
-def conversation_ref(account_id: str, conversation_id: str) -> Any:
-    return firestore_client().document(paths.conversation_path(account_id, conversation_id))
 
 
 def store_message(account_id: str, conversation_id: str, message_id: str, msg: Message) -> bool:
