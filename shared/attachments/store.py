@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.core.clients import firestore_client
 from shared.core.models import AttachmentChunk
 from shared.crm import paths
 
@@ -61,8 +62,6 @@ def chunks(account_id: str, conversation_id: str, message_id: str,
 
 def store(account_id: str, conversation_id: str, message_id: str, attachments: Sequence[StoredAttachment]) -> int:
     """Write every chunk (set: a retry writes the same documents); returns the documents written."""
-    from shared.core.clients import firestore_client
-
     db = firestore_client()
     col = db.collection(paths.ATTACHMENTS)
     batch: Any = None
@@ -84,8 +83,6 @@ def store(account_id: str, conversation_id: str, message_id: str, attachments: S
 
 def read(account_id: str, conversation_id: str, message_id: str, attachment_id: str, size: int) -> bytes:
     """The attachment's bytes, from its chunks (one batched read)."""
-    from shared.core.clients import firestore_client
-
     ids = chunk_ids(account_id, conversation_id, message_id, attachment_id, size)
     if not ids:
         return b""

@@ -34,13 +34,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.attachments import store
 from shared.auto_bcc.document import NotStorable, build_document, check_not_bulk
 from shared.auto_bcc.message import AutoBccCopy, MalformedMessage, parse_copy, pick_recipient
 from shared.connect.auto_bcc_route import lookup
 from shared.core import log
+from shared.core.clients import firestore_client
 from shared.core.config import get_config
+from shared.core.events import CrmEvent, publish
 from shared.core.models import Message, User
 from shared.crm import paths
+from shared.crm.connection import ConnectionState, decide_from_snapshots
+from shared.crm.contacts import auto_contact_id, create_contact_if_absent, find_contacts, find_user_emails
+from shared.crm.conversations import store_message, touch_conversation
+from shared.crm.paths import link_ref, mailbox_ref, message_ref, settings_ref, user_ref
+from shared.crm.settings import blocklist_from
+from shared.crm.users_cache import account_user_emails
 
 if TYPE_CHECKING:
     from shared.crm.blocklist import Blocklist
@@ -95,11 +104,6 @@ class _Owner:
 
 def _owner(to: str, domain: str) -> _Owner:
     """Who the address belongs to and what their copies must satisfy (three round trips)."""
-    from shared.core.clients import firestore_client
-    from shared.crm.connection import ConnectionState, decide_from_snapshots
-    from shared.crm.paths import link_ref, mailbox_ref, settings_ref, user_ref
-    from shared.crm.settings import blocklist_from
-
     route = lookup(to, domain)
     if route is None:
         raise UnknownAddress("unknown Auto BCC address")
@@ -126,9 +130,6 @@ def _check_sender(copy: AutoBccCopy, owner: _Owner) -> None:
 
 def _internal(account_id: str, copy: AutoBccCopy) -> set[str]:
     """The account's users among the recipients, from the same per-instance cache the sync uses (R11)."""
-    from shared.crm.contacts import find_user_emails
-    from shared.crm.users_cache import account_user_emails
-
     addresses = {a.email for a in copy.recipients()}
     users = account_user_emails(account_id)
     return users & addresses if users is not None else find_user_emails(account_id, addresses)
@@ -147,12 +148,6 @@ def _check(copy: AutoBccCopy, owner: _Owner, internal: set[str], is_auto_bcc: Ca
 
 def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> LoggedCopy:
     """Log the copy sent to Auto BCC address `to` (see the module doc for the order of things)."""
-    from shared.attachments import store
-    from shared.core.events import CrmEvent, publish
-    from shared.crm.contacts import auto_contact_id, create_contact_if_absent, find_contacts
-    from shared.crm.conversations import store_message, touch_conversation
-    from shared.crm.paths import message_ref
-
     domain = get_config().auto_bcc_domain
     suffix = "@" + domain.lower()
 
@@ -211,7 +206,7 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> Logged
 def _again_when_aborted() -> Any:
     """Google's retry for ABORTED (contention: "retry the request", Firestore's error guide), within the
     webhook's patience; anything else still fails the copy."""
-    from google.api_core import exceptions, retry
+    from google.api_core import exceptions, retry  # lazy: the Firestore client library loads on first use (cold start)
 
     return retry.Retry(predicate=retry.if_exception_type(exceptions.Aborted), initial=0.2, maximum=2.0,
                        multiplier=2.0, timeout=ABORTED_RETRY_SECONDS)

@@ -21,7 +21,11 @@ import hashlib
 import hmac
 import re
 
+from shared.connect.oauth_state import state_key
+from shared.core.clients import firestore_client
+from shared.core.config import get_config
 from shared.core.models import AutoBccRoute
+from shared.crm import paths
 
 TOKEN_CHARS = 26
 _TOKEN = re.compile(r"^[a-z2-7]{26}$")
@@ -47,9 +51,6 @@ def token_from_address(address: str, domain: str) -> str | None:
 
 def user_route(account_id: str, user_id: str) -> tuple[AutoBccRoute, str]:
     """The user's route document and its id (token), from the secret and the configured domain."""
-    from shared.connect.oauth_state import state_key
-    from shared.core.config import get_config
-
     token = auto_bcc_token(state_key(), account_id, user_id)
     address = auto_bcc_address(token, get_config().auto_bcc_domain)
     return AutoBccRoute(accountId=account_id, userId=user_id, address=address), token
@@ -62,10 +63,9 @@ def ensure_address(account_id: str, user_id: str) -> str:
     the route is there already (every call after the first), a create when not;
     a concurrent create of the same deterministic document is the same write.
     """
-    from google.api_core.exceptions import AlreadyExists
-
-    from shared.core.clients import firestore_client
-    from shared.crm import paths
+    from google.api_core.exceptions import (
+        AlreadyExists,  # lazy: the Firestore client library loads on first use (cold start)
+    )
 
     route, token = user_route(account_id, user_id)
     ref = firestore_client().collection(paths.AUTO_BCC).document(token)
@@ -79,9 +79,6 @@ def ensure_address(account_id: str, user_id: str) -> str:
 
 def lookup(address: str, domain: str) -> AutoBccRoute | None:
     """The (account, user) an Auto BCC address names, or None (not ours, or never handed out)."""
-    from shared.core.clients import firestore_client
-    from shared.crm import paths
-
     token = token_from_address(address, domain)
     if token is None:
         return None

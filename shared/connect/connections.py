@@ -25,11 +25,11 @@ while disconnected is imported).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from shared.connect.errors import UserNotFound
-from shared.gmail.watch import GMAIL_NUM_RETRIES, Profile
+from shared.connect.oauth_flow import TokenGrant, revoke_token
 from shared.core import log
 from shared.core.clients import firestore_client
 from shared.core.config import get_config
@@ -38,6 +38,10 @@ from shared.core.models import AutoBccRoute, EmailSync, Link, Mailbox, StoredTok
 from shared.crm import paths
 from shared.crm.mailboxes import links_for_mailbox, now
 from shared.crm.paths import link_ref, mailbox_ref, token_ref, user_ref
+from shared.gmail.credentials import forget_access_token
+from shared.gmail.service import build_gmail
+from shared.gmail.watch import GMAIL_NUM_RETRIES, Profile
+
 
 @dataclass
 class Retired:
@@ -70,17 +74,11 @@ class DisconnectOutcome:
 
 def retire_at_google(retired: Retired) -> dict[str, bool]:
     """Stop the watch and revoke the token of a mailbox nobody uses any more (best effort, logged)."""
-    from shared.connect.oauth_flow import revoke_token
-    from shared.gmail.credentials import forget_access_token
-
     forget_access_token(retired.mailbox_id)
     result = {"watchStopped": False, "tokenRevoked": False}
     if not retired.refresh_token:
         return result
     try:
-        from shared.connect.oauth_flow import TokenGrant
-        from shared.gmail.service import build_gmail
-
         grant = TokenGrant(access_token="", refresh_token=retired.refresh_token, scopes=frozenset(), expiry=None)
         creds = grant.credentials()
         creds.token = None  # force a refresh on first use
@@ -153,7 +151,7 @@ def commit_connection(
     auto_bcc_token: str,
 ) -> ConnectOutcome:
     """Step 2: the one transaction that makes the connection real (see the module doc)."""
-    from google.cloud import firestore
+    from google.cloud import firestore  # lazy: Google's client libraries load on first use (cold start)
 
     mailbox_id = paths.mailbox_id(profile.address)
     db = firestore_client()
@@ -218,7 +216,7 @@ def commit_connection(
 
 def remove_connection(account_id: str, user_id: str) -> DisconnectOutcome:
     """R4 in one transaction: unlink, mark the user disconnected, retire the mailbox if it was the last link."""
-    from google.cloud import firestore
+    from google.cloud import firestore  # lazy: Google's client libraries load on first use (cold start)
 
     db = firestore_client()
 

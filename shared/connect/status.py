@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.connect.auto_bcc_route import ensure_address
+from shared.connect.users import require_user
 from shared.crm.connection import ConnectionState, resolve
 
 
 def connection_status(account_id: str, user_id: str) -> dict[str, Any]:
-    from shared.connect.auto_bcc_route import ensure_address
-    from shared.connect.users import require_user
-
     sync = require_user(account_id, user_id).sync()
     auto_bcc = sync.autoBccAddress or ensure_address(account_id, user_id)
     conn = resolve(account_id, user_id)

@@ -43,9 +43,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.core import log, roundtrips
+from shared.core.clients import firestore_client
 from shared.core.models import ContactRef
 from shared.crm import paths
-from shared.crm.contacts import sort_key
 from shared.crm.paths import contact_index_ref, contact_index_state_ref, contact_key_ref
 
 BACKFILL_PER_PASS = 2000  # contacts checked per sync pass while an account's scan runs
@@ -53,11 +53,10 @@ REFRESH_DAYS = 7  # a complete index is checked against the contacts again after
 BACKFILL_PAGE = 200
 BACKFILL_WORKERS = 8
 MAX_ADDRESS_BYTES = 1000  # longer "addresses" are not addresses; never indexed
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _db() -> Any:
-    from shared.core.clients import firestore_client
-
     return firestore_client()
 
 
@@ -79,7 +78,7 @@ def _entry_info(data: dict[str, Any]) -> dict[str, Any]:
 
 def reconcile(account_id: str, contact_id: str) -> None:
     """Make the index say what `accounts/{account_id}/contacts/{contact_id}` says now (transaction)."""
-    from google.cloud import firestore
+    from google.cloud import firestore  # lazy: Google's client libraries load on first use (cold start)
 
     contact = _db().document(paths.contact_path(account_id, contact_id))
     kref = contact_key_ref(account_id, contact_id)
@@ -120,6 +119,14 @@ def reconcile(account_id: str, contact_id: str) -> None:
                 tx.set(kref, {"accountId": account_id, "contactId": contact_id, "email": new, "updatedAt": now})
 
     run(_db().transaction())
+
+
+def sort_key(c: ContactRef) -> tuple[datetime, str]:
+    """R13 order: created first wins, ties broken by id."""
+    created = c.createdAt or _EPOCH
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return (created, c.id)
 
 
 def _earliest(doc: dict[str, Any]) -> ContactRef | None:

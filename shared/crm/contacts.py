@@ -22,12 +22,12 @@ from typing import Any
 from shared.core.clients import firestore_client
 from shared.core.models import ContactRef
 from shared.core.roundtrips import ContextPool  # threads metered with their caller
-from shared.crm import paths
+from shared.crm import contact_index, paths
+from shared.crm.contact_index import reconcile, sort_key
 from shared.crm.paths import contact_index_state_ref
 
 IN_QUERY_LIMIT = 30
 QUERY_WORKERS = 8  # Firestore's limit on values of one `in` filter
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _cap(part: str) -> str:
@@ -65,7 +65,9 @@ def _variant_chunks(addresses: Iterable[str]) -> list[list[str]]:
 
 def _run_queries(col: Any, chunks: list[list[str]]) -> list[list[Any]]:
     """`email in chunk` for every chunk, concurrently when there are several (one round trip each)."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
+    from google.cloud.firestore_v1.base_query import (
+        FieldFilter,  # lazy: the Firestore client library loads on first use (cold start)
+    )
 
     def run(chunk: list[str]) -> list[Any]:
         return list(col.where(filter=FieldFilter("email", "in", chunk)).stream())
@@ -74,14 +76,6 @@ def _run_queries(col: Any, chunks: list[list[str]]) -> list[list[Any]]:
         return [run(c) for c in chunks]
     with ContextPool(max_workers=min(QUERY_WORKERS, len(chunks))) as pool:
         return list(pool.map(run, chunks))
-
-
-def sort_key(c: ContactRef) -> tuple[datetime, str]:
-    """R13 order: created first wins, ties broken by id."""
-    created = c.createdAt or _EPOCH
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=UTC)
-    return (created, c.id)
 
 
 def _contact_from(snap: Any) -> ContactRef:
@@ -100,8 +94,6 @@ def find_contacts(account_id: str, addresses: Iterable[str], indexed: bool | Non
     """The earliest-created contact per address (lower-cased key) among `addresses` (R11b, R13).
 
     `indexed`: whether the account's contact index is complete (None: read it here)."""
-    from shared.crm import contact_index
-
     wanted = {a.strip().lower() for a in addresses if a and a.strip()}
     if not wanted:
         return {}
@@ -156,7 +148,9 @@ def auto_contact_id(address: str) -> str:
 
 def create_contact_if_absent(account_id: str, address: str, name: str, source: str) -> ContactRef:
     """R16: the existing earliest contact for `address`, else a new one (create-if-absent)."""
-    from google.api_core.exceptions import AlreadyExists
+    from google.api_core.exceptions import (
+        AlreadyExists,  # lazy: the Firestore client library loads on first use (cold start)
+    )
 
     key = address.strip().lower()
     existing = find_contacts(account_id, [key]).get(key)
@@ -169,7 +163,6 @@ def create_contact_if_absent(account_id: str, address: str, name: str, source: s
         ref.create({"email": key, "name": name or "", "createdAt": created, "source": source})
     except AlreadyExists:
         return _contact_from(ref.get())
-    from shared.crm.contact_index import reconcile
 
     reconcile(account_id, cid)  # matched at once, not only when the trigger has run (R16: later replies sync)
     return ContactRef(id=cid, email=key, name=name or "", createdAt=created)

@@ -14,6 +14,7 @@ from typing import Any
 from shared.core.clients import firestore_client
 from shared.core.crypto import Sealed, open_sealed, seal
 from shared.core.models import Link, Mailbox, StoredToken
+from shared.core.secrets import SecretUnavailable
 from shared.crm import paths
 from shared.crm.paths import link_ref, mailbox_ref, token_ref, user_ref
 
@@ -34,7 +35,9 @@ def get_link(account_id: str, user_id: str) -> Link | None:
 
 def links_for_mailbox(mailbox_id: str, tx: Any = None) -> list[Link]:
     """Every (account, user) linked to the mailbox; read inside `tx` when one is given."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
+    from google.cloud.firestore_v1.base_query import (
+        FieldFilter,  # lazy: the Firestore client library loads on first use (cold start)
+    )
 
     q = firestore_client().collection(paths.LINKS).where(filter=FieldFilter("mailboxId", "==", mailbox_id))
     snaps = tx.get(q) if tx is not None else q.stream()
@@ -64,8 +67,6 @@ def load_refresh_token(mailbox_id: str) -> str | None:
 def open_token(mailbox_id: str, token_doc: dict[str, Any] | None) -> str | None:
     """The refresh token of a `sync_tokens` document the caller already read (the sync reads it with the
     mailbox, the send path in its one batched read); None when there is no document."""
-    from shared.core.secrets import SecretUnavailable
-
     if not token_doc:
         return None
     t = StoredToken.from_doc(token_doc)
@@ -95,7 +96,7 @@ def set_status(mailbox_id: str, status: str, reason: str | None, rejected_token:
     learns of the refusal after the new token was stored; then the mailbox is not marked, because the
     refusal is about a token nobody uses any more (the new connection stays connected).
     """
-    from google.cloud import firestore
+    from google.cloud import firestore  # lazy: Google's client libraries load on first use (cold start)
 
     db = firestore_client()
     links = links_for_mailbox(mailbox_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from shared.core.clients import firestore_client
 from shared.crm.blocklist import EMPTY, Blocklist
 from shared.crm.paths import settings_ref
 
@@ -23,8 +24,6 @@ def blocklist_from(snapshot: Any) -> Blocklist:
 
 def blocklists(account_ids: Iterable[str]) -> dict[str, Blocklist]:
     """accountId -> its blocklist, in one round trip."""
-    from shared.core.clients import firestore_client
-
     ids = sorted(set(account_ids))
     if not ids:
         return {}

@@ -14,17 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.core import log
-from shared.crm.paths import skip_ref
+from shared.core.clients import firestore_client
+from shared.crm.paths import mailbox_ref, skip_ref
 
 LAST_KEPT = 10
 
 
 def record_skip(mailbox_id: str, gmail_message_id: str, reason: str) -> bool:
     """Record that the message was passed over; True when this call recorded it (first time)."""
-    from google.cloud import firestore
-
-    from shared.core.clients import firestore_client
-    from shared.crm.paths import mailbox_ref
+    from google.cloud import firestore  # lazy: Google's client libraries load on first use (cold start)
 
     ref = skip_ref(mailbox_id, gmail_message_id)
     mref = mailbox_ref(mailbox_id)

@@ -23,7 +23,9 @@ from shared.core.config import REQUIRED_SCOPES, get_config
 from shared.core.events import CrmEvent, publish
 from shared.core.models import Mailbox
 from shared.core.secrets import get_secret
+from shared.crm.connection import ConnectionState, decide_mailbox
 from shared.crm.mailboxes import get_mailbox, load_refresh_token, open_token, set_status
+from shared.gmail.service import build_gmail
 
 OAUTH_CLIENT_SECRET = "oauth-client"
 _token_cache: dict[str, tuple[str, datetime, str]] = {}  # mailbox -> (access token, expiry, refresh token)
@@ -65,7 +67,7 @@ class GmailSession:
 
 
 def is_invalid_grant(exc: BaseException) -> bool:
-    from google.auth.exceptions import RefreshError
+    from google.auth.exceptions import RefreshError  # lazy: google-auth loads on first use (cold start)
 
     if not isinstance(exc, RefreshError):
         return False
@@ -126,7 +128,7 @@ def credentials_from(mailbox_id: str, refresh_token: str) -> Any:
     `creds.token` is None when there is no valid cached token: call `refresh` (the send path does that
     in parallel with its own writes; Gmail calls would also refresh by themselves).
     """
-    from google.oauth2.credentials import Credentials
+    from google.oauth2.credentials import Credentials  # lazy: google-auth loads on first use (cold start)
 
     client = oauth_client()
     creds = Credentials(token=None, refresh_token=refresh_token, token_uri=get_config().oauth_token_uri,
@@ -142,7 +144,7 @@ def credentials_from(mailbox_id: str, refresh_token: str) -> Any:
 
 def refresh(mailbox_id: str, address: str, creds: Any) -> None:
     """Get a new access token (R5 when Google rejects the refresh token) and cache it for the instance."""
-    from google.auth.transport.requests import Request
+    from google.auth.transport.requests import Request  # lazy: google-auth loads on first use (cold start)
 
     stored = creds.refresh_token  # the cache is keyed by what Firestore holds
     with reauth_guard(mailbox_id, address, creds):
@@ -154,9 +156,6 @@ def refresh(mailbox_id: str, address: str, creds: Any) -> None:
 
 def open_gmail(mailbox_id: str) -> GmailSession:
     """A Gmail session for a connected mailbox, or NotConnected / ReauthRequired."""
-    from shared.crm.connection import ConnectionState, decide_mailbox
-    from shared.gmail.service import build_gmail
-
     mb = get_mailbox(mailbox_id)
     state = decide_mailbox(mb).state
     if mb is None or state is ConnectionState.DISCONNECTED:
@@ -171,8 +170,6 @@ def open_gmail(mailbox_id: str) -> GmailSession:
 def open_gmail_from(mailbox_id: str, mb: Mailbox, token_doc: dict[str, Any] | None) -> GmailSession:
     """`open_gmail` from the mailbox and token documents the caller already read (the sync reads
     both in one round trip), so no further Firestore read is made."""
-    from shared.gmail.service import build_gmail
-
     if mb.status == "disconnected":
         raise NotConnected(mailbox_id)
     if mb.status == "reauth_required":

@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from shared.gmail.credentials import is_invalid_grant
+
 
 class Outcome(enum.Enum):
     RATE_LIMITED = "rate_limited"  # per-user or per-project rate: nothing happened, retry after a pause
@@ -79,8 +81,6 @@ def outcome_for(status: int, reason: str, message: str = "", *, history: bool = 
 
 def classify(exc: BaseException, *, history: bool = False) -> GmailErrorInfo:
     """What a Gmail failure means. `history=True` for history.list, where 404 means the cursor expired."""
-    from shared.gmail.credentials import is_invalid_grant
-
     if is_invalid_grant(exc):
         return GmailErrorInfo(0, "invalid_grant", "refresh token rejected", Outcome.REAUTH)
     if getattr(exc, "resp", None) is None:

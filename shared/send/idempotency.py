@@ -93,7 +93,11 @@ def begin(account_id: str, user_id: str, key: str, *, fingerprint: str, rfc822_m
 
     Waits up to `wait_seconds` for a running attempt to finish; raises InProgress after that.
     """
-    from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
+    from google.api_core.exceptions import (  # lazy: the Firestore client library loads on first use (cold start)
+        AlreadyExists,
+        FailedPrecondition,
+        NotFound,
+    )
 
     record_id = paths.idempotency_id(account_id, user_id, key)
     ref = _ref(record_id)
@@ -160,7 +164,9 @@ def release(claim: Claim) -> None:
 
 def delete_expired(*, page_size: int = 400, deadline: float | None = None) -> int:
     """Drop records past expireAt (quota_reset; a TTL policy does the same in production)."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
+    from google.cloud.firestore_v1.base_query import (
+        FieldFilter,  # lazy: the Firestore client library loads on first use (cold start)
+    )
 
     q = firestore_client().collection(paths.IDEMPOTENCY).where(filter=FieldFilter("expireAt", "<", _now()))
     return delete_matching(q, page_size=page_size, deadline=deadline)

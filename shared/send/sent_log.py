@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import roundtrips
+from shared.core import log, roundtrips
 from shared.core.budget import fit_strings
 from shared.core.clients import firestore_client
 from shared.core.models import Message, ThreadMap
@@ -98,7 +98,11 @@ def log_sent(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread_snap
 
     `announce(result)` runs as soon as the message is durable (the CRM event).
     """
-    from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
+    from google.api_core.exceptions import (  # lazy: the Firestore client library loads on first use (cold start)
+        AlreadyExists,
+        FailedPrecondition,
+        NotFound,
+    )
 
     req = ctx.req
     now = datetime.now(UTC)
@@ -193,7 +197,9 @@ def _one_at_a_time(ctx: SendContext, claim: idempotency.Claim, sent: Sent, doc: 
 def claim_thread(ctx: SendContext, gmail_thread_id: str) -> ThreadMap:
     """R10/R14: map the thread to the conversation and claim it for this account (create if absent,
     else the shared transaction when the map lacks this account or an owner)."""
-    from google.api_core.exceptions import AlreadyExists
+    from google.api_core.exceptions import (
+        AlreadyExists,  # lazy: the Firestore client library loads on first use (cold start)
+    )
 
     account = ctx.req.account_id
     fresh = ThreadMap(mailboxId=ctx.mailbox_id, gmailThreadId=gmail_thread_id, ownerAccountId=account,
@@ -214,8 +220,6 @@ def claim_thread(ctx: SendContext, gmail_thread_id: str) -> ThreadMap:
 
 def _quietly(fn: Any, ctx: SendContext, conversation_id: str) -> None:
     """The conversation summary is a summary: the message is logged either way, so the send succeeded."""
-    from shared.core import log
-
     try:
         fn()
     except Exception as exc:

@@ -40,7 +40,16 @@ from shared.core import log, roundtrips
 from shared.core.config import get_config
 from shared.core.times import aware
 from shared.crm import paths
+from shared.crm.mailboxes import links_for_mailbox
+from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail_from, reauth_guard
+from shared.gmail.fetch import GmailUnavailable, HistoryExpired, iter_history
+from shared.gmail.pacing import bucket_for
+from shared.sync import lease, renewal, sweep
+from shared.sync.deadline import Deadline
+from shared.sync.engine import linked_accounts, mirror_status, record_error, sync_pass
+from shared.sync.lease import cursor_fields
 from shared.sync.messages import PushMessage
+from shared.sync.requests import request_sync
 
 
 @dataclass
@@ -75,8 +84,6 @@ def _kind(msg: PushMessage) -> str:
 
 
 def _sweep(shard: int | None) -> Result:
-    from shared.sync import sweep
-
     with roundtrips.metering() as meter:
         if shard is None:
             shards = sweep.fan_out()
@@ -89,8 +96,6 @@ def _sweep(shard: int | None) -> Result:
 
 
 def sync_mailbox(mailbox_id: str, msg: PushMessage) -> Result:
-    from shared.sync.deadline import Deadline
-
     result = Result(kind=_kind(msg))
     deadline = Deadline(get_config().sync_deadline_seconds)
     with roundtrips.metering() as meter, roundtrips.ContextPool(max_workers=2) as side:
@@ -129,14 +134,6 @@ def _as_int(value: Any) -> int | None:
 
 
 def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side: Any) -> None:
-    from shared.crm.mailboxes import links_for_mailbox
-    from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail_from
-    from shared.gmail.fetch import GmailUnavailable
-    from shared.gmail.pacing import bucket_for
-    from shared.sync import lease, renewal
-    from shared.sync.engine import linked_accounts, record_error
-    from shared.sync.requests import request_sync
-
     cfg = get_config()
     notification = not msg.force
     links_future = side.submit(links_for_mailbox, mailbox_id) if notification else None
@@ -201,8 +198,6 @@ def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side
 
 def _take_lease(snap: Any, msg: PushMessage, deadline: Any, result: Result) -> Any:
     """The lease, or None when a live holder took our request over (or our deadline came first)."""
-    from shared.sync import lease
-
     cfg = get_config()
     owner = lease.new_owner()
     force = msg.force
@@ -225,10 +220,6 @@ def _take_lease(snap: Any, msg: PushMessage, deadline: Any, result: Result) -> A
 
 def _probe(session: Any, snap: Any, cursor: int, pace: Any, result: Result) -> bool:
     """A forced sync of an idle mailbox: one history page; nothing new → one write, no lease."""
-    from shared.gmail.credentials import reauth_guard
-    from shared.gmail.fetch import HistoryExpired, iter_history
-    from shared.sync import lease
-
     started = datetime.now(UTC)
     try:
         with reauth_guard(session.mailbox_id, session.address, session.credentials):
@@ -246,9 +237,6 @@ def _probe(session: Any, snap: Any, cursor: int, pace: Any, result: Result) -> b
 
 
 def _renew_if_due(session: Any, mb: Any, pace: Any, result: Result) -> dict[str, Any]:
-    from shared.gmail.credentials import reauth_guard
-    from shared.sync import renewal
-
     now = datetime.now(UTC)
     if not renewal.renewal_due(mb, now):
         return {}
@@ -262,8 +250,6 @@ def _mirror_lapse(mailbox_id: str, renew: dict[str, Any], links: list[Any] | Non
     """A lapse found or ended: show it on the linked users too (rare: one write per user)."""
     if "watchLapsedAt" not in renew:
         return
-    from shared.crm.mailboxes import links_for_mailbox
-    from shared.sync import renewal
 
     renewal.mirror_lapse(mailbox_id, links if links is not None else links_for_mailbox(mailbox_id),
                          renew["watchLapsedAt"])
@@ -272,9 +258,6 @@ def _mirror_lapse(mailbox_id: str, renew: dict[str, Any], links: list[Any] | Non
 def finish_fields(mailbox_id: str, data: dict[str, Any], history_id: int | None, force_set: bool,
                   started: datetime, renew: dict[str, Any], internal_ms: int | None = None) -> dict[str, Any]:
     """The last write of a whole pass: cursor, last sync, when the pass began, next sweep, renewal."""
-    from shared.sync import renewal, sweep
-    from shared.sync.lease import cursor_fields
-
     now = datetime.now(UTC)
     fields = cursor_fields(data, history_id, internal_ms, force_set=force_set)
     fields.update({"lastSyncAt": now, "lastPassStartedAt": started, "lastError": None})
@@ -292,10 +275,6 @@ def _final_fields(mailbox_id: str, stats: Any, started: datetime, renew: dict[st
 def _passes(session: Any, held: Any, deadline: Any, links: list[Any], pace: Any, result: Result, side: Any,
             accounts: Any = None) -> None:
     """Passes under the lease until no message arrived meanwhile (or the deadline: continuation)."""
-    from shared.gmail.credentials import reauth_guard
-    from shared.sync.engine import mirror_status, sync_pass
-    from shared.sync.requests import request_sync
-
     while True:
         if result.passes:
             roundtrips.pass_began()  # SPEC §5 bounds a pass: this one's first message counts from here

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 from shared.attachments.sent_ids import Candidate, record_ids
 from shared.core import log, roundtrips
+from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.events import CrmEvent, publish
 from shared.core.models import ContactRef, Link, Mailbox, ThreadMap
@@ -45,7 +46,7 @@ from shared.crm.contacts import find_contacts, find_user_emails
 from shared.crm.conversations import Touch, store_document, touch_conversations
 from shared.crm.fit import fit_message
 from shared.crm.mailboxes import links_for_mailbox
-from shared.crm.paths import contact_index_state_ref, mailbox_ref, message_ref, settings_ref, user_ref
+from shared.crm.paths import contact_index_state_ref, mailbox_ref, message_ref, settings_ref, thread_ref, user_ref
 from shared.crm.settings import blocklist_from
 from shared.crm.skipped import record_skip
 from shared.crm.threads import get_threads, map_conversation
@@ -133,8 +134,6 @@ LinkedAccounts = tuple[dict[str, frozenset[str]], dict[str, Blocklist], dict[str
 def linked_accounts(links: list[Link]) -> LinkedAccounts:
     """The linked users' Auto BCC addresses, each account's blocklist (R21), whether its contact index is
     complete and whether it is due a scan (R11b), in one round trip."""
-    from shared.core.clients import firestore_client
-
     out: dict[str, set[str]] = defaultdict(set)
     refs = [user_ref(ln.accountId, ln.userId) for ln in links]
     by_path = {r.path: ln for r, ln in zip(refs, links, strict=True)}
@@ -447,10 +446,12 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
     send_email wrote first) nothing is written and the slow path decides per
     document.
     """
-    from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument
-
-    from shared.core.clients import firestore_client
-    from shared.crm.paths import thread_ref
+    from google.api_core.exceptions import (  # lazy: the Firestore client library loads on first use (cold start)
+        AlreadyExists,
+        Conflict,
+        FailedPrecondition,
+        InvalidArgument,
+    )
 
     if not items or len(items) + len(created) > MAX_BATCH_WRITES:
         return False
@@ -473,7 +474,9 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
 def _write_slow(ctx: _Context, items: list[_Item], fills: list[Candidate]) -> list[_Item]:
     """Document by document, create-if-absent; returns the items that are ours to announce. A CRM send
     (R18b) that send_email logged meanwhile joins `fills` (its attachments lack Gmail's ids, R20)."""
-    from google.api_core.exceptions import InvalidArgument
+    from google.api_core.exceptions import (
+        InvalidArgument,  # lazy: the Firestore client library loads on first use (cold start)
+    )
 
     out: list[_Item] = []
     refused: set[str] = set()

@@ -30,10 +30,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.core import log
+from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.models import Mailbox
 from shared.core.times import aware
 from shared.crm import paths
+from shared.crm.paths import user_ref
+from shared.gmail.credentials import is_invalid_grant
+from shared.gmail.pacing import UNITS
+from shared.gmail.watch import start_watch
+from shared.sync.requests import request_renewals
 
 PAGE_SIZE = 300
 _clock = time.monotonic  # the budget's clock (a test stops a run after its first page)
@@ -56,10 +62,6 @@ def renew(session: Any, mb: Mailbox, now: datetime, pace: Any = None) -> dict[st
     A failure is logged and left to the next sync or the daily fan-out; it never
     fails the sync itself (the cursor, not the watch, is the truth).
     """
-    from shared.gmail.watch import start_watch
-    from shared.gmail.credentials import is_invalid_grant
-    from shared.gmail.pacing import UNITS
-
     exp = aware(mb.watchExpiration)
     lapsed = exp is not None and exp <= now
     if lapsed and mb.watchLapsedAt is None:
@@ -84,8 +86,6 @@ def renew(session: Any, mb: Mailbox, now: datetime, pace: Any = None) -> dict[st
 
 def mirror_lapse(mailbox_id: str, links: list[Any], lapsed_at: datetime | None) -> None:
     """Show a lapse (or its end) on the linked users' emailSync, where the CRM reads status."""
-    from shared.crm.paths import user_ref
-
     for ln in links:
         user_ref(ln.accountId, ln.userId).set({"emailSync": {"watchLapsedAt": lapsed_at}}, merge=True)
 
@@ -109,9 +109,9 @@ def _micros(at: datetime | None) -> int:
 def due_query(threshold: datetime, after: dict[str, Any] | None) -> Any:
     """Connected mailboxes whose watch ends before `threshold`, in expiration order (index: status,
     watchExpiration); `after` resumes behind the last one a previous run handled."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
-    from shared.core.clients import firestore_client
+    from google.cloud.firestore_v1.base_query import (
+        FieldFilter,  # lazy: the Firestore client library loads on first use (cold start)
+    )
 
     col = firestore_client().collection(paths.MAILBOXES)
     q = (col.where(filter=FieldFilter("status", "==", "connected"))
@@ -125,8 +125,6 @@ def due_query(threshold: datetime, after: dict[str, Any] | None) -> Any:
 
 def fan_out(deadline: float, now: datetime | None = None, after: dict[str, Any] | None = None) -> FanOutReport:
     """Publish a renewal for every connected mailbox whose watch is due, until `deadline` (monotonic)."""
-    from shared.sync.requests import request_renewals
-
     now = now or datetime.now(UTC)
     threshold = now + timedelta(seconds=get_config().watch_renew_within_seconds)
     report = FanOutReport(after=after)

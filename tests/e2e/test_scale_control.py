@@ -248,7 +248,7 @@ def test_the_renewal_fan_out_resumes_behind_the_last_mailbox_it_handled(world: A
     world.collection("sync_mailboxes").document(paths.mailbox_id("gone@gmail.test")).set(
         {"address": "gone@gmail.test", "status": "reauth_required", "watchExpiration": same})
     published: list[str] = []
-    monkeypatch.setattr("shared.sync.requests.request_renewals",
+    monkeypatch.setattr(renewal, "request_renewals",
                         lambda addresses, timeout=30.0: len([published.append(a) for a in addresses]))
     monkeypatch.setattr(renewal, "PAGE_SIZE", 2)
     first = renewal.fan_out(time.monotonic() + 60)
