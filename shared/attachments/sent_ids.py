@@ -78,7 +78,7 @@ ATTEMPTS = 2  # a document changed between our read and our write is read again 
 
 def record_ids(candidates: Sequence[Candidate]) -> int:
     """Write the missing ids of the candidates' documents; returns how many documents were written."""
-    from google.api_core.exceptions import (  # lazy: the Firestore client library loads on first use (cold start)
+    from google.api_core.exceptions import (  # lazy: Firestore library (cold start)
         FailedPrecondition,
         InvalidArgument,
         NotFound,

@@ -206,7 +206,7 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> Logged
 def _again_when_aborted() -> Any:
     """Google's retry for ABORTED (contention: "retry the request", Firestore's error guide), within the
     webhook's patience; anything else still fails the copy."""
-    from google.api_core import exceptions, retry  # lazy: the Firestore client library loads on first use (cold start)
+    from google.api_core import exceptions, retry  # lazy: Firestore library (cold start)
 
     return retry.Retry(predicate=retry.if_exception_type(exceptions.Aborted), initial=0.2, maximum=2.0,
                        multiplier=2.0, timeout=ABORTED_RETRY_SECONDS)

@@ -63,9 +63,7 @@ def ensure_address(account_id: str, user_id: str) -> str:
     the route is there already (every call after the first), a create when not;
     a concurrent create of the same deterministic document is the same write.
     """
-    from google.api_core.exceptions import (
-        AlreadyExists,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.api_core.exceptions import AlreadyExists  # lazy: Firestore library (cold start)
 
     route, token = user_route(account_id, user_id)
     ref = firestore_client().collection(paths.AUTO_BCC).document(token)

@@ -151,7 +151,7 @@ def commit_connection(
     auto_bcc_token: str,
 ) -> ConnectOutcome:
     """Step 2: the one transaction that makes the connection real (see the module doc)."""
-    from google.cloud import firestore  # lazy: Google's client libraries load on first use (cold start)
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     mailbox_id = paths.mailbox_id(profile.address)
     db = firestore_client()
@@ -216,7 +216,7 @@ def commit_connection(
 
 def remove_connection(account_id: str, user_id: str) -> DisconnectOutcome:
     """R4 in one transaction: unlink, mark the user disconnected, retire the mailbox if it was the last link."""
-    from google.cloud import firestore  # lazy: Google's client libraries load on first use (cold start)
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     db = firestore_client()
 

@@ -164,7 +164,7 @@ def bind_browser(claims: StateClaims, presented: str | None, offered: str) -> tu
     a fresh one to bind if no browser owns the state yet. A different browser gets StateError
     ("session_mismatch"); the owner may open the URL again.
     """
-    from google.cloud import firestore  # lazy: Google's client libraries load on first use (cold start)
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     db = firestore_client()
     ref = db.collection(paths.OAUTH_STATES).document(claims.nonce)
@@ -190,7 +190,7 @@ def consume_state(claims: StateClaims, presented: str | None) -> str:
     callback from any other browser is refused with `session_mismatch` and leaves the state unspent,
     so a stranger holding the callback URL cannot use it up before the rep's own browser arrives.
     """
-    from google.cloud import firestore  # lazy: Google's client libraries load on first use (cold start)
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     db = firestore_client()
     ref = db.collection(paths.OAUTH_STATES).document(claims.nonce)

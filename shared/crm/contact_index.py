@@ -78,7 +78,7 @@ def _entry_info(data: dict[str, Any]) -> dict[str, Any]:
 
 def reconcile(account_id: str, contact_id: str) -> None:
     """Make the index say what `accounts/{account_id}/contacts/{contact_id}` says now (transaction)."""
-    from google.cloud import firestore  # lazy: Google's client libraries load on first use (cold start)
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     contact = _db().document(paths.contact_path(account_id, contact_id))
     kref = contact_key_ref(account_id, contact_id)

@@ -65,9 +65,7 @@ def _variant_chunks(addresses: Iterable[str]) -> list[list[str]]:
 
 def _run_queries(col: Any, chunks: list[list[str]]) -> list[list[Any]]:
     """`email in chunk` for every chunk, concurrently when there are several (one round trip each)."""
-    from google.cloud.firestore_v1.base_query import (
-        FieldFilter,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     def run(chunk: list[str]) -> list[Any]:
         return list(col.where(filter=FieldFilter("email", "in", chunk)).stream())
@@ -148,9 +146,7 @@ def auto_contact_id(address: str) -> str:
 
 def create_contact_if_absent(account_id: str, address: str, name: str, source: str) -> ContactRef:
     """R16: the existing earliest contact for `address`, else a new one (create-if-absent)."""
-    from google.api_core.exceptions import (
-        AlreadyExists,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.api_core.exceptions import AlreadyExists  # lazy: Firestore library (cold start)
 
     key = address.strip().lower()
     existing = find_contacts(account_id, [key]).get(key)

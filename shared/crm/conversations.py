@@ -35,9 +35,7 @@ def store_message(account_id: str, conversation_id: str, message_id: str, msg: M
 
 def store_document(account_id: str, conversation_id: str, message_id: str, doc: dict[str, Any]) -> bool:
     """`store_message` for a document already built (and fitted, R22); True when this call created it."""
-    from google.api_core.exceptions import (
-        AlreadyExists,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.api_core.exceptions import AlreadyExists  # lazy: Firestore library (cold start)
 
     doc = dict(doc)
     if doc.get("createdAt") is None:
@@ -65,7 +63,7 @@ def touch_conversation(account_id: str, conversation_id: str, contact_id: str, a
     pass at the same time), and the emulator makes each conflicting one wait
     about 2 s, after 5 attempts failing the whole call.
     """
-    from google.api_core.exceptions import (  # lazy: the Firestore client library loads on first use (cold start)
+    from google.api_core.exceptions import (  # lazy: Firestore library (cold start)
         AlreadyExists,
         FailedPrecondition,
         NotFound,
@@ -135,7 +133,7 @@ def touch_conversations(touches: list[Touch]) -> int:
     every conversation of a chunk at once and make several mailboxes of one
     account queue behind each other.
     """
-    from google.api_core.exceptions import (  # lazy: the Firestore client library loads on first use (cold start)
+    from google.api_core.exceptions import (  # lazy: Firestore library (cold start)
         AlreadyExists,
         Conflict,
         FailedPrecondition,

@@ -35,9 +35,7 @@ def get_link(account_id: str, user_id: str) -> Link | None:
 
 def links_for_mailbox(mailbox_id: str, tx: Any = None) -> list[Link]:
     """Every (account, user) linked to the mailbox; read inside `tx` when one is given."""
-    from google.cloud.firestore_v1.base_query import (
-        FieldFilter,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     q = firestore_client().collection(paths.LINKS).where(filter=FieldFilter("mailboxId", "==", mailbox_id))
     snaps = tx.get(q) if tx is not None else q.stream()
@@ -96,7 +94,7 @@ def set_status(mailbox_id: str, status: str, reason: str | None, rejected_token:
     learns of the refusal after the new token was stored; then the mailbox is not marked, because the
     refusal is about a token nobody uses any more (the new connection stays connected).
     """
-    from google.cloud import firestore  # lazy: Google's client libraries load on first use (cold start)
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     db = firestore_client()
     links = links_for_mailbox(mailbox_id)

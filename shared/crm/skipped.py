@@ -22,7 +22,7 @@ LAST_KEPT = 10
 
 def record_skip(mailbox_id: str, gmail_message_id: str, reason: str) -> bool:
     """Record that the message was passed over; True when this call recorded it (first time)."""
-    from google.cloud import firestore  # lazy: Google's client libraries load on first use (cold start)
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     ref = skip_ref(mailbox_id, gmail_message_id)
     mref = mailbox_ref(mailbox_id)

@@ -43,7 +43,7 @@ def map_conversation(mailbox_id: str, gmail_thread_id: str, account_id: str, con
     Returns the map as stored: when the account already had a conversation for
     this thread, that one is kept (the caller should use it).
     """
-    from google.cloud import firestore  # lazy: Google's client libraries load on first use (cold start)
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     ref = thread_ref(mailbox_id, gmail_thread_id)
 

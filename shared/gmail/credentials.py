@@ -67,7 +67,7 @@ class GmailSession:
 
 
 def is_invalid_grant(exc: BaseException) -> bool:
-    from google.auth.exceptions import RefreshError  # lazy: google-auth loads on first use (cold start)
+    from google.auth.exceptions import RefreshError  # lazy: google-auth (cold start)
 
     if not isinstance(exc, RefreshError):
         return False
@@ -128,7 +128,7 @@ def credentials_from(mailbox_id: str, refresh_token: str) -> Any:
     `creds.token` is None when there is no valid cached token: call `refresh` (the send path does that
     in parallel with its own writes; Gmail calls would also refresh by themselves).
     """
-    from google.oauth2.credentials import Credentials  # lazy: google-auth loads on first use (cold start)
+    from google.oauth2.credentials import Credentials  # lazy: google-auth (cold start)
 
     client = oauth_client()
     creds = Credentials(token=None, refresh_token=refresh_token, token_uri=get_config().oauth_token_uri,
@@ -144,7 +144,7 @@ def credentials_from(mailbox_id: str, refresh_token: str) -> Any:
 
 def refresh(mailbox_id: str, address: str, creds: Any) -> None:
     """Get a new access token (R5 when Google rejects the refresh token) and cache it for the instance."""
-    from google.auth.transport.requests import Request  # lazy: google-auth loads on first use (cold start)
+    from google.auth.transport.requests import Request  # lazy: google-auth (cold start)
 
     stored = creds.refresh_token  # the cache is keyed by what Firestore holds
     with reauth_guard(mailbox_id, address, creds):

@@ -39,7 +39,7 @@ class ApiError(Exception):
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> flask.Response:
-    import flask  # lazy: Flask loads on first use (cold start)
+    import flask  # lazy: Flask (cold start)
 
     resp = flask.Response(json.dumps(obj, default=str), status=status, mimetype="application/json")
     for k, v in (headers or {}).items():
@@ -153,7 +153,7 @@ def _where(parent: str, key: str | int | None) -> str:
 
 def _client_error(exc: Exception) -> ApiError | None:
     """Werkzeug's own 4xx (a body shorter than its Content-Length, a malformed header…) stays a 4xx."""
-    from werkzeug.exceptions import HTTPException  # lazy: Flask loads on first use (cold start)
+    from werkzeug.exceptions import HTTPException  # lazy: Flask (cold start)
 
     if isinstance(exc, HTTPException) and exc.code is not None and 400 <= exc.code < 500:
         return ApiError(exc.code, "bad_request", exc.description or "the request could not be read")

@@ -93,7 +93,7 @@ def begin(account_id: str, user_id: str, key: str, *, fingerprint: str, rfc822_m
 
     Waits up to `wait_seconds` for a running attempt to finish; raises InProgress after that.
     """
-    from google.api_core.exceptions import (  # lazy: the Firestore client library loads on first use (cold start)
+    from google.api_core.exceptions import (  # lazy: Firestore library (cold start)
         AlreadyExists,
         FailedPrecondition,
         NotFound,
@@ -164,9 +164,7 @@ def release(claim: Claim) -> None:
 
 def delete_expired(*, page_size: int = 400, deadline: float | None = None) -> int:
     """Drop records past expireAt (quota_reset; a TTL policy does the same in production)."""
-    from google.cloud.firestore_v1.base_query import (
-        FieldFilter,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     q = firestore_client().collection(paths.IDEMPOTENCY).where(filter=FieldFilter("expireAt", "<", _now()))
     return delete_matching(q, page_size=page_size, deadline=deadline)

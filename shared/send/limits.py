@@ -78,9 +78,7 @@ def _slots() -> Any:
 
 def taken_slots(mailbox_id: str, day: str) -> set[int]:
     """Numbers of the day's claimed slots: one range query over document ids, ids only."""
-    from google.cloud.firestore_v1.base_query import (
-        FieldFilter,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     prefix = f"{mailbox_id}_{day}_"
     col = _slots()
@@ -97,7 +95,7 @@ def taken_slots(mailbox_id: str, day: str) -> set[int]:
 
 
 def slot_doc(slot: Slot, owner: str, expire_at: datetime) -> dict[str, Any]:
-    from google.cloud import firestore  # lazy: Google's client libraries load on first use (cold start)
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     return {"mailboxId": slot.mailbox_id, "day": slot.day, "idempotencyKey": owner,
             "createdAt": firestore.SERVER_TIMESTAMP, "expireAt": expire_at}
@@ -109,9 +107,7 @@ def expiry(now: datetime | None = None) -> datetime:
 
 
 def _try_create(slot: Slot, owner: str, expire_at: datetime) -> bool:
-    from google.api_core.exceptions import (
-        AlreadyExists,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.api_core.exceptions import AlreadyExists  # lazy: Firestore library (cold start)
 
     try:
         roundtrips.note("slot create")
@@ -178,9 +174,7 @@ def release_slot(slot: Slot) -> None:
 
 def slot_held_by(owner: str, mailbox_id: str, day: str) -> Slot | None:
     """The slot an earlier attempt of this idempotency record claimed today (a crashed send's retry reuses it)."""
-    from google.cloud.firestore_v1.base_query import (
-        FieldFilter,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     roundtrips.note("slot of a crashed attempt")
     for snap in _slots().where(filter=FieldFilter("idempotencyKey", "==", owner)).select([]).stream():
@@ -200,9 +194,7 @@ def parse_slot_id(doc_id: str) -> Slot | None:
 
 def delete_days_before(day: str, *, page_size: int = 400, deadline: float | None = None) -> int:
     """Delete slot documents of days before `day` (quota_reset); paged, stops at `deadline` (monotonic)."""
-    from google.cloud.firestore_v1.base_query import (
-        FieldFilter,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     q = _slots().where(filter=FieldFilter("day", "<", day))
     return delete_matching(q, page_size=page_size, deadline=deadline)

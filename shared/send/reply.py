@@ -73,9 +73,7 @@ def find_parent(account_id: str, contact_id: str, message_id: str, own: Any) -> 
 
 
 def _logged_elsewhere(account_id: str, contact_id: str, message_id: str) -> Any:
-    from google.cloud.firestore_v1.base_query import (
-        FieldFilter,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     if not message_id.startswith(GMAIL_PREFIX) or len(message_id) == len(GMAIL_PREFIX):
         return None

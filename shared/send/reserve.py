@@ -51,9 +51,7 @@ class Reservation:
 def record_and_slot(record_id: str, account_id: str, user_id: str, key: str, *, fingerprint: str,
                     rfc822_id: str, lease_seconds: float, mailbox_id: str) -> Reservation | None:
     """Both in one commit, or None when that commit met an existing document (take the general path)."""
-    from google.api_core.exceptions import (
-        AlreadyExists,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.api_core.exceptions import AlreadyExists  # lazy: Firestore library (cold start)
 
     slot = fast_slot(mailbox_id)
     if slot is None:

@@ -98,7 +98,7 @@ def log_sent(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread_snap
 
     `announce(result)` runs as soon as the message is durable (the CRM event).
     """
-    from google.api_core.exceptions import (  # lazy: the Firestore client library loads on first use (cold start)
+    from google.api_core.exceptions import (  # lazy: Firestore library (cold start)
         AlreadyExists,
         FailedPrecondition,
         NotFound,
@@ -197,9 +197,7 @@ def _one_at_a_time(ctx: SendContext, claim: idempotency.Claim, sent: Sent, doc: 
 def claim_thread(ctx: SendContext, gmail_thread_id: str) -> ThreadMap:
     """R10/R14: map the thread to the conversation and claim it for this account (create if absent,
     else the shared transaction when the map lacks this account or an owner)."""
-    from google.api_core.exceptions import (
-        AlreadyExists,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.api_core.exceptions import AlreadyExists  # lazy: Firestore library (cold start)
 
     account = ctx.req.account_id
     fresh = ThreadMap(mailboxId=ctx.mailbox_id, gmailThreadId=gmail_thread_id, ownerAccountId=account,

@@ -66,7 +66,7 @@ def pending() -> bool:
 
 def _later_libraries() -> None:
     try:
-        import google.auth.transport.requests  # noqa: F401 - the access token's refresh  # lazy: google-auth loads on first use (cold start)
+        import google.auth.transport.requests  # noqa: F401  # lazy: the warm-up's point (the token refresh)
 
         warm_connection()
     except Exception as exc:  # each is built again where it is used; this only saved time
@@ -82,7 +82,7 @@ def _later_libraries() -> None:
 def _open_pubsub() -> None:
     """Build the Pub/Sub client and open its channel, so the event's Publish does not wait for the
     connection (in production a TLS handshake)."""
-    import grpc  # lazy: gRPC loads on first use (cold start)
+    import grpc  # lazy: gRPC (cold start)
 
     try:
         # the generated client's gRPC transport, the only one it is built with

@@ -31,9 +31,7 @@ IN_QUERY_LIMIT = 30
 
 def unfinished_sends(rfc822_ids: Iterable[str]) -> dict[str, CrmSend]:
     """Message-ID -> the send to log, for every Message-ID whose record exists and is not `done`."""
-    from google.cloud.firestore_v1.base_query import (
-        FieldFilter,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     ids = sorted({i.strip() for i in rfc822_ids if i and i.strip()})
     if not ids:

@@ -446,7 +446,7 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
     send_email wrote first) nothing is written and the slow path decides per
     document.
     """
-    from google.api_core.exceptions import (  # lazy: the Firestore client library loads on first use (cold start)
+    from google.api_core.exceptions import (  # lazy: Firestore library (cold start)
         AlreadyExists,
         Conflict,
         FailedPrecondition,
@@ -474,9 +474,7 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
 def _write_slow(ctx: _Context, items: list[_Item], fills: list[Candidate]) -> list[_Item]:
     """Document by document, create-if-absent; returns the items that are ours to announce. A CRM send
     (R18b) that send_email logged meanwhile joins `fills` (its attachments lack Gmail's ids, R20)."""
-    from google.api_core.exceptions import (
-        InvalidArgument,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.api_core.exceptions import InvalidArgument  # lazy: Firestore library (cold start)
 
     out: list[_Item] = []
     refused: set[str] = set()

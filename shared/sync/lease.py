@@ -82,10 +82,7 @@ def read(mailbox_id: str, with_token: bool = True) -> Snapshot:
 
 def conditional_update(snap: Snapshot, fields: dict[str, Any]) -> bool:
     """Write `fields` if the document is still the version `snap` holds; False (nothing written) if not."""
-    from google.api_core.exceptions import (  # lazy: the Firestore client library loads on first use (cold start)
-        FailedPrecondition,
-        NotFound,
-    )
+    from google.api_core.exceptions import FailedPrecondition, NotFound  # lazy: Firestore library (cold start)
 
     db = _db()
     try:

@@ -109,9 +109,7 @@ def _micros(at: datetime | None) -> int:
 def due_query(threshold: datetime, after: dict[str, Any] | None) -> Any:
     """Connected mailboxes whose watch ends before `threshold`, in expiration order (index: status,
     watchExpiration); `after` resumes behind the last one a previous run handled."""
-    from google.cloud.firestore_v1.base_query import (
-        FieldFilter,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     col = firestore_client().collection(paths.MAILBOXES)
     q = (col.where(filter=FieldFilter("status", "==", "connected"))

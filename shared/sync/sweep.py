@@ -87,9 +87,7 @@ def fan_out() -> int:
 
 def due_query(shard: int, now: datetime) -> Any:
     """Connected mailboxes of one shard whose sweep is due (index: status, sweepShard, sweepDueAt)."""
-    from google.cloud.firestore_v1.base_query import (
-        FieldFilter,  # lazy: the Firestore client library loads on first use (cold start)
-    )
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     return (firestore_client().collection(paths.MAILBOXES)
             .where(filter=FieldFilter("status", "==", "connected"))
