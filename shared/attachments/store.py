@@ -23,6 +23,7 @@ from typing import Any
 from shared.core.clients import firestore_client
 from shared.core.models import AttachmentChunk
 from shared.crm import paths
+from shared.crm.paths import attachment_chunk_ref
 
 CHUNK_BYTES = 1_000_000  # < 1 MiB with room for the name and fields; never change: readers derive ids from it
 BATCH_BYTES = 8_000_000  # a Firestore commit carries at most 10 MiB
@@ -63,7 +64,6 @@ def chunks(account_id: str, conversation_id: str, message_id: str,
 def store(account_id: str, conversation_id: str, message_id: str, attachments: Sequence[StoredAttachment]) -> int:
     """Write every chunk (set: a retry writes the same documents); returns the documents written."""
     db = firestore_client()
-    col = db.collection(paths.ATTACHMENTS)
     batch: Any = None
     pending_bytes = pending_writes = written = 0
     for doc_id, chunk in chunks(account_id, conversation_id, message_id, attachments):
@@ -72,7 +72,7 @@ def store(account_id: str, conversation_id: str, message_id: str, attachments: S
             batch, pending_bytes, pending_writes = None, 0, 0
         if batch is None:
             batch = db.batch()
-        batch.set(col.document(doc_id), chunk.to_doc())
+        batch.set(attachment_chunk_ref(doc_id), chunk.to_doc())
         pending_bytes += len(chunk.data) + 512
         pending_writes += 1
         written += 1
@@ -87,8 +87,7 @@ def read(account_id: str, conversation_id: str, message_id: str, attachment_id: 
     if not ids:
         return b""
     db = firestore_client()
-    col = db.collection(paths.ATTACHMENTS)
-    snaps = {s.id: s for s in db.get_all([col.document(i) for i in ids])}
+    snaps = {s.id: s for s in db.get_all([attachment_chunk_ref(i) for i in ids])}
     out = bytearray()
     for n, doc_id in enumerate(ids):
         snap = snaps.get(doc_id)

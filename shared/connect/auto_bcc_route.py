@@ -22,10 +22,9 @@ import hmac
 import re
 
 from shared.connect.oauth_state import state_key
-from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.models import AutoBccRoute
-from shared.crm import paths
+from shared.crm.paths import auto_bcc_route_ref
 
 TOKEN_CHARS = 26
 _TOKEN = re.compile(r"^[a-z2-7]{26}$")
@@ -66,7 +65,7 @@ def ensure_address(account_id: str, user_id: str) -> str:
     from google.api_core.exceptions import AlreadyExists  # lazy: Firestore library (cold start)
 
     route, token = user_route(account_id, user_id)
-    ref = firestore_client().collection(paths.AUTO_BCC).document(token)
+    ref = auto_bcc_route_ref(token)
     if not ref.get().exists:
         try:
             ref.create(route.to_doc())
@@ -80,6 +79,6 @@ def lookup(address: str, domain: str) -> AutoBccRoute | None:
     token = token_from_address(address, domain)
     if token is None:
         return None
-    snap = firestore_client().collection(paths.AUTO_BCC).document(token).get()
+    snap = auto_bcc_route_ref(token).get()
     route = AutoBccRoute.from_doc(snap.to_dict()) if snap.exists else None
     return route if route is not None and route.accountId and route.userId else None

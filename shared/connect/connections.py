@@ -37,7 +37,7 @@ from shared.core.crypto import Sealed, open_sealed
 from shared.core.models import AutoBccRoute, EmailSync, Link, Mailbox, StoredToken
 from shared.crm import paths
 from shared.crm.mailboxes import links_for_mailbox, now
-from shared.crm.paths import link_ref, mailbox_ref, token_ref, user_ref
+from shared.crm.paths import auto_bcc_route_ref, link_ref, mailbox_ref, token_ref, user_ref
 from shared.gmail.credentials import forget_access_token
 from shared.gmail.service import build_gmail
 from shared.gmail.watch import GMAIL_NUM_RETRIES, Profile
@@ -155,7 +155,7 @@ def commit_connection(
 
     mailbox_id = paths.mailbox_id(profile.address)
     db = firestore_client()
-    route_ref = db.collection(paths.AUTO_BCC).document(auto_bcc_token)
+    route_ref = auto_bcc_route_ref(auto_bcc_token)
 
     @firestore.transactional
     def run(tx: Any) -> tuple[ConnectOutcome, _RetirePlan | None]:

@@ -31,7 +31,7 @@ from shared.connect.browser_session import fingerprint, matches
 from shared.core.clients import firestore_client
 from shared.core.models import OAuthState
 from shared.core.secrets import get_secret
-from shared.crm import paths
+from shared.crm.paths import oauth_state_ref
 
 if TYPE_CHECKING:
     from shared.core.models import OAuthState
@@ -139,7 +139,7 @@ def save_state(claims: StateClaims, code_verifier: str) -> None:
     """Record the state server-side with its PKCE verifier (`expiresAt` doubles as the TTL field)."""
     doc = OAuthState(accountId=claims.account_id, userId=claims.user_id, returnUrl=claims.return_url,
                      codeVerifier=code_verifier, expiresAt=datetime.fromtimestamp(claims.expires_at, tz=UTC))
-    firestore_client().collection(paths.OAUTH_STATES).document(claims.nonce).create(doc.to_doc())
+    oauth_state_ref(claims.nonce).create(doc.to_doc())
 
 
 def _state_in(tx: object, ref: object, claims: StateClaims) -> OAuthState:
@@ -167,7 +167,7 @@ def bind_browser(claims: StateClaims, presented: str | None, offered: str) -> tu
     from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     db = firestore_client()
-    ref = db.collection(paths.OAUTH_STATES).document(claims.nonce)
+    ref = oauth_state_ref(claims.nonce)
 
     @firestore.transactional
     def run(tx: object) -> tuple[str, bool]:
@@ -193,7 +193,7 @@ def consume_state(claims: StateClaims, presented: str | None) -> str:
     from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     db = firestore_client()
-    ref = db.collection(paths.OAUTH_STATES).document(claims.nonce)
+    ref = oauth_state_ref(claims.nonce)
 
     @firestore.transactional
     def run(tx: object) -> str:

@@ -46,7 +46,7 @@ from shared.core import log, roundtrips
 from shared.core.clients import firestore_client
 from shared.core.models import ContactRef
 from shared.crm import paths
-from shared.crm.paths import contact_index_ref, contact_index_state_ref, contact_key_ref
+from shared.crm.paths import contact_index_ref, contact_index_state_ref, contact_key_ref, contact_ref
 
 BACKFILL_PER_PASS = 2000  # contacts checked per sync pass while an account's scan runs
 REFRESH_DAYS = 7  # a complete index is checked against the contacts again after this
@@ -80,7 +80,7 @@ def reconcile(account_id: str, contact_id: str) -> None:
     """Make the index say what `accounts/{account_id}/contacts/{contact_id}` says now (transaction)."""
     from google.cloud import firestore  # lazy: Firestore library (cold start)
 
-    contact = _db().document(paths.contact_path(account_id, contact_id))
+    contact = contact_ref(account_id, contact_id)
     kref = contact_key_ref(account_id, contact_id)
 
     @firestore.transactional

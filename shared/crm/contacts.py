@@ -24,7 +24,7 @@ from shared.core.models import ContactRef
 from shared.core.roundtrips import ContextPool  # threads metered with their caller
 from shared.crm import contact_index, paths
 from shared.crm.contact_index import reconcile, sort_key
-from shared.crm.paths import contact_index_state_ref
+from shared.crm.paths import contact_index_state_ref, contact_ref
 
 IN_QUERY_LIMIT = 30
 QUERY_WORKERS = 8  # Firestore's limit on values of one `in` filter
@@ -153,7 +153,7 @@ def create_contact_if_absent(account_id: str, address: str, name: str, source: s
     if existing is not None:
         return existing
     cid = auto_contact_id(key)
-    ref = firestore_client().document(paths.contact_path(account_id, cid))
+    ref = contact_ref(account_id, cid)
     created = datetime.now(UTC)
     try:
         ref.create({"email": key, "name": name or "", "createdAt": created, "source": source})

@@ -176,6 +176,15 @@ def auto_bcc_route_ref(token: str) -> DocumentReference:
     return firestore_client().collection(AUTO_BCC).document(token)
 
 
+def oauth_state_ref(nonce: str) -> DocumentReference:
+    return firestore_client().collection(OAUTH_STATES).document(nonce)
+
+
+def attachment_chunk_ref(chunk_id: str) -> DocumentReference:
+    """One chunk of an Auto BCC copy's attachment (`attachment_chunk_id`)."""
+    return firestore_client().collection(ATTACHMENTS).document(chunk_id)
+
+
 def slot_ref(slot_doc_id: str) -> DocumentReference:
     """A send slot (`send_slot_id`)."""
     return firestore_client().collection(SEND_SLOTS).document(slot_doc_id)

@@ -26,7 +26,16 @@ from shared.core.secrets import SecretUnavailable
 from shared.crm import paths
 from shared.crm.connection import ConnectionState, decide_from_snapshots
 from shared.crm.mailboxes import TokenUnreadable, open_token
-from shared.crm.paths import conversation_ref, idempotency_ref, link_ref, mailbox_ref, message_ref, token_ref
+from shared.crm.paths import (
+    contact_ref,
+    conversation_ref,
+    idempotency_ref,
+    link_ref,
+    mailbox_ref,
+    message_ref,
+    token_ref,
+    user_ref,
+)
 from shared.http.validate import is_address
 from shared.send import answers
 from shared.send.reply import Parent, find_parent
@@ -79,10 +88,9 @@ def read_batch(refs: dict[str, Any], what: str) -> dict[str, Any]:
 
 def read_first(req: SendRequest) -> FirstRead:
     record_id = paths.idempotency_id(req.account_id, req.user_id, req.idempotency_key)
-    db = firestore_client()
     refs: dict[str, Any] = {
-        "user": db.document(paths.user_path(req.account_id, req.user_id)),
-        "contact": db.document(paths.contact_path(req.account_id, req.contact_id)),
+        "user": user_ref(req.account_id, req.user_id),
+        "contact": contact_ref(req.account_id, req.contact_id),
         "link": link_ref(req.account_id, req.user_id),
         "record": idempotency_ref(record_id),
         "conversation": conversation_ref(req.account_id, req.contact_id),
