@@ -45,9 +45,10 @@ from shared.core.events import CrmEvent, publish
 from shared.core.models import Message, User
 from shared.crm import paths
 from shared.crm.connection import ConnectionState, decide_from_snapshots
+from shared.crm.contact_index import is_complete
 from shared.crm.contacts import auto_contact_id, create_contact_if_absent, find_contacts, find_user_emails
 from shared.crm.conversations import store_message, touch_conversation
-from shared.crm.paths import link_ref, mailbox_ref, message_ref, settings_ref, user_ref
+from shared.crm.paths import contact_index_state_ref, link_ref, mailbox_ref, message_ref, settings_ref, user_ref
 from shared.crm.settings import blocklist_from
 from shared.crm.users_cache import account_user_emails
 
@@ -100,6 +101,7 @@ class _Owner:
     user_id: str
     own_addresses: frozenset[str]  # the user's CRM email and connected Gmail address, lower-cased
     blocklist: Blocklist
+    contacts_indexed: bool  # the account's contact index is complete (R11b), read with the rest
 
 
 def _owner(to: str, domain: str) -> _Owner:
@@ -109,9 +111,9 @@ def _owner(to: str, domain: str) -> _Owner:
         raise UnknownAddress("unknown Auto BCC address")
     a, u = route.accountId, route.userId
     db = firestore_client()
-    refs = [user_ref(a, u), link_ref(a, u), settings_ref(a)]
+    refs = [user_ref(a, u), link_ref(a, u), settings_ref(a), contact_index_state_ref(a)]
     snaps = {s.reference.path: s for s in db.get_all(refs)}
-    user_snap, link_snap, settings_snap = (snaps.get(r.path) for r in refs)
+    user_snap, link_snap, settings_snap, index_snap = (snaps.get(r.path) for r in refs)
     if user_snap is None or not user_snap.exists:
         raise UnknownAddress("the user of this Auto BCC address no longer exists")
     own = {User.from_doc(user_snap.to_dict()).email.strip().lower()}
@@ -120,7 +122,7 @@ def _owner(to: str, domain: str) -> _Owner:
         conn = decide_from_snapshots(link_snap, mailbox_ref(mailbox_id).get() if mailbox_id else None)
         if conn.state is not ConnectionState.DISCONNECTED and conn.mailbox is not None:
             own.add(conn.mailbox.address.strip().lower())
-    return _Owner(a, u, frozenset(own - {""}), blocklist_from(settings_snap))
+    return _Owner(a, u, frozenset(own - {""}), blocklist_from(settings_snap), is_complete(index_snap))
 
 
 def _check_sender(copy: AutoBccCopy, owner: _Owner) -> None:
@@ -165,7 +167,7 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> Logged
     recipient = pick_recipient(copy, is_auto_bcc, internal)
     if recipient is None:
         raise NoRecipient("the copy has no external recipient to log it under")
-    existing = find_contacts(a, [recipient.email]).get(recipient.email)
+    existing = find_contacts(a, [recipient.email], indexed=owner.contacts_indexed).get(recipient.email)
     message_id = paths.auto_bcc_message_doc_id(copy.message_id)
 
     def document(contact_id: str) -> Message:  # conversation id = contact id (one per contact)
@@ -181,7 +183,8 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> Logged
     def write() -> None:
         nonlocal contact_id, doc, created
         if existing is None:
-            contact_id = create_contact_if_absent(a, recipient.email, recipient.name, source="auto_bcc").id
+            contact_id = create_contact_if_absent(a, recipient.email, recipient.name, source="auto_bcc",
+                                                  indexed=owner.contacts_indexed).id
             if contact_id != doc.contactId:  # the CRM created one meanwhile: log under it
                 doc = document(contact_id)
         if not message_ref(a, contact_id, message_id).get().exists:

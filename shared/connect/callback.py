@@ -134,8 +134,9 @@ def _index_contacts(account_id: str) -> None:
     the account's first sync pass is a steady one (SPEC §5: at most 6 round trips). Best effort: a pass still
     scans what this left undone before it looks contacts up."""
     try:
-        if not contact_index.is_complete(paths.contact_index_state_ref(account_id).get()):
-            contact_index.backfill(account_id)
+        state = paths.contact_index_state_ref(account_id).get()
+        if not contact_index.is_complete(state):
+            contact_index.backfill(account_id, state)
     except Exception as exc:
         log.warning("could not index the account's contacts at connect", accountId=account_id,
                     error=type(exc).__name__)

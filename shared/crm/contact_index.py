@@ -40,13 +40,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.core import log, roundtrips
 from shared.core.clients import firestore_client
 from shared.core.models import ContactRef
 from shared.crm import paths
 from shared.crm.paths import contact_index_ref, contact_index_state_ref, contact_key_ref, contact_ref
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import DocumentSnapshot
 
 BACKFILL_PER_PASS = 2000  # contacts checked per sync pass while an account's scan runs
 REFRESH_DAYS = 7  # a complete index is checked against the contacts again after this
@@ -157,14 +160,14 @@ def lookup(account_id: str, addresses: Iterable[str]) -> dict[str, ContactRef]:
     return out
 
 
-def is_complete(snapshot: Any) -> bool:
+def is_complete(snapshot: DocumentSnapshot | None) -> bool:
     """The account's index covers every contact (the look-up needs nothing else)."""
     return bool(snapshot is not None and snapshot.exists and (snapshot.to_dict() or {}).get("complete") is True)
 
 
-def needs_scan(snapshot: Any, now: datetime | None = None) -> bool:
+def needs_scan(snapshot: DocumentSnapshot | None, now: datetime | None = None) -> bool:
     """A first backfill, an unfinished scan, or a complete index last checked over REFRESH_DAYS ago."""
-    if not is_complete(snapshot):
+    if snapshot is None or not is_complete(snapshot):
         return True
     state = snapshot.to_dict() or {}
     done = state.get("completedAt")
@@ -174,16 +177,16 @@ def needs_scan(snapshot: Any, now: datetime | None = None) -> bool:
     return done < (now or datetime.now(UTC)) - timedelta(days=REFRESH_DAYS)
 
 
-def backfill(account_id: str, limit: int = BACKFILL_PER_PASS) -> bool:
+def backfill(account_id: str, snap: DocumentSnapshot | None, limit: int = BACKFILL_PER_PASS) -> bool:
     """Check up to `limit` more of the account's contacts against the index and reconcile those that differ
-    (all of them the first time); True once the index is complete."""
+    (all of them the first time); True once the index is complete. `snap`: the account's
+    `sync_contact_index_state` as the caller read it (the sync pass reads it with the linked accounts)."""
     col = _db().collection(f"{paths.ACCOUNTS}/{account_id}/{paths.CONTACTS}")
     sref = contact_index_state_ref(account_id)
-    snap = sref.get()
     if not needs_scan(snap):
         return True
     roundtrips.mark("contact_index_scan")  # a one-time (then weekly) cost, not a steady pass's (SPEC §5)
-    state = (snap.to_dict() or {}) if snap.exists else {}
+    state = (snap.to_dict() or {}) if snap is not None and snap.exists else {}
     complete = state.get("complete") is True  # a refresh keeps the index in use
     after = state.get("resumeAfter")
     done = fixed = 0

@@ -24,7 +24,7 @@ from shared.core.models import ContactRef
 from shared.core.roundtrips import ContextPool  # threads metered with their caller
 from shared.crm import contact_index, paths
 from shared.crm.contact_index import reconcile, sort_key
-from shared.crm.paths import contact_index_state_ref, contact_ref
+from shared.crm.paths import contact_ref
 
 IN_QUERY_LIMIT = 30
 QUERY_WORKERS = 8  # Firestore's limit on values of one `in` filter
@@ -88,15 +88,14 @@ def _contact_from(snap: Any) -> ContactRef:
     )
 
 
-def find_contacts(account_id: str, addresses: Iterable[str], indexed: bool | None = None) -> dict[str, ContactRef]:
+def find_contacts(account_id: str, addresses: Iterable[str], *, indexed: bool) -> dict[str, ContactRef]:
     """The earliest-created contact per address (lower-cased key) among `addresses` (R11b, R13).
 
-    `indexed`: whether the account's contact index is complete (None: read it here)."""
+    `indexed`: whether the account's contact index is complete (`contact_index.is_complete` of its state,
+    which the caller reads with its other documents)."""
     wanted = {a.strip().lower() for a in addresses if a and a.strip()}
     if not wanted:
         return {}
-    if indexed is None:
-        indexed = contact_index.is_complete(contact_index_state_ref(account_id).get())
     if indexed:
         return contact_index.lookup(account_id, wanted)
     with ContextPool(max_workers=2) as pool:
@@ -144,12 +143,13 @@ def auto_contact_id(address: str) -> str:
     return "ab_" + hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()[:32]
 
 
-def create_contact_if_absent(account_id: str, address: str, name: str, source: str) -> ContactRef:
-    """R16: the existing earliest contact for `address`, else a new one (create-if-absent)."""
+def create_contact_if_absent(account_id: str, address: str, name: str, source: str, *, indexed: bool) -> ContactRef:
+    """R16: the existing earliest contact for `address`, else a new one (create-if-absent). `indexed` as for
+    `find_contacts`."""
     from google.api_core.exceptions import AlreadyExists  # lazy: Firestore library (cold start)
 
     key = address.strip().lower()
-    existing = find_contacts(account_id, [key]).get(key)
+    existing = find_contacts(account_id, [key], indexed=indexed).get(key)
     if existing is not None:
         return existing
     cid = auto_contact_id(key)

@@ -46,7 +46,7 @@ from shared.gmail.fetch import GmailUnavailable, HistoryExpired, iter_history
 from shared.gmail.pacing import bucket_for
 from shared.sync import lease, renewal, sweep
 from shared.sync.deadline import Deadline
-from shared.sync.engine import linked_accounts, mirror_status, record_error, sync_pass
+from shared.sync.engine import LinkedAccounts, linked_accounts, mirror_status, record_error, sync_pass
 from shared.sync.lease import cursor_fields
 from shared.sync.messages import PushMessage
 from shared.sync.requests import request_sync
@@ -273,16 +273,17 @@ def _final_fields(mailbox_id: str, stats: Any, started: datetime, renew: dict[st
 
 
 def _passes(session: Any, held: Any, deadline: Any, links: list[Any], pace: Any, result: Result, side: Any,
-            accounts: Any = None) -> None:
+            accounts: LinkedAccounts) -> None:
     """Passes under the lease until no message arrived meanwhile (or the deadline: continuation)."""
     while True:
         if result.passes:
             roundtrips.pass_began()  # SPEC §5 bounds a pass: this one's first message counts from here
         started = datetime.now(UTC)
         before = dict(held.snap.data)
+        if result.passes:  # a further pass under the lease reads them again (the CRM may have changed them)
+            accounts = linked_accounts(links)
         with reauth_guard(held.mailbox_id, session.address, session.credentials):
             stats = sync_pass(session, held.mailbox, held, deadline, links, pace, accounts)
-        accounts = None  # a further pass under the lease reads them again (the CRM may have changed them)
         result.passes += 1
         result.fetched += stats.fetched
         result.stored += stats.stored

@@ -31,7 +31,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.attachments.sent_ids import Candidate, record_ids
 from shared.core import log, roundtrips
@@ -67,6 +67,9 @@ from shared.sync.classify import AccountView, CrmSend, Delivery, build_message, 
 from shared.sync.crm_sends import unfinished_sends
 from shared.sync.deadline import Deadline
 from shared.sync.updates import apply_changes
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import DocumentSnapshot
 
 CHUNK_MESSAGES = 50
 CHUNK_CHANGES = 500  # label changes and deletions per chunk (R19): no fetch, two reads and one batch per chunk
@@ -128,12 +131,19 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-LinkedAccounts = tuple[dict[str, frozenset[str]], dict[str, Blocklist], dict[str, bool], dict[str, bool]]
+@dataclass(frozen=True)
+class LinkedAccounts:
+    """What a pass needs of its mailbox's linked accounts, as one invocation read it (one round trip, beside
+    the lease write): a pass takes it already read and reads nothing of it again."""
+
+    auto_bcc: dict[str, frozenset[str]]  # accountId -> linked users' Auto BCC addresses
+    blocklists: dict[str, Blocklist]  # accountId -> the CRM's blocklist (R21)
+    index_states: dict[str, DocumentSnapshot | None]  # accountId -> its contact index's state (R11b)
 
 
 def linked_accounts(links: list[Link]) -> LinkedAccounts:
-    """The linked users' Auto BCC addresses, each account's blocklist (R21), whether its contact index is
-    complete and whether it is due a scan (R11b), in one round trip."""
+    """The linked users' Auto BCC addresses, each account's blocklist (R21) and its contact index's state
+    (R11b), in one round trip."""
     out: dict[str, set[str]] = defaultdict(set)
     refs = [user_ref(ln.accountId, ln.userId) for ln in links]
     by_path = {r.path: ln for r, ln in zip(refs, links, strict=True)}
@@ -141,16 +151,14 @@ def linked_accounts(links: list[Link]) -> LinkedAccounts:
     settings = {settings_ref(a).path: a for a in accounts}
     states = {contact_index_state_ref(a).path: a for a in accounts}
     blocklists: dict[str, Blocklist] = dict.fromkeys(accounts, Blocklist())
-    indexed: dict[str, bool] = dict.fromkeys(accounts, False)
-    scan: dict[str, bool] = dict.fromkeys(accounts, True)
+    index_states: dict[str, DocumentSnapshot | None] = dict.fromkeys(accounts)
     all_refs = refs + [settings_ref(a) for a in accounts] + [contact_index_state_ref(a) for a in accounts]
     for snap in firestore_client().get_all(all_refs) if all_refs else []:
         if snap.reference.path in settings:
             blocklists[settings[snap.reference.path]] = blocklist_from(snap)
             continue
         if snap.reference.path in states:
-            indexed[states[snap.reference.path]] = contact_index.is_complete(snap)
-            scan[states[snap.reference.path]] = contact_index.needs_scan(snap)
+            index_states[states[snap.reference.path]] = snap
             continue
         if not snap.exists:
             continue
@@ -158,22 +166,22 @@ def linked_accounts(links: list[Link]) -> LinkedAccounts:
         ln = by_path.get(snap.reference.path)
         if addr and ln is not None:
             out[ln.accountId].add(str(addr).strip().lower())
-    return {k: frozenset(v) for k, v in out.items()}, blocklists, indexed, scan
+    return LinkedAccounts({k: frozenset(v) for k, v in out.items()}, blocklists, index_states)
 
 
 def sync_pass(session: Any, mailbox: Mailbox, cursor: Cursor, deadline: Deadline, links: list[Link],
-              pace: Pacer, accounts: LinkedAccounts | None = None) -> SyncStats:
+              pace: Pacer, accounts: LinkedAccounts) -> SyncStats:
     """One pass from the stored cursor to Gmail's current historyId, page by page. `accounts` is
-    `linked_accounts(links)` when the caller already read it (beside the lease write: one round trip less)."""
+    `linked_accounts(links)`, read by the caller (beside the lease write: one round trip less)."""
     connected_ms = int(mailbox.connectedAt.timestamp() * 1000) if mailbox.connectedAt else 0
-    auto_bcc, blocklists, indexed, scan = accounts if accounts is not None else linked_accounts(links)
     # R11b: contacts from before the index (an account's first pass) and the weekly check are scanned before
     # this pass looks contacts up, so a contact stored as `cArLa@…` matches from the first pass on. A one-time
     # (then weekly) cost per account; a steady pass pays none of it.
-    for account_id in [a for a, due in scan.items() if due]:
-        indexed[account_id] = contact_index.backfill(account_id)
+    indexed = {a: contact_index.backfill(a, state) if contact_index.needs_scan(state)
+               else contact_index.is_complete(state) for a, state in accounts.index_states.items()}
     ctx = _Context(mailbox_id=session.mailbox_id, address=mailbox.address.lower(), links=links,
-                   auto_bcc=auto_bcc, blocklists=blocklists, indexed=indexed, connected_ms=connected_ms,
+                   auto_bcc=accounts.auto_bcc, blocklists=accounts.blocklists, indexed=indexed,
+                   connected_ms=connected_ms,
                    heartbeat=cursor.heartbeat, stats=SyncStats(), cursor=cursor, deadline=deadline, pace=pace)
     return _pass(session, mailbox, ctx)
 
