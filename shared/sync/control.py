@@ -38,15 +38,17 @@ from typing import Any
 
 from shared.core import log, roundtrips
 from shared.core.config import get_config
+from shared.core.models import Link, Mailbox
+from shared.core.roundtrips import ContextPool
 from shared.core.times import aware
 from shared.crm import paths
 from shared.crm.mailboxes import links_for_mailbox
-from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail_from, reauth_guard
-from shared.gmail.fetch import GmailUnavailable, HistoryExpired, iter_history
+from shared.gmail.credentials import GmailSession, NotConnected, ReauthRequired, open_gmail_from, reauth_guard
+from shared.gmail.fetch import GmailUnavailable, HistoryExpired, Pacer, iter_history
 from shared.gmail.pacing import bucket_for
 from shared.sync import lease, renewal, sweep
 from shared.sync.deadline import Deadline
-from shared.sync.engine import LinkedAccounts, linked_accounts, mirror_status, record_error, sync_pass
+from shared.sync.engine import LinkedAccounts, SyncStats, linked_accounts, mirror_status, record_error, sync_pass
 from shared.sync.lease import cursor_fields
 from shared.sync.messages import PushMessage
 from shared.sync.requests import request_sync
@@ -115,7 +117,7 @@ def sync_mailbox(mailbox_id: str, msg: PushMessage) -> Result:
     return result
 
 
-def _answered(mb: Any, requested_at_ms: int | None) -> bool:
+def _answered(mb: Mailbox, requested_at_ms: int | None) -> bool:
     """A pass that started after the request was made has done what it asked for."""
     started = aware(mb.lastPassStartedAt)
     return requested_at_ms is not None and started is not None and started.timestamp() * 1000 >= requested_at_ms
@@ -133,7 +135,7 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side: Any) -> None:
+def _sync(mailbox_id: str, msg: PushMessage, deadline: Deadline, result: Result, side: ContextPool) -> None:
     cfg = get_config()
     notification = not msg.force
     links_future = side.submit(links_for_mailbox, mailbox_id) if notification else None
@@ -196,7 +198,7 @@ def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side
             held.release_quietly()
 
 
-def _take_lease(snap: Any, msg: PushMessage, deadline: Any, result: Result) -> Any:
+def _take_lease(snap: lease.Snapshot, msg: PushMessage, deadline: Deadline, result: Result) -> lease.Lease | None:
     """The lease, or None when a live holder took our request over (or our deadline came first)."""
     cfg = get_config()
     owner = lease.new_owner()
@@ -218,7 +220,7 @@ def _take_lease(snap: Any, msg: PushMessage, deadline: Any, result: Result) -> A
         force = True
 
 
-def _probe(session: Any, snap: Any, cursor: int, pace: Any, result: Result) -> bool:
+def _probe(session: GmailSession, snap: lease.Snapshot, cursor: int, pace: Pacer, result: Result) -> bool:
     """A forced sync of an idle mailbox: one history page; nothing new → one write, no lease."""
     started = datetime.now(UTC)
     try:
@@ -236,7 +238,7 @@ def _probe(session: Any, snap: Any, cursor: int, pace: Any, result: Result) -> b
     return True
 
 
-def _renew_if_due(session: Any, mb: Any, pace: Any, result: Result) -> dict[str, Any]:
+def _renew_if_due(session: GmailSession, mb: Mailbox, pace: Pacer, result: Result) -> dict[str, Any]:
     now = datetime.now(UTC)
     if not renewal.renewal_due(mb, now):
         return {}
@@ -246,7 +248,7 @@ def _renew_if_due(session: Any, mb: Any, pace: Any, result: Result) -> dict[str,
     return fields
 
 
-def _mirror_lapse(mailbox_id: str, renew: dict[str, Any], links: list[Any] | None = None) -> None:
+def _mirror_lapse(mailbox_id: str, renew: dict[str, Any], links: list[Link] | None = None) -> None:
     """A lapse found or ended: show it on the linked users too (rare: one write per user)."""
     if "watchLapsedAt" not in renew:
         return
@@ -266,14 +268,14 @@ def finish_fields(mailbox_id: str, data: dict[str, Any], history_id: int | None,
     return fields
 
 
-def _final_fields(mailbox_id: str, stats: Any, started: datetime, renew: dict[str, Any],
+def _final_fields(mailbox_id: str, stats: SyncStats, started: datetime, renew: dict[str, Any],
                   data: dict[str, Any]) -> dict[str, Any]:
     return finish_fields(mailbox_id, data, stats.final_history_id, stats.force_set, started, renew,
                          stats.final_internal_ms)
 
 
-def _passes(session: Any, held: Any, deadline: Any, links: list[Any], pace: Any, result: Result, side: Any,
-            accounts: LinkedAccounts) -> None:
+def _passes(session: GmailSession, held: lease.Lease, deadline: Deadline, links: list[Link], pace: Pacer,
+            result: Result, side: ContextPool, accounts: LinkedAccounts) -> None:
     """Passes under the lease until no message arrived meanwhile (or the deadline: continuation)."""
     while True:
         if result.passes:

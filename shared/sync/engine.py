@@ -51,6 +51,7 @@ from shared.crm.settings import blocklist_from
 from shared.crm.skipped import record_skip
 from shared.crm.threads import get_threads, map_conversation
 from shared.crm.users_cache import account_user_emails
+from shared.gmail.credentials import GmailSession
 from shared.gmail.fetch import (
     HistoryExpired,
     HistoryRecord,
@@ -169,7 +170,7 @@ def linked_accounts(links: list[Link]) -> LinkedAccounts:
     return LinkedAccounts({k: frozenset(v) for k, v in out.items()}, blocklists, index_states)
 
 
-def sync_pass(session: Any, mailbox: Mailbox, cursor: Cursor, deadline: Deadline, links: list[Link],
+def sync_pass(session: GmailSession, mailbox: Mailbox, cursor: Cursor, deadline: Deadline, links: list[Link],
               pace: Pacer, accounts: LinkedAccounts) -> SyncStats:
     """One pass from the stored cursor to Gmail's current historyId, page by page. `accounts` is
     `linked_accounts(links)`, read by the caller (beside the lease write: one round trip less)."""
@@ -186,7 +187,7 @@ def sync_pass(session: Any, mailbox: Mailbox, cursor: Cursor, deadline: Deadline
     return _pass(session, mailbox, ctx)
 
 
-def _pass(session: Any, mailbox: Mailbox, ctx: _Context) -> SyncStats:
+def _pass(session: GmailSession, mailbox: Mailbox, ctx: _Context) -> SyncStats:
     cursor = _as_int(mailbox.historyId)
     if cursor is None:  # never had a cursor: history starts now (R2)
         ctx.stats.final_history_id = get_profile_history_id(session.service, ctx.pace)
@@ -236,7 +237,7 @@ def _chunks(records: list[HistoryRecord]) -> list[list[HistoryRecord]]:
     return out
 
 
-def recover_gap(session: Any, mailbox: Mailbox, ctx: _Context) -> None:
+def recover_gap(session: GmailSession, mailbox: Mailbox, ctx: _Context) -> None:
     """The cursor is older than Gmail's history: list what arrived since the last synced time.
 
     The fresh historyId is read FIRST, so anything arriving while we list is
@@ -255,7 +256,7 @@ def recover_gap(session: Any, mailbox: Mailbox, ctx: _Context) -> None:
     ctx.stats.force_set = True
 
 
-def _run_chunks(session: Any, ctx: _Context, id_chunks: list[list[str]], cursor_after: list[int] | None,
+def _run_chunks(session: GmailSession, ctx: _Context, id_chunks: list[list[str]], cursor_after: list[int] | None,
                 since_ms: int | None = None, time_limit: bool = True, started: float | None = None,
                 defer_last: bool = False, change_chunks: list[list[LabelChange]] | None = None) -> int:
     """Fetch, store and checkpoint chunk after chunk, fetching the next chunk while storing this one.

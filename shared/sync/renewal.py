@@ -32,11 +32,12 @@ from typing import Any
 from shared.core import log
 from shared.core.clients import firestore_client
 from shared.core.config import get_config
-from shared.core.models import Mailbox
+from shared.core.models import Link, Mailbox
 from shared.core.times import aware
 from shared.crm import paths
 from shared.crm.paths import user_ref
-from shared.gmail.credentials import is_invalid_grant
+from shared.gmail.credentials import GmailSession, is_invalid_grant
+from shared.gmail.fetch import Pacer
 from shared.gmail.pacing import UNITS
 from shared.gmail.watch import start_watch
 from shared.sync.requests import request_renewals
@@ -55,7 +56,7 @@ def renewal_due(mb: Mailbox | dict[str, Any], now: datetime) -> bool:
     return exp is None or exp < now + timedelta(seconds=get_config().watch_renew_within_seconds)
 
 
-def renew(session: Any, mb: Mailbox, now: datetime, pace: Any = None) -> dict[str, Any]:
+def renew(session: GmailSession, mb: Mailbox, now: datetime, pace: Pacer | None = None) -> dict[str, Any]:
     """Renew the watch of a mailbox we are syncing; returns the fields to write (`watchLapsedAt` only
     when a lapse starts or ends, so the users' status is written only then).
 
@@ -84,7 +85,7 @@ def renew(session: Any, mb: Mailbox, now: datetime, pace: Any = None) -> dict[st
     return fields
 
 
-def mirror_lapse(mailbox_id: str, links: list[Any], lapsed_at: datetime | None) -> None:
+def mirror_lapse(mailbox_id: str, links: list[Link], lapsed_at: datetime | None) -> None:
     """Show a lapse (or its end) on the linked users' emailSync, where the CRM reads status."""
     for ln in links:
         user_ref(ln.accountId, ln.userId).set({"emailSync": {"watchLapsedAt": lapsed_at}}, merge=True)
