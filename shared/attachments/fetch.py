@@ -36,7 +36,7 @@ from shared.attachments import store
 from shared.attachments.sent_ids import is_pending
 from shared.core import log
 from shared.core.models import Message
-from shared.crm.mailboxes import get_link, links_for_mailbox
+from shared.crm.mailboxes import get_link, links_for_mailbox, read_mailbox
 from shared.crm.paths import message_ref
 from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail, reauth_guard
 from shared.gmail.errors import Outcome, classify
@@ -108,7 +108,7 @@ def _mailbox_of(account_id: str, msg: Message) -> str:
 
 def _from_gmail(mailbox_id: str, gmail_message_id: str, attachment_id: str) -> bytes:
     try:
-        session = open_gmail(mailbox_id)
+        session = open_gmail(read_mailbox(mailbox_id))
     except NotConnected:
         raise MailboxNotConnected(mailbox_id) from None
     except ReauthRequired:

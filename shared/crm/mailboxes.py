@@ -8,6 +8,7 @@ what the sync and send paths need too.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,25 @@ from shared.crm.paths import link_ref, mailbox_ref, token_ref, user_ref
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class MailboxRead:
+    """A mailbox and its token document as one invocation read them: what opening Gmail needs, read once
+    (the sync reads both with its lease, `read_mailbox` in one round trip for everyone else)."""
+
+    mailbox_id: str
+    mailbox: Mailbox | None
+    token_doc: dict[str, Any] | None
+
+
+def read_mailbox(mailbox_id: str) -> MailboxRead:
+    """The mailbox and its token in one round trip."""
+    refs = [mailbox_ref(mailbox_id), token_ref(mailbox_id)]
+    snaps = {s.reference.path: s for s in firestore_client().get_all(refs)}
+    mb, token = (snaps.get(r.path) for r in refs)
+    return MailboxRead(mailbox_id, Mailbox.from_doc(mb.to_dict()) if mb is not None and mb.exists else None,
+                       token.to_dict() if token is not None and token.exists else None)
 
 
 def get_mailbox(mailbox_id: str) -> Mailbox | None:

@@ -21,10 +21,9 @@ from typing import Any
 from shared.core import log
 from shared.core.config import REQUIRED_SCOPES, get_config
 from shared.core.events import CrmEvent, publish
-from shared.core.models import Mailbox
 from shared.core.secrets import get_secret
 from shared.crm.connection import ConnectionState, decide_mailbox
-from shared.crm.mailboxes import get_mailbox, load_refresh_token, open_token, set_status
+from shared.crm.mailboxes import MailboxRead, open_token, set_status
 from shared.gmail.service import build_gmail
 
 OAUTH_CLIENT_SECRET = "oauth-client"
@@ -105,14 +104,9 @@ def reauth_guard(mailbox_id: str, address: str, credentials: Any) -> Iterator[No
         raise
 
 
-_UNREAD = object()
-
-
-def credentials_for(mailbox_id: str, address: str, refresh_token: Any = _UNREAD) -> Any:
-    """Refreshed credentials for the mailbox (cached access token when still valid); the caller may
-    pass the refresh token it already read (None: there is none)."""
-    if refresh_token is _UNREAD:
-        refresh_token = load_refresh_token(mailbox_id)
+def credentials_for(mailbox_id: str, address: str, refresh_token: str | None) -> Any:
+    """Refreshed credentials for the mailbox (cached access token when still valid), from the refresh token
+    the caller read (None: there is none)."""
     if refresh_token is None:
         raise NotConnected(mailbox_id)
     creds = credentials_from(mailbox_id, refresh_token)
@@ -154,26 +148,16 @@ def refresh(mailbox_id: str, address: str, creds: Any) -> None:
             _token_cache[mailbox_id] = (creds.token, creds.expiry.replace(tzinfo=UTC), stored)
 
 
-def open_gmail(mailbox_id: str) -> GmailSession:
-    """A Gmail session for a connected mailbox, or NotConnected / ReauthRequired."""
-    mb = get_mailbox(mailbox_id)
+def open_gmail(read: MailboxRead) -> GmailSession:
+    """A Gmail session for a connected mailbox, or NotConnected / ReauthRequired (the one connection check,
+    `decide_mailbox`), from the mailbox and token as the caller read them (`read_mailbox`, or the sync's
+    lease read): no further Firestore read."""
+    mailbox_id, mb = read.mailbox_id, read.mailbox
     state = decide_mailbox(mb).state
     if mb is None or state is ConnectionState.DISCONNECTED:
         raise NotConnected(mailbox_id)
     if state is ConnectionState.REAUTH_REQUIRED:
         raise ReauthRequired(mailbox_id, mb.address)
-    creds = credentials_for(mailbox_id, mb.address)
-    return GmailSession(mailbox_id=mailbox_id, address=mb.address, credentials=creds,
-                        service=build_gmail(creds))
-
-
-def open_gmail_from(mailbox_id: str, mb: Mailbox, token_doc: dict[str, Any] | None) -> GmailSession:
-    """`open_gmail` from the mailbox and token documents the caller already read (the sync reads
-    both in one round trip), so no further Firestore read is made."""
-    if mb.status == "disconnected":
-        raise NotConnected(mailbox_id)
-    if mb.status == "reauth_required":
-        raise ReauthRequired(mailbox_id, mb.address)
-    creds = credentials_for(mailbox_id, mb.address, open_token(mailbox_id, token_doc))
+    creds = credentials_for(mailbox_id, mb.address, open_token(mailbox_id, read.token_doc))
     return GmailSession(mailbox_id=mailbox_id, address=mb.address, credentials=creds,
                         service=build_gmail(creds))

@@ -42,8 +42,8 @@ from shared.core.models import Link, Mailbox
 from shared.core.roundtrips import ContextPool
 from shared.core.times import aware
 from shared.crm import paths
-from shared.crm.mailboxes import links_for_mailbox
-from shared.gmail.credentials import GmailSession, NotConnected, ReauthRequired, open_gmail_from, reauth_guard
+from shared.crm.mailboxes import MailboxRead, links_for_mailbox
+from shared.gmail.credentials import GmailSession, NotConnected, ReauthRequired, open_gmail, reauth_guard
 from shared.gmail.fetch import GmailUnavailable, HistoryExpired, Pacer, iter_history
 from shared.gmail.pacing import bucket_for
 from shared.sync import lease, renewal, sweep
@@ -160,7 +160,7 @@ def _sync(mailbox_id: str, msg: PushMessage, deadline: Deadline, result: Result,
     held = None
     try:
         if msg.force and cursor is not None and _lease_free(snap.data, now):
-            session = open_gmail_from(mailbox_id, mb, snap.token)
+            session = open_gmail(MailboxRead(mailbox_id, mb, snap.token))
             if _probe(session, snap, cursor, pace, result):
                 result.outcome = "idle"
                 return
@@ -175,7 +175,7 @@ def _sync(mailbox_id: str, msg: PushMessage, deadline: Deadline, result: Result,
                 request_sync([mb.address], reason="lease_wait")
             return
         if session is None:
-            session = open_gmail_from(mailbox_id, held.mailbox, snap.token)
+            session = open_gmail(MailboxRead(mailbox_id, held.mailbox, snap.token))
         _passes(session, held, deadline, links_future.result(), pace, result, side, accounts_future.result())
     except (ReauthRequired, NotConnected, lease.MailboxGone) as exc:
         result.outcome = "cannot_read"

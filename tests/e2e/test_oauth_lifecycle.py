@@ -177,6 +177,7 @@ def test_r4_reconnecting_after_disconnect_starts_history_afresh(crm: Any, sim_cl
 def test_r5_revoked_access_marks_reauth_required_and_reconnect_keeps_the_cursor(
         crm: Any, stack: Any, sim_client: Any, firestore_db: Any, shared_env: Any) -> None:
     from shared.crm import paths
+    from shared.crm.mailboxes import read_mailbox
     from shared.gmail.credentials import ReauthRequired, forget_access_token, open_gmail
 
     connect(crm, sim_client, "acme", "alice", SHARED)
@@ -189,7 +190,7 @@ def test_r5_revoked_access_marks_reauth_required_and_reconnect_keeps_the_cursor(
     mailbox_id = paths.mailbox_id(SHARED)
     forget_access_token(mailbox_id)
     with pytest.raises(ReauthRequired):
-        open_gmail(mailbox_id)  # the next Gmail call of any function
+        open_gmail(read_mailbox(mailbox_id))  # the next Gmail call of any function
 
     assert crm.status("acme", "alice")["status"] == "reauth_required"
     assert crm.status("globex", "bob")["status"] == "reauth_required"
@@ -202,7 +203,7 @@ def test_r5_revoked_access_marks_reauth_required_and_reconnect_keeps_the_cursor(
     assert crm.status("acme", "alice")["status"] == "connected"
     assert crm.status("globex", "bob")["status"] == "connected"  # one mailbox: both links restored
     assert mailbox_doc(firestore_db, SHARED)["historyId"] == cursor  # the gap will be synced
-    assert open_gmail(mailbox_id).address == SHARED
+    assert open_gmail(read_mailbox(mailbox_id)).address == SHARED
 
 
 def test_r5_a_refusal_of_a_token_the_rep_has_since_replaced_leaves_the_new_connection_connected(
