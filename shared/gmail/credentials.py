@@ -21,6 +21,7 @@ from typing import Any
 from shared.core import log
 from shared.core.config import REQUIRED_SCOPES, get_config
 from shared.core.events import CrmEvent, publish
+from shared.core.models import Mailbox
 from shared.core.secrets import get_secret
 from shared.crm.connection import ConnectionState, decide_mailbox
 from shared.crm.mailboxes import MailboxRead, open_token, set_status
@@ -148,16 +149,22 @@ def refresh(mailbox_id: str, address: str, creds: Any) -> None:
             _token_cache[mailbox_id] = (creds.token, creds.expiry.replace(tzinfo=UTC), stored)
 
 
-def open_gmail(read: MailboxRead) -> GmailSession:
-    """A Gmail session for a connected mailbox, or NotConnected / ReauthRequired (the one connection check,
-    `decide_mailbox`), from the mailbox and token as the caller read them (`read_mailbox`, or the sync's
-    lease read): no further Firestore read."""
-    mailbox_id, mb = read.mailbox_id, read.mailbox
+def require_connected(mailbox_id: str, mb: Mailbox | None) -> Mailbox:
+    """The mailbox if the one connection check (`decide_mailbox`) says connected; else NotConnected or
+    ReauthRequired."""
     state = decide_mailbox(mb).state
     if mb is None or state is ConnectionState.DISCONNECTED:
         raise NotConnected(mailbox_id)
     if state is ConnectionState.REAUTH_REQUIRED:
         raise ReauthRequired(mailbox_id, mb.address)
+    return mb
+
+
+def open_gmail(read: MailboxRead) -> GmailSession:
+    """A Gmail session for a connected mailbox, or NotConnected / ReauthRequired, from the mailbox and token
+    as the caller read them (`read_mailbox`, or the sync's lease read): no further Firestore read."""
+    mailbox_id = read.mailbox_id
+    mb = require_connected(mailbox_id, read.mailbox)
     creds = credentials_for(mailbox_id, mb.address, open_token(mailbox_id, read.token_doc))
     return GmailSession(mailbox_id=mailbox_id, address=mb.address, credentials=creds,
                         service=build_gmail(creds))
