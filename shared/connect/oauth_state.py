@@ -25,16 +25,12 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from shared.connect.browser_session import fingerprint, matches
 from shared.core.clients import firestore_client
 from shared.core.models import OAuthState
 from shared.core.secrets import get_secret
 from shared.crm.paths import oauth_state_ref
-
-if TYPE_CHECKING:
-    from shared.core.models import OAuthState
 
 STATE_TTL_SECONDS = 600  # 10 minutes: long enough for a consent screen, short enough to limit replay
 _VERSION = 1

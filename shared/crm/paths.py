@@ -1,10 +1,8 @@
-"""The one place that knows collection paths, document ids and the references built from them.
+"""The one place that knows collection paths and document ids, and builds every `*_ref`.
 
 Ids are deterministic wherever a retry could otherwise write twice: the same
 input always names the same document, and writes use create-if-absent or
-transactions on it. Every `*_ref` helper of the project is here (the CRM's
-log, the sync's own collections, send's slots and idempotency records), so a
-change of layout is one module's change.
+transactions on it.
 """
 
 from __future__ import annotations
@@ -181,15 +179,12 @@ def oauth_state_ref(nonce: str) -> DocumentReference:
 
 
 def attachment_chunk_ref(chunk_id: str) -> DocumentReference:
-    """One chunk of an Auto BCC copy's attachment (`attachment_chunk_id`)."""
     return firestore_client().collection(ATTACHMENTS).document(chunk_id)
 
 
 def slot_ref(slot_doc_id: str) -> DocumentReference:
-    """A send slot (`send_slot_id`)."""
     return firestore_client().collection(SEND_SLOTS).document(slot_doc_id)
 
 
 def idempotency_ref(record_id: str) -> DocumentReference:
-    """A send's idempotency record (`idempotency_id`)."""
     return firestore_client().collection(IDEMPOTENCY).document(record_id)
