@@ -4,7 +4,7 @@ Trigger: Firestore document writes on `accounts/{accountId}/contacts/{contactId}
 (CloudEvent `google.cloud.firestore.document.v1.written`; locally the devstack
 feeder sends the same event from the emulator's listen stream). Only the
 event's document path is read: the index is fixed from the contact as it is
-now (shared/sync/contact_index.py), so the payload's encoding (protobuf or
+now (shared/crm/contact_index.py), so the payload's encoding (protobuf or
 JSON) does not matter and a late, repeated or reordered event does no harm.
 
 Returning acknowledges; raising (Firestore unavailable) makes the trigger
@@ -40,6 +40,6 @@ def handle(cloud_event: Any) -> None:
     if target is None:
         log.warning("contacts_index event for another document acknowledged")
         return
-    from shared.sync.contact_index import reconcile
+    from shared.crm.contact_index import reconcile
 
     reconcile(*target)

@@ -200,7 +200,8 @@ def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     os.environ.update(stack.base_function_env())
     from google.cloud import firestore
 
-    from shared.core.paths import mailbox_id
+    from shared.crm.mailboxes import load_refresh_token
+    from shared.crm.paths import mailbox_id
     from shared.gmail.credentials import credentials_for
     from shared.gmail.mime_build import OutgoingEmail, build_bytes
     from shared.gmail.service import build_gmail
@@ -239,7 +240,8 @@ def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
             who = 0 if one_mailbox else worker
             key = (who, threading.get_ident())  # httplib2 is not thread-safe: one client per thread
             if key not in services:
-                services[key] = build_gmail(credentials_for(mailbox_id(rep(who)), rep(who)))
+                services[key] = build_gmail(credentials_for(
+                    mailbox_id(rep(who)), rep(who), load_refresh_token(mailbox_id(rep(who)))))
             raw = build_bytes(OutgoingEmail(from_address=rep(who), to_address=contact_email(who), subject="Benchmark",
                                             message_id=f"<bare-{run_id}-{phase}-{i}-{worker}@bench>",
                                             text=f"message {i}"))

@@ -320,7 +320,7 @@ class LogTail:
 
 
 def caught_up(world: World) -> bool:
-    from shared.core import paths
+    from shared.crm import paths
 
     snaps = {s.id: s.to_dict() or {} for s in world.db.collection("sync_mailboxes").select(["historyId"]).stream()}
     for rep in world.reps:

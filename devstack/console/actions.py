@@ -18,7 +18,7 @@ from urllib.parse import quote
 import requests
 
 from devstack.console import mail, store
-from shared.core import paths
+from shared.crm import paths
 from simulator.client import SimClient, SimClientError
 
 # Gmail's label changes for the rep's clicks in Gmail (users.messages.modify semantics).

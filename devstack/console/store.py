@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.core import paths
+from shared.crm import paths
 
 # Message fields of R19/R22 (0.2): shown when the sync writes them.
 STATE_FIELDS = ("read", "starred", "trashed", "deletedInGmail", "truncated", "isForward")

@@ -32,9 +32,15 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
+from shared.attachments import store
+from shared.attachments.sent_ids import is_pending
 from shared.core import log
 from shared.core.models import Message
 from shared.core.refusal import Refusal
+from shared.crm.mailboxes import get_link, links_for_mailbox, read_mailbox
+from shared.crm.paths import message_ref
+from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail, reauth_guard
+from shared.gmail.errors import Outcome, classify
 
 GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
 
@@ -91,8 +97,6 @@ class AttachmentContent:
 
 
 def _message(account_id: str, conversation_id: str, message_id: str) -> Message:
-    from shared.sync.conversations import message_ref
-
     try:
         snap = message_ref(account_id, conversation_id, message_id).get()
     except ValueError:  # an id Firestore cannot take as a path segment: no such message
@@ -103,8 +107,6 @@ def _message(account_id: str, conversation_id: str, message_id: str) -> Message:
 
 
 def _meta(msg: Message, attachment_id: str) -> dict[str, Any]:
-    from shared.attachments.sent_ids import is_pending
-
     for att in msg.attachments or []:
         if isinstance(att, dict) and att.get("gmailAttachmentId") == attachment_id:
             return att
@@ -115,8 +117,6 @@ def _meta(msg: Message, attachment_id: str) -> dict[str, Any]:
 
 def _mailbox_of(account_id: str, msg: Message) -> str:
     """The mailbox to read through, if it is still connected to this account."""
-    from shared.connect.mailboxes import get_link, links_for_mailbox
-
     if msg.mailboxId:
         if not any(ln.accountId == account_id for ln in links_for_mailbox(msg.mailboxId)):
             raise MailboxNotConnected(msg.mailboxId)
@@ -128,11 +128,8 @@ def _mailbox_of(account_id: str, msg: Message) -> str:
 
 
 def _from_gmail(mailbox_id: str, gmail_message_id: str, attachment_id: str) -> bytes:
-    from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail, reauth_guard
-    from shared.gmail.errors import Outcome, classify
-
     try:
-        session = open_gmail(mailbox_id)
+        session = open_gmail(read_mailbox(mailbox_id))
     except NotConnected:
         raise MailboxNotConnected(mailbox_id) from None
     except ReauthRequired:
@@ -160,8 +157,6 @@ def _from_gmail(mailbox_id: str, gmail_message_id: str, attachment_id: str) -> b
 
 def fetch_attachment(account_id: str, conversation_id: str, message_id: str, attachment_id: str) -> AttachmentContent:
     """The attachment's bytes with its name and type, from wherever the message's source keeps them."""
-    from shared.attachments import store
-
     msg = _message(account_id, conversation_id, message_id)
     meta = _meta(msg, attachment_id)
     filename, mime_type = str(meta.get("filename") or ""), str(meta.get("mimeType") or "")

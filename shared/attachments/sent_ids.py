@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.core import log
+from shared.core.clients import firestore_client
+from shared.crm.paths import message_ref
 from shared.gmail.mime_build import safe_filename
 from shared.gmail.mime_parse import AttachmentMeta
 
@@ -76,7 +78,11 @@ ATTEMPTS = 2  # a document changed between our read and our write is read again 
 
 def record_ids(candidates: Sequence[Candidate]) -> int:
     """Write the missing ids of the candidates' documents; returns how many documents were written."""
-    from google.api_core.exceptions import FailedPrecondition, InvalidArgument, NotFound
+    from google.api_core.exceptions import (  # lazy: Firestore library (cold start)
+        FailedPrecondition,
+        InvalidArgument,
+        NotFound,
+    )
 
     if not candidates:
         return 0
@@ -94,9 +100,6 @@ def record_ids(candidates: Sequence[Candidate]) -> int:
 
 
 def _record_once(candidates: Sequence[Candidate]) -> int:
-    from shared.core.clients import firestore_client
-    from shared.sync.conversations import message_ref
-
     db = firestore_client()
     by_path = {message_ref(c.account_id, c.conversation_id, c.message_id).path: c for c in candidates}
     batch = db.batch()

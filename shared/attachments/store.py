@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import paths
+from shared.core.clients import firestore_client
 from shared.core.models import AttachmentChunk
+from shared.crm import paths
+from shared.crm.paths import attachment_chunk_ref
 
 CHUNK_BYTES = 1_000_000  # < 1 MiB with room for the name and fields; never change: readers derive ids from it
 BATCH_BYTES = 8_000_000  # a Firestore commit carries at most 10 MiB
@@ -61,10 +63,7 @@ def chunks(account_id: str, conversation_id: str, message_id: str,
 
 def store(account_id: str, conversation_id: str, message_id: str, attachments: Sequence[StoredAttachment]) -> int:
     """Write every chunk (set: a retry writes the same documents); returns the documents written."""
-    from shared.core.clients import firestore_client
-
     db = firestore_client()
-    col = db.collection(paths.ATTACHMENTS)
     batch: Any = None
     pending_bytes = pending_writes = written = 0
     for doc_id, chunk in chunks(account_id, conversation_id, message_id, attachments):
@@ -73,7 +72,7 @@ def store(account_id: str, conversation_id: str, message_id: str, attachments: S
             batch, pending_bytes, pending_writes = None, 0, 0
         if batch is None:
             batch = db.batch()
-        batch.set(col.document(doc_id), chunk.to_doc())
+        batch.set(attachment_chunk_ref(doc_id), chunk.to_doc())
         pending_bytes += len(chunk.data) + 512
         pending_writes += 1
         written += 1
@@ -84,14 +83,11 @@ def store(account_id: str, conversation_id: str, message_id: str, attachments: S
 
 def read(account_id: str, conversation_id: str, message_id: str, attachment_id: str, size: int) -> bytes:
     """The attachment's bytes, from its chunks (one batched read)."""
-    from shared.core.clients import firestore_client
-
     ids = chunk_ids(account_id, conversation_id, message_id, attachment_id, size)
     if not ids:
         return b""
     db = firestore_client()
-    col = db.collection(paths.ATTACHMENTS)
-    snaps = {s.id: s for s in db.get_all([col.document(i) for i in ids])}
+    snaps = {s.id: s for s in db.get_all([attachment_chunk_ref(i) for i in ids])}
     out = bytearray()
     for n, doc_id in enumerate(ids):
         snap = snaps.get(doc_id)

@@ -10,7 +10,7 @@ is a partial write. So the document is decided *before* anything is written:
   it is never silently shortened): more than `MAX_RECIPIENTS` recipients or
   `MAX_ATTACHMENTS` attachments -> `NotStorable`;
 - the bodies are cut at a UTF-8 character boundary to fit, with
-  `truncated: true`, by the sync's own rule (shared/sync/fit.py); so is an
+  `truncated: true`, by the sync's own rule (shared/crm/fit.py); so is an
   absurd subject; reference ids longer than a header line are dropped;
 - if even the bodiless document would not fit -> `NotStorable`.
 """
@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shared.auto_bcc.message import AutoBccCopy
-from shared.core import paths
 from shared.core.models import Message
 from shared.core.refusal import Refusal
-from shared.sync.fit import fit_message
+from shared.crm import paths
+from shared.crm.fit import fit_message
 
 MAX_RECIPIENTS = 1_000  # To + Cc + Bcc
 MAX_ATTACHMENTS = 100

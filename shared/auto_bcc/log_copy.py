@@ -34,16 +34,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.auto_bcc.address import lookup
+from shared.attachments import store
 from shared.auto_bcc.document import NotStorable, build_document, check_not_bulk
 from shared.auto_bcc.message import AutoBccCopy, MalformedMessage, parse_copy, pick_recipient
-from shared.core import log, paths
+from shared.connect.auto_bcc_route import lookup
+from shared.core import log
+from shared.core.clients import firestore_client
 from shared.core.config import get_config
+from shared.core.events import CrmEvent, publish
 from shared.core.models import Message, User
 from shared.core.refusal import Refusal
+from shared.crm import paths
+from shared.crm.connection import ConnectionState, decide_from_snapshots
+from shared.crm.contact_index import is_complete
+from shared.crm.contacts import auto_contact_id, create_contact_if_absent, find_contacts, find_user_emails
+from shared.crm.conversations import store_message, touch_conversation
+from shared.crm.paths import contact_index_state_ref, link_ref, mailbox_ref, message_ref, settings_ref, user_ref
+from shared.crm.settings import blocklist_from
+from shared.crm.users_cache import account_user_emails
 
 if TYPE_CHECKING:
-    from shared.sync.blocklist import Blocklist
+    from shared.crm.blocklist import Blocklist
 
 ABORTED_RETRY_SECONDS = 30.0  # writes aborted by contention are tried again this long
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # R15: what a rep can send in one message
@@ -101,23 +112,19 @@ class _Owner:
     user_id: str
     own_addresses: frozenset[str]  # the user's CRM email and connected Gmail address, lower-cased
     blocklist: Blocklist
+    contacts_indexed: bool  # the account's contact index is complete (R11b), read with the rest
 
 
 def _owner(to: str, domain: str) -> _Owner:
     """Who the address belongs to and what their copies must satisfy (three round trips)."""
-    from shared.connect.connection import ConnectionState, decide_from_snapshots
-    from shared.connect.mailboxes import link_ref, mailbox_ref, user_ref
-    from shared.core.clients import firestore_client
-    from shared.sync.settings import blocklist_from, settings_ref
-
     route = lookup(to, domain)
     if route is None:
         raise UnknownAddress("unknown Auto BCC address")
     a, u = route.accountId, route.userId
     db = firestore_client()
-    refs = [user_ref(a, u), link_ref(a, u), settings_ref(a)]
+    refs = [user_ref(a, u), link_ref(a, u), settings_ref(a), contact_index_state_ref(a)]
     snaps = {s.reference.path: s for s in db.get_all(refs)}
-    user_snap, link_snap, settings_snap = (snaps.get(r.path) for r in refs)
+    user_snap, link_snap, settings_snap, index_snap = (snaps.get(r.path) for r in refs)
     if user_snap is None or not user_snap.exists:
         raise UnknownAddress("the user of this Auto BCC address no longer exists")
     own = {User.from_doc(user_snap.to_dict()).email.strip().lower()}
@@ -126,7 +133,7 @@ def _owner(to: str, domain: str) -> _Owner:
         conn = decide_from_snapshots(link_snap, mailbox_ref(mailbox_id).get() if mailbox_id else None)
         if conn.state is not ConnectionState.DISCONNECTED and conn.mailbox is not None:
             own.add(conn.mailbox.address.strip().lower())
-    return _Owner(a, u, frozenset(own - {""}), blocklist_from(settings_snap))
+    return _Owner(a, u, frozenset(own - {""}), blocklist_from(settings_snap), is_complete(index_snap))
 
 
 def _check_sender(copy: AutoBccCopy, owner: _Owner) -> None:
@@ -136,9 +143,6 @@ def _check_sender(copy: AutoBccCopy, owner: _Owner) -> None:
 
 def _internal(account_id: str, copy: AutoBccCopy) -> set[str]:
     """The account's users among the recipients, from the same per-instance cache the sync uses (R11)."""
-    from shared.sync.contacts import find_user_emails
-    from shared.sync.users_cache import account_user_emails
-
     addresses = {a.email for a in copy.recipients()}
     users = account_user_emails(account_id)
     return users & addresses if users is not None else find_user_emails(account_id, addresses)
@@ -157,11 +161,6 @@ def _check(copy: AutoBccCopy, owner: _Owner, internal: set[str], is_auto_bcc: Ca
 
 def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> LoggedCopy:
     """Log the copy sent to Auto BCC address `to` (see the module doc for the order of things)."""
-    from shared.attachments import store
-    from shared.core.events import CrmEvent, publish
-    from shared.sync.contacts import auto_contact_id, create_contact_if_absent, find_contacts
-    from shared.sync.conversations import message_ref, store_message, touch_conversation
-
     domain = get_config().auto_bcc_domain
     suffix = "@" + domain.lower()
 
@@ -179,7 +178,7 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> Logged
     recipient = pick_recipient(copy, is_auto_bcc, internal)
     if recipient is None:
         raise NoRecipient("the copy has no external recipient to log it under")
-    existing = find_contacts(a, [recipient.email]).get(recipient.email)
+    existing = find_contacts(a, [recipient.email], indexed=owner.contacts_indexed).get(recipient.email)
     message_id = paths.auto_bcc_message_doc_id(copy.message_id)
 
     def document(contact_id: str) -> Message:  # conversation id = contact id (one per contact)
@@ -195,7 +194,8 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> Logged
     def write() -> None:
         nonlocal contact_id, doc, created
         if existing is None:
-            contact_id = create_contact_if_absent(a, recipient.email, recipient.name, source="auto_bcc").id
+            contact_id = create_contact_if_absent(a, recipient.email, recipient.name, source="auto_bcc",
+                                                  indexed=owner.contacts_indexed).id
             if contact_id != doc.contactId:  # the CRM created one meanwhile: log under it
                 doc = document(contact_id)
         if not message_ref(a, contact_id, message_id).get().exists:
@@ -220,7 +220,7 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> Logged
 def _again_when_aborted() -> Any:
     """Google's retry for ABORTED (contention: "retry the request", Firestore's error guide), within the
     webhook's patience; anything else still fails the copy."""
-    from google.api_core import exceptions, retry
+    from google.api_core import exceptions, retry  # lazy: Firestore library (cold start)
 
     return retry.Retry(predicate=retry.if_exception_type(exceptions.Aborted), initial=0.2, maximum=2.0,
                        multiplier=2.0, timeout=ABORTED_RETRY_SECONDS)

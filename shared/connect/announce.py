@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from shared.core import log
+from shared.core.events import CrmEvent, publish
 
 
 def announce(users: list[tuple[str, str]], status: str, address: str | None) -> None:
-    from shared.core.events import CrmEvent, publish
-
     try:
         publish(CrmEvent(type="connection.status", accountId=a, userId=u, status=status, address=address)
                 for a, u in users)

@@ -22,14 +22,25 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from shared.connect import connections
+from shared.connect.announce import announce
+from shared.connect.auto_bcc_route import user_route
 from shared.connect.browser_session import expired_cookie, presented_secret
 from shared.connect.consent import BrowserStep
+from shared.connect.errors import UserNotFound
+from shared.connect.oauth_flow import ExchangeFailed, exchange_code, revoke_token
+from shared.connect.oauth_state import StateError, consume_state
 from shared.connect.return_url import outcome_location, trusted_claims
-from shared.core import log, paths
+from shared.core import log
 from shared.core.config import get_config
+from shared.crm import contact_index, paths
+from shared.crm.mailboxes import sealed_token
+from shared.gmail.credentials import forget_access_token
+from shared.gmail.service import build_gmail
+from shared.gmail.watch import Profile, read_profile, start_watch
+from shared.sync.requests import request_sync
 
 if TYPE_CHECKING:
-    from shared.connect.connections import Profile
     from shared.connect.oauth_flow import TokenGrant
     from shared.connect.oauth_state import StateClaims
 
@@ -43,9 +54,6 @@ def finish_callback(args: Mapping[str, str], cookies: Mapping[str, str]) -> Brow
 
 
 def _outcome(claims: StateClaims, args: Mapping[str, str], browser_secret: str | None) -> str:
-    from shared.connect.oauth_flow import ExchangeFailed, exchange_code
-    from shared.connect.oauth_state import StateError, consume_state
-
     ids = {"accountId": claims.account_id, "userId": claims.user_id}
     if claims.expired(time.time()):
         return "state_expired"
@@ -82,21 +90,13 @@ def _outcome(claims: StateClaims, args: Mapping[str, str], browser_secret: str |
 
 def _connect(claims: StateClaims, grant: TokenGrant) -> str:
     """Google calls first, then one transaction, then retire the old mailbox, tell the CRM, sync the gap."""
-    from shared.auto_bcc.address import user_route
-    from shared.connect import connections
-    from shared.connect.announce import announce
-    from shared.connect.errors import UserNotFound
-    from shared.connect.mailboxes import sealed_token
-    from shared.gmail.credentials import forget_access_token
-    from shared.gmail.service import build_gmail
-
     ids = {"accountId": claims.account_id, "userId": claims.user_id}
     service = build_gmail(grant.credentials())
     profile: Profile | None = None
     watching = False
     try:
-        profile = connections.read_profile(service)
-        watch_expiration = connections.start_watch(service)
+        profile = read_profile(service)
+        watch_expiration = start_watch(service)
         watching = True
     except Exception as exc:
         log.warning("Gmail refused getProfile/watch", error=type(exc).__name__, **ids)
@@ -133,11 +133,10 @@ def _index_contacts(account_id: str) -> None:
     """R11b: the account's contacts from before the sync-owned index are indexed now, once per account, so that
     the account's first sync pass is a steady one (SPEC §5: at most 6 round trips). Best effort: a pass still
     scans what this left undone before it looks contacts up."""
-    from shared.sync import contact_index
-
     try:
-        if not contact_index.is_complete(contact_index.state_ref(account_id).get()):
-            contact_index.backfill(account_id)
+        state = paths.contact_index_state_ref(account_id).get()
+        if not contact_index.is_complete(state):
+            contact_index.backfill(account_id, state)
     except Exception as exc:
         log.warning("could not index the account's contacts at connect", accountId=account_id,
                     error=type(exc).__name__)
@@ -145,8 +144,6 @@ def _index_contacts(account_id: str) -> None:
 
 def _sync_the_gap(address: str, mailbox_id: str) -> None:
     """R5b. Best effort: the connection is made; if the request is lost, the sweep still finds the mailbox."""
-    from shared.sync.requests import request_sync
-
     try:
         request_sync([address])
         log.info("sync requested after reconnect", mailboxId=mailbox_id)
@@ -159,9 +156,6 @@ def _abandon(grant: TokenGrant, profile: Profile | None, watching: bool, service
 
     If another CRM user still uses this mailbox, its watch and grant are theirs too: leave them.
     """
-    from shared.connect import connections
-    from shared.connect.oauth_flow import revoke_token
-
     if profile is not None and connections.mailbox_has_links(paths.mailbox_id(profile.address)):
         return
     if watching:

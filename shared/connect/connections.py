@@ -25,24 +25,22 @@ while disconnected is imported).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from shared.connect.errors import UserNotFound
-from shared.connect.mailboxes import link_ref, links_for_mailbox, mailbox_ref, now, token_ref, user_ref
-from shared.core import log, paths
+from shared.connect.oauth_flow import TokenGrant, revoke_token
+from shared.core import log
 from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.crypto import Sealed, open_sealed
 from shared.core.models import AutoBccRoute, EmailSync, Link, Mailbox, StoredToken
-
-GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
-
-
-@dataclass(frozen=True)
-class Profile:
-    address: str
-    history_id: str
+from shared.crm import paths
+from shared.crm.mailboxes import links_for_mailbox, now
+from shared.crm.paths import auto_bcc_route_ref, link_ref, mailbox_ref, token_ref, user_ref
+from shared.gmail.credentials import forget_access_token
+from shared.gmail.service import build_gmail
+from shared.gmail.watch import GMAIL_NUM_RETRIES, Profile
 
 
 @dataclass
@@ -74,31 +72,13 @@ class DisconnectOutcome:
 
 # --------------------------------------------------------------------------- Google side
 
-def read_profile(service: Any) -> Profile:
-    resp = service.users().getProfile(userId="me").execute(num_retries=GMAIL_NUM_RETRIES)
-    return Profile(address=str(resp["emailAddress"]), history_id=str(resp["historyId"]))
-
-
-def start_watch(service: Any) -> datetime:
-    """users.watch on the Gmail topic for every change (no labelIds), returns its expiration."""
-    body = {"topicName": get_config().gmail_watch_topic_path}
-    resp = service.users().watch(userId="me", body=body).execute(num_retries=GMAIL_NUM_RETRIES)
-    return datetime.fromtimestamp(int(resp["expiration"]) / 1000, tz=UTC)
-
-
 def retire_at_google(retired: Retired) -> dict[str, bool]:
     """Stop the watch and revoke the token of a mailbox nobody uses any more (best effort, logged)."""
-    from shared.connect.oauth_flow import revoke_token
-    from shared.gmail.credentials import forget_access_token
-
     forget_access_token(retired.mailbox_id)
     result = {"watchStopped": False, "tokenRevoked": False}
     if not retired.refresh_token:
         return result
     try:
-        from shared.connect.oauth_flow import TokenGrant
-        from shared.gmail.service import build_gmail
-
         grant = TokenGrant(access_token="", refresh_token=retired.refresh_token, scopes=frozenset(), expiry=None)
         creds = grant.credentials()
         creds.token = None  # force a refresh on first use
@@ -171,11 +151,11 @@ def commit_connection(
     auto_bcc_token: str,
 ) -> ConnectOutcome:
     """Step 2: the one transaction that makes the connection real (see the module doc)."""
-    from google.cloud import firestore
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     mailbox_id = paths.mailbox_id(profile.address)
     db = firestore_client()
-    route_ref = db.collection(paths.AUTO_BCC).document(auto_bcc_token)
+    route_ref = auto_bcc_route_ref(auto_bcc_token)
 
     @firestore.transactional
     def run(tx: Any) -> tuple[ConnectOutcome, _RetirePlan | None]:
@@ -236,7 +216,7 @@ def commit_connection(
 
 def remove_connection(account_id: str, user_id: str) -> DisconnectOutcome:
     """R4 in one transaction: unlink, mark the user disconnected, retire the mailbox if it was the last link."""
-    from google.cloud import firestore
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     db = firestore_client()
 

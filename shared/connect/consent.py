@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from shared.connect.browser_session import SessionCookie, new_secret, presented_secret, session_cookie
+from shared.connect.oauth_flow import authorization_url, new_code_verifier
+from shared.connect.oauth_state import StateError, bind_browser, new_claims, save_state, sign_state, state_key
 from shared.connect.return_url import check_return_url, outcome_location, trusted_claims
+from shared.connect.users import require_user
 from shared.core import log
 from shared.core.config import get_config
 
@@ -30,10 +33,6 @@ class BrowserStep:
 
 
 def issue_authorization_url(account_id: str, user_id: str, return_url: str) -> str:
-    from shared.connect.mailboxes import require_user
-    from shared.connect.oauth_flow import new_code_verifier
-    from shared.connect.oauth_state import new_claims, save_state, sign_state, state_key
-
     check_return_url(return_url)
     require_user(account_id, user_id)
     start = get_config().oauth_start_uri
@@ -47,9 +46,6 @@ def issue_authorization_url(account_id: str, user_id: str, return_url: str) -> s
 
 def start_consent(state: str, cookies: Mapping[str, str]) -> BrowserStep:
     """Bind the state to this browser (first come) and go to Google; refusals go back to the returnUrl."""
-    from shared.connect.oauth_flow import authorization_url
-    from shared.connect.oauth_state import StateError, bind_browser
-
     claims = trusted_claims(state)
     now = time.time()
     ids = {"accountId": claims.account_id, "userId": claims.user_id}

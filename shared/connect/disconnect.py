@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from shared.connect import connections
+from shared.connect.announce import announce
+from shared.connect.users import require_user
 from shared.core import log
 
 
 def disconnect(account_id: str, user_id: str) -> None:
     """Idempotent: a user without a link is simply (still) disconnected."""
-    from shared.connect import connections
-    from shared.connect.announce import announce
-    from shared.connect.mailboxes import require_user
-
     require_user(account_id, user_id)
     outcome = connections.remove_connection(account_id, user_id)
     if outcome.retired is not None:

@@ -59,7 +59,7 @@ class TokenGrant:
 
     def credentials(self) -> Any:
         """google.oauth2 Credentials that can refresh themselves (for getProfile / watch)."""
-        from google.oauth2.credentials import Credentials
+        from google.oauth2.credentials import Credentials  # lazy: google-auth (cold start)
 
         client = oauth_client()
         return Credentials(
@@ -75,7 +75,7 @@ def new_code_verifier() -> str:
 
 
 def _flow(code_verifier: str) -> Any:
-    from google_auth_oauthlib.flow import Flow
+    from google_auth_oauthlib.flow import Flow  # lazy: OAuth library (cold start)
 
     cfg = get_config()
     if not cfg.oauth_redirect_uri:
@@ -103,7 +103,7 @@ def authorization_url(state: str, code_verifier: str) -> str:
 
 def exchange_code(code: str, code_verifier: str) -> TokenGrant:
     """Redeem the authorization code (with the PKCE verifier) at the token endpoint."""
-    from oauthlib.oauth2.rfc6749.errors import OAuth2Error
+    from oauthlib.oauth2.rfc6749.errors import OAuth2Error  # lazy: OAuth library (cold start)
 
     flow = _flow(code_verifier)
     try:
@@ -131,7 +131,7 @@ def revoke_token(token: str) -> bool:
     this client for that Google account, so callers revoke only when no CRM
     user still uses the mailbox.
     """
-    import requests
+    import requests  # lazy: requests (cold start)
 
     try:
         resp = requests.post(get_config().oauth_revoke_uri, data={"token": token},

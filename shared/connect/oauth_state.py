@@ -24,10 +24,13 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
 
-if TYPE_CHECKING:
-    from shared.core.models import OAuthState
+from shared.connect.browser_session import fingerprint, matches
+from shared.core.clients import firestore_client
+from shared.core.models import OAuthState
+from shared.core.secrets import get_secret
+from shared.crm.paths import oauth_state_ref
 
 STATE_TTL_SECONDS = 600  # 10 minutes: long enough for a consent screen, short enough to limit replay
 _VERSION = 1
@@ -125,30 +128,18 @@ STATE_KEY_SECRET = "oauth-state-key"
 
 def state_key() -> bytes:
     """The HMAC key (secret `oauth-state-key`, base64); also derives Auto BCC addresses."""
-    from shared.core.secrets import get_secret
-
     return base64.b64decode(get_secret(STATE_KEY_SECRET).data.strip())
 
 
 def save_state(claims: StateClaims, code_verifier: str) -> None:
     """Record the state server-side with its PKCE verifier (`expiresAt` doubles as the TTL field)."""
-    from datetime import UTC, datetime
-
-    from shared.core import paths
-    from shared.core.clients import firestore_client
-    from shared.core.models import OAuthState
-
     doc = OAuthState(accountId=claims.account_id, userId=claims.user_id, returnUrl=claims.return_url,
                      codeVerifier=code_verifier, expiresAt=datetime.fromtimestamp(claims.expires_at, tz=UTC))
-    firestore_client().collection(paths.OAUTH_STATES).document(claims.nonce).create(doc.to_doc())
+    oauth_state_ref(claims.nonce).create(doc.to_doc())
 
 
 def _state_in(tx: object, ref: object, claims: StateClaims) -> OAuthState:
     """The stored state, checked against the signed claims, not used and not expired (else StateError)."""
-    from datetime import UTC, datetime
-
-    from shared.core.models import OAuthState
-
     snap = ref.get(transaction=tx)  # type: ignore[attr-defined]
     if not snap.exists:
         raise StateError("invalid_state", "state is unknown (never issued or already purged)", claims)
@@ -169,16 +160,10 @@ def bind_browser(claims: StateClaims, presented: str | None, offered: str) -> tu
     a fresh one to bind if no browser owns the state yet. A different browser gets StateError
     ("session_mismatch"); the owner may open the URL again.
     """
-    from datetime import UTC, datetime
-
-    from google.cloud import firestore
-
-    from shared.connect.browser_session import fingerprint, matches
-    from shared.core import paths
-    from shared.core.clients import firestore_client
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     db = firestore_client()
-    ref = db.collection(paths.OAUTH_STATES).document(claims.nonce)
+    ref = oauth_state_ref(claims.nonce)
 
     @firestore.transactional
     def run(tx: object) -> tuple[str, bool]:
@@ -201,16 +186,10 @@ def consume_state(claims: StateClaims, presented: str | None) -> str:
     callback from any other browser is refused with `session_mismatch` and leaves the state unspent,
     so a stranger holding the callback URL cannot use it up before the rep's own browser arrives.
     """
-    from datetime import UTC, datetime
-
-    from google.cloud import firestore
-
-    from shared.connect.browser_session import matches
-    from shared.core import paths
-    from shared.core.clients import firestore_client
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     db = firestore_client()
-    ref = db.collection(paths.OAUTH_STATES).document(claims.nonce)
+    ref = oauth_state_ref(claims.nonce)
 
     @firestore.transactional
     def run(tx: object) -> str:

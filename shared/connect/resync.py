@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from shared.connect.connection import ConnectionState, resolve
+from shared.connect.errors import NotConnected, ReauthRequired
+from shared.connect.users import require_user
 from shared.core import log
+from shared.crm.connection import ConnectionState, resolve
+from shared.sync.requests import request_sync
 
 
 def resync(account_id: str, user_id: str) -> None:
-    from shared.connect.errors import NotConnected, ReauthRequired
-    from shared.connect.mailboxes import require_user
-    from shared.sync.requests import request_sync
-
     require_user(account_id, user_id)
     conn = resolve(account_id, user_id)
     if conn.state is ConnectionState.DISCONNECTED:

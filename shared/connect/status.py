@@ -1,4 +1,4 @@
-"""The CRM's `GET /status`: the one connection check (shared/connect/connection.py) as the CRM sees it.
+"""The CRM's `GET /status`: the one connection check (shared/crm/connection.py) as the CRM sees it.
 
 Every existing CRM user gets an Auto BCC address, connected or not (R16b): an
 Outlook user who never connects Gmail can still Bcc their address. A user who
@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.connect.connection import ConnectionState, resolve
+from shared.connect.auto_bcc_route import ensure_address
+from shared.connect.users import require_user
+from shared.crm.connection import ConnectionState, resolve
 
 
 def connection_status(account_id: str, user_id: str) -> dict[str, Any]:
-    from shared.auto_bcc.address import ensure_address
-    from shared.connect.mailboxes import require_user
-
     sync = require_user(account_id, user_id).sync()
     auto_bcc = sync.autoBccAddress or ensure_address(account_id, user_id)
     conn = resolve(account_id, user_id)

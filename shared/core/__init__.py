@@ -1,1 +1,1 @@
-"""Configuration, clients, logging, data model, paths, secrets, encryption and events: what every function needs."""
+"""Configuration, clients, logging, data model, secrets, encryption and events: what every function needs."""

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 MAX_DOCUMENT_BYTES = 1_048_576  # Firestore's limit per document (name + fields + 32)
-FIRESTORE_MAX_DOCUMENT_BYTES = MAX_DOCUMENT_BYTES  # the name the sync's fitting (shared/sync/fit.py) uses
+FIRESTORE_MAX_DOCUMENT_BYTES = MAX_DOCUMENT_BYTES  # the name the sync's fitting (shared/crm/fit.py) uses
 # What a writer aims for: the limit less a small margin for fields a writer adds after estimating (a flag,
 # a timestamp). The Firestore emulator counts exactly like document_size (tests/e2e/test_budget_firestore.py:
 # an estimate of 1,048,576 is accepted, one byte more is refused).

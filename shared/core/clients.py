@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from shared.core.config import get_config
+from shared.core.roundtrips import instrument
 
 if TYPE_CHECKING:
     from google.cloud import firestore, secretmanager
@@ -25,9 +26,7 @@ _lock = threading.Lock()
 
 @lru_cache(maxsize=1)
 def firestore_client() -> firestore.Client:
-    from google.cloud import firestore
-
-    from shared.core.roundtrips import instrument
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     with _lock:
         # metered: round trips, reads and writes per invocation (shared/core/roundtrips.py)
@@ -37,7 +36,7 @@ def firestore_client() -> firestore.Client:
 
 @lru_cache(maxsize=1)
 def publisher() -> PublisherClient:
-    from google.cloud.pubsub import PublisherClient, types
+    from google.cloud.pubsub import PublisherClient, types  # lazy: Pub/Sub library (cold start)
 
     with _lock:
         # Events are few and latency matters more than batching for a live CRM UI.
@@ -50,7 +49,9 @@ def event_publisher() -> GapicPublisherClient:
     themselves (shared.core.events). The batching client above wraps this one; importing it as well costs
     about 55 ms more of an instance's cold start for a batcher such callers never use. It honours
     PUBSUB_EMULATOR_HOST by itself, as the batching client does."""
-    from google.pubsub_v1.services.publisher.client import PublisherClient as Gapic
+    from google.pubsub_v1.services.publisher.client import (  # lazy: Pub/Sub library (cold start)
+        PublisherClient as Gapic,
+    )
 
     with _lock:
         return Gapic()
@@ -58,12 +59,12 @@ def event_publisher() -> GapicPublisherClient:
 
 @lru_cache(maxsize=1)
 def secret_client() -> secretmanager.SecretManagerServiceClient:
-    from google.cloud import secretmanager
+    from google.cloud import secretmanager  # lazy: Secret Manager library (cold start)
 
     cfg = get_config()
     kwargs: dict[str, Any] = {}
     if cfg.secret_manager_endpoint:
-        from google.auth.credentials import AnonymousCredentials
+        from google.auth.credentials import AnonymousCredentials  # lazy: google-auth (cold start)
 
         kwargs = {
             "transport": "rest",

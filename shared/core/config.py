@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 GMAIL_SEND = "https://www.googleapis.com/auth/gmail.send"
@@ -78,8 +79,6 @@ class Config:
     @property
     def oauth_cookies_secure(self) -> bool:
         """Session cookies are `Secure` unless the callback is plain http on this machine (the local stack)."""
-        from urllib.parse import urlsplit
-
         parts = urlsplit(self.oauth_redirect_uri or "")
         return not (parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"))
 

@@ -34,7 +34,7 @@ def _key(version: str) -> tuple[bytes, str]:
 
 
 def seal(plaintext: str, context: str) -> Sealed:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # lazy: cryptography (cold start)
 
     key, version = _key("latest")
     nonce = os.urandom(12)
@@ -43,7 +43,7 @@ def seal(plaintext: str, context: str) -> Sealed:
 
 
 def open_sealed(sealed: Sealed, context: str) -> str:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # lazy: cryptography (cold start)
 
     key, _ = _key(sealed.key_version)
     pt = AESGCM(key).decrypt(base64.b64decode(sealed.nonce), base64.b64decode(sealed.ciphertext),

@@ -108,7 +108,7 @@ def publish(events: Iterable[CrmEvent], timeout: float = 30.0) -> None:
     so even one event cost that timer plus the round trip. A caller here always has all its events at
     hand, so it sends them itself in one request, with the library's own retry settings for Publish.
     """
-    from google.pubsub_v1.types import PubsubMessage
+    from google.pubsub_v1.types import PubsubMessage  # lazy: Pub/Sub library (cold start)
 
     messages = [PubsubMessage(data=e.payload(), attributes=_attributes(e)) for e in events]
     topic = get_config().topic_path(get_config().crm_events_topic)

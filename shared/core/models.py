@@ -138,7 +138,7 @@ class Mailbox(Doc):
     leaseOwner: str | None = None
     leaseUntil: datetime | None = None
     dirty: bool = False  # a notification arrived while the lease was held: sync again
-    # R22: messages that could not be stored at all (shared/sync/skipped.py); GET /status shows them
+    # R22: messages that could not be stored at all (shared/crm/skipped.py); GET /status shows them
     skippedCount: int = 0
     lastSkipped: list[dict[str, Any]] = field(default_factory=list)  # newest last: {gmailMessageId, reason, at}
     # issue 11: a forced sync requested before this is answered already (when the last whole pass began)

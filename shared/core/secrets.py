@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from shared.core.clients import secret_client
 from shared.core.config import get_config
+from shared.core.roundtrips import ContextPool
 
 _cache: dict[tuple[str, str], SecretValue] = {}
 _lock = threading.Lock()
@@ -57,8 +58,6 @@ def prefetch(names: list[str]) -> None:
     """Read the named secrets that are not cached yet, in parallel (an instance's first request needs
     several, and one after the other they add a round trip each to the cold start). Best effort: a
     secret that cannot be read raises where it is used, with that caller's error."""
-    from shared.core.roundtrips import ContextPool
-
     with _lock:
         missing = [n for n in names if (n, "latest") not in _cache]
     if not missing:

@@ -1,1 +1,1 @@
-"""Gmail access: the service, history and message fetches, credentials, errors, MIME parsing and building."""
+"""Gmail access: the service, credentials, errors, history and message fetches, profile and watch, MIME."""

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.connect.mailboxes import get_mailbox, load_refresh_token, open_token, set_status
 from shared.core import log
 from shared.core.config import REQUIRED_SCOPES, get_config
 from shared.core.events import CrmEvent, publish
 from shared.core.models import Mailbox
 from shared.core.secrets import get_secret
+from shared.crm.connection import ConnectionState, decide_mailbox
+from shared.crm.mailboxes import MailboxRead, open_token, set_status
+from shared.gmail.service import build_gmail
 
 OAUTH_CLIENT_SECRET = "oauth-client"
 _token_cache: dict[str, tuple[str, datetime, str]] = {}  # mailbox -> (access token, expiry, refresh token)
@@ -65,7 +67,7 @@ class GmailSession:
 
 
 def is_invalid_grant(exc: BaseException) -> bool:
-    from google.auth.exceptions import RefreshError
+    from google.auth.exceptions import RefreshError  # lazy: google-auth (cold start)
 
     if not isinstance(exc, RefreshError):
         return False
@@ -76,7 +78,7 @@ def is_invalid_grant(exc: BaseException) -> bool:
 def mark_reauth_required(mailbox_id: str, address: str, rejected_token: str | None,
                          reason: str = "invalid_grant") -> None:
     """Flip the mailbox and its users to `reauth_required` and tell the CRM (once per change), unless the
-    rep connected again since `rejected_token` was read (shared.connect.mailboxes.set_status)."""
+    rep connected again since `rejected_token` was read (shared.crm.mailboxes.set_status)."""
     forget_access_token(mailbox_id)
     changed = set_status(mailbox_id, "reauth_required", "Google rejected the stored authorization; "
                          "the rep must connect Gmail again", rejected_token=rejected_token)
@@ -103,14 +105,9 @@ def reauth_guard(mailbox_id: str, address: str, credentials: Any) -> Iterator[No
         raise
 
 
-_UNREAD = object()
-
-
-def credentials_for(mailbox_id: str, address: str, refresh_token: Any = _UNREAD) -> Any:
-    """Refreshed credentials for the mailbox (cached access token when still valid); the caller may
-    pass the refresh token it already read (None: there is none)."""
-    if refresh_token is _UNREAD:
-        refresh_token = load_refresh_token(mailbox_id)
+def credentials_for(mailbox_id: str, address: str, refresh_token: str | None) -> Any:
+    """Refreshed credentials for the mailbox (cached access token when still valid), from the refresh token
+    the caller read (None: there is none)."""
     if refresh_token is None:
         raise NotConnected(mailbox_id)
     creds = credentials_from(mailbox_id, refresh_token)
@@ -126,7 +123,7 @@ def credentials_from(mailbox_id: str, refresh_token: str) -> Any:
     `creds.token` is None when there is no valid cached token: call `refresh` (the send path does that
     in parallel with its own writes; Gmail calls would also refresh by themselves).
     """
-    from google.oauth2.credentials import Credentials
+    from google.oauth2.credentials import Credentials  # lazy: google-auth (cold start)
 
     client = oauth_client()
     creds = Credentials(token=None, refresh_token=refresh_token, token_uri=get_config().oauth_token_uri,
@@ -142,7 +139,7 @@ def credentials_from(mailbox_id: str, refresh_token: str) -> Any:
 
 def refresh(mailbox_id: str, address: str, creds: Any) -> None:
     """Get a new access token (R5 when Google rejects the refresh token) and cache it for the instance."""
-    from google.auth.transport.requests import Request
+    from google.auth.transport.requests import Request  # lazy: google-auth (cold start)
 
     stored = creds.refresh_token  # the cache is keyed by what Firestore holds
     with reauth_guard(mailbox_id, address, creds):
@@ -155,8 +152,6 @@ def refresh(mailbox_id: str, address: str, creds: Any) -> None:
 def require_connected(mailbox_id: str, mb: Mailbox | None) -> Mailbox:
     """The mailbox if the one connection check (`decide_mailbox`) says connected; else NotConnected or
     ReauthRequired."""
-    from shared.connect.connection import ConnectionState, decide_mailbox
-
     state = decide_mailbox(mb).state
     if mb is None or state is ConnectionState.DISCONNECTED:
         raise NotConnected(mailbox_id)
@@ -165,22 +160,11 @@ def require_connected(mailbox_id: str, mb: Mailbox | None) -> Mailbox:
     return mb
 
 
-def open_gmail(mailbox_id: str) -> GmailSession:
-    """A Gmail session for a connected mailbox, or NotConnected / ReauthRequired."""
-    from shared.gmail.service import build_gmail
-
-    mb = require_connected(mailbox_id, get_mailbox(mailbox_id))
-    creds = credentials_for(mailbox_id, mb.address)
-    return GmailSession(mailbox_id=mailbox_id, address=mb.address, credentials=creds,
-                        service=build_gmail(creds))
-
-
-def open_gmail_from(mailbox_id: str, mb: Mailbox, token_doc: dict[str, Any] | None) -> GmailSession:
-    """`open_gmail` from the mailbox and token documents the caller already read (the sync reads
-    both in one round trip), so no further Firestore read is made."""
-    from shared.gmail.service import build_gmail
-
-    require_connected(mailbox_id, mb)
-    creds = credentials_for(mailbox_id, mb.address, open_token(mailbox_id, token_doc))
+def open_gmail(read: MailboxRead) -> GmailSession:
+    """A Gmail session for a connected mailbox, or NotConnected / ReauthRequired, from the mailbox and token
+    as the caller read them (`read_mailbox`, or the sync's lease read): no further Firestore read."""
+    mailbox_id = read.mailbox_id
+    mb = require_connected(mailbox_id, read.mailbox)
+    creds = credentials_for(mailbox_id, mb.address, open_token(mailbox_id, read.token_doc))
     return GmailSession(mailbox_id=mailbox_id, address=mb.address, credentials=creds,
                         service=build_gmail(creds))

@@ -14,6 +14,8 @@ import enum
 import json
 from dataclasses import dataclass
 
+from shared.gmail.credentials import is_invalid_grant
+
 
 class Outcome(enum.Enum):
     RATE_LIMITED = "rate_limited"  # per-user or per-project rate: nothing happened, retry after a pause
@@ -86,8 +88,6 @@ def classify(exc: BaseException, *, history: bool = False, by_id: bool = False) 
     """What a Gmail failure means. `history=True` for history.list, where 404 means the cursor expired;
     `by_id=True` for a read of one message by its id (a batch's messages.get), where Gmail's 400
     ("Invalid id value") too means the message is gone."""
-    from shared.gmail.credentials import is_invalid_grant
-
     if is_invalid_grant(exc):
         return GmailErrorInfo(0, "invalid_grant", "refresh token rejected", Outcome.REAUTH)
     if getattr(exc, "resp", None) is None:

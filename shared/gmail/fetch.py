@@ -108,7 +108,7 @@ def list_history(service: Any, start_history_id: int, pace: Pacer = _no_pacing) 
 def iter_history(service: Any, start_history_id: int, pace: Pacer = _no_pacing) -> Iterator[HistoryPage]:
     """The records after the cursor one page at a time, so a long backlog is stored as it arrives
     instead of after all of it was listed; `last` is set on the final page."""
-    from googleapiclient.errors import HttpError
+    from googleapiclient.errors import HttpError  # lazy: Gmail client library (cold start)
 
     token: str | None = None
     while True:
@@ -142,7 +142,7 @@ def iter_history(service: Any, start_history_id: int, pace: Pacer = _no_pacing) 
 
 
 def get_profile_history_id(service: Any, pace: Pacer = _no_pacing) -> int:
-    from googleapiclient.errors import HttpError
+    from googleapiclient.errors import HttpError  # lazy: Gmail client library (cold start)
 
     pace(UNITS["getProfile"])
     try:
@@ -158,7 +158,7 @@ def get_profile_history_id(service: Any, pace: Pacer = _no_pacing) -> int:
 def list_message_ids_since(service: Any, after_seconds: int, max_messages: int,
                            pace: Pacer = _no_pacing) -> list[str]:
     """Ids of messages received after a time (gap recovery), oldest first, bounded."""
-    from googleapiclient.errors import HttpError
+    from googleapiclient.errors import HttpError  # lazy: Gmail client library (cold start)
 
     ids: list[str] = []
     token: str | None = None
@@ -203,7 +203,7 @@ class _BatchResult:
 
 
 def _run_batch(service: Any, messages: Any, group: list[str]) -> _BatchResult:
-    from googleapiclient.errors import HttpError
+    from googleapiclient.errors import HttpError  # lazy: Gmail client library (cold start)
 
     out = _BatchResult()
     batch = service.new_batch_http_request(callback=out.on_part)

@@ -27,7 +27,7 @@ HTTP_TIMEOUT_SECONDS = 30
 
 def _rooted_document(root_url: str) -> dict[str, Any]:
     """Gmail's discovery document, parsed afresh (changing it changes no one else's), rooted at `root_url`."""
-    from googleapiclient.discovery_cache import get_static_doc
+    from googleapiclient.discovery_cache import get_static_doc  # lazy: Gmail client library (cold start)
 
     raw = get_static_doc("gmail", "v1")
     if raw is None:  # pragma: no cover - the document ships with the library
@@ -46,7 +46,7 @@ def discovery_document(root_url: str) -> str:
 
 
 def _base_http() -> Any:
-    from googleapiclient.http import build_http
+    from googleapiclient.http import build_http  # lazy: Gmail client library (cold start)
 
     # build_http() drops 308 from the redirect codes: resumable uploads answer 308 "resume incomplete".
     base = build_http()
@@ -56,14 +56,14 @@ def _base_http() -> Any:
 
 def authorized_http(credentials: Credentials, base: Any) -> Any:
     """`base` (an httplib2.Http and its open connections) carrying the mailbox's access token."""
-    import google_auth_httplib2
+    import google_auth_httplib2  # lazy: Gmail client library (cold start)
 
     return google_auth_httplib2.AuthorizedHttp(credentials, http=base)
 
 
 def build_gmail(credentials: Credentials) -> Any:
     """A Gmail `Resource` whose every call (batch and upload included) goes to the configured root."""
-    from googleapiclient.discovery import build_from_document
+    from googleapiclient.discovery import build_from_document  # lazy: Gmail client library (cold start)
 
     http = authorized_http(credentials, _base_http())
     return build_from_document(discovery_document(get_config().gmail_api_root), http=http)
@@ -91,7 +91,7 @@ def _kept_document(root_url: str) -> str:
 
 
 def _build_kept(root: str) -> tuple[str, Any, Any]:
-    from googleapiclient.discovery import build_from_document
+    from googleapiclient.discovery import build_from_document  # lazy: Gmail client library (cold start)
 
     base = _base_http()
     return root, build_from_document(_kept_document(root), http=base).users().messages(), base

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hmac
 import json
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ MAX_JSON_BYTES = 1 * 1024 * 1024
 # The contract's bodies nest three levels (body → attachments → item); anything far deeper is an attack
 # on the parser (json.loads recurses: thousands of levels raise RecursionError).
 MAX_JSON_DEPTH = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ApiError(Refusal):
@@ -36,7 +38,7 @@ class ApiError(Refusal):
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> flask.Response:
-    import flask
+    import flask  # lazy: Flask (cold start)
 
     resp = flask.Response(json.dumps(obj, default=str), status=status, mimetype="application/json")
     for k, v in (headers or {}).items():
@@ -93,6 +95,15 @@ def read_json(request: flask.Request, max_bytes: int = MAX_JSON_BYTES) -> dict[s
     return body
 
 
+def invalid(field: str, message: str) -> ApiError:
+    """400 `invalid_request` naming the field (shared.http.validate's checks and the JSON tree's)."""
+    return ApiError(400, "invalid_request", f"{field}: {message}", field=field)
+
+
+def has_lone_surrogate(value: str) -> bool:
+    return not value.isascii() and _SURROGATE.search(value) is not None
+
+
 def too_deep() -> ApiError:
     return ApiError(400, "malformed_json", f"request body nests deeper than {MAX_JSON_DEPTH} levels")
 
@@ -108,8 +119,6 @@ def check_json_tree(body: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
     A lone surrogate (`"\\ud800"`, or CESU-8 bytes, which json.loads passes through) is not Unicode:
     it cannot be encoded for Firestore, Gmail or a log line, so it is refused here, naming where it is.
     """
-    from shared.http.validate import has_lone_surrogate, invalid
-
     # (value, where its parent is, its key or index, depth); the path is spelled out only for an error
     stack: list[tuple[Any, str, str | int | None, int]] = [(body, "", None, 1)]
     while stack:
@@ -143,7 +152,7 @@ def _where(parent: str, key: str | int | None) -> str:
 
 def _client_error(exc: Exception) -> ApiError | None:
     """Werkzeug's own 4xx (a body shorter than its Content-Length, a malformed header…) stays a 4xx."""
-    from werkzeug.exceptions import HTTPException
+    from werkzeug.exceptions import HTTPException  # lazy: Flask (cold start)
 
     if isinstance(exc, HTTPException) and exc.code is not None and 400 <= exc.code < 500:
         return ApiError(exc.code, "bad_request", exc.description or "the request could not be read")
@@ -160,7 +169,7 @@ def bearer_token(request: flask.Request) -> str | None:
 
 def require_bearer(request: flask.Request, secret_name: str) -> None:
     """Constant-time check of `Authorization: Bearer <key>` against a secret."""
-    from shared.core.secrets import get_secret
+    from shared.core.secrets import get_secret  # lazy: adapters import this module at load; secrets with a request
 
     token = bearer_token(request)
     expected = get_secret(secret_name).data.strip()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from shared.http.answers import ApiError
+from shared.http.answers import ApiError, has_lone_surrogate, invalid
 
 # Pragmatic addr-spec: what Gmail accepts for a recipient, without comments or quoted local parts.
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -28,7 +28,6 @@ _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0
 # they are refused anywhere in the value.
 HEADER_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _HEADER_UNSAFE = re.compile("[" + re.escape(HEADER_LINE_BREAKS) + "\x00]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Firestore's document id rules (firebase.google.com/docs/firestore/quotas#collections_documents_and_fields):
 # valid UTF-8, at most 1,500 bytes, no "/", not "." or "..", not matching __.*__ (reserved).
@@ -36,18 +35,10 @@ MAX_ID_BYTES = 1500
 _RESERVED_ID = re.compile(r"__.*__", re.DOTALL)
 
 
-def invalid(field: str, message: str) -> ApiError:
-    return ApiError(400, "invalid_request", f"{field}: {message}", field=field)
-
-
 def header_injection(field: str) -> ApiError:
     return ApiError(400, "header_injection",
                     f"{field}: line breaks (CR, LF, VT, FF, FS, GS, RS, NEL, U+2028, U+2029) and NUL are not "
                     "allowed in a header value", field=field)
-
-
-def has_lone_surrogate(value: str) -> bool:
-    return not value.isascii() and _SURROGATE.search(value) is not None
 
 
 def is_header_safe(value: str) -> bool:

@@ -19,17 +19,26 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from shared.connect.connection import ConnectionState, decide_from_snapshots
-from shared.connect.mailboxes import TokenUnreadable, link_ref, mailbox_ref, open_token, token_ref
-from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.models import Contact, Link, User
 from shared.core.secrets import SecretUnavailable
+from shared.crm import paths
+from shared.crm.connection import ConnectionState, decide_from_snapshots
+from shared.crm.mailboxes import TokenUnreadable, open_token
+from shared.crm.paths import (
+    contact_ref,
+    conversation_ref,
+    idempotency_ref,
+    link_ref,
+    mailbox_ref,
+    message_ref,
+    token_ref,
+    user_ref,
+)
 from shared.http.validate import is_address
-from shared.send import answers, idempotency
+from shared.send import answers
 from shared.send.reply import Parent, find_parent
 from shared.send.request import SendRequest
-from shared.sync.conversations import conversation_ref, message_ref
 
 _mailbox_of: dict[tuple[str, str], str] = {}  # (account, user) -> mailbox id, validated by every link read
 _cache_lock = threading.Lock()
@@ -77,12 +86,11 @@ def read_batch(refs: dict[str, Any]) -> dict[str, Any]:
 
 def read_first(req: SendRequest) -> FirstRead:
     record_id = paths.idempotency_id(req.account_id, req.user_id, req.idempotency_key)
-    db = firestore_client()
     refs: dict[str, Any] = {
-        "user": db.document(paths.user_path(req.account_id, req.user_id)),
-        "contact": db.document(paths.contact_path(req.account_id, req.contact_id)),
+        "user": user_ref(req.account_id, req.user_id),
+        "contact": contact_ref(req.account_id, req.contact_id),
         "link": link_ref(req.account_id, req.user_id),
-        "record": idempotency.record_ref(record_id),
+        "record": idempotency_ref(record_id),
         "conversation": conversation_ref(req.account_id, req.contact_id),
     }
     with _cache_lock:

@@ -47,6 +47,7 @@ from shared.core.crypto import TOKEN_KEY_SECRET
 from shared.core.events import CrmEvent, publish
 from shared.core.roundtrips import ContextPool
 from shared.core.secrets import SecretUnavailable
+from shared.crm.paths import conversation_ref, thread_ref
 from shared.gmail.credentials import OAUTH_CLIENT_SECRET, ReauthRequired, credentials_from, refresh
 from shared.gmail.mime_build import OutgoingEmail, build_bytes, message_id_for
 from shared.http.answers import ApiError
@@ -55,8 +56,6 @@ from shared.send.context import SendContext
 from shared.send.gmail_send import GmailAccess, Unconfirmed
 from shared.send.request import MAX_MIME_BYTES, SendRequest, too_large
 from shared.send.sent_log import Sent, log_sent, result_of
-from shared.sync.conversations import conversation_ref
-from shared.sync.threads import thread_ref
 
 CRM_API_KEY_SECRET = "crm-api-key"
 SECRETS = (CRM_API_KEY_SECRET, OAUTH_CLIENT_SECRET, TOKEN_KEY_SECRET)

@@ -61,7 +61,7 @@ def execute_send(messages: Any, http: Any, mime: bytes, thread_id: str | None) -
         body["raw"] = base64.urlsafe_b64encode(mime).decode("ascii")
         request = messages.send(userId="me", body=body)
     else:
-        from googleapiclient.http import MediaIoBaseUpload
+        from googleapiclient.http import MediaIoBaseUpload  # lazy: Gmail client library (cold start)
 
         media = MediaIoBaseUpload(BytesIO(mime), mimetype="message/rfc822", resumable=True)
         request = messages.send(userId="me", body=body or None, media_body=media)
@@ -85,7 +85,7 @@ def send(gmail: GmailAccess, mime: bytes, thread_id: str | None, rfc822_id: str,
     Retries only what provably did not send: a rate-limit refusal, or an error after which Gmail's Sent
     folder has no message with our Message-ID. Raises Unconfirmed when that cannot be found out.
     """
-    from googleapiclient.errors import HttpError
+    from googleapiclient.errors import HttpError  # lazy: Gmail client library (cold start)
 
     budget = time.monotonic() + min(get_config().gmail_retry_budget_seconds, MAX_RETRY_BUDGET_SECONDS)
     delay = 0.5

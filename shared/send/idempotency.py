@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.housekeeping import delete_matching
 from shared.core.models import IdempotencyRecord
 from shared.core.times import aware as _aware
+from shared.crm import paths
+from shared.crm.paths import idempotency_ref
 
 RECORD_TTL = timedelta(days=7)
 POLL_INTERVAL = 0.1
@@ -56,11 +57,7 @@ class KeyReused(Exception):
     """The key was used for a request with different content."""
 
 
-def record_ref(record_id: str) -> Any:
-    return firestore_client().collection(paths.IDEMPOTENCY).document(record_id)
-
-
-_ref = record_ref
+_ref = idempotency_ref
 
 
 def _now() -> datetime:
@@ -95,7 +92,11 @@ def begin(account_id: str, user_id: str, key: str, *, fingerprint: str, rfc822_m
 
     Waits up to `wait_seconds` for a running attempt to finish; raises InProgress after that.
     """
-    from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
+    from google.api_core.exceptions import (  # lazy: Firestore library (cold start)
+        AlreadyExists,
+        FailedPrecondition,
+        NotFound,
+    )
 
     record_id = paths.idempotency_id(account_id, user_id, key)
     ref = _ref(record_id)
@@ -156,7 +157,7 @@ def release(claim: Claim) -> None:
 
 def delete_expired(*, page_size: int = 400, deadline: float | None = None) -> int:
     """Drop records past expireAt (the local stack's daily tick; a TTL policy does this in production)."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     q = firestore_client().collection(paths.IDEMPOTENCY).where(filter=FieldFilter("expireAt", "<", _now()))
     return delete_matching(q, page_size=page_size, deadline=deadline)

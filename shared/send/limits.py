@@ -24,10 +24,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.housekeeping import delete_matching
+from shared.crm import paths
+from shared.crm.paths import slot_ref
 
 TRIES_PER_LIST = 3
 LIST_ROUNDS = 5
@@ -77,7 +78,7 @@ def _slots() -> Any:
 
 def taken_slots(mailbox_id: str, day: str) -> set[int]:
     """Numbers of the day's claimed slots: one range query over document ids, ids only."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     prefix = f"{mailbox_id}_{day}_"
     col = _slots()
@@ -92,12 +93,8 @@ def taken_slots(mailbox_id: str, day: str) -> set[int]:
     return out
 
 
-def slot_ref(slot: Slot) -> Any:
-    return _slots().document(slot.doc_id)
-
-
 def slot_doc(slot: Slot, owner: str, expire_at: datetime) -> dict[str, Any]:
-    from google.cloud import firestore
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     return {"mailboxId": slot.mailbox_id, "day": slot.day, "idempotencyKey": owner,
             "createdAt": firestore.SERVER_TIMESTAMP, "expireAt": expire_at}
@@ -109,10 +106,10 @@ def expiry(now: datetime | None = None) -> datetime:
 
 
 def _try_create(slot: Slot, owner: str, expire_at: datetime) -> bool:
-    from google.api_core.exceptions import AlreadyExists
+    from google.api_core.exceptions import AlreadyExists  # lazy: Firestore library (cold start)
 
     try:
-        slot_ref(slot).create(slot_doc(slot, owner, expire_at))
+        slot_ref(slot.doc_id).create(slot_doc(slot, owner, expire_at))
     except AlreadyExists:
         return False
     return True
@@ -174,7 +171,7 @@ def release_slot(slot: Slot) -> None:
 
 def slot_held_by(owner: str, mailbox_id: str, day: str) -> Slot | None:
     """The slot an earlier attempt of this idempotency record claimed today (a crashed send's retry reuses it)."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     for snap in _slots().where(filter=FieldFilter("idempotencyKey", "==", owner)).select([]).stream():
         slot = parse_slot_id(snap.id)
@@ -194,7 +191,7 @@ def parse_slot_id(doc_id: str) -> Slot | None:
 def delete_days_before(day: str, *, page_size: int = 400, deadline: float | None = None) -> int:
     """Delete slot documents of days before `day` (the local stack's daily tick, in the TTL policy's place);
     paged, stops at `deadline` (monotonic)."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     q = _slots().where(filter=FieldFilter("day", "<", day))
     return delete_matching(q, page_size=page_size, deadline=deadline)

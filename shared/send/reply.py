@@ -25,9 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.models import Message
+from shared.crm import paths
 from shared.gmail.mime_build import reply_references, reply_subject, strip_reply_prefixes
 
 GMAIL_PREFIX = "gm_"
@@ -72,7 +72,7 @@ def find_parent(account_id: str, contact_id: str, message_id: str, own: Any) -> 
 
 
 def _logged_elsewhere(account_id: str, contact_id: str, message_id: str) -> Any:
-    from google.cloud.firestore_v1.base_query import FieldFilter
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     if not message_id.startswith(GMAIL_PREFIX) or len(message_id) == len(GMAIL_PREFIX):
         return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.core.clients import firestore_client
+from shared.crm.paths import idempotency_ref, slot_ref
 from shared.send import answers, idempotency
 from shared.send.limits import (
     DailyLimitReached,
@@ -27,7 +28,6 @@ from shared.send.limits import (
     release_slot,
     slot_doc,
     slot_held_by,
-    slot_ref,
 )
 from shared.send.limits import today as limit_today
 
@@ -50,7 +50,7 @@ class Reservation:
 def record_and_slot(record_id: str, account_id: str, user_id: str, key: str, *, fingerprint: str,
                     rfc822_id: str, lease_seconds: float, mailbox_id: str) -> Reservation | None:
     """Both in one commit, or None when that commit met an existing document (take the general path)."""
-    from google.api_core.exceptions import AlreadyExists
+    from google.api_core.exceptions import AlreadyExists  # lazy: Firestore library (cold start)
 
     slot = fast_slot(mailbox_id)
     if slot is None:
@@ -58,8 +58,8 @@ def record_and_slot(record_id: str, account_id: str, user_id: str, key: str, *, 
     rec, doc = idempotency.new_record(account_id, user_id, key, fingerprint=fingerprint,
                                       rfc822_message_id=rfc822_id, lease_seconds=lease_seconds)
     batch = firestore_client().batch()
-    batch.create(idempotency.record_ref(record_id), doc)
-    batch.create(slot_ref(slot), slot_doc(slot, record_id, expiry()))
+    batch.create(idempotency_ref(record_id), doc)
+    batch.create(slot_ref(slot.doc_id), slot_doc(slot, record_id, expiry()))
     try:
         results = batch.commit()
     except AlreadyExists:

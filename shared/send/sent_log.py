@@ -29,21 +29,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import paths
+from shared.core import log
 from shared.core.budget import fit_strings
 from shared.core.clients import firestore_client
 from shared.core.models import Message, ThreadMap
 from shared.core.text import make_snippet
+from shared.crm import paths
+from shared.crm.conversations import store_message, summary_change, touch_conversation
+from shared.crm.paths import conversation_ref, idempotency_ref, message_ref, thread_ref
+from shared.crm.threads import map_conversation
 from shared.send import idempotency
 from shared.send.context import SendContext, read_batch
-from shared.sync.conversations import (
-    conversation_ref,
-    message_ref,
-    store_message,
-    summary_change,
-    touch_conversation,
-)
-from shared.sync.threads import map_conversation, thread_ref
 
 COMMIT_ATTEMPTS = 5
 
@@ -102,7 +98,11 @@ def log_sent(ctx: SendContext, claim: idempotency.Claim, sent: Sent, thread_snap
 
     `announce(result)` runs as soon as the message is durable (the CRM event).
     """
-    from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
+    from google.api_core.exceptions import (  # lazy: Firestore library (cold start)
+        AlreadyExists,
+        FailedPrecondition,
+        NotFound,
+    )
 
     req = ctx.req
     now = datetime.now(UTC)
@@ -163,7 +163,7 @@ def _plan(ctx: SendContext, claim: idempotency.Claim, sent: Sent, doc: dict[str,
     elif thread_fields is not None:
         batch.update(refs["thread"], thread_fields, option=_guard(thread_snap))
     batch.create(refs["message"], doc)
-    batch.update(idempotency.record_ref(claim.record_id), idempotency.done_fields(result))
+    batch.update(idempotency_ref(claim.record_id), idempotency.done_fields(result))
     change = summary_change(summary, req.contact_id, now, doc["snippet"], "outbound")
     if change is not None and change[0]:
         batch.create(refs["conversation"], change[1])
@@ -196,7 +196,7 @@ def _one_at_a_time(ctx: SendContext, claim: idempotency.Claim, sent: Sent, doc: 
 def claim_thread(ctx: SendContext, gmail_thread_id: str) -> ThreadMap:
     """R10/R14: map the thread to the conversation and claim it for this account (create if absent,
     else the shared transaction when the map lacks this account or an owner)."""
-    from google.api_core.exceptions import AlreadyExists
+    from google.api_core.exceptions import AlreadyExists  # lazy: Firestore library (cold start)
 
     account = ctx.req.account_id
     fresh = ThreadMap(mailboxId=ctx.mailbox_id, gmailThreadId=gmail_thread_id, ownerAccountId=account,
@@ -215,8 +215,6 @@ def claim_thread(ctx: SendContext, gmail_thread_id: str) -> ThreadMap:
 
 def _quietly(fn: Any, ctx: SendContext, conversation_id: str) -> None:
     """The conversation summary is a summary: the message is logged either way, so the send succeeded."""
-    from shared.core import log
-
     try:
         fn()
     except Exception as exc:

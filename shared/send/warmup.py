@@ -20,6 +20,7 @@ import threading
 
 from shared.core import log, secrets
 from shared.core.clients import event_publisher, firestore_client, secret_client
+from shared.gmail.service import warm_connection
 
 _lock = threading.Lock()
 _started = False
@@ -65,9 +66,7 @@ def pending() -> bool:
 
 def _later_libraries() -> None:
     try:
-        import google.auth.transport.requests  # noqa: F401 - the access token's refresh
-
-        from shared.gmail.service import warm_connection
+        import google.auth.transport.requests  # noqa: F401  # lazy: the warm-up's point (the token refresh)
 
         warm_connection()
     except Exception as exc:  # each is built again where it is used; this only saved time
@@ -83,7 +82,7 @@ def _later_libraries() -> None:
 def _open_pubsub() -> None:
     """Build the Pub/Sub client and open its channel, so the event's Publish does not wait for the
     connection (in production a TLS handshake)."""
-    import grpc
+    import grpc  # lazy: gRPC (cold start)
 
     try:
         # the generated client's gRPC transport, the only one it is built with

@@ -1,1 +1,1 @@
-"""The sync: engine, per-mailbox lease, matching rules, contacts, threads and conversations (R2, R7-R14)."""
+"""The sync: gmail_push invocations, the pass, lease, matching rules, updates, sweeps, renewals (R2, R5, R7-R22)."""

@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from shared.core.models import ContactRef, Message
+from shared.crm.blocklist import EMPTY as NO_BLOCKLIST
+from shared.crm.blocklist import Blocklist
 from shared.gmail.mime_build import is_crm_message_id
 from shared.gmail.mime_parse import FORWARD_SUBJECT, ParsedMessage
-from shared.sync.blocklist import EMPTY as NO_BLOCKLIST
-from shared.sync.blocklist import Blocklist
 from shared.sync.flags import flags_from_labels
 
 Direction = Literal["inbound", "outbound"]
@@ -224,7 +224,7 @@ def sent_at(internal_date_ms: int, now: datetime | None = None) -> datetime:
 def build_message(msg: ParsedMessage, delivery: Delivery, mailbox_id: str | None = None) -> Message:
     """The CRM message document for one delivery (R12: Cc/Bcc recorded, no contacts made for them; R19: read,
     starred, trashed as Gmail's labels say). `mailbox_id` is where it was read, so its attachments can be
-    fetched there later (R20). Bodies are whole: shared/sync/fit.py cuts what does not fit (R22)."""
+    fetched there later (R20). Bodies are whole: shared/crm/fit.py cuts what does not fit (R22)."""
     return Message(
         direction=delivery.direction,
         source=delivery.source,

@@ -36,11 +36,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import log, paths, roundtrips
+from shared.core import log, roundtrips
 from shared.core.config import get_config
-from shared.core.models import as_int
+from shared.core.models import Link, Mailbox, as_int
+from shared.core.roundtrips import ContextPool
 from shared.core.times import aware
+from shared.crm import paths
+from shared.crm.connection import decide_mailbox
+from shared.crm.mailboxes import MailboxRead, links_for_mailbox
+from shared.gmail.credentials import GmailSession, NotConnected, ReauthRequired, open_gmail, reauth_guard
+from shared.gmail.fetch import GmailUnavailable, HistoryExpired, Pacer, iter_history
+from shared.gmail.pacing import bucket_for
+from shared.sync import lease, renewal, sweep
+from shared.sync.deadline import Deadline
+from shared.sync.engine import LinkedAccounts, SyncStats, linked_accounts, mirror_status, record_error, sync_pass
+from shared.sync.lease import cursor_fields
 from shared.sync.messages import PushMessage
+from shared.sync.requests import request_sync
 
 
 @dataclass
@@ -75,8 +87,6 @@ def _kind(msg: PushMessage) -> str:
 
 
 def _sweep(shard: int | None) -> Result:
-    from shared.sync import sweep
-
     with roundtrips.metering() as meter:
         if shard is None:
             shards = sweep.fan_out()
@@ -89,8 +99,6 @@ def _sweep(shard: int | None) -> Result:
 
 
 def sync_mailbox(mailbox_id: str, msg: PushMessage) -> Result:
-    from shared.sync.deadline import Deadline
-
     result = Result(kind=_kind(msg))
     deadline = Deadline(get_config().sync_deadline_seconds)
     with roundtrips.metering() as meter, roundtrips.ContextPool(max_workers=2) as side:
@@ -110,7 +118,7 @@ def sync_mailbox(mailbox_id: str, msg: PushMessage) -> Result:
     return result
 
 
-def _answered(mb: Any, requested_at_ms: int | None) -> bool:
+def _answered(mb: Mailbox, requested_at_ms: int | None) -> bool:
     """A pass that started after the request was made has done what it asked for."""
     started = aware(mb.lastPassStartedAt)
     return requested_at_ms is not None and started is not None and started.timestamp() * 1000 >= requested_at_ms
@@ -121,16 +129,7 @@ def _lease_free(data: dict[str, Any], now: datetime) -> bool:
     return not data.get("leaseOwner") or until is None or until <= now
 
 
-def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side: Any) -> None:
-    from shared.connect.connection import decide_mailbox
-    from shared.connect.mailboxes import links_for_mailbox
-    from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail_from
-    from shared.gmail.fetch import GmailUnavailable
-    from shared.gmail.pacing import bucket_for
-    from shared.sync import lease, renewal
-    from shared.sync.engine import linked_accounts, record_error
-    from shared.sync.requests import request_sync
-
+def _sync(mailbox_id: str, msg: PushMessage, deadline: Deadline, result: Result, side: ContextPool) -> None:
     cfg = get_config()
     notification = not msg.force
     links_future = side.submit(links_for_mailbox, mailbox_id) if notification else None
@@ -155,7 +154,7 @@ def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side
     held = None
     try:
         if msg.force and cursor is not None and _lease_free(snap.data, now):
-            session = open_gmail_from(mailbox_id, mb, snap.token)
+            session = open_gmail(MailboxRead(mailbox_id, mb, snap.token))
             if _probe(session, snap, cursor, pace, result):
                 result.outcome = "idle"
                 return
@@ -170,7 +169,7 @@ def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side
                 request_sync([mb.address], reason="lease_wait")
             return
         if session is None:
-            session = open_gmail_from(mailbox_id, held.mailbox, snap.token)
+            session = open_gmail(MailboxRead(mailbox_id, held.mailbox, snap.token))
         _passes(session, held, deadline, links_future.result(), pace, result, side, accounts_future.result())
     except (ReauthRequired, NotConnected, lease.MailboxGone) as exc:
         result.outcome = "cannot_read"
@@ -193,10 +192,8 @@ def _sync(mailbox_id: str, msg: PushMessage, deadline: Any, result: Result, side
             held.release_quietly()
 
 
-def _take_lease(snap: Any, msg: PushMessage, deadline: Any, result: Result) -> Any:
+def _take_lease(snap: lease.Snapshot, msg: PushMessage, deadline: Deadline, result: Result) -> lease.Lease | None:
     """The lease, or None when a live holder took our request over (or our deadline came first)."""
-    from shared.sync import lease
-
     cfg = get_config()
     owner = lease.new_owner()
     force = msg.force
@@ -217,12 +214,8 @@ def _take_lease(snap: Any, msg: PushMessage, deadline: Any, result: Result) -> A
         force = True
 
 
-def _probe(session: Any, snap: Any, cursor: int, pace: Any, result: Result) -> bool:
+def _probe(session: GmailSession, snap: lease.Snapshot, cursor: int, pace: Pacer, result: Result) -> bool:
     """A forced sync of an idle mailbox: one history page; nothing new → one write, no lease."""
-    from shared.gmail.credentials import reauth_guard
-    from shared.gmail.fetch import HistoryExpired, iter_history
-    from shared.sync import lease
-
     started = datetime.now(UTC)
     try:
         with reauth_guard(session.mailbox_id, session.address, session.credentials):
@@ -239,10 +232,7 @@ def _probe(session: Any, snap: Any, cursor: int, pace: Any, result: Result) -> b
     return True
 
 
-def _renew_if_due(session: Any, mb: Any, pace: Any, result: Result) -> dict[str, Any]:
-    from shared.gmail.credentials import reauth_guard
-    from shared.sync import renewal
-
+def _renew_if_due(session: GmailSession, mb: Mailbox, pace: Pacer, result: Result) -> dict[str, Any]:
     now = datetime.now(UTC)
     if not renewal.renewal_due(mb, now):
         return {}
@@ -252,12 +242,10 @@ def _renew_if_due(session: Any, mb: Any, pace: Any, result: Result) -> dict[str,
     return fields
 
 
-def _mirror_lapse(mailbox_id: str, renew: dict[str, Any], links: list[Any] | None = None) -> None:
+def _mirror_lapse(mailbox_id: str, renew: dict[str, Any], links: list[Link] | None = None) -> None:
     """A lapse found or ended: show it on the linked users too (rare: one write per user)."""
     if "watchLapsedAt" not in renew:
         return
-    from shared.connect.mailboxes import links_for_mailbox
-    from shared.sync import renewal
 
     renewal.mirror_lapse(mailbox_id, links if links is not None else links_for_mailbox(mailbox_id),
                          renew["watchLapsedAt"])
@@ -266,9 +254,6 @@ def _mirror_lapse(mailbox_id: str, renew: dict[str, Any], links: list[Any] | Non
 def finish_fields(mailbox_id: str, data: dict[str, Any], history_id: int | None, force_set: bool,
                   started: datetime, renew: dict[str, Any], internal_ms: int | None = None) -> dict[str, Any]:
     """The last write of a whole pass: cursor, last sync, when the pass began, next sweep, renewal."""
-    from shared.sync import renewal, sweep
-    from shared.sync.lease import cursor_fields
-
     now = datetime.now(UTC)
     fields = cursor_fields(data, history_id, internal_ms, force_set=force_set)
     fields.update({"lastSyncAt": now, "lastPassStartedAt": started, "lastError": None})
@@ -277,27 +262,24 @@ def finish_fields(mailbox_id: str, data: dict[str, Any], history_id: int | None,
     return fields
 
 
-def _final_fields(mailbox_id: str, stats: Any, started: datetime, renew: dict[str, Any],
+def _final_fields(mailbox_id: str, stats: SyncStats, started: datetime, renew: dict[str, Any],
                   data: dict[str, Any]) -> dict[str, Any]:
     return finish_fields(mailbox_id, data, stats.final_history_id, stats.force_set, started, renew,
                          stats.final_internal_ms)
 
 
-def _passes(session: Any, held: Any, deadline: Any, links: list[Any], pace: Any, result: Result, side: Any,
-            accounts: Any = None) -> None:
+def _passes(session: GmailSession, held: lease.Lease, deadline: Deadline, links: list[Link], pace: Pacer,
+            result: Result, side: ContextPool, accounts: LinkedAccounts) -> None:
     """Passes under the lease until no message arrived meanwhile (or the deadline: continuation)."""
-    from shared.gmail.credentials import reauth_guard
-    from shared.sync.engine import mirror_status, sync_pass
-    from shared.sync.requests import request_sync
-
     while True:
         if result.passes:
             roundtrips.pass_began()  # SPEC §5 bounds a pass: this one's first message counts from here
         started = datetime.now(UTC)
         before = dict(held.snap.data)
+        if result.passes:  # a further pass under the lease reads them again (the CRM may have changed them)
+            accounts = linked_accounts(links)
         with reauth_guard(held.mailbox_id, session.address, session.credentials):
             stats = sync_pass(session, held.mailbox, held, deadline, links, pace, accounts)
-        accounts = None  # a further pass under the lease reads them again (the CRM may have changed them)
         result.passes += 1
         result.fetched += stats.fetched
         result.stored += stats.stored

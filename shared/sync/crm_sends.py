@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.core import paths
+from shared.core.clients import firestore_client
 from shared.core.roundtrips import ContextPool  # threads metered with their caller
+from shared.crm import paths
 from shared.sync.classify import CrmSend
 
 IN_QUERY_LIMIT = 30
@@ -30,9 +31,7 @@ IN_QUERY_LIMIT = 30
 
 def unfinished_sends(rfc822_ids: Iterable[str]) -> dict[str, CrmSend]:
     """Message-ID -> the send to log, for every Message-ID whose record exists and is not `done`."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
-    from shared.core.clients import firestore_client
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     ids = sorted({i.strip() for i in rfc822_ids if i and i.strip()})
     if not ids:

@@ -26,7 +26,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.core import log
+from shared.core.clients import publisher
 from shared.core.config import get_config
+from shared.send import idempotency
+from shared.send.limits import day_key, delete_days_before, today
 from shared.sync import renewal
 from shared.sync.messages import Malformed, event_body
 
@@ -58,9 +61,6 @@ def continuation_data(after: dict[str, Any]) -> bytes:
 
 
 def _emulate_ttl(now: datetime | None, deadline: float, report: Report) -> None:
-    from shared.send import idempotency
-    from shared.send.limits import day_key, delete_days_before, today
-
     report.ttlEmulated = True
     report.slotsDeleted = delete_days_before(day_key(today(now)), deadline=deadline)
     report.idempotencyRecordsDeleted = idempotency.delete_expired(deadline=deadline)
@@ -68,8 +68,6 @@ def _emulate_ttl(now: datetime | None, deadline: float, report: Report) -> None:
 
 def run(now: datetime | None = None, after: dict[str, Any] | None = None) -> Report:
     """One tick (or a continuation of one): fan the due renewals out within the budget."""
-    from shared.core.clients import publisher
-
     cfg = get_config()
     deadline = time.monotonic() + cfg.quota_reset_budget_seconds
     report = Report()

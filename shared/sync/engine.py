@@ -31,15 +31,27 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.attachments.sent_ids import Candidate, record_ids
-from shared.connect.mailboxes import links_for_mailbox, mailbox_ref, user_ref
-from shared.core import log, paths, roundtrips
+from shared.core import log, roundtrips
+from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.events import CrmEvent, publish
 from shared.core.models import ContactRef, Link, Mailbox, ThreadMap, as_int
 from shared.core.roundtrips import ContextPool
+from shared.crm import contact_index, paths
+from shared.crm.blocklist import Blocklist
+from shared.crm.contacts import find_contacts, find_user_emails
+from shared.crm.conversations import Touch, store_document, touch_conversations
+from shared.crm.fit import fit_message
+from shared.crm.mailboxes import links_for_mailbox
+from shared.crm.paths import contact_index_state_ref, mailbox_ref, message_ref, settings_ref, thread_ref, user_ref
+from shared.crm.settings import blocklist_from
+from shared.crm.skipped import record_skip
+from shared.crm.threads import get_threads, map_conversation
+from shared.crm.users_cache import account_user_emails
+from shared.gmail.credentials import GmailSession
 from shared.gmail.fetch import (
     HistoryExpired,
     HistoryRecord,
@@ -52,19 +64,13 @@ from shared.gmail.fetch import (
 )
 from shared.gmail.mime_build import is_crm_message_id
 from shared.gmail.mime_parse import ParsedMessage, parse_gmail_message
-from shared.sync import contact_index
-from shared.sync.blocklist import Blocklist
 from shared.sync.classify import AccountView, CrmSend, Delivery, build_message, classify, message_addresses
-from shared.sync.contacts import find_contacts, find_user_emails
-from shared.sync.conversations import Touch, message_ref, store_document, touch_conversations
 from shared.sync.crm_sends import unfinished_sends
 from shared.sync.deadline import Deadline
-from shared.sync.fit import fit_message
-from shared.sync.settings import blocklist_from, settings_ref
-from shared.sync.skipped import record_skip
-from shared.sync.threads import get_threads, map_conversation
 from shared.sync.updates import apply_changes
-from shared.sync.users_cache import account_user_emails
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import DocumentSnapshot
 
 CHUNK_MESSAGES = 50
 CHUNK_CHANGES = 500  # label changes and deletions per chunk (R19): no fetch, two reads and one batch per chunk
@@ -119,31 +125,34 @@ class _Context:
     users: dict[str, set[str] | None] = field(default_factory=dict)
 
 
-LinkedAccounts = tuple[dict[str, frozenset[str]], dict[str, Blocklist], dict[str, bool], dict[str, bool]]
+@dataclass(frozen=True)
+class LinkedAccounts:
+    """What a pass needs of its mailbox's linked accounts, as one invocation read it (one round trip, beside
+    the lease write): a pass takes it already read and reads nothing of it again."""
+
+    auto_bcc: dict[str, frozenset[str]]  # accountId -> linked users' Auto BCC addresses
+    blocklists: dict[str, Blocklist]  # accountId -> the CRM's blocklist (R21)
+    index_states: dict[str, DocumentSnapshot | None]  # accountId -> its contact index's state (R11b)
 
 
 def linked_accounts(links: list[Link]) -> LinkedAccounts:
-    """The linked users' Auto BCC addresses, each account's blocklist (R21), whether its contact index is
-    complete and whether it is due a scan (R11b), in one round trip."""
-    from shared.core.clients import firestore_client
-
+    """The linked users' Auto BCC addresses, each account's blocklist (R21) and its contact index's state
+    (R11b), in one round trip."""
     out: dict[str, set[str]] = defaultdict(set)
     refs = [user_ref(ln.accountId, ln.userId) for ln in links]
     by_path = {r.path: ln for r, ln in zip(refs, links, strict=True)}
     accounts = sorted({ln.accountId for ln in links})
     settings = {settings_ref(a).path: a for a in accounts}
-    states = {contact_index.state_ref(a).path: a for a in accounts}
+    states = {contact_index_state_ref(a).path: a for a in accounts}
     blocklists: dict[str, Blocklist] = dict.fromkeys(accounts, Blocklist())
-    indexed: dict[str, bool] = dict.fromkeys(accounts, False)
-    scan: dict[str, bool] = dict.fromkeys(accounts, True)
-    all_refs = refs + [settings_ref(a) for a in accounts] + [contact_index.state_ref(a) for a in accounts]
+    index_states: dict[str, DocumentSnapshot | None] = dict.fromkeys(accounts)
+    all_refs = refs + [settings_ref(a) for a in accounts] + [contact_index_state_ref(a) for a in accounts]
     for snap in firestore_client().get_all(all_refs) if all_refs else []:
         if snap.reference.path in settings:
             blocklists[settings[snap.reference.path]] = blocklist_from(snap)
             continue
         if snap.reference.path in states:
-            indexed[states[snap.reference.path]] = contact_index.is_complete(snap)
-            scan[states[snap.reference.path]] = contact_index.needs_scan(snap)
+            index_states[states[snap.reference.path]] = snap
             continue
         if not snap.exists:
             continue
@@ -151,27 +160,27 @@ def linked_accounts(links: list[Link]) -> LinkedAccounts:
         ln = by_path.get(snap.reference.path)
         if addr and ln is not None:
             out[ln.accountId].add(str(addr).strip().lower())
-    return {k: frozenset(v) for k, v in out.items()}, blocklists, indexed, scan
+    return LinkedAccounts({k: frozenset(v) for k, v in out.items()}, blocklists, index_states)
 
 
-def sync_pass(session: Any, mailbox: Mailbox, cursor: Cursor, deadline: Deadline, links: list[Link],
-              pace: Pacer, accounts: LinkedAccounts | None = None) -> SyncStats:
+def sync_pass(session: GmailSession, mailbox: Mailbox, cursor: Cursor, deadline: Deadline, links: list[Link],
+              pace: Pacer, accounts: LinkedAccounts) -> SyncStats:
     """One pass from the stored cursor to Gmail's current historyId, page by page. `accounts` is
-    `linked_accounts(links)` when the caller already read it (beside the lease write: one round trip less)."""
+    `linked_accounts(links)`, read by the caller (beside the lease write: one round trip less)."""
     connected_ms = int(mailbox.connectedAt.timestamp() * 1000) if mailbox.connectedAt else 0
-    auto_bcc, blocklists, indexed, scan = accounts if accounts is not None else linked_accounts(links)
     # R11b: contacts from before the index (an account's first pass) and the weekly check are scanned before
     # this pass looks contacts up, so a contact stored as `cArLa@…` matches from the first pass on. A one-time
     # (then weekly) cost per account; a steady pass pays none of it.
-    for account_id in [a for a, due in scan.items() if due]:
-        indexed[account_id] = contact_index.backfill(account_id)
+    indexed = {a: contact_index.backfill(a, state) if contact_index.needs_scan(state)
+               else contact_index.is_complete(state) for a, state in accounts.index_states.items()}
     ctx = _Context(mailbox_id=session.mailbox_id, address=mailbox.address.lower(), links=links,
-                   auto_bcc=auto_bcc, blocklists=blocklists, indexed=indexed, connected_ms=connected_ms,
+                   auto_bcc=accounts.auto_bcc, blocklists=accounts.blocklists, indexed=indexed,
+                   connected_ms=connected_ms,
                    heartbeat=cursor.heartbeat, stats=SyncStats(), cursor=cursor, deadline=deadline, pace=pace)
     return _pass(session, mailbox, ctx)
 
 
-def _pass(session: Any, mailbox: Mailbox, ctx: _Context) -> SyncStats:
+def _pass(session: GmailSession, mailbox: Mailbox, ctx: _Context) -> SyncStats:
     cursor = as_int(mailbox.historyId)
     if cursor is None:  # never had a cursor: history starts now (R2)
         ctx.stats.final_history_id = get_profile_history_id(session.service, ctx.pace)
@@ -221,7 +230,7 @@ def _chunks(records: list[HistoryRecord]) -> list[list[HistoryRecord]]:
     return out
 
 
-def recover_gap(session: Any, mailbox: Mailbox, ctx: _Context) -> None:
+def recover_gap(session: GmailSession, mailbox: Mailbox, ctx: _Context) -> None:
     """The cursor is older than Gmail's history: list what arrived since the last synced time.
 
     The fresh historyId is read FIRST, so anything arriving while we list is
@@ -240,7 +249,7 @@ def recover_gap(session: Any, mailbox: Mailbox, ctx: _Context) -> None:
     ctx.stats.force_set = True
 
 
-def _run_chunks(session: Any, ctx: _Context, id_chunks: list[list[str]], cursor_after: list[int] | None,
+def _run_chunks(session: GmailSession, ctx: _Context, id_chunks: list[list[str]], cursor_after: list[int] | None,
                 since_ms: int | None = None, time_limit: bool = True, started: float | None = None,
                 defer_last: bool = False, change_chunks: list[list[LabelChange]] | None = None) -> int:
     """Fetch, store and checkpoint chunk after chunk, fetching the next chunk while storing this one.
@@ -439,10 +448,12 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
     send_email wrote first) nothing is written and the slow path decides per
     document.
     """
-    from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument
-
-    from shared.core.clients import firestore_client
-    from shared.sync.threads import thread_ref
+    from google.api_core.exceptions import (  # lazy: Firestore library (cold start)
+        AlreadyExists,
+        Conflict,
+        FailedPrecondition,
+        InvalidArgument,
+    )
 
     if not items or len(items) + len(created) > MAX_BATCH_WRITES:
         return False
@@ -465,7 +476,7 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
 def _write_slow(ctx: _Context, items: list[_Item], fills: list[Candidate]) -> list[_Item]:
     """Document by document, create-if-absent; returns the items that are ours to announce. A CRM send
     (R18b) that send_email logged meanwhile joins `fills` (its attachments lack Gmail's ids, R20)."""
-    from google.api_core.exceptions import InvalidArgument
+    from google.api_core.exceptions import InvalidArgument  # lazy: Firestore library (cold start)
 
     out: list[_Item] = []
     refused: set[str] = set()

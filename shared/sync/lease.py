@@ -33,9 +33,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from shared.connect.mailboxes import mailbox_ref, token_ref
+from shared.core import log
+from shared.core.clients import firestore_client
 from shared.core.models import Mailbox, as_int
 from shared.core.times import aware as _aware
+from shared.crm.paths import mailbox_ref, token_ref
 
 Outcome = Literal["acquired", "busy", "up_to_date", "not_connected"]
 POLL_SECONDS = 0.25
@@ -48,8 +50,6 @@ def new_owner() -> str:
 
 
 def _db() -> Any:
-    from shared.core.clients import firestore_client
-
     return firestore_client()
 
 
@@ -82,7 +82,7 @@ def read(mailbox_id: str, with_token: bool = True) -> Snapshot:
 
 def conditional_update(snap: Snapshot, fields: dict[str, Any]) -> bool:
     """Write `fields` if the document is still the version `snap` holds; False (nothing written) if not."""
-    from google.api_core.exceptions import FailedPrecondition, NotFound
+    from google.api_core.exceptions import FailedPrecondition, NotFound  # lazy: Firestore library (cold start)
 
     db = _db()
     try:
@@ -226,8 +226,6 @@ class Lease:
 
     def release_quietly(self) -> None:
         """Free the lease after a failure so the redelivery need not wait for it to expire."""
-        from shared.core import log
-
         if not self.owner or self.lost:
             return
         try:

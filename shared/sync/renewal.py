@@ -29,10 +29,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.core import log, paths
+from shared.core import log
+from shared.core.clients import firestore_client
 from shared.core.config import get_config
-from shared.core.models import Mailbox
+from shared.core.models import Link, Mailbox
 from shared.core.times import aware
+from shared.crm import paths
+from shared.crm.paths import user_ref
+from shared.gmail.credentials import GmailSession, is_invalid_grant
+from shared.gmail.fetch import Pacer
+from shared.gmail.pacing import UNITS
+from shared.gmail.watch import start_watch
+from shared.sync.requests import request_renewals
 
 PAGE_SIZE = 300
 _clock = time.monotonic  # the budget's clock (a test stops a run after its first page)
@@ -48,17 +56,13 @@ def renewal_due(mb: Mailbox | dict[str, Any], now: datetime) -> bool:
     return exp is None or exp < now + timedelta(seconds=get_config().watch_renew_within_seconds)
 
 
-def renew(session: Any, mb: Mailbox, now: datetime, pace: Any = None) -> dict[str, Any]:
+def renew(session: GmailSession, mb: Mailbox, now: datetime, pace: Pacer | None = None) -> dict[str, Any]:
     """Renew the watch of a mailbox we are syncing; returns the fields to write (`watchLapsedAt` only
     when a lapse starts or ends, so the users' status is written only then).
 
     A failure is logged and left to the next sync or the daily fan-out; it never
     fails the sync itself (the cursor, not the watch, is the truth).
     """
-    from shared.connect.connections import start_watch
-    from shared.gmail.credentials import is_invalid_grant
-    from shared.gmail.pacing import UNITS
-
     exp = aware(mb.watchExpiration)
     lapsed = exp is not None and exp <= now
     if lapsed and mb.watchLapsedAt is None:
@@ -81,10 +85,8 @@ def renew(session: Any, mb: Mailbox, now: datetime, pace: Any = None) -> dict[st
     return fields
 
 
-def mirror_lapse(mailbox_id: str, links: list[Any], lapsed_at: datetime | None) -> None:
+def mirror_lapse(mailbox_id: str, links: list[Link], lapsed_at: datetime | None) -> None:
     """Show a lapse (or its end) on the linked users' emailSync, where the CRM reads status."""
-    from shared.connect.mailboxes import user_ref
-
     for ln in links:
         user_ref(ln.accountId, ln.userId).set({"emailSync": {"watchLapsedAt": lapsed_at}}, merge=True)
 
@@ -111,9 +113,7 @@ def _micros(at: datetime | None) -> int:
 def due_query(threshold: datetime, after: dict[str, Any] | None) -> Any:
     """Connected mailboxes whose watch ends before `threshold`, in expiration order (index: status,
     watchExpiration); `after` resumes behind the last one a previous run handled."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
-    from shared.core.clients import firestore_client
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     col = firestore_client().collection(paths.MAILBOXES)
     q = (col.where(filter=FieldFilter("status", "==", "connected"))
@@ -129,8 +129,6 @@ def fan_out(deadline: float, now: datetime | None = None, after: dict[str, Any] 
             report: FanOutReport | None = None) -> FanOutReport:
     """Publish a renewal for every connected mailbox whose watch is due, until `deadline` (monotonic);
     counted into `report` when the caller gives one (the daily tick's), else into a new one."""
-    from shared.sync.requests import request_renewals
-
     now = now or datetime.now(UTC)
     threshold = now + timedelta(seconds=get_config().watch_renew_within_seconds)
     report = report if report is not None else FanOutReport()

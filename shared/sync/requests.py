@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from shared.core.clients import publisher
 from shared.core.config import get_config
 from shared.sync.messages import force_data, renew_data, sweep_data
 
@@ -24,8 +25,6 @@ def sync_request_data(address: str, reason: str = "resync", requested_at_ms: int
 
 
 def _publish(payloads: Iterable[bytes], timeout: float) -> int:
-    from shared.core.clients import publisher
-
     topic = get_config().sync_control_topic_path
     futures = [publisher().publish(topic, data) for data in payloads]
     for f in futures:

@@ -31,9 +31,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.core import log, paths
+from shared.core import log
+from shared.core.clients import firestore_client
 from shared.core.config import Config, get_config
 from shared.core.times import aware
+from shared.crm import paths
+from shared.sync.requests import request_sweeps, request_sync
 
 PAGE_SIZE = 400  # due mailboxes per query and per claim batch (Firestore allows 500 writes per batch)
 JITTER_LOW = 0.5  # a due time is interval x U(JITTER_LOW, 1): never later than the interval
@@ -79,16 +82,12 @@ class ShardReport:
 
 def fan_out() -> int:
     """The scheduler's tick: one sweep message per shard."""
-    from shared.sync.requests import request_sweeps
-
     return request_sweeps(range(get_config().sync_sweep_shards))
 
 
 def due_query(shard: int, now: datetime) -> Any:
     """Connected mailboxes of one shard whose sweep is due (index: status, sweepShard, sweepDueAt)."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
-
-    from shared.core.clients import firestore_client
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     return (firestore_client().collection(paths.MAILBOXES)
             .where(filter=FieldFilter("status", "==", "connected"))
@@ -99,9 +98,6 @@ def due_query(shard: int, now: datetime) -> Any:
 
 def sweep_shard(shard: int, now: datetime | None = None) -> ShardReport:
     """Claim and force-sync the due mailboxes of one shard (one page; the rest continues)."""
-    from shared.core.clients import firestore_client
-    from shared.sync.requests import request_sweeps, request_sync
-
     cfg = get_config()
     now = now or datetime.now(UTC)
     report = ShardReport(shard=shard)

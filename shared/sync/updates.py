@@ -21,8 +21,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.core import log, paths
+from shared.core import log
+from shared.core.clients import firestore_client
 from shared.core.events import CrmEvent, publish
+from shared.crm import paths
+from shared.crm.paths import message_ref
+from shared.crm.threads import get_threads
 from shared.gmail.fetch import LabelChange
 from shared.sync.flags import DELETED, MessageFlags, changed_fields, flags_from_labels
 
@@ -54,10 +58,6 @@ def target_flags(change: LabelChange) -> MessageFlags:
 
 def apply_changes(mailbox_id: str, changes: Iterable[LabelChange]) -> int:
     """Write the changes to every logged copy and announce them; returns the documents written."""
-    from shared.core.clients import firestore_client
-    from shared.sync.conversations import message_ref
-    from shared.sync.threads import get_threads
-
     last = latest(changes)
     if not last:
         return 0

@@ -107,7 +107,7 @@ def wait_contact_indexed(db: Any, account: str, contact: str, email: str, timeou
     by the local stack from the emulator's listen stream, runs a moment after the write, as in production)."""
     import time
 
-    from shared.core import paths
+    from shared.crm import paths
 
     ref = db.collection(paths.CONTACT_INDEX).document(paths.contact_index_id(account, email))
     deadline = time.monotonic() + timeout

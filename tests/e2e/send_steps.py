@@ -79,7 +79,7 @@ def drain_sync(world: World, address: str = REP, timeout: float = 10.0) -> None:
     Called after each test, so a sync pass still running for this test's mail
     cannot write into the next test's freshly reset Firestore.
     """
-    from shared.core import paths
+    from shared.crm import paths
 
     ref = world.db.document(f"{paths.MAILBOXES}/{paths.mailbox_id(address)}")
     deadline = time.monotonic() + timeout

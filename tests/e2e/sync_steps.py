@@ -88,7 +88,7 @@ def all_message_docs(db: Any) -> list[tuple[str, dict[str, Any]]]:
 
 
 def mailbox_doc(db: Any, address: str) -> dict[str, Any]:
-    from shared.core import paths
+    from shared.crm import paths
 
     snap = db.collection("sync_mailboxes").document(paths.mailbox_id(address)).get()
     return snap.to_dict() or {}

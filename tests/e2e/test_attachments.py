@@ -70,7 +70,7 @@ def test_r20_crm_opens_the_attachment_of_a_synced_inbound_message(world: dict[st
 
 def test_r20_synced_message_records_the_mailbox_it_came_through(world: dict[str, Any], firestore_db: Any,
                                                                sim_client: Any) -> None:
-    from shared.core import paths
+    from shared.crm import paths
 
     ids = synced_attachment(firestore_db, sim_client)
     msg = firestore_db.document(f"accounts/acme/conversations/{ids['conversationId']}/messages/"

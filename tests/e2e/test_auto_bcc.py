@@ -312,8 +312,8 @@ def test_a_copy_written_while_another_writer_holds_its_documents_is_logged_once_
     # idempotent, so the copy is written again, not refused with a 500 (a CI run saw that 500).
     import threading
 
-    from shared.core import paths
-    from shared.sync.contacts import auto_contact_id
+    from shared.crm import paths
+    from shared.crm.contacts import auto_contact_id
 
     contact = auto_contact_id(CLIENT)
     held = firestore_db.document(paths.conversation_path("acme", contact) + "/messages/"

@@ -87,7 +87,7 @@ def test_console_refuses_bad_input_with_a_4xx_and_writes_nothing(clean, console,
 
 
 def test_console_shows_mailbox_status_last_sync_error_watch_expiry_and_skips(clean, console, firestore_db):
-    from shared.core import paths
+    from shared.crm import paths
 
     firestore_db.document(f"sync_mailboxes/{paths.mailbox_id(REP)}").set({
         "address": REP, "status": "reauth_required", "lastSyncAt": datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC),

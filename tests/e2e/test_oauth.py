@@ -46,8 +46,8 @@ def crm(stack: Any, clean: Any, firestore_db: Any) -> Any:
 
 
 def stored_refresh_token(shared_env: Any, address: str) -> str:
-    from shared.connect.mailboxes import load_refresh_token
-    from shared.core import paths
+    from shared.crm import paths
+    from shared.crm.mailboxes import load_refresh_token
 
     token = load_refresh_token(paths.mailbox_id(address))
     assert token
@@ -307,7 +307,7 @@ def test_status_of_a_user_who_never_connected_is_disconnected(crm: Any) -> None:
 
 def test_r16b_status_gives_a_user_who_never_connected_an_auto_bcc_address_that_routes_to_them(
         crm: Any, firestore_db: Any) -> None:
-    from shared.auto_bcc.address import token_from_address
+    from shared.connect.auto_bcc_route import token_from_address
 
     address = crm.status("acme", "alice")["autoBccAddress"]
     assert address and address.endswith("@bcc.localhost")

@@ -24,7 +24,7 @@ def crm(stack: Any, clean: Any, firestore_db: Any) -> Any:
 
 
 def mailbox_doc(db: Any, address: str) -> dict[str, Any]:
-    from shared.core import paths
+    from shared.crm import paths
 
     snap = db.document(f"sync_mailboxes/{paths.mailbox_id(address)}").get()
     assert snap.exists, address
@@ -33,7 +33,7 @@ def mailbox_doc(db: Any, address: str) -> dict[str, Any]:
 
 
 def token_doc_exists(db: Any, address: str) -> bool:
-    from shared.core import paths
+    from shared.crm import paths
 
     return bool(db.document(f"sync_tokens/{paths.mailbox_id(address)}").get().exists)
 
@@ -47,8 +47,8 @@ def refresh_is_refused(stack: Any, refresh_token: str) -> bool:
 
 
 def stored_token(address: str) -> str:
-    from shared.connect.mailboxes import load_refresh_token
-    from shared.core import paths
+    from shared.crm import paths
+    from shared.crm.mailboxes import load_refresh_token
 
     token = load_refresh_token(paths.mailbox_id(address))
     assert token
@@ -176,7 +176,8 @@ def test_r4_reconnecting_after_disconnect_starts_history_afresh(crm: Any, sim_cl
 
 def test_r5_revoked_access_marks_reauth_required_and_reconnect_keeps_the_cursor(
         crm: Any, stack: Any, sim_client: Any, firestore_db: Any, shared_env: Any) -> None:
-    from shared.core import paths
+    from shared.crm import paths
+    from shared.crm.mailboxes import read_mailbox
     from shared.gmail.credentials import ReauthRequired, forget_access_token, open_gmail
 
     connect(crm, sim_client, "acme", "alice", SHARED)
@@ -189,7 +190,7 @@ def test_r5_revoked_access_marks_reauth_required_and_reconnect_keeps_the_cursor(
     mailbox_id = paths.mailbox_id(SHARED)
     forget_access_token(mailbox_id)
     with pytest.raises(ReauthRequired):
-        open_gmail(mailbox_id)  # the next Gmail call of any function
+        open_gmail(read_mailbox(mailbox_id))  # the next Gmail call of any function
 
     assert crm.status("acme", "alice")["status"] == "reauth_required"
     assert crm.status("globex", "bob")["status"] == "reauth_required"
@@ -202,14 +203,14 @@ def test_r5_revoked_access_marks_reauth_required_and_reconnect_keeps_the_cursor(
     assert crm.status("acme", "alice")["status"] == "connected"
     assert crm.status("globex", "bob")["status"] == "connected"  # one mailbox: both links restored
     assert mailbox_doc(firestore_db, SHARED)["historyId"] == cursor  # the gap will be synced
-    assert open_gmail(mailbox_id).address == SHARED
+    assert open_gmail(read_mailbox(mailbox_id)).address == SHARED
 
 
 def test_r5_a_refusal_of_a_token_the_rep_has_since_replaced_leaves_the_new_connection_connected(
         crm: Any, sim_client: Any, firestore_db: Any, shared_env: Any) -> None:
     """A sync pass or a send read the refresh token, the rep connected again meanwhile (a new token), then
     Google refused the old one: the refusal is about a token nobody uses any more."""
-    from shared.core import paths
+    from shared.crm import paths
     from shared.gmail.credentials import mark_reauth_required
 
     connect(crm, sim_client, "acme", "alice", SHARED)
@@ -225,7 +226,7 @@ def test_r5_a_refusal_of_a_token_the_rep_has_since_replaced_leaves_the_new_conne
 
 def test_r5_a_refusal_of_the_stored_token_marks_reauth_required(crm: Any, sim_client: Any, firestore_db: Any,
                                                                 shared_env: Any) -> None:
-    from shared.core import paths
+    from shared.crm import paths
     from shared.gmail.credentials import mark_reauth_required
 
     connect(crm, sim_client, "acme", "alice", SHARED)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from shared.core import paths
+from shared.crm import paths
 from tests.e2e.oauth_steps import connect, crm_for, seed_user
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from shared.core import paths
+from shared.crm import paths
 from tests.e2e.sync_steps import connect_rep, mail, mailbox_doc, messages_of, push, seed_contact, wait_for, wait_synced
 
 pytestmark = pytest.mark.e2e
@@ -75,13 +75,13 @@ def test_a_pass_for_one_new_message_takes_at_most_6_firestore_round_trips_to_the
 
 
 def test_r11b_the_pass_that_runs_an_accounts_one_time_contact_scan_says_so(world: Any, sim_client: Any) -> None:
-    from shared.sync import contact_index
+    from shared.crm import contact_index
 
-    contact_index.state_ref("acme").delete()  # as before the account's first pass
+    paths.contact_index_state_ref("acme").delete()  # as before the account's first pass
     sim_client.deliver(REP, mail(CLIENT, REP, "first pass of the account"))
     result = notification(sim_client)
     assert result.stored == 1 and "roundsTo_contact_index_scan" in result.firestore
-    assert contact_index.is_complete(contact_index.state_ref("acme").get())
+    assert contact_index.is_complete(paths.contact_index_state_ref("acme").get())
 
 
 def test_a_forced_sync_of_an_idle_mailbox_is_one_read_and_one_write_without_a_lease(world: Any,
@@ -248,7 +248,7 @@ def test_the_renewal_fan_out_resumes_behind_the_last_mailbox_it_handled(world: A
     world.collection("sync_mailboxes").document(paths.mailbox_id("gone@gmail.test")).set(
         {"address": "gone@gmail.test", "status": "reauth_required", "watchExpiration": same})
     published: list[str] = []
-    monkeypatch.setattr("shared.sync.requests.request_renewals",
+    monkeypatch.setattr(renewal, "request_renewals",
                         lambda addresses, timeout=30.0: len([published.append(a) for a in addresses]))
     monkeypatch.setattr(renewal, "PAGE_SIZE", 2)
     first = renewal.fan_out(time.monotonic() + 60)
@@ -284,7 +284,7 @@ def test_a_daily_tick_out_of_budget_continues_in_a_new_invocation(world: Any, si
 
 
 def test_account_users_are_cached_and_a_new_user_is_seen_at_once(world: Any, sim_client: Any) -> None:
-    from shared.sync.users_cache import account_user_emails, invalidate
+    from shared.crm.users_cache import account_user_emails, invalidate
 
     invalidate()
     assert "alice@acme.example" in (account_user_emails("acme") or set())

@@ -73,7 +73,7 @@ def test_r9_text_email_goes_out_from_the_connected_address_and_is_logged_once(wo
 
 
 def test_r9_the_later_gmail_notification_does_not_log_the_send_twice(world: World) -> None:
-    from shared.core import paths
+    from shared.crm import paths
 
     out = world.send().json()
     target = int(world.sim.mailbox(REP)["historyId"])
@@ -159,7 +159,7 @@ def test_r10_crm_reply_to_the_contacts_answer_threads_on_both_sides(world: World
 
 
 def test_r14_a_crm_send_claims_the_thread_for_its_account(world: World) -> None:
-    from shared.core import paths
+    from shared.crm import paths
 
     out = world.send().json()
     tm = world.db.document(f"sync_threads/{paths.thread_doc_id(paths.mailbox_id(REP), out['gmailThreadId'])}")

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from shared.core import paths, roundtrips
+from shared.core import roundtrips
+from shared.crm import paths
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +31,7 @@ def _context(db: Any, conversation: Any) -> tuple[Any, Any]:
     record_id = paths.idempotency_id(ACCOUNT, "alice", "k1")
     rec, doc = idempotency.new_record(ACCOUNT, "alice", "k1", fingerprint=req.fingerprint(),
                                       rfc822_message_id="<m1@gmail-crm-sync>", lease_seconds=60)
-    idempotency.record_ref(record_id).create(doc)
+    paths.idempotency_ref(record_id).create(doc)
     ctx = SendContext(req=req, user=User(name="Alice"), contact=Contact(email="carl@client.test"),
                       mailbox_id="mb1", address="alice@gmail.test", refresh_token="", record_id=record_id,
                       conversation_id=CONTACT, conversation=conversation)
@@ -39,8 +40,8 @@ def _context(db: Any, conversation: Any) -> tuple[Any, Any]:
 
 def test_a_summary_written_between_the_first_read_and_the_commit_is_read_again(
         clean: Any, shared_env: Any, firestore_db: Any) -> None:
+    from shared.crm.paths import conversation_ref
     from shared.send.sent_log import Sent, log_sent
-    from shared.sync.conversations import conversation_ref
 
     conv = firestore_db.document(paths.conversation_path(ACCOUNT, CONTACT))
     conv.set({"contactId": CONTACT, "lastMessageAt": datetime.now(UTC) - timedelta(days=1)})

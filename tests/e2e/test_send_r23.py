@@ -63,7 +63,7 @@ def test_r23_a_small_send_is_stored_whole_and_not_marked_truncated(world: World)
 
 
 def test_r23_a_token_that_does_not_decrypt_is_a_clear_409_and_uses_no_slot(world: World) -> None:
-    from shared.core import paths
+    from shared.crm import paths
 
     token = world.db.document(f"{paths.TOKENS}/{paths.mailbox_id(REP)}")
     token.update({"ciphertext": base64.b64encode(b"not what was sealed" * 4).decode()})

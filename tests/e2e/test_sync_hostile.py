@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from shared.core import paths
 from shared.core.budget import FIRESTORE_MAX_DOCUMENT_BYTES, document_size
+from shared.crm import paths
 from tests.e2e.sync_steps import connect_rep, mail, messages_of, seed_contact, wait_synced
 from tests.hostile_mail import EPOCH_MS, KINDS, corpus
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared.core import paths
+from shared.crm import paths
 from tests.e2e.oauth_steps import connect, crm_for
 from tests.e2e.sync_steps import (
     connect_rep,

@@ -194,7 +194,7 @@ def test_r14_thread_claimed_by_a_crm_reply_stops_syncing_to_other_accounts(
 
 
 def _thread_doc(address: str, thread_id: str) -> str:
-    from shared.core import paths
+    from shared.crm import paths
 
     return paths.thread_doc_id(paths.mailbox_id(address), thread_id)
 
@@ -287,7 +287,7 @@ def test_r11b_contact_stored_with_odd_capitalisation_matches(world: Any, sim_cli
 
 
 def test_r11b_contacts_from_before_the_index_are_matched(world: Any, sim_client: Any) -> None:
-    from shared.core import paths
+    from shared.crm import paths
 
     seed_contact(world, "acme", "cedric", "cEdRiC@Client.TEST")
     # As before the index existed: no entry, no key, no backfill state (a CRM's contacts on upgrade day).
@@ -312,7 +312,7 @@ def test_r11b_a_changed_contact_address_moves_the_match(world: Any, sim_client: 
 
 
 def test_r11b_a_deleted_contact_no_longer_matches(world: Any, sim_client: Any) -> None:
-    from shared.core import paths
+    from shared.crm import paths
 
     world.document("accounts/acme/contacts/carla").delete()
     entry = world.collection(paths.CONTACT_INDEX).document(paths.contact_index_id("acme", CLIENT))
@@ -323,7 +323,7 @@ def test_r11b_a_deleted_contact_no_longer_matches(world: Any, sim_client: Any) -
 
 
 def test_r11b_a_contact_write_the_trigger_missed_is_healed_by_the_weekly_check(world: Any, sim_client: Any) -> None:
-    from shared.core import paths
+    from shared.crm import paths
     from tests.e2e.sync_steps import wait_synced as _synced
 
     seed_contact(world, "acme", "cedric", "Cedric@Client.TEST")

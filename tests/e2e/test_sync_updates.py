@@ -110,7 +110,7 @@ def test_r19_changes_to_mail_that_was_never_logged_write_nothing(world: Any, sim
 
 def test_r19_a_replayed_pass_announces_a_change_once(world: Any, sim_client: Any, crm_events: Any,
                                                      stack: Any) -> None:
-    from shared.core import paths
+    from shared.crm import paths
     from tests.e2e.sync_steps import mailbox_doc, push
 
     got, ref = logged(world, sim_client)

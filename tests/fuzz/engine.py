@@ -27,7 +27,7 @@ import requests
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from shared.core import paths
+from shared.crm import paths
 from tests.fuzz import hostile
 from tests.fuzz.contract import DOC_BASE, Contract, RoutingSession, operations
 from tests.fuzz.stray import Snapshot, diff, snapshot

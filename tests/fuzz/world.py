@@ -117,7 +117,7 @@ def settle(world: World, forced_since: str | None = None, timeout: float = 10.0)
     mailbox document's update time before it), also a pass that started after it. Then 0.2 s without any
     write anywhere.
     """
-    from shared.core import paths
+    from shared.crm import paths
     from simulator.client import SimClient
     from tests.fuzz.stray import snapshot
 

@@ -1,8 +1,8 @@
-"""R21: the blocklist's matching rule (shared/sync/blocklist.py), one behaviour per test."""
+"""R21: the blocklist's matching rule (shared/crm/blocklist.py), one behaviour per test."""
 
 from __future__ import annotations
 
-from shared.sync.blocklist import EMPTY, Blocklist
+from shared.crm.blocklist import EMPTY, Blocklist
 
 
 def test_r21_listed_address_is_blocked_whatever_its_capitalisation() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from shared.core.models import ContactRef
+from shared.crm.blocklist import Blocklist
 from shared.gmail.mime_parse import Address, ParsedMessage
-from shared.sync.blocklist import Blocklist
 from shared.sync.classify import (
     AccountView,
     CrmSend,
@@ -179,7 +179,7 @@ def test_drafts_spam_trash_and_chat_never_sync() -> None:
 
 
 def test_r13_contact_lookup_covers_the_usual_capitalisations() -> None:
-    from shared.sync.contacts import address_variants
+    from shared.crm.contacts import address_variants
 
     v = address_variants("carla@client.test")
     for spelling in ("carla@client.test", "Carla@client.test", "Carla@Client.test", "CARLA@CLIENT.TEST"):

@@ -1,11 +1,11 @@
-"""Spec of the one connection check (shared/connect/connection.py): (link, mailbox) -> state."""
+"""Spec of the one connection check (shared/crm/connection.py): (link, mailbox) -> state."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.connect.connection import ConnectionState, decide, decide_mailbox
 from shared.core.models import Link, Mailbox
+from shared.crm.connection import ConnectionState, decide, decide_mailbox
 from shared.gmail.credentials import NotConnected, ReauthRequired, require_connected
 
 LINK = Link(accountId="a", userId="u", mailboxId="m", address="rep@gmail.test")

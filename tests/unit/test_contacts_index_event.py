@@ -57,7 +57,7 @@ class _Snap:
 def test_r11b_scan_is_due_first_time_unfinished_or_a_week_after_the_last() -> None:
     from datetime import timedelta
 
-    from shared.sync.contact_index import is_complete, needs_scan
+    from shared.crm.contact_index import is_complete, needs_scan
 
     now = datetime(2025, 6, 1, tzinfo=UTC)
     assert needs_scan(_Snap(None), now) and not is_complete(_Snap(None))

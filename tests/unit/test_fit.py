@@ -1,11 +1,11 @@
-"""R22: byte budgets (shared/core/budget.py) and fitting a message document (shared/sync/fit.py)."""
+"""R22: byte budgets (shared/core/budget.py) and fitting a message document (shared/crm/fit.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from shared.core.budget import FIRESTORE_MAX_DOCUMENT_BYTES, clean_text, cut_utf8, document_size, utf8_len
-from shared.sync.fit import MESSAGE_BUDGET, fit_message
+from shared.crm.fit import MESSAGE_BUDGET, fit_message
 
 PATH = "accounts/acme/conversations/carla/messages/gm_1"
 CJK = "漢" * 300_000  # 900,000 bytes of UTF-8, 300,000 characters

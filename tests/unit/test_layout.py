@@ -58,5 +58,5 @@ def test_issue10_pure_rules_import_no_firestore_module() -> None:
     """classify.py is pure matching rules: it may not import a module that talks to Firestore."""
     tree = ast.parse((ROOT / "shared" / "sync" / "classify.py").read_text())
     modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    talking = {"shared.sync.contacts", "shared.core.clients", "shared.connect.mailboxes", "shared.sync.settings"}
+    talking = {"shared.crm.contacts", "shared.core.clients", "shared.crm.mailboxes", "shared.crm.settings"}
     assert not modules & talking

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from shared.auto_bcc.address import auto_bcc_address, auto_bcc_token, token_from_address
+from shared.connect.auto_bcc_route import auto_bcc_address, auto_bcc_token, token_from_address
 from shared.connect.oauth_state import STATE_TTL_SECONDS, StateError, new_claims, sign_state, verify_state
 
 KEY = b"k" * 32

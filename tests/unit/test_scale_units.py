@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from shared.core import paths, roundtrips
+from shared.core import roundtrips
 from shared.core.config import Config
+from shared.crm import paths
 from shared.gmail.pacing import TokenBucket
 from shared.sync import renewal, sweep
 from shared.sync.deadline import Deadline

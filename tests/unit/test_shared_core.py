@@ -8,9 +8,10 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from shared.core import log, paths
+from shared.core import log
 from shared.core.config import Config, ConfigError
 from shared.core.models import Message
+from shared.crm import paths
 from shared.http.answers import ApiError
 from shared.http.validate import optional_address_list, require_str
 

@@ -9,28 +9,22 @@ forward, in a transaction, so two writers never undo each other.
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.models import Message
 from shared.core.roundtrips import ContextPool  # threads metered with their caller
 from shared.core.times import aware as _aware
+from shared.crm.paths import conversation_ref, message_ref
 
 SNIPPET_MAX = 200
 TOUCH_ROUNDS = 5
 TOUCH_WORKERS = 8
 TOUCH_ATTEMPTS = 30
-
-
-def message_ref(account_id: str, conversation_id: str, message_id: str) -> Any:
-    return firestore_client().document(paths.message_path(account_id, conversation_id, message_id))
-
-
-def conversation_ref(account_id: str, conversation_id: str) -> Any:
-    return firestore_client().document(paths.conversation_path(account_id, conversation_id))
 
 
 def store_message(account_id: str, conversation_id: str, message_id: str, msg: Message) -> bool:
@@ -40,7 +34,7 @@ def store_message(account_id: str, conversation_id: str, message_id: str, msg: M
 
 def store_document(account_id: str, conversation_id: str, message_id: str, doc: dict[str, Any]) -> bool:
     """`store_message` for a document already built (and fitted, R22); True when this call created it."""
-    from google.api_core.exceptions import AlreadyExists
+    from google.api_core.exceptions import AlreadyExists  # lazy: Firestore library (cold start)
 
     doc = dict(doc)
     if doc.get("createdAt") is None:
@@ -67,10 +61,11 @@ def touch_conversation(account_id: str, conversation_id: str, contact_id: str, a
     pass at the same time), and the emulator makes each conflicting one wait
     about 2 s, after 5 attempts failing the whole call.
     """
-    import random
-    import time
-
-    from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
+    from google.api_core.exceptions import (  # lazy: Firestore library (cold start)
+        AlreadyExists,
+        FailedPrecondition,
+        NotFound,
+    )
 
     ref = conversation_ref(account_id, conversation_id)
     for attempt in range(TOUCH_ATTEMPTS):
@@ -134,7 +129,11 @@ def touch_conversations(touches: list[Touch]) -> int:
     every conversation of a chunk at once and make several mailboxes of one
     account queue behind each other.
     """
-    from google.api_core.exceptions import AlreadyExists, Conflict, FailedPrecondition
+    from google.api_core.exceptions import (  # lazy: Firestore library (cold start)
+        AlreadyExists,
+        Conflict,
+        FailedPrecondition,
+    )
 
     db = firestore_client()
     pending = {(t.account_id, t.conversation_id): t for t in touches}

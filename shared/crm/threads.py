@@ -11,13 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.models import ThreadMap
-
-
-def thread_ref(mailbox_id: str, gmail_thread_id: str) -> Any:
-    return firestore_client().collection(paths.THREADS).document(paths.thread_doc_id(mailbox_id, gmail_thread_id))
+from shared.crm.paths import thread_ref
 
 
 def get_thread(mailbox_id: str, gmail_thread_id: str) -> ThreadMap | None:
@@ -46,7 +42,7 @@ def map_conversation(mailbox_id: str, gmail_thread_id: str, account_id: str, con
     Returns the map as stored: when the account already had a conversation for
     this thread, that one is kept (the caller should use it).
     """
-    from google.cloud import firestore
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     ref = thread_ref(mailbox_id, gmail_thread_id)
 

@@ -13,23 +13,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import log, paths
+from shared.core import log
+from shared.core.clients import firestore_client
+from shared.crm.paths import mailbox_ref, skip_ref
 
 LAST_KEPT = 10
 
 
-def skip_ref(mailbox_id: str, gmail_message_id: str) -> Any:
-    from shared.core.clients import firestore_client
-
-    return firestore_client().collection(paths.SKIPPED).document(paths.skipped_doc_id(mailbox_id, gmail_message_id))
-
-
 def record_skip(mailbox_id: str, gmail_message_id: str, reason: str) -> bool:
     """Record that the message was passed over; True when this call recorded it (first time)."""
-    from google.cloud import firestore
-
-    from shared.connect.mailboxes import mailbox_ref
-    from shared.core.clients import firestore_client
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     ref = skip_ref(mailbox_id, gmail_message_id)
     mref = mailbox_ref(mailbox_id)

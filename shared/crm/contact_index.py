@@ -40,35 +40,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.core import log, paths, roundtrips
+from shared.core import log, roundtrips
+from shared.core.clients import firestore_client
 from shared.core.models import ContactRef
-from shared.sync.contacts import sort_key
+from shared.crm import paths
+from shared.crm.paths import contact_index_ref, contact_index_state_ref, contact_key_ref, contact_ref
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import DocumentSnapshot
 
 BACKFILL_PER_PASS = 2000  # contacts checked per sync pass while an account's scan runs
 REFRESH_DAYS = 7  # a complete index is checked against the contacts again after this
 BACKFILL_PAGE = 200
 BACKFILL_WORKERS = 8
 MAX_ADDRESS_BYTES = 1000  # longer "addresses" are not addresses; never indexed
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _db() -> Any:
-    from shared.core.clients import firestore_client
-
     return firestore_client()
-
-
-def index_ref(account_id: str, email: str) -> Any:
-    return _db().collection(paths.CONTACT_INDEX).document(paths.contact_index_id(account_id, email))
-
-
-def key_ref(account_id: str, contact_id: str) -> Any:
-    return _db().collection(paths.CONTACT_KEYS).document(paths.contact_key_id(account_id, contact_id))
-
-
-def state_ref(account_id: str) -> Any:
-    return _db().collection(paths.CONTACT_INDEX_STATE).document(account_id)
 
 
 def normalized_email(value: object) -> str | None:
@@ -89,10 +81,10 @@ def _entry_info(data: dict[str, Any]) -> dict[str, Any]:
 
 def reconcile(account_id: str, contact_id: str) -> None:
     """Make the index say what `accounts/{account_id}/contacts/{contact_id}` says now (transaction)."""
-    from google.cloud import firestore
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
-    contact = _db().document(paths.contact_path(account_id, contact_id))
-    kref = key_ref(account_id, contact_id)
+    contact = contact_ref(account_id, contact_id)
+    kref = contact_key_ref(account_id, contact_id)
 
     @firestore.transactional
     def run(tx: Any) -> None:
@@ -103,7 +95,7 @@ def reconcile(account_id: str, contact_id: str) -> None:
         old = (ksnap.to_dict() or {}).get("email") if ksnap.exists else None
         entries: dict[str, tuple[Any, dict[str, Any] | None]] = {}
         for email in sorted({e for e in (old, new) if isinstance(e, str)}):
-            ref = index_ref(account_id, email)
+            ref = contact_index_ref(account_id, email)
             snap = ref.get(transaction=tx)
             entries[email] = (ref, (snap.to_dict() or {}) if snap.exists else None)
         now = datetime.now(UTC)
@@ -132,6 +124,14 @@ def reconcile(account_id: str, contact_id: str) -> None:
     run(_db().transaction())
 
 
+def sort_key(c: ContactRef) -> tuple[datetime, str]:
+    """R13 order: created first wins, ties broken by id."""
+    created = c.createdAt or _EPOCH
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return (created, c.id)
+
+
 def _earliest(doc: dict[str, Any]) -> ContactRef | None:
     best: ContactRef | None = None
     for cid, info in sorted((doc.get("contacts") or {}).items()):
@@ -151,7 +151,7 @@ def lookup(account_id: str, addresses: Iterable[str]) -> dict[str, ContactRef]:
     if not wanted:
         return {}
     out: dict[str, ContactRef] = {}
-    for snap in _db().get_all([index_ref(account_id, a) for a in wanted]):
+    for snap in _db().get_all([contact_index_ref(account_id, a) for a in wanted]):
         if snap.exists:
             doc = snap.to_dict() or {}
             best = _earliest(doc)
@@ -160,14 +160,14 @@ def lookup(account_id: str, addresses: Iterable[str]) -> dict[str, ContactRef]:
     return out
 
 
-def is_complete(snapshot: Any) -> bool:
+def is_complete(snapshot: DocumentSnapshot | None) -> bool:
     """The account's index covers every contact (the look-up needs nothing else)."""
     return bool(snapshot is not None and snapshot.exists and (snapshot.to_dict() or {}).get("complete") is True)
 
 
-def needs_scan(snapshot: Any, now: datetime | None = None) -> bool:
+def needs_scan(snapshot: DocumentSnapshot | None, now: datetime | None = None) -> bool:
     """A first backfill, an unfinished scan, or a complete index last checked over REFRESH_DAYS ago."""
-    if not is_complete(snapshot):
+    if snapshot is None or not is_complete(snapshot):
         return True
     state = snapshot.to_dict() or {}
     done = state.get("completedAt")
@@ -177,16 +177,16 @@ def needs_scan(snapshot: Any, now: datetime | None = None) -> bool:
     return done < (now or datetime.now(UTC)) - timedelta(days=REFRESH_DAYS)
 
 
-def backfill(account_id: str, limit: int = BACKFILL_PER_PASS) -> bool:
+def backfill(account_id: str, snap: DocumentSnapshot | None, limit: int = BACKFILL_PER_PASS) -> bool:
     """Check up to `limit` more of the account's contacts against the index and reconcile those that differ
-    (all of them the first time); True once the index is complete."""
+    (all of them the first time); True once the index is complete. `snap`: the account's
+    `sync_contact_index_state` as the caller read it (the sync pass reads it with the linked accounts)."""
     col = _db().collection(f"{paths.ACCOUNTS}/{account_id}/{paths.CONTACTS}")
-    sref = state_ref(account_id)
-    snap = sref.get()
+    sref = contact_index_state_ref(account_id)
     if not needs_scan(snap):
         return True
     roundtrips.mark("contact_index_scan")  # a one-time (then weekly) cost, not a steady pass's (SPEC §5)
-    state = (snap.to_dict() or {}) if snap.exists else {}
+    state = (snap.to_dict() or {}) if snap is not None and snap.exists else {}
     complete = state.get("complete") is True  # a refresh keeps the index in use
     after = state.get("resumeAfter")
     done = fixed = 0
@@ -196,10 +196,10 @@ def backfill(account_id: str, limit: int = BACKFILL_PER_PASS) -> bool:
             if isinstance(after, str) and after:
                 q = q.start_after({"__name__": col.document(after)})
             page = list(q.stream())
-            keys = {s.reference.path: s for s in _db().get_all([key_ref(account_id, c.id) for c in page])} \
+            keys = {s.reference.path: s for s in _db().get_all([contact_key_ref(account_id, c.id) for c in page])} \
                 if page else {}
             stale = [c.id for c in page
-                     if _key_email(keys.get(key_ref(account_id, c.id).path)) != normalized_email(
+                     if _key_email(keys.get(contact_key_ref(account_id, c.id).path)) != normalized_email(
                          (c.to_dict() or {}).get("email"))]
             list(pool.map(lambda cid: reconcile(account_id, cid), stale))
             done += len(page)

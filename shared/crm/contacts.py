@@ -1,7 +1,7 @@
 """Contact and user look-ups by email address (R11, R11b, R12, R13, R16).
 
 Contacts are found through the sync's own normalised index
-(shared/sync/contact_index.py, R11b): exact whatever capitalisation the CRM
+(shared/crm/contact_index.py, R11b): exact whatever capitalisation the CRM
 stored. While an account's index is still being backfilled, the old way runs
 as well and the two are merged: the CRM writes addresses as the rep typed them
 and Firestore compares strings exactly, so an address is looked up under the
@@ -19,14 +19,15 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.models import ContactRef
 from shared.core.roundtrips import ContextPool  # threads metered with their caller
+from shared.crm import contact_index, paths
+from shared.crm.contact_index import reconcile, sort_key
+from shared.crm.paths import contact_ref
 
 IN_QUERY_LIMIT = 30
 QUERY_WORKERS = 8  # Firestore's limit on values of one `in` filter
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _cap(part: str) -> str:
@@ -64,7 +65,7 @@ def _variant_chunks(addresses: Iterable[str]) -> list[list[str]]:
 
 def _run_queries(col: Any, chunks: list[list[str]]) -> list[list[Any]]:
     """`email in chunk` for every chunk, concurrently when there are several (one round trip each)."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     def run(chunk: list[str]) -> list[Any]:
         return list(col.where(filter=FieldFilter("email", "in", chunk)).stream())
@@ -73,14 +74,6 @@ def _run_queries(col: Any, chunks: list[list[str]]) -> list[list[Any]]:
         return [run(c) for c in chunks]
     with ContextPool(max_workers=min(QUERY_WORKERS, len(chunks))) as pool:
         return list(pool.map(run, chunks))
-
-
-def sort_key(c: ContactRef) -> tuple[datetime, str]:
-    """R13 order: created first wins, ties broken by id."""
-    created = c.createdAt or _EPOCH
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=UTC)
-    return (created, c.id)
 
 
 def _contact_from(snap: Any) -> ContactRef:
@@ -95,17 +88,14 @@ def _contact_from(snap: Any) -> ContactRef:
     )
 
 
-def find_contacts(account_id: str, addresses: Iterable[str], indexed: bool | None = None) -> dict[str, ContactRef]:
+def find_contacts(account_id: str, addresses: Iterable[str], *, indexed: bool) -> dict[str, ContactRef]:
     """The earliest-created contact per address (lower-cased key) among `addresses` (R11b, R13).
 
-    `indexed`: whether the account's contact index is complete (None: read it here)."""
-    from shared.sync import contact_index
-
+    `indexed`: whether the account's contact index is complete (`contact_index.is_complete` of its state,
+    which the caller reads with its other documents)."""
     wanted = {a.strip().lower() for a in addresses if a and a.strip()}
     if not wanted:
         return {}
-    if indexed is None:
-        indexed = contact_index.is_complete(contact_index.state_ref(account_id).get())
     if indexed:
         return contact_index.lookup(account_id, wanted)
     with ContextPool(max_workers=2) as pool:
@@ -153,22 +143,22 @@ def auto_contact_id(address: str) -> str:
     return "ab_" + hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()[:32]
 
 
-def create_contact_if_absent(account_id: str, address: str, name: str, source: str) -> ContactRef:
-    """R16: the existing earliest contact for `address`, else a new one (create-if-absent)."""
-    from google.api_core.exceptions import AlreadyExists
+def create_contact_if_absent(account_id: str, address: str, name: str, source: str, *, indexed: bool) -> ContactRef:
+    """R16: the existing earliest contact for `address`, else a new one (create-if-absent). `indexed` as for
+    `find_contacts`."""
+    from google.api_core.exceptions import AlreadyExists  # lazy: Firestore library (cold start)
 
     key = address.strip().lower()
-    existing = find_contacts(account_id, [key]).get(key)
+    existing = find_contacts(account_id, [key], indexed=indexed).get(key)
     if existing is not None:
         return existing
     cid = auto_contact_id(key)
-    ref = firestore_client().document(paths.contact_path(account_id, cid))
+    ref = contact_ref(account_id, cid)
     created = datetime.now(UTC)
     try:
         ref.create({"email": key, "name": name or "", "createdAt": created, "source": source})
     except AlreadyExists:
         return _contact_from(ref.get())
-    from shared.sync.contact_index import reconcile
 
     reconcile(account_id, cid)  # matched at once, not only when the trigger has run (R16: later replies sync)
     return ContactRef(id=cid, email=key, name=name or "", createdAt=created)

@@ -10,14 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from shared.core import paths
-from shared.sync.blocklist import EMPTY, Blocklist
-
-
-def settings_ref(account_id: str) -> Any:
-    from shared.core.clients import firestore_client
-
-    return firestore_client().document(paths.email_sync_settings_path(account_id))
+from shared.core.clients import firestore_client
+from shared.crm.blocklist import EMPTY, Blocklist
+from shared.crm.paths import settings_ref
 
 
 def blocklist_from(snapshot: Any) -> Blocklist:
@@ -29,8 +24,6 @@ def blocklist_from(snapshot: Any) -> Blocklist:
 
 def blocklists(account_ids: Iterable[str]) -> dict[str, Blocklist]:
     """accountId -> its blocklist, in one round trip."""
-    from shared.core.clients import firestore_client
-
     ids = sorted(set(account_ids))
     if not ids:
         return {}

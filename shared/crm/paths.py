@@ -1,4 +1,4 @@
-"""The one place that knows collection paths and document ids.
+"""The one place that knows collection paths and document ids, and builds every `*_ref`.
 
 Ids are deterministic wherever a retry could otherwise write twice: the same
 input always names the same document, and writes use create-if-absent or
@@ -8,6 +8,12 @@ transactions on it.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
+
+from shared.core.clients import firestore_client
+
+if TYPE_CHECKING:
+    from google.cloud.firestore import DocumentReference
 
 ACCOUNTS = "accounts"
 USERS = "users"
@@ -108,3 +114,77 @@ def conversation_path(account_id: str, conversation_id: str) -> str:
 
 def message_path(account_id: str, conversation_id: str, message_id: str) -> str:
     return f"{conversation_path(account_id, conversation_id)}/{MESSAGES}/{message_id}"
+
+
+# --------------------------------------------------------------------------- document references
+
+def mailbox_ref(mailbox_id: str) -> DocumentReference:
+    return firestore_client().collection(MAILBOXES).document(mailbox_id)
+
+
+def link_ref(account_id: str, user_id: str) -> DocumentReference:
+    return firestore_client().collection(LINKS).document(link_id(account_id, user_id))
+
+
+def token_ref(mailbox_id: str) -> DocumentReference:
+    return firestore_client().collection(TOKENS).document(mailbox_id)
+
+
+def user_ref(account_id: str, user_id: str) -> DocumentReference:
+    return firestore_client().document(user_path(account_id, user_id))
+
+
+def contact_ref(account_id: str, contact_id: str) -> DocumentReference:
+    return firestore_client().document(contact_path(account_id, contact_id))
+
+
+def settings_ref(account_id: str) -> DocumentReference:
+    return firestore_client().document(email_sync_settings_path(account_id))
+
+
+def conversation_ref(account_id: str, conversation_id: str) -> DocumentReference:
+    return firestore_client().document(conversation_path(account_id, conversation_id))
+
+
+def message_ref(account_id: str, conversation_id: str, message_id: str) -> DocumentReference:
+    return firestore_client().document(message_path(account_id, conversation_id, message_id))
+
+
+def thread_ref(mailbox_id: str, gmail_thread_id: str) -> DocumentReference:
+    return firestore_client().collection(THREADS).document(thread_doc_id(mailbox_id, gmail_thread_id))
+
+
+def skip_ref(mailbox_id: str, gmail_message_id: str) -> DocumentReference:
+    return firestore_client().collection(SKIPPED).document(skipped_doc_id(mailbox_id, gmail_message_id))
+
+
+def contact_index_ref(account_id: str, email: str) -> DocumentReference:
+    return firestore_client().collection(CONTACT_INDEX).document(contact_index_id(account_id, email))
+
+
+def contact_key_ref(account_id: str, contact_id: str) -> DocumentReference:
+    return firestore_client().collection(CONTACT_KEYS).document(contact_key_id(account_id, contact_id))
+
+
+def contact_index_state_ref(account_id: str) -> DocumentReference:
+    return firestore_client().collection(CONTACT_INDEX_STATE).document(account_id)
+
+
+def auto_bcc_route_ref(token: str) -> DocumentReference:
+    return firestore_client().collection(AUTO_BCC).document(token)
+
+
+def oauth_state_ref(nonce: str) -> DocumentReference:
+    return firestore_client().collection(OAUTH_STATES).document(nonce)
+
+
+def attachment_chunk_ref(chunk_id: str) -> DocumentReference:
+    return firestore_client().collection(ATTACHMENTS).document(chunk_id)
+
+
+def slot_ref(slot_doc_id: str) -> DocumentReference:
+    return firestore_client().collection(SEND_SLOTS).document(slot_doc_id)
+
+
+def idempotency_ref(record_id: str) -> DocumentReference:
+    return firestore_client().collection(IDEMPOTENCY).document(record_id)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.core.models import Link, Mailbox
+from shared.crm.mailboxes import get_link, get_mailbox
 
 
 class ConnectionState(enum.Enum):
@@ -67,7 +68,5 @@ def decide_from_snapshots(link_snap: Any, mailbox_snap: Any) -> Connection:
 
 def resolve(account_id: str, user_id: str) -> Connection:
     """Link, then its mailbox (two reads; the mailbox id is only known from the link)."""
-    from shared.connect.mailboxes import get_link, get_mailbox
-
     link = get_link(account_id, user_id)
     return decide(link, get_mailbox(link.mailboxId) if link else None)

@@ -8,43 +8,39 @@ what the sync and send paths need too.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.core import paths
 from shared.core.clients import firestore_client
 from shared.core.crypto import Sealed, open_sealed, seal
-from shared.core.models import Link, Mailbox, StoredToken, User
+from shared.core.models import Link, Mailbox, StoredToken
+from shared.core.secrets import SecretUnavailable
+from shared.crm import paths
+from shared.crm.paths import link_ref, mailbox_ref, token_ref, user_ref
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-def mailbox_ref(mailbox_id: str) -> Any:
-    return firestore_client().collection(paths.MAILBOXES).document(mailbox_id)
+@dataclass(frozen=True)
+class MailboxRead:
+    """A mailbox and its token document as one invocation read them: what opening Gmail needs, read once
+    (the sync reads both with its lease, `read_mailbox` in one round trip for everyone else)."""
+
+    mailbox_id: str
+    mailbox: Mailbox | None
+    token_doc: dict[str, Any] | None
 
 
-def link_ref(account_id: str, user_id: str) -> Any:
-    return firestore_client().collection(paths.LINKS).document(paths.link_id(account_id, user_id))
-
-
-def token_ref(mailbox_id: str) -> Any:
-    return firestore_client().collection(paths.TOKENS).document(mailbox_id)
-
-
-def user_ref(account_id: str, user_id: str) -> Any:
-    return firestore_client().document(paths.user_path(account_id, user_id))
-
-
-def require_user(account_id: str, user_id: str) -> User:
-    """The CRM user, or UserNotFound (also for another tenant's ids: the pair simply does not exist)."""
-    from shared.connect.errors import UserNotFound
-
-    snap = user_ref(account_id, user_id).get()
-    if not snap.exists:
-        raise UserNotFound("no such user in this account")
-    return User.from_doc(snap.to_dict())
+def read_mailbox(mailbox_id: str) -> MailboxRead:
+    """The mailbox and its token in one round trip."""
+    refs = [mailbox_ref(mailbox_id), token_ref(mailbox_id)]
+    snaps = {s.reference.path: s for s in firestore_client().get_all(refs)}
+    mb, token = (snaps.get(r.path) for r in refs)
+    return MailboxRead(mailbox_id, Mailbox.from_doc(mb.to_dict()) if mb is not None and mb.exists else None,
+                       token.to_dict() if token is not None and token.exists else None)
 
 
 def get_mailbox(mailbox_id: str) -> Mailbox | None:
@@ -59,7 +55,7 @@ def get_link(account_id: str, user_id: str) -> Link | None:
 
 def links_for_mailbox(mailbox_id: str, tx: Any = None) -> list[Link]:
     """Every (account, user) linked to the mailbox; read inside `tx` when one is given."""
-    from google.cloud.firestore_v1.base_query import FieldFilter
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     q = firestore_client().collection(paths.LINKS).where(filter=FieldFilter("mailboxId", "==", mailbox_id))
     snaps = tx.get(q) if tx is not None else q.stream()
@@ -89,8 +85,6 @@ def load_refresh_token(mailbox_id: str) -> str | None:
 def open_token(mailbox_id: str, token_doc: dict[str, Any] | None) -> str | None:
     """The refresh token of a `sync_tokens` document the caller already read (the sync reads it with the
     mailbox, the send path in its one batched read); None when there is no document."""
-    from shared.core.secrets import SecretUnavailable
-
     if not token_doc:
         return None
     t = StoredToken.from_doc(token_doc)
@@ -120,7 +114,7 @@ def set_status(mailbox_id: str, status: str, reason: str | None, rejected_token:
     learns of the refusal after the new token was stored; then the mailbox is not marked, because the
     refusal is about a token nobody uses any more (the new connection stays connected).
     """
-    from google.cloud import firestore
+    from google.cloud import firestore  # lazy: Firestore library (cold start)
 
     db = firestore_client()
     links = links_for_mailbox(mailbox_id)

@@ -4,7 +4,7 @@ Only the bodies are cut, at a UTF-8 character boundary, with `truncated:
 true` (the whole mail stays in Gmail). Everything else of the document
 (recipients, attachment metadata, headers) is the record of the message and
 is never silently shortened: when it alone exceeds the budget the message is
-skipped with reason `too_large` and counted on the mailbox (shared/sync/skipped.py),
+skipped with reason `too_large` and counted on the mailbox (shared/crm/skipped.py),
 so the pass moves on instead of failing forever. Strings are cleaned of lone
 surrogates, which UTF-8 and so Firestore cannot hold.
 

@@ -21,7 +21,10 @@ import hashlib
 import hmac
 import re
 
+from shared.connect.oauth_state import state_key
+from shared.core.config import get_config
 from shared.core.models import AutoBccRoute
+from shared.crm.paths import auto_bcc_route_ref
 
 TOKEN_CHARS = 26
 _TOKEN = re.compile(r"^[a-z2-7]{26}$")
@@ -47,9 +50,6 @@ def token_from_address(address: str, domain: str) -> str | None:
 
 def user_route(account_id: str, user_id: str) -> tuple[AutoBccRoute, str]:
     """The user's route document and its id (token), from the secret and the configured domain."""
-    from shared.connect.oauth_state import state_key
-    from shared.core.config import get_config
-
     token = auto_bcc_token(state_key(), account_id, user_id)
     address = auto_bcc_address(token, get_config().auto_bcc_domain)
     return AutoBccRoute(accountId=account_id, userId=user_id, address=address), token
@@ -62,13 +62,10 @@ def ensure_address(account_id: str, user_id: str) -> str:
     the route is there already (every call after the first), a create when not;
     a concurrent create of the same deterministic document is the same write.
     """
-    from google.api_core.exceptions import AlreadyExists
-
-    from shared.core import paths
-    from shared.core.clients import firestore_client
+    from google.api_core.exceptions import AlreadyExists  # lazy: Firestore library (cold start)
 
     route, token = user_route(account_id, user_id)
-    ref = firestore_client().collection(paths.AUTO_BCC).document(token)
+    ref = auto_bcc_route_ref(token)
     if not ref.get().exists:
         try:
             ref.create(route.to_doc())
@@ -79,12 +76,9 @@ def ensure_address(account_id: str, user_id: str) -> str:
 
 def lookup(address: str, domain: str) -> AutoBccRoute | None:
     """The (account, user) an Auto BCC address names, or None (not ours, or never handed out)."""
-    from shared.core import paths
-    from shared.core.clients import firestore_client
-
     token = token_from_address(address, domain)
     if token is None:
         return None
-    snap = firestore_client().collection(paths.AUTO_BCC).document(token).get()
+    snap = auto_bcc_route_ref(token).get()
     route = AutoBccRoute.from_doc(snap.to_dict()) if snap.exists else None
     return route if route is not None and route.accountId and route.userId else None

@@ -16,8 +16,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from shared.core import paths
+from shared.core.clients import firestore_client
 from shared.core.config import get_config
+from shared.crm import paths
 
 _MAX_ACCOUNTS = 5000
 
@@ -34,16 +35,12 @@ _lock = threading.Lock()
 
 
 def users_count(account_id: str) -> int:
-    from shared.core.clients import firestore_client
-
     col = firestore_client().collection(f"{paths.ACCOUNTS}/{account_id}/{paths.USERS}")
     result = col.count().get()
     return int(result[0][0].value) if result and result[0] else 0
 
 
 def _read_all(account_id: str, limit: int = 1000) -> _Entry:
-    from shared.core.clients import firestore_client
-
     col = firestore_client().collection(f"{paths.ACCOUNTS}/{account_id}/{paths.USERS}")
     snaps = list(col.select(["email"]).limit(limit).stream())
     if len(snaps) >= limit:
