@@ -395,6 +395,10 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
                       reasons=sorted({s.reason for s in decision.skips}))
             continue
         for d in decision.deliveries:
+            if d.assigned_elsewhere:  # R26: logged all the same; said so for whoever wonders why it is here
+                log.info("logged for a contact assigned to another user of the account", mailboxId=ctx.mailbox_id,
+                         accountId=d.account_id, contactId=d.contact.id, userId=d.user_id,
+                         gmailMessageId=p.gmail_id)
             new_thread = False
             claim = d.source == "crm"  # R18b: a CRM send claims its thread for the sending account (R14)
             if tm is None or p.thread_id in created:

@@ -1,0 +1,83 @@
+"""A CRM account is a team (SPEC 0.3, issue 20): several reps of one account connected at once.
+
+The world: acme's contact Carla, acme's reps Alice (rep@gmail.test) and Carol
+(carol@gmail.test), both connected through the real oauth flow. One behaviour
+per test, named after the rule; each failed on 0.2.
+"""
+
+from __future__ import annotations
+
+from email import message_from_bytes
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.sync_steps import connect_rep, mail, messages_of, seed_contact, wait_synced
+
+pytestmark = pytest.mark.e2e
+
+ALICE = "rep@gmail.test"
+CAROL = "carol@gmail.test"
+CLIENT = "carla@client.test"
+
+
+def team(stack: Any, sim: Any, db: Any, *, carla_assigned: list[str] | None = None) -> Any:
+    seed_contact(db, "acme", "carla", CLIENT, assigned=carla_assigned)
+    connect_rep(stack, sim, db, "acme", "alice", ALICE, user_email="alice@acme.test")
+    connect_rep(stack, sim, db, "acme", "carol", CAROL, user_email="carol@acme.test")
+    return db
+
+
+@pytest.fixture
+def world(clean: Any, firestore_db: Any, sim_client: Any, stack: Any) -> Any:
+    return team(stack, sim_client, firestore_db)
+
+
+def by_subject(db: Any) -> dict[str, dict[str, Any]]:
+    return {d["subject"]: d for d in messages_of(db, "acme").values()}
+
+
+# --------------------------------------------------------------------------- R29 forwards
+
+
+def test_r29_replies_quoting_a_forwarded_or_original_message_block_are_replies(world: Any, sim_client: Any) -> None:
+    sim_client.deliver(ALICE, mail(CLIENT, ALICE, "Specs", message_id="<r29a@client.test>"))
+    sim_client.send_as_user(ALICE, mail(ALICE, CLIENT, "Re: Specs", "Here they are.\n\n"
+                                        "---------- Forwarded message ---------\nFrom: eng@acme.test\nSpecs v2",
+                                        in_reply_to="<r29a@client.test>"))
+    sim_client.send_as_user(ALICE, mail(ALICE, CLIENT, "Re: Specs", "And the old ones.\n\n"
+                                        "-----Original Message-----\nFrom: eng@acme.test\nSpecs v1",
+                                        in_reply_to="<r29a@client.test>"))
+    wait_synced(world, sim_client, ALICE)
+    replies = [d for d in messages_of(world, "acme").values() if d["direction"] == "outbound"]
+    assert len(replies) == 2 and [d["isForward"] for d in replies] == [False, False]
+
+
+def test_r29_a_german_wg_forward_of_a_logged_thread_to_a_non_contact_is_logged_there(
+        world: Any, sim_client: Any) -> None:
+    first = sim_client.deliver(ALICE, mail(CLIENT, ALICE, "Angebot", message_id="<r29b@client.test>"))
+    fwd = sim_client.send_as_user(ALICE, mail(ALICE, "ingenieur@partner.test", "WG: Angebot", "Bitte prüfen.",
+                                              in_reply_to="<r29b@client.test>"))
+    assert fwd["threadId"] == first["threadId"]
+    wait_synced(world, sim_client, ALICE)
+    doc = messages_of(world, "acme")[f"carla/gm_{fwd['id']}"]
+    assert (doc["direction"], doc["isForward"], doc["to"]) == ("outbound", True, ["ingenieur@partner.test"])
+    assert [s.id for s in world.collection("accounts/acme/contacts").stream()] == ["carla"]  # no contact made
+
+
+# --------------------------------------------------------------------------- R26 assignment inside one account
+
+
+def test_r26_a_contact_assigned_to_carol_still_answers_alice_and_it_is_logged(
+        clean: Any, firestore_db: Any, sim_client: Any, stack: Any) -> None:
+    db = team(stack, sim_client, firestore_db, carla_assigned=["carol"])
+    resp = requests.post(stack.function_url("send_email"), json={
+        "accountId": "acme", "userId": "alice", "contactId": "carla", "subject": "Offer", "text": "Our offer.",
+        "idempotencyKey": "r26-offer"}, headers={"Authorization": f"Bearer {stack.secrets.crm_api_key}"}, timeout=60)
+    assert resp.status_code == 200, resp.text
+    offer_id = message_from_bytes(sim_client.raw_message(ALICE, resp.json()["gmailMessageId"]))["Message-ID"]
+    answer = sim_client.deliver(ALICE, mail(CLIENT, ALICE, "Re: Offer", "Deal.", in_reply_to=offer_id))
+    wait_synced(db, sim_client, ALICE)
+    doc = messages_of(db, "acme")[f"carla/gm_{answer['id']}"]
+    assert (doc["direction"], doc["userId"], doc["contactId"]) == ("inbound", "alice", "carla")
