@@ -115,6 +115,7 @@ def _owner(to: str, domain: str) -> _Owner:
         conn = decide_from_snapshots(link_snap, mailbox_ref(mailbox_id).get() if mailbox_id else None)
         if conn.state is not ConnectionState.DISCONNECTED and conn.mailbox is not None:
             own.add(conn.mailbox.address.strip().lower())
+            own.update(alias.strip().lower() for alias in conn.mailbox.aliases or [])  # R28: its send-as aliases
     return _Owner(a, u, frozenset(own - {""}), blocklist_from(settings_snap))
 
 
@@ -125,12 +126,11 @@ def _check_sender(copy: AutoBccCopy, owner: _Owner) -> None:
 
 def _internal(account_id: str, copy: AutoBccCopy) -> set[str]:
     """The account's users among the recipients, from the same per-instance cache the sync uses (R11)."""
-    from shared.sync.contacts import find_user_emails
-    from shared.sync.users_cache import account_user_emails
+    from shared.sync.users_cache import account_user_emails, find_user_addresses
 
     addresses = {a.email for a in copy.recipients()}
     users = account_user_emails(account_id)
-    return users & addresses if users is not None else find_user_emails(account_id, addresses)
+    return users & addresses if users is not None else find_user_addresses(account_id, addresses)
 
 
 def _check(copy: AutoBccCopy, owner: _Owner, internal: set[str], is_auto_bcc: Callable[[str], bool]) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from shared.connect.browser_session import expired_cookie, presented_secret
@@ -84,6 +85,7 @@ def _connect(claims: StateClaims, grant: TokenGrant) -> str:
     """Google calls first, then one transaction, then retire the old mailbox, tell the CRM, sync the gap."""
     from shared.auto_bcc.address import user_route
     from shared.connect import connections
+    from shared.connect.aliases import read_send_as
     from shared.connect.announce import announce
     from shared.connect.errors import UserNotFound
     from shared.connect.mailboxes import sealed_token
@@ -98,6 +100,7 @@ def _connect(claims: StateClaims, grant: TokenGrant) -> str:
         profile = connections.read_profile(service)
         watch_expiration = connections.start_watch(service)
         watching = True
+        profile = replace(profile, aliases=tuple(read_send_as(service, profile.address) or ()))  # R28
     except Exception as exc:
         log.warning("Gmail refused getProfile/watch", error=type(exc).__name__, **ids)
         _abandon(grant, profile, watching, service)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.connect.aliases import stamp
 from shared.connect.errors import UserNotFound
 from shared.connect.mailboxes import link_ref, links_for_mailbox, mailbox_ref, now, token_ref, user_ref
 from shared.core import log, paths
@@ -43,6 +44,7 @@ GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
 class Profile:
     address: str
     history_id: str
+    aliases: tuple[str, ...] = ()  # R28: accepted send-as aliases (shared/connect/aliases.py)
 
 
 @dataclass
@@ -205,17 +207,20 @@ def commit_connection(
             tx.set(mailbox_ref(mailbox_id), Mailbox(
                 address=profile.address, status="connected", historyId=profile.history_id, connectedAt=at,
                 lastSyncedInternalDate=int(at.timestamp() * 1000), watchExpiration=watch_expiration, **sweep_fields,
+                aliases=list(profile.aliases),
             ).to_doc())
         else:
             tx.update(mailbox_ref(mailbox_id), {"address": profile.address, "status": "connected",
                                                 "lastError": None, "watchExpiration": watch_expiration,
-                                                "watchLapsedAt": None, **sweep_fields})
+                                                "watchLapsedAt": None, "aliases": list(profile.aliases),
+                                                **sweep_fields})
         tx.set(token_ref(mailbox_id), token.to_doc())
         tx.set(link_ref(account_id, user_id), Link(accountId=account_id, userId=user_id, mailboxId=mailbox_id,
                                                    address=profile.address, linkedAt=at).to_doc())
         tx.update(user_ref(account_id, user_id), {"emailSync": EmailSync(
             status="connected", address=profile.address, autoBccAddress=auto_bcc.address, connectedAt=at,
             lastSyncAt=None if new_cursor or mb is None else mb.lastSyncAt, lastError=None,
+            aliases=list(profile.aliases), addressesStamp=stamp(at),
         ).to_doc()})
         tx.set(route_ref, auto_bcc.to_doc())
         restored = []
@@ -254,7 +259,8 @@ def remove_connection(account_id: str, user_id: str) -> DisconnectOutcome:
         if link is not None:
             tx.delete(link_ref(account_id, user_id))
         if user_snap.exists and (link is not None or sync.get("status") not in (None, "disconnected")):
-            tx.update(user_ref(account_id, user_id), {"emailSync": EmailSync(status="disconnected").to_doc()})
+            tx.update(user_ref(account_id, user_id), {"emailSync": EmailSync(
+                status="disconnected", addressesStamp=stamp(now())).to_doc()})  # R28: no longer their address
         if retired is not None:
             _apply_retire(tx, retired)
         return DisconnectOutcome(was_linked=link is not None, address=link.address if link else None,

@@ -258,14 +258,19 @@ def _renew_if_due(session: Any, mb: Any, pace: Any, result: Result) -> dict[str,
 
 
 def _mirror_lapse(mailbox_id: str, renew: dict[str, Any], links: list[Any] | None = None) -> None:
-    """A lapse found or ended: show it on the linked users too (rare: one write per user)."""
-    if "watchLapsedAt" not in renew:
+    """A lapse found or ended, or changed send-as aliases (R28): onto the linked users too (rare: one write
+    per user)."""
+    if "watchLapsedAt" not in renew and "aliases" not in renew:
         return
+    from shared.connect.aliases import mirror_to_users
     from shared.connect.mailboxes import links_for_mailbox
     from shared.sync import renewal
 
-    renewal.mirror_lapse(mailbox_id, links if links is not None else links_for_mailbox(mailbox_id),
-                         renew["watchLapsedAt"])
+    links = links if links is not None else links_for_mailbox(mailbox_id)
+    if "watchLapsedAt" in renew:
+        renewal.mirror_lapse(mailbox_id, links, renew["watchLapsedAt"])
+    if "aliases" in renew:
+        mirror_to_users(links, renew["aliases"], datetime.now(UTC))
 
 
 def finish_fields(mailbox_id: str, data: dict[str, Any], history_id: int | None, force_set: bool,

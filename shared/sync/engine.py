@@ -55,7 +55,7 @@ from shared.gmail.mime_parse import ParsedMessage, parse_gmail_message
 from shared.sync import contact_index
 from shared.sync.blocklist import Blocklist
 from shared.sync.classify import AccountView, CrmSend, Delivery, build_message, classify, message_addresses
-from shared.sync.contacts import find_contacts, find_user_emails
+from shared.sync.contacts import find_contacts
 from shared.sync.conversations import Touch, message_ref, store_document, touch_conversations
 from shared.sync.crm_sends import unfinished_sends
 from shared.sync.deadline import Deadline
@@ -64,7 +64,7 @@ from shared.sync.settings import blocklist_from, settings_ref
 from shared.sync.skipped import record_skip
 from shared.sync.threads import get_threads, map_conversation
 from shared.sync.updates import apply_changes
-from shared.sync.users_cache import account_user_emails
+from shared.sync.users_cache import account_user_emails, find_user_addresses
 
 CHUNK_MESSAGES = 50
 CHUNK_CHANGES = 500  # label changes and deletions per chunk (R19): no fetch, two reads and one batch per chunk
@@ -438,7 +438,7 @@ def _lookup_users(ctx: _Context, account_id: str, addresses: list[str]) -> set[s
         ctx.users[account_id] = account_user_emails(account_id)  # cached per process, checked by count
     known = ctx.users[account_id]
     if known is None:  # a very large account: look the chunk's addresses up
-        return find_user_emails(account_id, addresses)
+        return find_user_addresses(account_id, addresses)  # R28: CRM email, connected Gmail, aliases
     return known.intersection(addresses)
 
 

@@ -78,7 +78,21 @@ def renew(session: Any, mb: Mailbox, now: datetime, pace: Any = None) -> dict[st
     fields: dict[str, Any] = {"watchExpiration": expiration}
     if mb.watchLapsedAt is not None:
         fields["watchLapsedAt"] = None  # the lapse is over: clear it where it shows
+    fields.update(refresh_aliases(session, mb, pace))
     return fields
+
+
+def refresh_aliases(session: Any, mb: Mailbox, pace: Any = None) -> dict[str, Any]:
+    """R28: the Gmail's send-as aliases read again with the watch (every few days; 1 unit); `{"aliases": …}`
+    only when they changed, so the pass writes them to the mailbox and its users (control._mirror_aliases)."""
+    from shared.connect.aliases import read_send_as
+
+    if pace is not None:
+        pace(1)
+    aliases = read_send_as(session.service, mb.address)
+    if aliases is None or aliases == sorted(mb.aliases or []):
+        return {}
+    return {"aliases": aliases}
 
 
 def mirror_lapse(mailbox_id: str, links: list[Any], lapsed_at: datetime | None) -> None:

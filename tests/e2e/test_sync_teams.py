@@ -81,3 +81,48 @@ def test_r26_a_contact_assigned_to_carol_still_answers_alice_and_it_is_logged(
     wait_synced(db, sim_client, ALICE)
     doc = messages_of(db, "acme")[f"carla/gm_{answer['id']}"]
     assert (doc["direction"], doc["userId"], doc["contactId"]) == ("inbound", "alice", "carla")
+
+
+# --------------------------------------------------------------------------- R28 internal = every user address
+
+
+def _forward_a_logged_mail(sim: Any, db: Any, to: str, tag: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    first = sim.deliver(ALICE, mail(CLIENT, ALICE, "Quote", message_id=f"<{tag}@client.test>"))
+    fwd = sim.send_as_user(ALICE, mail(ALICE, to, "Fwd: Quote", "FYI", in_reply_to=f"<{tag}@client.test>"))
+    assert fwd["threadId"] == first["threadId"]
+    wait_synced(db, sim, ALICE)
+    return first, fwd
+
+
+def test_r28_a_forward_to_a_colleagues_connected_gmail_is_internal(world: Any, sim_client: Any) -> None:
+    # Carol's CRM email is carol@acme.test; the Gmail she connected is another address
+    first, _ = _forward_a_logged_mail(sim_client, world, CAROL, "r28a")
+    assert list(messages_of(world, "acme")) == [f"carla/gm_{first['id']}"]
+
+
+def test_r28_a_forward_to_a_colleagues_send_as_alias_is_internal(
+        clean: Any, firestore_db: Any, sim_client: Any, stack: Any) -> None:
+    sim_client.create_mailbox(CAROL)
+    sim_client.set_send_as(CAROL, ["Carol@Acme-Sales.test", {"sendAsEmail": "ceo@client.test",
+                                                            "verificationStatus": "pending"}])
+    db = team(stack, sim_client, firestore_db)
+    assert db.document("accounts/acme/users/carol").get().to_dict()["emailSync"]["aliases"] == [
+        "carol@acme-sales.test"]  # a pending alias is not hers until Gmail verified it
+    first, _ = _forward_a_logged_mail(sim_client, db, "carol@acme-sales.test", "r28b")
+    assert list(messages_of(db, "acme")) == [f"carla/gm_{first['id']}"]
+
+
+def test_r28_aliases_added_later_are_read_again_when_the_watch_is_renewed(world: Any, sim_client: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.core import paths
+
+    sim_client.set_send_as(CAROL, ["carol@acme-sales.test"])
+    world.collection("sync_mailboxes").document(paths.mailbox_id(CAROL)).update(
+        {"watchExpiration": datetime.now(UTC) + timedelta(hours=20)})  # due: the next pass renews it
+    sim_client.deliver(CAROL, mail("newsletter@vendor.test", CAROL, "Any mail"))
+    wait_synced(world, sim_client, CAROL)
+    sync = world.document("accounts/acme/users/carol").get().to_dict()["emailSync"]
+    assert sync["aliases"] == ["carol@acme-sales.test"]
+    first, _ = _forward_a_logged_mail(sim_client, world, "carol@acme-sales.test", "r28c")
+    assert list(messages_of(world, "acme")) == [f"carla/gm_{first['id']}"]

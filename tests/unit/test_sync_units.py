@@ -70,3 +70,12 @@ def test_retryable_gmail_errors_are_429_5xx_and_rate_limit_403s() -> None:
     assert not is_retryable(http_error(403, "insufficientPermissions"))
     assert not is_retryable(http_error(404)) and not is_retryable(http_error(400))
     assert is_retryable(TimeoutError()) and not is_retryable(ValueError())
+
+
+def test_r28_a_users_addresses_are_crm_email_connected_gmail_and_aliases() -> None:
+    from shared.sync.users_cache import user_addresses
+
+    doc = {"email": "Erin@Acme.test", "emailSync": {"address": "erin.home@gmail.test",
+                                                      "aliases": ["Erin@Sales.test", 7, ""]}}
+    assert user_addresses(doc) == {"erin@acme.test", "erin.home@gmail.test", "erin@sales.test"}
+    assert user_addresses({"email": "bob@acme.test", "emailSync": None}) == {"bob@acme.test"}
