@@ -1,6 +1,6 @@
 """quota_reset: the daily tick (Cloud Scheduler → Pub/Sub `daily-tick`) and its continuations.
 
-R17's counters need no work (send slots are per day, and old ones expire by
+R17's counters need no work (send slots count a rolling 24 hours, R30, and old ones expire by
 Firestore TTL policy); the tick fans the Gmail watch renewals out to the
 sync (shared/sync/daily.py, shared/sync/renewal.py). A message carrying
 `renewAfter` is a continuation of a run that reached its budget.

@@ -52,9 +52,18 @@ from shared.gmail.fetch import (
 )
 from shared.gmail.mime_build import is_crm_message_id
 from shared.gmail.mime_parse import ParsedMessage, parse_gmail_message
+from shared.send.limits import count_gmail_sends
 from shared.sync import contact_index
 from shared.sync.blocklist import Blocklist
-from shared.sync.classify import AccountView, CrmSend, Delivery, build_message, classify, message_addresses
+from shared.sync.classify import (
+    AccountView,
+    CrmSend,
+    Delivery,
+    build_message,
+    classify,
+    message_addresses,
+    sent_at,
+)
 from shared.sync.contacts import find_contacts
 from shared.sync.conversations import Touch, message_ref, store_document, touch_conversations
 from shared.sync.crm_sends import unfinished_sends
@@ -524,11 +533,13 @@ def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
     ctx.stats.seconds["plan"] += time.monotonic() - t
     t = time.monotonic()
     late: list[Candidate] = []  # CRM sends the slow path found logged by send_email meanwhile (R20)
-    if fills:  # R20: beside the chunk's writes (other documents), not after them
-        with ContextPool(max_workers=1) as pool:
-            filled = pool.submit(record_ids, fills)
+    sends = gmail_sends(messages)
+    if fills or sends:  # R20, R30: beside the chunk's writes (other documents), not after them
+        with ContextPool(max_workers=2) as pool:
+            filled = pool.submit(record_ids, fills) if fills else None
+            counted = pool.submit(_count_sends, ctx, sends) if sends else None
             written = _write(ctx, items, created, late)
-            ctx.stats.writes += filled.result()
+            ctx.stats.writes += (filled.result() if filled else 0) + (counted.result() if counted else 0)
     else:
         written = _write(ctx, items, created, late)
     ctx.stats.writes += record_ids(late)
@@ -553,6 +564,25 @@ def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
                      direction=it.delivery.direction, source=it.delivery.source, gmailMessageId=it.parsed.gmail_id,
                      gmailThreadId=it.parsed.thread_id) for it in written)
     ctx.stats.seconds["events"] += time.monotonic() - t
+
+
+def gmail_sends(messages: list[ParsedMessage]) -> list[tuple[str, datetime]]:
+    """R30: what the rep sent in Gmail itself (or any other client through Gmail), which Gmail's sending limit
+    counts: SENT, not a draft, not the CRM's own send (send_email counted that one when it reserved it)."""
+    return [(p.gmail_id, sent_at(p.internal_date_ms)) for p in messages
+            if "SENT" in p.label_ids and "DRAFT" not in p.label_ids
+            and not (p.rfc822_message_id and is_crm_message_id(p.rfc822_message_id))]
+
+
+def _count_sends(ctx: _Context, sends: list[tuple[str, datetime]]) -> int:
+    """Count them against the mailbox's rolling 24 hours; a failure is logged, never blocks the mailbox (a
+    replayed pass counts what is missing, idempotently)."""
+    try:
+        return count_gmail_sends(ctx.mailbox_id, sends)
+    except Exception as exc:
+        log.warning("sends made in Gmail not counted", mailboxId=ctx.mailbox_id, sends=len(sends),
+                    error=type(exc).__name__)
+        return 0
 
 
 def _is_own_sync(account_id: str, conversation_id: str, doc_id: str, source: str = "gmail") -> bool:

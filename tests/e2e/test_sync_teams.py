@@ -126,3 +126,29 @@ def test_r28_aliases_added_later_are_read_again_when_the_watch_is_renewed(world:
     assert sync["aliases"] == ["carol@acme-sales.test"]
     first, _ = _forward_a_logged_mail(sim_client, world, "carol@acme-sales.test", "r28c")
     assert list(messages_of(world, "acme")) == [f"carla/gm_{first['id']}"]
+
+
+# --------------------------------------------------------------------------- R30 Gmail's rolling 24 hours
+
+SEND_LIMIT = 20  # DAILY_SEND_LIMIT of the test stack (tests/conftest.py)
+
+
+def _crm_send(stack: Any, user: str, key: str) -> requests.Response:
+    return requests.post(stack.function_url("send_email"), json={
+        "accountId": "acme", "userId": user, "contactId": "carla", "subject": "Offer", "text": "Our offer.",
+        "idempotencyKey": key}, headers={"Authorization": f"Bearer {stack.secrets.crm_api_key}"}, timeout=60)
+
+
+def test_r30_sends_made_in_gmail_count_and_reset_when_the_oldest_leaves_the_rolling_day(
+        world: Any, sim_client: Any, stack: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    sent = [sim_client.send_as_user(ALICE, mail(ALICE, f"friend{i}@else.test", f"Hi {i}")) for i in range(SEND_LIMIT)]
+    wait_synced(world, sim_client, ALICE)
+    first_at = min(int(m["internalDate"]) for m in sim_client.messages(ALICE, label="SENT")
+                   if m["id"] in {s["id"] for s in sent})
+    resp = _crm_send(stack, "alice", "r30-after-gmail")
+    assert resp.status_code == 429 and resp.json()["error"] == "daily_limit_reached", resp.text
+    reset = datetime.fromisoformat(resp.json()["resetAt"])
+    assert reset == datetime.fromtimestamp(first_at / 1000, UTC) + timedelta(hours=24)
+    assert _crm_send(stack, "carol", "r30-carol").status_code == 200  # the limit is per Gmail address
