@@ -152,3 +152,18 @@ def test_r30_sends_made_in_gmail_count_and_reset_when_the_oldest_leaves_the_roll
     reset = datetime.fromisoformat(resp.json()["resetAt"])
     assert reset == datetime.fromtimestamp(first_at / 1000, UTC) + timedelta(hours=24)
     assert _crm_send(stack, "carol", "r30-carol").status_code == 200  # the limit is per Gmail address
+
+
+def test_r30_crm_sends_racing_the_count_of_gmail_sends_never_overshoot(
+        world: Any, sim_client: Any, stack: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    for i in range(12):  # the sync counts these while the CRM sends below race it for the slots
+        sim_client.send_as_user(ALICE, mail(ALICE, f"friend{i}@else.test", f"Hi {i}"))
+    with ThreadPoolExecutor(max_workers=15) as pool:
+        codes = list(pool.map(lambda i: _crm_send(stack, "alice", f"r30-race-{i}").status_code, range(15)))
+    wait_synced(world, sim_client, ALICE)
+    slots = [s.to_dict() for s in world.collection("sync_send_slots").stream()]
+    crm = [s for s in slots if s["source"] == "crm"]
+    assert sorted(set(codes)) <= [200, 429] and codes.count(200) == len(crm)
+    assert len(slots) <= SEND_LIMIT and len({s["n"] for s in slots}) == len(slots)
