@@ -109,6 +109,16 @@ def _mark_busy(mailbox_id: str, n: int, until: datetime) -> None:
         _busy.setdefault(mailbox_id, {})[n] = until
 
 
+def _learn(mailbox_id: str, slots: dict[int, Any], now: datetime) -> None:
+    """What a list of the mailbox's slots says replaces what this instance believed (a failed commit may have
+    marked a slot busy that stayed free)."""
+    busy = {n: (used_at(s) or now) + WINDOW for n, s in slots.items() if not is_free(s, now)}
+    with _busy_lock:
+        if len(_busy) > 10_000:
+            _busy.clear()
+        _busy[mailbox_id] = busy
+
+
 def candidate(mailbox_id: str, *, limit: int | None = None, now: datetime | None = None) -> Slot | None:
     """A random slot this instance does not know to be busy, for the send's first read; None when the limit is
     0 or this instance saw every slot busy (then the general path lists them)."""
@@ -190,10 +200,8 @@ def claim_slot(mailbox_id: str, owner: str, *, limit: int | None = None, now: da
     slots: dict[int, Any] = {}
     for _ in range(LIST_ROUNDS):
         slots = list_slots(mailbox_id) if limit > 0 else {}
+        _learn(mailbox_id, slots, now)
         free = _free(slots, limit, now)
-        for n, snap in slots.items():
-            if not is_free(snap, now):
-                _mark_busy(mailbox_id, n, (used_at(snap) or now) + WINDOW)
         if not free:
             break
         for n in rng.sample(free, min(TRIES_PER_LIST, len(free))):
@@ -253,6 +261,7 @@ def count_gmail_sends(mailbox_id: str, sends: list[tuple[str, datetime]], *, lim
     rng = random.SystemRandom()
     for _ in range(LIST_ROUNDS):
         slots = list_slots(mailbox_id)
+        _learn(mailbox_id, slots, now)
         owners = {(s.to_dict() or {}).get("idempotencyKey") for s in slots.values() if not is_free(s, now)}
         todo = [(g, at) for g, at in sends if gmail_owner(g) not in owners]
         if not todo:
