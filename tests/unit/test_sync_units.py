@@ -79,3 +79,19 @@ def test_r28_a_users_addresses_are_crm_email_connected_gmail_and_aliases() -> No
                                                       "aliases": ["Erin@Sales.test", 7, ""]}}
     assert user_addresses(doc) == {"erin@acme.test", "erin.home@gmail.test", "erin@sales.test"}
     assert user_addresses({"email": "bob@acme.test", "emailSync": None}) == {"bob@acme.test"}
+
+
+def test_r30_sends_made_in_gmail_are_sent_mail_that_is_neither_a_draft_nor_the_crms_own() -> None:
+    from shared.gmail.mime_build import message_id_for
+    from shared.gmail.mime_parse import ParsedMessage
+    from shared.sync.engine import gmail_sends
+
+    def parsed(gmail_id: str, labels: set[str], message_id: str = "<x@gmail.test>") -> ParsedMessage:
+        return ParsedMessage(gmail_id=gmail_id, thread_id="t", label_ids=frozenset(labels),
+                             internal_date_ms=1_700_000_000_000, sender=None, to=[], cc=[], bcc=[], subject="",
+                             rfc822_message_id=message_id, in_reply_to=None, references=[], text=None, html=None,
+                             snippet="")
+
+    got = gmail_sends([parsed("sent", {"SENT"}), parsed("to-self", {"SENT", "INBOX"}), parsed("in", {"INBOX"}),
+                       parsed("draft", {"SENT", "DRAFT"}), parsed("crm", {"SENT"}, message_id_for("rec"))])
+    assert [g for g, _ in got] == ["sent", "to-self"]
