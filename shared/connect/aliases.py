@@ -22,12 +22,12 @@ from typing import Any
 
 from shared.core import log
 
-GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
-
 
 def read_send_as(service: Any, primary: str) -> list[str] | None:
     """The accepted send-as aliases other than `primary`, lower-cased, sorted; None when Gmail did not answer
     (logged; the caller keeps what it stored)."""
+    from shared.connect.connections import GMAIL_NUM_RETRIES  # googleapiclient's own backoff on 429/5xx
+
     try:
         resp = service.users().settings().sendAs().list(userId="me").execute(num_retries=GMAIL_NUM_RETRIES)
     except Exception as exc:
