@@ -56,7 +56,7 @@ Options (each also read from the environment variable in brackets):
                                                     to <URL>/callback
   --return-url-allowlist RE  [RETURN_URL_ALLOWLIST] default ^https:// (set it to your CRM)
   --auto-bcc-domain DOMAIN   [AUTO_BCC_DOMAIN]      default bcc.example.invalid
-  --timezone TZ              [SEND_LIMIT_TIMEZONE]  default UTC (daily reset and R17 day)
+  --timezone TZ              [SEND_LIMIT_TIMEZONE]  default UTC (the daily tick's schedule)
   --inbound-invoker-sa EMAIL [INBOUND_INVOKER_SA]   optional: make auto_bcc private to it
   --dry-run                                         print the commands, run nothing
   -h, --help

@@ -1,7 +1,7 @@
 """quota_reset: the daily tick (Cloud Scheduler → Pub/Sub `daily-tick`): Gmail watch renewals fanned out.
 
 The name is the deployed one (the contract keeps it); it resets no quota.
-R17's send slots are per day, so a new day starts at zero by itself, and old
+R17's send slots count Gmail's rolling 24 hours (R30), so they need no reset, and old
 slots and idempotency records expire by Firestore TTL policy (`expireAt`).
 What the tick does is fan the due Gmail watch renewals out to the sync
 (shared/sync/daily.py, shared/sync/renewal.py). A message carrying

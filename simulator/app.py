@@ -22,13 +22,13 @@ MAX_REQUEST_BODY_BYTES = 64 * 1024 * 1024
 
 
 def create_app(config: SimConfig) -> flask.Flask:
-    from simulator import admin, batch, gmail_api, oauth, secret_manager
+    from simulator import admin, batch, gmail_api, oauth, secret_manager, send_as
 
     app = flask.Flask("simulator")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     context = SimContext.build(config)
     app.extensions["sim"] = context
-    for bp in (batch.bp, admin.bp, oauth.bp, secret_manager.bp):
+    for bp in (batch.bp, admin.bp, oauth.bp, secret_manager.bp, send_as.bp):
         app.register_blueprint(bp)
     flask_app = app.wsgi_app
 

@@ -87,6 +87,10 @@ class SimClient:
         _, body = self._request("POST", self._mbox(address) + "/deliver", raw, "message/rfc822", query)
         return dict(json.loads(body))
 
+    def set_send_as(self, address: str, aliases: list[str | dict[str, Any]]) -> dict[str, Any]:
+        """Replace the mailbox's send-as aliases (Gmail's "Send mail as"); a plain address is an accepted one."""
+        return dict(self._json("PUT", self._mbox(address) + "/sendAs", {"sendAs": aliases}))
+
     def send_as_user(self, address: str, raw: bytes) -> dict[str, Any]:
         """The rep sending from Gmail's own UI (not through the API)."""
         _, body = self._request("POST", self._mbox(address) + "/send", raw, "message/rfc822")

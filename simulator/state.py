@@ -172,6 +172,7 @@ class Mailbox:
     history: deque[HistoryRecord] = field(default_factory=deque)
     history_floor: int = 0  # a startHistoryId below this has been expired
     watch: Watch | None = None
+    send_as: list[dict[str, Any]] = field(default_factory=list)  # aliases beyond the primary (simulator/send_as.py)
 
 
 ChangeListener = Callable[[str, int, tuple[str, ...]], None]

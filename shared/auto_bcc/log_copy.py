@@ -47,11 +47,11 @@ from shared.core.refusal import Refusal
 from shared.crm import paths
 from shared.crm.connection import ConnectionState, decide_from_snapshots
 from shared.crm.contact_index import is_complete
-from shared.crm.contacts import auto_contact_id, create_contact_if_absent, find_contacts, find_user_emails
+from shared.crm.contacts import auto_contact_id, create_contact_if_absent, find_contacts
 from shared.crm.conversations import store_message, touch_conversation
 from shared.crm.paths import contact_index_state_ref, link_ref, mailbox_ref, message_ref, settings_ref, user_ref
 from shared.crm.settings import blocklist_from
-from shared.crm.users_cache import account_user_emails
+from shared.crm.users_cache import account_user_emails, find_user_addresses
 
 if TYPE_CHECKING:
     from shared.crm.blocklist import Blocklist
@@ -133,6 +133,7 @@ def _owner(to: str, domain: str) -> _Owner:
         conn = decide_from_snapshots(link_snap, mailbox_ref(mailbox_id).get() if mailbox_id else None)
         if conn.state is not ConnectionState.DISCONNECTED and conn.mailbox is not None:
             own.add(conn.mailbox.address.strip().lower())
+            own.update(alias.strip().lower() for alias in conn.mailbox.aliases or [])  # R28: its send-as aliases
     return _Owner(a, u, frozenset(own - {""}), blocklist_from(settings_snap), is_complete(index_snap))
 
 
@@ -145,7 +146,7 @@ def _internal(account_id: str, copy: AutoBccCopy) -> set[str]:
     """The account's users among the recipients, from the same per-instance cache the sync uses (R11)."""
     addresses = {a.email for a in copy.recipients()}
     users = account_user_emails(account_id)
-    return users & addresses if users is not None else find_user_emails(account_id, addresses)
+    return users & addresses if users is not None else find_user_addresses(account_id, addresses)
 
 
 def _check(copy: AutoBccCopy, owner: _Owner, internal: set[str], is_auto_bcc: Callable[[str], bool]) -> None:

@@ -43,7 +43,8 @@ from typing import Any
 
 from shared.core.refusal import Refusal
 from shared.core.text import make_snippet
-from shared.gmail.mime_parse import FORWARD_SUBJECT, Address, charset_of, decode_words, parse_addresses, to_text
+from shared.gmail.forwards import FORWARD_HEADERS, is_forward
+from shared.gmail.mime_parse import Address, charset_of, decode_words, parse_addresses, to_text
 
 MAX_BODY_CHARS = 300_000
 MAX_DEPTH = 20  # as the sync walks Gmail's parts: deeper parts are not read
@@ -238,7 +239,7 @@ def _parse(raw: bytes, now: datetime) -> AutoBccCopy:
         sent_at=sent_at(_header(msg, "Date"), now), in_reply_to=irt[0] if irt else None,
         references=_MSGID.findall(_header(msg, "References") or ""),
         text=text, html=markup, snippet=make_snippet(None, text, markup),
-        is_forward=bool(FORWARD_SUBJECT.match(subject)) or walk.forwarded,
+        is_forward=is_forward(subject, {h: str(_header(msg, h) or "") for h in FORWARD_HEADERS}, walk.forwarded),
         attachments=walk.meta, attachment_data=walk.data,
     )
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from shared.connect import connections
@@ -36,6 +37,7 @@ from shared.core.config import get_config
 from shared.crm import contact_index, paths
 from shared.crm.mailboxes import sealed_token
 from shared.gmail.credentials import forget_access_token
+from shared.gmail.send_as import read_send_as
 from shared.gmail.service import build_gmail
 from shared.gmail.watch import Profile, read_profile, start_watch
 from shared.sync.requests import request_sync
@@ -98,6 +100,7 @@ def _connect(claims: StateClaims, grant: TokenGrant) -> str:
         profile = read_profile(service)
         watch_expiration = start_watch(service)
         watching = True
+        profile = replace(profile, aliases=tuple(read_send_as(service, profile.address) or ()))  # R28
     except Exception as exc:
         log.warning("Gmail refused getProfile/watch", error=type(exc).__name__, **ids)
         _abandon(grant, profile, watching, service)

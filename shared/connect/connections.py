@@ -38,6 +38,7 @@ from shared.core.models import AutoBccRoute, EmailSync, Link, Mailbox, StoredTok
 from shared.crm import paths
 from shared.crm.mailboxes import links_for_mailbox, now
 from shared.crm.paths import auto_bcc_route_ref, link_ref, mailbox_ref, token_ref, user_ref
+from shared.crm.user_addresses import stamp
 from shared.gmail.credentials import forget_access_token
 from shared.gmail.service import build_gmail
 from shared.gmail.watch import GMAIL_NUM_RETRIES, Profile
@@ -185,17 +186,20 @@ def commit_connection(
             tx.set(mailbox_ref(mailbox_id), Mailbox(
                 address=profile.address, status="connected", historyId=profile.history_id, connectedAt=at,
                 lastSyncedInternalDate=int(at.timestamp() * 1000), watchExpiration=watch_expiration, **sweep_fields,
+                aliases=list(profile.aliases),
             ).to_doc())
         else:
             tx.update(mailbox_ref(mailbox_id), {"address": profile.address, "status": "connected",
                                                 "lastError": None, "watchExpiration": watch_expiration,
-                                                "watchLapsedAt": None, **sweep_fields})
+                                                "watchLapsedAt": None, "aliases": list(profile.aliases),
+                                                **sweep_fields})
         tx.set(token_ref(mailbox_id), token.to_doc())
         tx.set(link_ref(account_id, user_id), Link(accountId=account_id, userId=user_id, mailboxId=mailbox_id,
                                                    address=profile.address, linkedAt=at).to_doc())
         tx.update(user_ref(account_id, user_id), {"emailSync": EmailSync(
             status="connected", address=profile.address, autoBccAddress=auto_bcc.address, connectedAt=at,
             lastSyncAt=None if new_cursor or mb is None else mb.lastSyncAt, lastError=None,
+            aliases=list(profile.aliases), addressesStamp=stamp(at),
         ).to_doc()})
         tx.set(route_ref, auto_bcc.to_doc())
         restored = []
@@ -234,7 +238,8 @@ def remove_connection(account_id: str, user_id: str) -> DisconnectOutcome:
         if link is not None:
             tx.delete(link_ref(account_id, user_id))
         if user_snap.exists and (link is not None or sync.get("status") not in (None, "disconnected")):
-            tx.update(user_ref(account_id, user_id), {"emailSync": EmailSync(status="disconnected").to_doc()})
+            tx.update(user_ref(account_id, user_id), {"emailSync": EmailSync(
+                status="disconnected", addressesStamp=stamp(now())).to_doc()})  # R28: no longer their address
         if retired is not None:
             _apply_retire(tx, retired)
         return DisconnectOutcome(was_linked=link is not None, address=link.address if link else None,

@@ -40,6 +40,8 @@ class EmailSync(Doc):
     connectedAt: datetime | None = None
     lastSyncAt: datetime | None = None
     lastError: str | None = None
+    aliases: list[str] | None = None  # R28: the connected Gmail's accepted send-as aliases (shared/connect/aliases.py)
+    addressesStamp: int | None = None  # R28: when address or aliases last changed (ms; the users cache sums it)
 
 
 @dataclass
@@ -147,6 +149,7 @@ class Mailbox(Doc):
     sweepDueAt: datetime | None = None  # when the sweep forces a sync if nothing else did (jittered)
     watchLapsedAt: datetime | None = None  # the watch was found expired (visible, alerted); cleared on renewal
     lastErrorAt: datetime | None = None
+    aliases: list[str] | None = None  # R28: accepted send-as aliases, as last read (connect, watch renewal)
 
 
 @dataclass

@@ -80,7 +80,13 @@ def idempotency_id(account_id: str, user_id: str, key: str) -> str:
 
 
 def send_slot_id(mailbox: str, day: str, n: int) -> str:
+    """0.2's day-keyed slot (deleted by the daily tick); 0.3 counts a rolling window: `window_slot_id`."""
     return f"{mailbox}_{day}_{n:05d}"
+
+
+def window_slot_id(mailbox: str, n: int) -> str:
+    """R30: one of a mailbox's `limit` send slots of the rolling 24 hours (shared/send/limits.py)."""
+    return f"{mailbox}_w{n:05d}"
 
 
 def gmail_message_doc_id(gmail_message_id: str) -> str:

@@ -22,14 +22,7 @@ from email.header import decode_header, make_header
 from email.utils import getaddresses
 from typing import Any
 
-from shared.core.text import html_to_text, make_snippet
-
-FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|fw)\s*:", re.IGNORECASE)
-FORWARD_MARKERS = (
-    "---------- forwarded message ---------",  # Gmail
-    "-----original message-----",  # Outlook
-    "begin forwarded message:",  # Apple Mail
-)
+from shared.core.text import make_snippet
 
 
 @dataclass(frozen=True)
@@ -72,7 +65,7 @@ class ParsedMessage:
     html: str | None
     snippet: str
     attachments: list[AttachmentMeta] = field(default_factory=list)
-    has_forwarded_part: bool = False
+    has_attached_message: bool = False  # a message/rfc822 part (a forward as attachment, R29)
     headers: dict[str, str] = field(default_factory=dict)  # lower-cased names, first value
 
     def recipients(self) -> list[Address]:
@@ -214,7 +207,6 @@ def parse_gmail_message(resource: dict[str, Any]) -> ParsedMessage:
     senders = parse_addresses(headers.get("from"))
     mid = _message_ids(headers.get("message-id"))
     irt = _message_ids(headers.get("in-reply-to"))
-    lower_text = (text or html_to_text(markup or "")).lower()
     return ParsedMessage(
         gmail_id=str(resource.get("id") or ""),
         thread_id=str(resource.get("threadId") or resource.get("id") or ""),
@@ -232,6 +224,6 @@ def parse_gmail_message(resource: dict[str, Any]) -> ParsedMessage:
         html=markup,
         snippet=make_snippet(resource.get("snippet"), text, markup),
         attachments=acc.attachments,
-        has_forwarded_part=acc.forwarded or any(m in lower_text for m in FORWARD_MARKERS),
+        has_attached_message=acc.forwarded,
         headers=headers,
     )

@@ -20,6 +20,7 @@ GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
 class Profile:
     address: str
     history_id: str
+    aliases: tuple[str, ...] = ()  # R28: accepted send-as aliases (shared/gmail/send_as.py)
 
 
 def read_profile(service: Any) -> Profile:

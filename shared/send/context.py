@@ -2,8 +2,9 @@
 
 One `get_all` reads the user, the contact, the user's link, the idempotency
 record, the contact's conversation and, for a reply, the parent message; with
-them the mailbox and its token document, whose id this instance remembers
-from the last send of the same user (`_mailbox_of`). The cache is validated by
+them the mailbox, its token document and one candidate send slot (R30,
+shared.send.limits), whose mailbox id this instance remembers from the last
+send of the same user (`_mailbox_of`). The cache is validated by
 the link read in the same batch: when the link names another mailbox (the rep
 connected another Gmail, R3) the mailbox and token are read again, a second
 round trip, which is also what an instance's first send of a user costs.
@@ -37,6 +38,7 @@ from shared.crm.paths import (
 )
 from shared.http.validate import is_address
 from shared.send import answers
+from shared.send.limits import Slot, candidate, slot_ref
 from shared.send.reply import Parent, find_parent
 from shared.send.request import SendRequest
 
@@ -59,6 +61,8 @@ class SendContext:
     conversation: Any = None  # its snapshot when read beforehand (else the log reads it)
     parent: Parent | None = None
     subject: str = ""
+    slot: Slot | None = None  # R30: the candidate send slot read with the mailbox (None: the general path)
+    slot_snap: Any = None
 
     @property
     def to_address(self) -> str:
@@ -72,6 +76,7 @@ class FirstRead:
     record_id: str
     snaps: dict[str, Any]
     mailbox_guess: str | None
+    slot: Slot | None = None  # the candidate slot read in this batch (of the guessed mailbox)
 
     def get(self, name: str) -> Any:
         snap = self.snaps.get(name)
@@ -95,11 +100,14 @@ def read_first(req: SendRequest) -> FirstRead:
     }
     with _cache_lock:
         guess = _mailbox_of.get((req.account_id, req.user_id))
+    slot = candidate(guess) if guess else None
     if guess:
         refs["mailbox"], refs["token"] = mailbox_ref(guess), token_ref(guess)
+    if slot is not None:
+        refs["slot"] = slot_ref(slot)
     if req.reply_to_message_id:
         refs["parent"] = message_ref(req.account_id, req.contact_id, req.reply_to_message_id)
-    return FirstRead(record_id, read_batch(refs), guess)
+    return FirstRead(record_id, read_batch(refs), guess, slot)
 
 
 def build(req: SendRequest, first: FirstRead) -> SendContext:
@@ -116,11 +124,16 @@ def build(req: SendRequest, first: FirstRead) -> SendContext:
 
     link_snap = first.get("link")
     mailbox_snap, token_snap = first.get("mailbox"), first.get("token")
+    slot, slot_snap = first.slot, first.snaps.get("slot")
     if link_snap is not None:
         mailbox_id = Link.from_doc(link_snap.to_dict()).mailboxId
         if mailbox_id != first.mailbox_guess:
-            again = read_batch({"mailbox": mailbox_ref(mailbox_id), "token": token_ref(mailbox_id)})
-            mailbox_snap, token_snap = again.get("mailbox"), again.get("token")
+            refs = {"mailbox": mailbox_ref(mailbox_id), "token": token_ref(mailbox_id)}
+            slot = candidate(mailbox_id)
+            if slot is not None:
+                refs["slot"] = slot_ref(slot)
+            again = read_batch(refs)
+            mailbox_snap, token_snap, slot_snap = again.get("mailbox"), again.get("token"), again.get("slot")
             token_snap = token_snap if token_snap is not None and token_snap.exists else None
             with _cache_lock:
                 _mailbox_of[(req.account_id, req.user_id)] = mailbox_id
@@ -142,7 +155,9 @@ def build(req: SendRequest, first: FirstRead) -> SendContext:
 
     ctx = SendContext(req=req, user=user, contact=contact, mailbox_id=conn.mailbox_id, address=conn.address,
                       refresh_token=refresh_token, record_id=first.record_id, conversation_id=req.contact_id,
-                      conversation=first.snaps.get("conversation"), subject=req.subject or "")
+                      conversation=first.snaps.get("conversation"), subject=req.subject or "",
+                      slot=slot if slot is not None and slot.mailbox_id == conn.mailbox_id else None,
+                      slot_snap=slot_snap)
     if req.reply_to_message_id:
         parent = find_parent(req.account_id, req.contact_id, req.reply_to_message_id, first.get("parent"))
         if parent is None:

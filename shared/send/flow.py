@@ -4,7 +4,8 @@
                 conversation, parent (shared.send.context)            Firestore round trip 1
        a key already done answers with its first result (R18)
     2. check    404 / 409 / 422 refusals, the MIME built, 413 too large: nothing written yet
-    3. reserve  record + today's slot in one commit (shared.send.reserve)  round trip 2
+    3. reserve  record + a free send slot in one commit (shared.send.reserve;
+                the candidate slot was read in step 1: R30)          round trip 2
                 meanwhile: a new access token if none is cached, the reply's thread map
     4. Gmail    messages.send on a kept connection (shared.send.gmail_send)
     5. log      thread map + message + result + conversation summary in one
@@ -187,7 +188,8 @@ def _reserve_fast(ctx: SendContext, gmail: GmailAccess, rfc822_id: str, fingerpr
     def commit() -> reserve.Reservation | None:
         return reserve.record_and_slot(ctx.record_id, req.account_id, req.user_id, req.idempotency_key,
                                        fingerprint=fingerprint, rfc822_id=rfc822_id,
-                                       lease_seconds=get_config().send_lease_seconds, mailbox_id=ctx.mailbox_id)
+                                       lease_seconds=get_config().send_lease_seconds, slot=ctx.slot,
+                                       slot_snap=ctx.slot_snap)
 
     def access_token() -> ApiError | None:
         try:

@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any, TypeVar
 
@@ -27,8 +27,7 @@ from shared.gmail.credentials import ReauthRequired, reauth_guard
 from shared.gmail.errors import Outcome, classify
 from shared.gmail.service import authorized_http, kept_connection
 from shared.http.answers import ApiError
-from shared.send import answers
-from shared.send.limits import reset_at
+from shared.send import answers, limits
 
 UPLOAD_THRESHOLD = 4 * 1024 * 1024  # above this the message goes through the media upload endpoint
 MAX_RETRY_BUDGET_SECONDS = 20.0
@@ -104,7 +103,7 @@ def send(gmail: GmailAccess, mime: bytes, thread_id: str | None, rfc822_id: str,
             if info.outcome is Outcome.SENDING_LIMIT:
                 give_back()
                 log.warning("Gmail refused: sending limit", mailboxId=gmail.mailbox_id, reason=info.reason)
-                raise answers.daily_limit_reached(gmail_reset_at(info.message)) from None
+                raise answers.daily_limit_reached(gmail_reset_at(info.message, gmail.mailbox_id)) from None
             if info.outcome is Outcome.RATE_LIMITED:
                 if time.monotonic() + delay < budget:  # a refusal: nothing was sent, retrying is safe
                     log.info("Gmail rate-limited the send; retrying", mailboxId=gmail.mailbox_id,
@@ -152,12 +151,14 @@ def unconfirmed_answer() -> ApiError:
                                      "not send twice)", 5)
 
 
-def gmail_reset_at(message: str) -> datetime:
-    """When Gmail says its own sending limit resets ("Retry after <time>"), else our day boundary."""
+def gmail_reset_at(message: str, mailbox_id: str) -> datetime:
+    """When Gmail says its own sending limit resets ("Retry after <time>"), else when the oldest send we
+    counted leaves the rolling window (R30)."""
     m = _MAIL_SENDING_RETRY.search(message)
     if m:
         try:
             return datetime.fromisoformat(m.group(1).rstrip(".").replace("Z", "+00:00"))
         except ValueError:
             pass
-    return reset_at()
+    now = datetime.now(UTC)
+    return limits.reset_at(limits.list_slots(mailbox_id), now, get_config().daily_send_limit)

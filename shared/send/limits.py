@@ -1,49 +1,66 @@
-"""R17: at most DAILY_SEND_LIMIT sends per Gmail address per day, without a hot document.
+"""R17, R30: Gmail's own sending limit: at most DAILY_SEND_LIMIT sends per Gmail address in any rolling 24 hours.
 
-A counter document per mailbox and day would make every concurrent send
-contend on one document: Firestore serialises those transactions (and the
-emulator makes each conflicting one wait about 2 s). Instead each send claims
-its own *slot* document `sync_send_slots/{mailbox}_{day}_{n}` with n in
-[0, limit), using create-if-absent, which fails at once with AlreadyExists
-when the slot is taken. A send picks a random n; after a collision it lists
-the day's slots (one query on the document-id range, no composite index) and
-tries free ones in its own random order. There are only `limit` slot ids per day, so
-concurrent sends can never overshoot; the limit+1st finds none free.
+Gmail counts a rolling day, and it counts what the rep sent in Gmail itself
+too. So do we: a mailbox has `limit` *slot* documents
+`sync_send_slots/{mailbox}_w{n:05d}`, n in [0, limit), each holding the time of
+the last send that used it (`usedAt`). A slot is free when it is absent or its
+`usedAt` left the window (24 hours ago or more); a send takes a free one, with
+a write that fails if someone else took it first (create-if-absent, or an
+update conditioned on the update time we read). Each slot holds at most one
+send per 24 hours, so no 24-hour window ever holds more than `limit` sends,
+however many run at once: concurrent sends can never overshoot. `resetAt`,
+when all are taken, is when the oldest counted send leaves the window.
 
-A slot is released (deleted) when Gmail does not send the message, so a
-failed attempt does not use up the day. Days are calendar days in
-SEND_LIMIT_TIMEZONE; slots of past days expire by Firestore TTL policy
-(`expireAt`), which the local stack's daily tick emulates.
+Why slots and not a counter: one counter document would make every
+concurrent send contend on it (Firestore serialises those transactions).
+
+- CRM sends (shared.send.reserve): the send's first read already reads one
+  candidate slot (a random one this instance does not know to be busy), so
+  the record and the slot are still one commit; a busy candidate or a lost
+  race takes the general path, which lists the mailbox's slots (one query)
+  and tries free ones in its own random order.
+- Sends the rep made in Gmail (R30): the sync sees them in the mailbox's
+  Sent history and takes a slot for each, dated when Gmail sent it, owner
+  `gmail:<gmailMessageId>` (`count_gmail_sends`): one list and one batch
+  per chunk that has such sends, beside the chunk's writes; a replayed pass
+  finds its owners in the list and counts nothing twice.
+- A slot is given back (deleted) when Gmail does not send the message.
+- Slots expire by themselves (`expireAt`, a TTL policy) a day after they
+  left the window; the day-keyed slot documents of 0.2 are deleted by the
+  daily tick (`delete_days_before`).
 """
 
 from __future__ import annotations
 
 import random
+import threading
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shared.core import log
 from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.housekeeping import delete_matching
+from shared.core.times import aware
 from shared.crm import paths
-from shared.crm.paths import slot_ref
 
+WINDOW = timedelta(hours=24)
 TRIES_PER_LIST = 3
 LIST_ROUNDS = 5
-_seen_full: set[tuple[str, str]] = set()  # per process: (mailbox, day) found full, so skip the blind try
+_busy: dict[str, dict[int, datetime]] = {}  # per process: mailbox -> slot n -> until when it is busy
+_busy_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
 class Slot:
     mailbox_id: str
-    day: str
     n: int
 
     @property
     def doc_id(self) -> str:
-        return paths.send_slot_id(self.mailbox_id, self.day, self.n)
+        return paths.window_slot_id(self.mailbox_id, self.n)
 
 
 class DailyLimitReached(Exception):
@@ -52,6 +69,230 @@ class DailyLimitReached(Exception):
         self.reset_at = reset_at
         self.limit = limit
 
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _limit(limit: int | None) -> int:
+    return get_config().daily_send_limit if limit is None else limit
+
+
+def _slots() -> Any:
+    return firestore_client().collection(paths.SEND_SLOTS)
+
+
+def slot_ref(slot: Slot) -> Any:
+    return paths.slot_ref(slot.doc_id)
+
+
+def used_at(snap: Any) -> datetime | None:
+    """When the send that holds this slot was made; None for an absent slot."""
+    if snap is None or not snap.exists:
+        return None
+    return aware((snap.to_dict() or {}).get("usedAt")) or datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def is_free(snap: Any, now: datetime) -> bool:
+    at = used_at(snap)
+    return at is None or at <= now - WINDOW
+
+
+def slot_doc(slot: Slot, owner: str, at: datetime, source: str = "crm") -> dict[str, Any]:
+    return {"mailboxId": slot.mailbox_id, "n": slot.n, "idempotencyKey": owner, "usedAt": at, "source": source,
+            "expireAt": at + 2 * WINDOW}  # TTL: a day after it left the window (a free slot, safe to delete)
+
+
+def _mark_busy(mailbox_id: str, n: int, until: datetime) -> None:
+    with _busy_lock:
+        if len(_busy) > 10_000:
+            _busy.clear()
+        _busy.setdefault(mailbox_id, {})[n] = until
+
+
+def _learn(mailbox_id: str, slots: dict[int, Any], now: datetime) -> None:
+    """What a list of the mailbox's slots says replaces what this instance believed (a failed commit may have
+    marked a slot busy that stayed free)."""
+    busy = {n: (used_at(s) or now) + WINDOW for n, s in slots.items() if not is_free(s, now)}
+    with _busy_lock:
+        if len(_busy) > 10_000:
+            _busy.clear()
+        _busy[mailbox_id] = busy
+
+
+def candidate(mailbox_id: str, *, limit: int | None = None, now: datetime | None = None) -> Slot | None:
+    """A random slot this instance does not know to be busy, for the send's first read; None when the limit is
+    0 or this instance saw every slot busy (then the general path lists them)."""
+    limit, now = _limit(limit), now or _now()
+    if limit <= 0:
+        return None
+    with _busy_lock:
+        busy = {n for n, until in (_busy.get(mailbox_id) or {}).items() if until > now and n < limit}
+    if len(busy) >= limit:
+        return None
+    rng = random.SystemRandom()
+    for _ in range(8):  # cheap when few are busy; else pick among the free ones
+        n = rng.randrange(limit)
+        if n not in busy:
+            return Slot(mailbox_id, n)
+    return Slot(mailbox_id, rng.choice([n for n in range(limit) if n not in busy]))
+
+
+def take_in(batch: Any, slot: Slot, snap: Any, owner: str, at: datetime, source: str = "crm") -> bool:
+    """Add the taking of `slot` to `batch` (create if absent, else an update conditioned on the update time
+    read); False when `snap` shows the slot busy (nothing added). The commit fails (AlreadyExists,
+    FailedPrecondition) if another send took it meanwhile."""
+    if not is_free(snap, at):
+        _mark_busy(slot.mailbox_id, slot.n, (used_at(snap) or at) + WINDOW)
+        return False
+    if snap is None or not snap.exists:
+        batch.create(slot_ref(slot), slot_doc(slot, owner, at, source))
+    else:
+        option = firestore_client().write_option(last_update_time=snap.update_time)
+        batch.update(slot_ref(slot), slot_doc(slot, owner, at, source), option=option)
+    _mark_busy(slot.mailbox_id, slot.n, at + WINDOW)
+    return True
+
+
+LOST_RACE = ("AlreadyExists", "FailedPrecondition", "Conflict", "Aborted")
+
+
+def lost_race(exc: BaseException) -> bool:
+    """A commit that failed because a slot (or the record beside it) was taken meanwhile."""
+    return type(exc).__name__ in LOST_RACE
+
+
+def list_slots(mailbox_id: str) -> dict[int, Any]:
+    """Every slot document of the mailbox (one query on the id range, no composite index): n -> snapshot."""
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
+
+    prefix = paths.window_slot_id(mailbox_id, 0)[:-5]
+    col = _slots()
+    q = (col.where(filter=FieldFilter("__name__", ">=", col.document(prefix)))
+         .where(filter=FieldFilter("__name__", "<", col.document(prefix + "\uf8ff")))
+         .select(["usedAt", "idempotencyKey"]))
+    out: dict[int, Any] = {}
+    for snap in q.stream():
+        tail = snap.id[len(prefix):]
+        if tail.isdigit():
+            out[int(tail)] = snap
+    return out
+
+
+def reset_at(slots: dict[int, Any], now: datetime, limit: int) -> datetime:
+    """When the oldest counted send leaves the window (R30); now + 24 h when nothing is counted (limit 0)."""
+    counted = sorted(at for s in slots.values() if (at := used_at(s)) is not None and at > now - WINDOW)
+    if not counted or limit <= 0:
+        return now + WINDOW
+    # the (len - limit + 1)-th oldest: once it leaves, one slot is free again
+    return counted[max(0, len(counted) - limit)] + WINDOW
+
+
+def _free(slots: dict[int, Any], limit: int, now: datetime) -> list[int]:
+    return [n for n in range(limit) if is_free(slots.get(n), now)]
+
+
+def claim_slot(mailbox_id: str, owner: str, *, limit: int | None = None, now: datetime | None = None) -> Slot:
+    """The general path: list the mailbox's slots and take a free one in a random order of our own (concurrent
+    senders rarely pick the same document), or DailyLimitReached with the true resetAt (R30)."""
+    limit, now = _limit(limit), now or _now()
+    rng = random.SystemRandom()
+    slots: dict[int, Any] = {}
+    for _ in range(LIST_ROUNDS):
+        slots = list_slots(mailbox_id) if limit > 0 else {}
+        _learn(mailbox_id, slots, now)
+        free = _free(slots, limit, now)
+        if not free:
+            break
+        for n in rng.sample(free, min(TRIES_PER_LIST, len(free))):
+            slot = Slot(mailbox_id, n)
+            batch = firestore_client().batch()
+            take_in(batch, slot, slots.get(n), owner, now)
+            try:
+                batch.commit()
+            except Exception as exc:
+                if not lost_race(exc):
+                    raise
+                continue
+            return slot
+    raise DailyLimitReached(reset_at(slots, now, limit), limit)
+
+
+def release_slot(slot: Slot) -> None:
+    """Give the slot back: the send did not happen."""
+    with _busy_lock:
+        (_busy.get(slot.mailbox_id) or {}).pop(slot.n, None)
+    slot_ref(slot).delete()
+
+
+def slot_held_by(owner: str, mailbox_id: str, now: datetime | None = None) -> Slot | None:
+    """The slot an earlier attempt of this idempotency record took and still holds (a crashed send's retry
+    reuses it)."""
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
+
+    now = now or _now()
+    q = _slots().where(filter=FieldFilter("idempotencyKey", "==", owner)).select(["mailboxId", "n", "usedAt"])
+    for snap in q.stream():
+        d = snap.to_dict() or {}
+        if d.get("mailboxId") == mailbox_id and isinstance(d.get("n"), int) and not is_free(snap, now):
+            return Slot(mailbox_id, int(d["n"]))
+    return None
+
+
+def gmail_owner(gmail_message_id: str) -> str:
+    return f"gmail:{gmail_message_id}"
+
+
+def count_gmail_sends(mailbox_id: str, sends: list[tuple[str, datetime]], *, limit: int | None = None,
+                      now: datetime | None = None) -> int:
+    """R30: count sends the rep made in Gmail itself (gmail id, when Gmail sent it): each takes a slot dated
+    then. Idempotent (a replayed pass finds its owners among the slots). A send that finds no free slot is not
+    counted (Gmail only lets it through when our count was behind, e.g. slots given back); logged. Returns the
+    slots taken."""
+    limit, now = _limit(limit), now or _now()
+    sends = [(g, at) for g, at in sends if now - WINDOW < at <= now + timedelta(minutes=5)]
+    if not sends or limit <= 0:
+        return 0
+    rng = random.SystemRandom()
+    for _ in range(LIST_ROUNDS):
+        slots = list_slots(mailbox_id)
+        _learn(mailbox_id, slots, now)
+        owners = {(s.to_dict() or {}).get("idempotencyKey") for s in slots.values() if not is_free(s, now)}
+        todo = [(g, at) for g, at in sends if gmail_owner(g) not in owners]
+        if not todo:
+            return 0
+        free = _free(slots, limit, now)
+        rng.shuffle(free)
+        if len(free) < len(todo):
+            log.warning("sends made in Gmail exceed the free send slots; not all counted", mailboxId=mailbox_id,
+                        sends=len(todo), free=len(free))
+        batch = firestore_client().batch()
+        taken = 0
+        for (g, at), n in zip(todo, free, strict=False):
+            taken += take_in(batch, Slot(mailbox_id, n), slots.get(n), gmail_owner(g), min(at, now), "gmail")
+        if not taken:
+            return 0
+        try:
+            batch.commit()
+        except Exception as exc:
+            if not lost_race(exc):
+                raise
+            continue  # a CRM send took one of them meanwhile: list again
+        return taken
+    log.warning("sends made in Gmail not counted: the slots kept changing", mailboxId=mailbox_id)
+    return 0
+
+
+def delete_expired(now: datetime | None = None, *, page_size: int = 400, deadline: float | None = None) -> int:
+    """What the TTL policy on `expireAt` deletes in production (the local stack's daily tick emulates it; by
+    `usedAt`, since `expireAt` is exempt from indexing): slots a day past the window."""
+    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
+
+    q = _slots().where(filter=FieldFilter("usedAt", "<", (now or _now()) - 2 * WINDOW))
+    return delete_matching(q, page_size=page_size, deadline=deadline)
+
+
+# --- the day-keyed slot documents of 0.2, deleted by the daily tick -------------------------------------------
 
 def _tz() -> ZoneInfo:
     return ZoneInfo(get_config().send_limit_timezone)
@@ -65,132 +306,8 @@ def day_key(d: date) -> str:
     return d.isoformat()
 
 
-def reset_at(now: datetime | None = None) -> datetime:
-    """The next day boundary in SEND_LIMIT_TIMEZONE (when today's slots stop counting)."""
-    tz = _tz()
-    d = today(now) + timedelta(days=1)
-    return datetime.combine(d, time(0), tzinfo=tz)
-
-
-def _slots() -> Any:
-    return firestore_client().collection(paths.SEND_SLOTS)
-
-
-def taken_slots(mailbox_id: str, day: str) -> set[int]:
-    """Numbers of the day's claimed slots: one range query over document ids, ids only."""
-    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
-
-    prefix = f"{mailbox_id}_{day}_"
-    col = _slots()
-    q = (col.where(filter=FieldFilter("__name__", ">=", col.document(prefix)))
-         .where(filter=FieldFilter("__name__", "<", col.document(prefix + "\uf8ff")))
-         .select([]))
-    out: set[int] = set()
-    for snap in q.stream():
-        tail = snap.id[len(prefix):]
-        if tail.isdigit():
-            out.add(int(tail))
-    return out
-
-
-def slot_doc(slot: Slot, owner: str, expire_at: datetime) -> dict[str, Any]:
-    from google.cloud import firestore  # lazy: Firestore library (cold start)
-
-    return {"mailboxId": slot.mailbox_id, "day": slot.day, "idempotencyKey": owner,
-            "createdAt": firestore.SERVER_TIMESTAMP, "expireAt": expire_at}
-
-
-def expiry(now: datetime | None = None) -> datetime:
-    """When a slot of today may be deleted by the TTL policy (the day after it ends)."""
-    return reset_at(now) + timedelta(days=1)
-
-
-def _try_create(slot: Slot, owner: str, expire_at: datetime) -> bool:
-    from google.api_core.exceptions import AlreadyExists  # lazy: Firestore library (cold start)
-
-    try:
-        slot_ref(slot.doc_id).create(slot_doc(slot, owner, expire_at))
-    except AlreadyExists:
-        return False
-    return True
-
-
-def fast_slot(mailbox_id: str, *, limit: int | None = None, now: datetime | None = None) -> Slot | None:
-    """One random slot of today for a caller that creates it in a commit of its own (the send path
-    writes it with the idempotency record), or None when this instance saw the day full or the limit
-    is 0: then `claim_slot` decides. A collision fails that commit; the caller falls back to claim_slot.
-    """
-    limit = get_config().daily_send_limit if limit is None else limit
-    now = now or datetime.now(_tz())
-    day = day_key(today(now))
-    if limit <= 0 or (mailbox_id, day) in _seen_full:
-        return None
-    return Slot(mailbox_id, day, random.SystemRandom().randrange(limit))
-
-
-def claim_slot(mailbox_id: str, owner: str, *, limit: int | None = None, now: datetime | None = None) -> Slot:
-    """Claim one of today's `limit` slots for `owner` (the idempotency record id), or DailyLimitReached.
-
-    One random slot first (almost always free early in the day); after a collision, list the day's
-    slots and try free ones in a random order of our own, so concurrent senders rarely pick the same
-    document (concurrent writes to one document are what is slow, in the emulator and in production).
-    A process that saw the day full skips the random try and lists at once.
-    """
-    limit = get_config().daily_send_limit if limit is None else limit
-    now = now or datetime.now(_tz())
-    day = day_key(today(now))
-    resets = reset_at(now)
-    expire_at = expiry(now)
-    if limit <= 0:
-        raise DailyLimitReached(resets, limit)
-    rng = random.SystemRandom()
-    if (mailbox_id, day) not in _seen_full:
-        slot = Slot(mailbox_id, day, rng.randrange(limit))
-        if _try_create(slot, owner, expire_at):
-            return slot
-    for _ in range(LIST_ROUNDS):
-        taken = taken_slots(mailbox_id, day)
-        free = [n for n in range(limit) if n not in taken]
-        if not free:
-            break
-        for n in rng.sample(free, min(TRIES_PER_LIST, len(free))):
-            slot = Slot(mailbox_id, day, n)
-            if _try_create(slot, owner, expire_at):
-                _seen_full.discard((mailbox_id, day))
-                return slot
-    if len(_seen_full) > 10_000:
-        _seen_full.clear()
-    _seen_full.add((mailbox_id, day))
-    raise DailyLimitReached(resets, limit)
-
-
-def release_slot(slot: Slot) -> None:
-    """Give the slot back: the send did not happen."""
-    _slots().document(slot.doc_id).delete()
-
-
-def slot_held_by(owner: str, mailbox_id: str, day: str) -> Slot | None:
-    """The slot an earlier attempt of this idempotency record claimed today (a crashed send's retry reuses it)."""
-    from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
-
-    for snap in _slots().where(filter=FieldFilter("idempotencyKey", "==", owner)).select([]).stream():
-        slot = parse_slot_id(snap.id)
-        if slot is not None and slot.mailbox_id == mailbox_id and slot.day == day:
-            return slot
-    return None
-
-
-def parse_slot_id(doc_id: str) -> Slot | None:
-    mailbox, _, rest = doc_id.partition("_")
-    day, _, n = rest.partition("_")
-    if not (mailbox and day and n.isdigit()):
-        return None
-    return Slot(mailbox, day, int(n))
-
-
 def delete_days_before(day: str, *, page_size: int = 400, deadline: float | None = None) -> int:
-    """Delete slot documents of days before `day` (the local stack's daily tick, in the TTL policy's place);
-    paged, stops at `deadline` (monotonic)."""
+    """Delete 0.2's day-keyed slot documents of days before `day` (quota_reset); window slots have no `day`."""
     from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
     q = _slots().where(filter=FieldFilter("day", "<", day))

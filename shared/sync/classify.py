@@ -17,8 +17,9 @@ from typing import Literal
 from shared.core.models import ContactRef, Message
 from shared.crm.blocklist import EMPTY as NO_BLOCKLIST
 from shared.crm.blocklist import Blocklist
+from shared.gmail import forwards
 from shared.gmail.mime_build import is_crm_message_id
-from shared.gmail.mime_parse import FORWARD_SUBJECT, ParsedMessage
+from shared.gmail.mime_parse import ParsedMessage
 from shared.sync.flags import flags_from_labels
 
 Direction = Literal["inbound", "outbound"]
@@ -43,8 +44,8 @@ def direction_of(msg: ParsedMessage, mailbox_address: str) -> Direction:
 
 
 def is_forward(msg: ParsedMessage) -> bool:
-    """R8: a forward is a `Fwd:`/`Fw:` subject or a body that carries the forwarded message."""
-    return bool(FORWARD_SUBJECT.match(msg.subject)) or msg.has_forwarded_part
+    """R8, R29: a forward by its subject prefix (any common language) or headers, never by quoted body text."""
+    return forwards.is_forward(msg.subject, msg.headers, msg.has_attached_message)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ class Delivery:
     direction: Direction
     is_forward: bool
     source: Literal["gmail", "crm"] = "gmail"  # "crm": a CRM send the sync logs itself (R18b)
+    # R26: the contact is assigned only to users of this account other than the mailbox's; logged all the
+    # same unless another linked account has the contact unassigned or assigned to the mailbox's user (R14)
+    assigned_elsewhere: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,13 +151,15 @@ def _decide_account(msg: ParsedMessage, mailbox: str, direction: Direction, view
         if contact is None:
             return Skip(acct, "unknown_sender")  # R11
     users = view.user_ids
+    assigned_elsewhere = False
     if contact.assignedUserIds:
-        users = tuple(u for u in view.user_ids if u in contact.assignedUserIds)
-        if not users:
-            return Skip(acct, "not_assigned")  # R14: assigned to other users of that account
+        mine = tuple(u for u in view.user_ids if u in contact.assignedUserIds)
+        assigned_elsewhere = not mine
+        users = mine or view.user_ids  # R26: the mail is the mailbox user's all the same
     return Delivery(
         account_id=acct,
         user_id=users[0] if users else "",
+        assigned_elsewhere=assigned_elsewhere,
         contact=contact,
         conversation_id=view.thread_conversation or contact.id,
         direction=direction,
@@ -203,6 +209,20 @@ def classify(msg: ParsedMessage, mailbox_address: str, views: Iterable[AccountVi
             decision.deliveries.append(out)
         else:
             decision.skips.append(out)
+    return _choose_by_assignment(decision)
+
+
+def _choose_by_assignment(decision: Decision) -> Decision:
+    """R26: assignment only chooses between accounts (R14). An account where the contact is assigned to
+    other users gives way when another linked account takes the message as its own (contact unassigned, or
+    assigned to the mailbox's user); when none does, every account logs it: a contact's mail is never lost
+    to an assignment, and inside one account it is logged whoever the contact is assigned to."""
+    if not any(d.assigned_elsewhere for d in decision.deliveries):
+        return decision
+    if all(d.assigned_elsewhere for d in decision.deliveries):
+        return decision
+    decision.skips += [Skip(d.account_id, "not_assigned") for d in decision.deliveries if d.assigned_elsewhere]
+    decision.deliveries = [d for d in decision.deliveries if not d.assigned_elsewhere]
     return decision
 
 

@@ -44,6 +44,7 @@ from shared.core.times import aware
 from shared.crm import paths
 from shared.crm.connection import decide_mailbox
 from shared.crm.mailboxes import MailboxRead, links_for_mailbox
+from shared.crm.user_addresses import mirror_to_users
 from shared.gmail.credentials import GmailSession, NotConnected, ReauthRequired, open_gmail, reauth_guard
 from shared.gmail.fetch import GmailUnavailable, HistoryExpired, Pacer, iter_history
 from shared.gmail.pacing import bucket_for
@@ -243,12 +244,16 @@ def _renew_if_due(session: GmailSession, mb: Mailbox, pace: Pacer, result: Resul
 
 
 def _mirror_lapse(mailbox_id: str, renew: dict[str, Any], links: list[Link] | None = None) -> None:
-    """A lapse found or ended: show it on the linked users too (rare: one write per user)."""
-    if "watchLapsedAt" not in renew:
+    """A lapse found or ended, or changed send-as aliases (R28): onto the linked users too (rare: one write
+    per user)."""
+    if "watchLapsedAt" not in renew and "aliases" not in renew:
         return
 
-    renewal.mirror_lapse(mailbox_id, links if links is not None else links_for_mailbox(mailbox_id),
-                         renew["watchLapsedAt"])
+    links = links if links is not None else links_for_mailbox(mailbox_id)
+    if "watchLapsedAt" in renew:
+        renewal.mirror_lapse(mailbox_id, links, renew["watchLapsedAt"])
+    if "aliases" in renew:
+        mirror_to_users(links, renew["aliases"], datetime.now(UTC))
 
 
 def finish_fields(mailbox_id: str, data: dict[str, Any], history_id: int | None, force_set: bool,

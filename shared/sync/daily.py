@@ -1,7 +1,7 @@
 """The daily tick (Cloud Scheduler → `daily-tick` → quota_reset): watch renewals fanned out.
 
-Why this is small now: R17's counters need no reset (send slots are per day,
-a new day starts at zero by itself) and the old slots and idempotency records
+Why this is small now: R17's counters need no reset (send slots count a
+rolling 24 hours by themselves, R30) and the old slots and idempotency records
 are removed by Firestore TTL policies (`expireAt`, firestore.indexes.json),
 not by scans that grew with the number of reps. What is left is the watch
 renewal fan-out (shared/sync/renewal.py): one indexed query over the
@@ -29,7 +29,7 @@ from shared.core import log
 from shared.core.clients import publisher
 from shared.core.config import get_config
 from shared.send import idempotency
-from shared.send.limits import day_key, delete_days_before, today
+from shared.send.limits import day_key, delete_days_before, delete_expired, today
 from shared.sync import renewal
 from shared.sync.messages import Malformed, event_body
 
@@ -62,7 +62,8 @@ def continuation_data(after: dict[str, Any]) -> bytes:
 
 def _emulate_ttl(now: datetime | None, deadline: float, report: Report) -> None:
     report.ttlEmulated = True
-    report.slotsDeleted = delete_days_before(day_key(today(now)), deadline=deadline)
+    report.slotsDeleted = delete_days_before(day_key(today(now)), deadline=deadline)  # 0.2's day slots
+    report.slotsDeleted += delete_expired(now, deadline=deadline)  # R30's window slots
     report.idempotencyRecordsDeleted = idempotency.delete_expired(deadline=deadline)
 
 

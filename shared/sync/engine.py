@@ -42,7 +42,7 @@ from shared.core.models import ContactRef, Link, Mailbox, ThreadMap, as_int
 from shared.core.roundtrips import ContextPool
 from shared.crm import contact_index, paths
 from shared.crm.blocklist import Blocklist
-from shared.crm.contacts import find_contacts, find_user_emails
+from shared.crm.contacts import find_contacts
 from shared.crm.conversations import Touch, store_document, touch_conversations
 from shared.crm.fit import fit_message
 from shared.crm.mailboxes import links_for_mailbox
@@ -50,7 +50,7 @@ from shared.crm.paths import contact_index_state_ref, mailbox_ref, message_ref, 
 from shared.crm.settings import blocklist_from
 from shared.crm.skipped import record_skip
 from shared.crm.threads import get_threads, map_conversation
-from shared.crm.users_cache import account_user_emails
+from shared.crm.users_cache import account_user_emails, find_user_addresses
 from shared.gmail.credentials import GmailSession
 from shared.gmail.fetch import (
     HistoryExpired,
@@ -64,7 +64,16 @@ from shared.gmail.fetch import (
 )
 from shared.gmail.mime_build import is_crm_message_id
 from shared.gmail.mime_parse import ParsedMessage, parse_gmail_message
-from shared.sync.classify import AccountView, CrmSend, Delivery, build_message, classify, message_addresses
+from shared.send.limits import count_gmail_sends
+from shared.sync.classify import (
+    AccountView,
+    CrmSend,
+    Delivery,
+    build_message,
+    classify,
+    message_addresses,
+    sent_at,
+)
 from shared.sync.crm_sends import unfinished_sends
 from shared.sync.deadline import Deadline
 from shared.sync.updates import apply_changes
@@ -397,6 +406,10 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
                       reasons=sorted({s.reason for s in decision.skips}))
             continue
         for d in decision.deliveries:
+            if d.assigned_elsewhere:  # R26: logged all the same; said so for whoever wonders why it is here
+                log.info("logged for a contact assigned to another user of the account", mailboxId=ctx.mailbox_id,
+                         accountId=d.account_id, contactId=d.contact.id, userId=d.user_id,
+                         gmailMessageId=p.gmail_id)
             new_thread = False
             claim = d.source == "crm"  # R18b: a CRM send claims its thread for the sending account (R14)
             if tm is None or p.thread_id in created:
@@ -436,7 +449,7 @@ def _lookup_users(ctx: _Context, account_id: str, addresses: list[str]) -> set[s
         ctx.users[account_id] = account_user_emails(account_id)  # cached per process, checked by count
     known = ctx.users[account_id]
     if known is None:  # a very large account: look the chunk's addresses up
-        return find_user_emails(account_id, addresses)
+        return find_user_addresses(account_id, addresses)  # R28: CRM email, connected Gmail, aliases
     return known.intersection(addresses)
 
 
@@ -524,11 +537,13 @@ def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
     ctx.stats.seconds["plan"] += time.monotonic() - t
     t = time.monotonic()
     late: list[Candidate] = []  # CRM sends the slow path found logged by send_email meanwhile (R20)
-    if fills:  # R20: beside the chunk's writes (other documents), not after them
-        with ContextPool(max_workers=1) as pool:
-            filled = pool.submit(record_ids, fills)
+    sends = gmail_sends(messages)
+    if fills or sends:  # R20, R30: beside the chunk's writes (other documents), not after them
+        with ContextPool(max_workers=2) as pool:
+            filled = pool.submit(record_ids, fills) if fills else None
+            counted = pool.submit(_count_sends, ctx, sends) if sends else None
             written = _write(ctx, items, created, late)
-            ctx.stats.writes += filled.result()
+            ctx.stats.writes += (filled.result() if filled else 0) + (counted.result() if counted else 0)
     else:
         written = _write(ctx, items, created, late)
     ctx.stats.writes += record_ids(late)
@@ -553,6 +568,25 @@ def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
                      direction=it.delivery.direction, source=it.delivery.source, gmailMessageId=it.parsed.gmail_id,
                      gmailThreadId=it.parsed.thread_id) for it in written)
     ctx.stats.seconds["events"] += time.monotonic() - t
+
+
+def gmail_sends(messages: list[ParsedMessage]) -> list[tuple[str, datetime]]:
+    """R30: what the rep sent in Gmail itself (or any other client through Gmail), which Gmail's sending limit
+    counts: SENT, not a draft, not the CRM's own send (send_email counted that one when it reserved it)."""
+    return [(p.gmail_id, sent_at(p.internal_date_ms)) for p in messages
+            if "SENT" in p.label_ids and "DRAFT" not in p.label_ids
+            and not (p.rfc822_message_id and is_crm_message_id(p.rfc822_message_id))]
+
+
+def _count_sends(ctx: _Context, sends: list[tuple[str, datetime]]) -> int:
+    """Count them against the mailbox's rolling 24 hours; a failure is logged, never blocks the mailbox (a
+    replayed pass counts what is missing, idempotently)."""
+    try:
+        return count_gmail_sends(ctx.mailbox_id, sends)
+    except Exception as exc:
+        log.warning("sends made in Gmail not counted", mailboxId=ctx.mailbox_id, sends=len(sends),
+                    error=type(exc).__name__)
+        return 0
 
 
 def _is_own_sync(account_id: str, conversation_id: str, doc_id: str, source: str = "gmail") -> bool:

@@ -39,6 +39,7 @@ from shared.crm.paths import user_ref
 from shared.gmail.credentials import GmailSession, is_invalid_grant
 from shared.gmail.fetch import Pacer
 from shared.gmail.pacing import UNITS
+from shared.gmail.send_as import read_send_as
 from shared.gmail.watch import start_watch
 from shared.sync.requests import request_renewals
 
@@ -82,7 +83,20 @@ def renew(session: GmailSession, mb: Mailbox, now: datetime, pace: Pacer | None 
     fields: dict[str, Any] = {"watchExpiration": expiration}
     if mb.watchLapsedAt is not None:
         fields["watchLapsedAt"] = None  # the lapse is over: clear it where it shows
+    fields.update(refresh_aliases(session, mb, pace))
     return fields
+
+
+def refresh_aliases(session: Any, mb: Mailbox, pace: Any = None) -> dict[str, Any]:
+    """R28: the Gmail's send-as aliases read again with the watch (every few days; 1 unit); `{"aliases": …}`
+    only when they changed, so the pass writes them to the mailbox and its users (control._mirror_aliases)."""
+
+    if pace is not None:
+        pace(1)
+    aliases = read_send_as(session.service, mb.address)
+    if aliases is None or aliases == sorted(mb.aliases or []):
+        return {}
+    return {"aliases": aliases}
 
 
 def mirror_lapse(mailbox_id: str, links: list[Link], lapsed_at: datetime | None) -> None:

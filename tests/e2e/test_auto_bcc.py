@@ -204,6 +204,14 @@ def test_r16b_connected_user_logs_copies_from_gmail_and_from_crm_email(rep: dict
     assert sorted(m["from"] for _, m in messages_of(firestore_db, "acme")) == ["alice@acme.example", GMAIL]
 
 
+def test_r28_a_copy_from_a_send_as_alias_of_the_connected_gmail_is_the_users_own(
+        rep: dict[str, str], stack: Any, sim_client: Any, firestore_db: Any) -> None:
+    sim_client.set_send_as(GMAIL, ["alice@sales.acme.example"])
+    assert connect(crm_for(stack), sim_client, "acme", "alice", GMAIL) == {"status": "connected"}  # reads aliases
+    assert post(rep, copy(rep, sender="Alice@Sales.acme.example")).status_code == 201
+    assert [m["from"] for _, m in messages_of(firestore_db, "acme")] == ["alice@sales.acme.example"]
+
+
 @pytest.mark.parametrize("sender", ["stranger@evil.example", "carol@acme.example", "rep.one@gmail.test.evil.example"])
 def test_r16b_copy_from_anyone_else_is_refused_and_creates_nothing(rep: dict[str, str], firestore_db: Any,
                                                                   sender: str) -> None:

@@ -27,7 +27,7 @@ def msg(sender: str, to: list[str] = (REP,), cc: list[str] = (), bcc: list[str] 
         gmail_id="g1", thread_id="t1", label_ids=frozenset(labels), internal_date_ms=1_700_000_000_000,
         sender=Address(sender), to=[Address(a) for a in to], cc=[Address(a) for a in cc],
         bcc=[Address(a) for a in bcc], subject=subject, rfc822_message_id="<m@x>", in_reply_to=None,
-        references=[], text="hi", html=None, snippet="hi", has_forwarded_part=forwarded_part)
+        references=[], text="hi", html=None, snippet="hi", has_attached_message=forwarded_part)
 
 
 def contact(cid: str, email: str, assigned: tuple[str, ...] | None = None) -> ContactRef:
@@ -144,6 +144,18 @@ def test_r14_assigned_contact_only_for_assigned_user() -> None:
 def test_r14_assignment_picks_the_assigned_one_of_several_linked_users() -> None:
     v = view("a1", [contact("k1", "c@x.com", assigned=("u2",))], user_ids=("u1", "u2"))
     assert only(classify(msg("c@x.com"), REP, [v]).deliveries).user_id == "u2"
+
+
+def test_r26_inside_one_account_a_contact_assigned_to_a_colleague_is_still_logged() -> None:
+    v = view("a1", [contact("k1", "c@x.com", assigned=("carol",))], user_ids=("alice",))
+    got = only(classify(msg("c@x.com"), REP, [v]).deliveries)
+    assert (got.account_id, got.user_id, got.assigned_elsewhere) == ("a1", "alice", True)
+
+
+def test_r26_when_every_linked_account_assigned_the_contact_elsewhere_each_logs_it() -> None:
+    views = [view("a1", [contact("k1", "c@x.com", assigned=("x",))], user_ids=("u1",)),
+             view("a2", [contact("k2", "c@x.com", assigned=("y",))], user_ids=("u2",))]
+    assert [x.account_id for x in classify(msg("c@x.com"), REP, views).deliveries] == ["a1", "a2"]
 
 
 def test_r14_thread_owned_by_one_account_skips_the_others() -> None:

@@ -107,13 +107,13 @@ def test_forwarded_message_part_is_detected() -> None:
     em.set_content("fyi")
     em.add_attachment(inner)
     m = parse_gmail_message(resource(em.as_bytes(), labels=("SENT",)))
-    assert m.has_forwarded_part
+    assert m.has_attached_message
 
 
-def test_gmail_forward_marker_in_body_is_detected() -> None:
-    raw = (b"From: rep@gmail.test\r\nTo: d@y.com\r\nSubject: look\r\n\r\n"
+def test_r29_forward_marker_quoted_in_the_body_is_not_an_attached_message() -> None:
+    raw = (b"From: rep@gmail.test\r\nTo: d@y.com\r\nSubject: Re: look\r\n\r\n"
            b"fyi\r\n\r\n---------- Forwarded message ---------\r\nFrom: c@x.com\r\n")
-    assert parse_gmail_message(resource(raw, labels=("SENT",))).has_forwarded_part
+    assert not parse_gmail_message(resource(raw, labels=("SENT",))).has_attached_message
 
 
 def test_malformed_addresses_and_words_never_raise() -> None:

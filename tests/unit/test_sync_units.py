@@ -70,3 +70,28 @@ def test_retryable_gmail_errors_are_429_5xx_and_rate_limit_403s() -> None:
     assert not is_retryable(http_error(403, "insufficientPermissions"))
     assert not is_retryable(http_error(404)) and not is_retryable(http_error(400))
     assert is_retryable(TimeoutError()) and not is_retryable(ValueError())
+
+
+def test_r28_a_users_addresses_are_crm_email_connected_gmail_and_aliases() -> None:
+    from shared.crm.users_cache import user_addresses
+
+    doc = {"email": "Erin@Acme.test", "emailSync": {"address": "erin.home@gmail.test",
+                                                      "aliases": ["Erin@Sales.test", 7, ""]}}
+    assert user_addresses(doc) == {"erin@acme.test", "erin.home@gmail.test", "erin@sales.test"}
+    assert user_addresses({"email": "bob@acme.test", "emailSync": None}) == {"bob@acme.test"}
+
+
+def test_r30_sends_made_in_gmail_are_sent_mail_that_is_neither_a_draft_nor_the_crms_own() -> None:
+    from shared.gmail.mime_build import message_id_for
+    from shared.gmail.mime_parse import ParsedMessage
+    from shared.sync.engine import gmail_sends
+
+    def parsed(gmail_id: str, labels: set[str], message_id: str = "<x@gmail.test>") -> ParsedMessage:
+        return ParsedMessage(gmail_id=gmail_id, thread_id="t", label_ids=frozenset(labels),
+                             internal_date_ms=1_700_000_000_000, sender=None, to=[], cc=[], bcc=[], subject="",
+                             rfc822_message_id=message_id, in_reply_to=None, references=[], text=None, html=None,
+                             snippet="")
+
+    got = gmail_sends([parsed("sent", {"SENT"}), parsed("to-self", {"SENT", "INBOX"}), parsed("in", {"INBOX"}),
+                       parsed("draft", {"SENT", "DRAFT"}), parsed("crm", {"SENT"}, message_id_for("rec"))])
+    assert [g for g, _ in got] == ["sent", "to-self"]
