@@ -276,12 +276,21 @@ class StorageProfile:
     reads_per_message: float = 1.5  # objects read back (a whole body opened, an attachment downloaded)
 
 
+def storage_for(messages: float, s: StorageProfile) -> dict[str, float]:
+    """Bytes written, class A (insert) and class B (get) operations for `messages` logged messages."""
+    return {"bytes": messages * (s.body_bytes + s.attachments_per_message * s.attachment_bytes),
+            "class_a": messages * (s.body_objects + s.attachments_per_message),
+            "class_b": messages * s.reads_per_message}
+
+
 def storage_per_rep_day(day: RepDay, s: StorageProfile) -> dict[str, float]:
-    """Bytes written, class A (insert) and class B (get) operations per rep and day."""
-    per_message = s.body_bytes + s.attachments_per_message * s.attachment_bytes
-    return {"bytes": day.logged * per_message,
-            "class_a": day.logged * (s.body_objects + s.attachments_per_message),
-            "class_b": day.logged * s.reads_per_message}
+    return storage_for(day.logged, s)
+
+
+def storage_usd(st: Mapping[str, float], months_kept: float) -> float:
+    """What `st` costs: its bytes kept `months_kept` months, its operations once."""
+    return (st["bytes"] / GIB * PRICES["storage_gib_month"] * months_kept + st["class_a"] * PRICES["storage_class_a"]
+            + st["class_b"] * PRICES["storage_class_b"])
 
 
 # ---- list prices (USD, tier-1 region such as us-central1, free tiers ignored) -------------------------------
@@ -451,9 +460,9 @@ def money(inp: Inputs, reps: int, months_kept: int = 12) -> dict[str, float]:
         f"Cloud Run memory ({d.memory_gib} GiB)": inst_s * d.memory_gib * PRICES["run_gib_second"],
         "Cloud Run requests": inv * PRICES["run_request"],
         "Pub/Sub (publish + delivery)": pubsub / TIB * PRICES["pubsub_tib"],
-        f"Cloud Storage, {months_kept} months kept": kept_gib * PRICES["storage_gib_month"],
-        "Cloud Storage operations": (st["class_a"] * PRICES["storage_class_a"]
-                                     + st["class_b"] * PRICES["storage_class_b"]) * reps * m,
+        f"Cloud Storage, {months_kept} months kept": storage_usd({"bytes": kept_gib * GIB, "class_a": 0.0,
+                                                                   "class_b": 0.0}, 1),
+        "Cloud Storage operations": storage_usd({**st, "bytes": 0.0}, 0) * reps * m,
         "Cloud Logging": max(0.0, log_gib - 50) * PRICES["logging_gib"],
     }
 
@@ -582,6 +591,28 @@ def gmail_lines(inp: Inputs) -> list[str]:
     return w
 
 
+def soak_cost_page(soak: Mapping[str, Any]) -> list[str]:
+    """`make soak`'s cost page: the run's own Gmail calls priced under both models, what Cloud Storage would
+    keep for its messages, and the monthly bill the model makes of its per-event costs."""
+    run_model = soak_quota_model(soak)
+    calls = soak_calls(soak)
+    n = max(1, int(soak.get("expected") or 0))
+    u26, ul = units_of_calls(calls, MODELS["2026"]), units_of_calls(calls, MODELS["legacy"])
+    passes = {m: c for m, c in calls.items() if m in ("history.list", "messages.get")}
+    p26, pl = units_of_calls(passes, MODELS["2026"]), units_of_calls(passes, MODELS["legacy"])
+    st = storage_for(n, StorageProfile())
+    lines = [f"cost: this run ({run_model.name} model): Gmail "
+             + ", ".join(f"{m} {c:,.0f}" for m, c in sorted(calls.items()) if c >= 0.5)
+             + f" calls = {u26:,.0f} units under 2026, {ul:,.0f} under legacy (passes alone, history.list + "
+               f"messages.get: {p26 / n:.1f} and {pl / n:.1f} per message that synced; the compressed clock "
+               f"renews watches far more often than production); Cloud Storage for its {n:,} messages (R32, "
+               "sizes as docs/SCALE.md): "
+               f"{st['bytes'] / 1e6:,.1f} MB, {st['class_a']:,.0f} class A operations, "
+               f"${storage_usd(st, 1):.4f} for a month",
+             "cost: a month at scale from this run's per-event costs (scripts/scale_model.py):"]
+    return lines + cost_page(Inputs(soak))
+
+
 def render(inp: Inputs) -> str:
     soak, day, d = inp.soak, inp.day, inp.deployment
     c = costs(soak)
@@ -677,7 +708,7 @@ def render(inp: Inputs) -> str:
         f"(it fetched every message: the soak's mail carries no categories).")
     w("")
     # ---------------------------------------------------------------- soak
-    w("## What the soak measured (legacy model)")
+    w(f"## What the soak measured ({run_model.name} model)")
     w("")
     w("```")
     w(f"soak: {s['mailboxes']} mailboxes, {s['lifetimes']} watch lifetimes, expired {soak['expired']}, "
@@ -689,9 +720,10 @@ def render(inp: Inputs) -> str:
     w("```")
     w("")
     simulated_days = soak.get("simulated_days") or soak["seconds"] / s["lifetime_seconds"] * 7
-    w(f"Run under the {run_model.name} quota model (messages.get 5 units; the Gmail units of that line are "
-      f"legacy units). {s['mailboxes']} mailboxes connected through the real oauth function; watches lasted "
-      f"{s['lifetime_seconds']:.0f} s instead of 7 days and everything that depends on it was shortened with it "
+    w(f"Run under the {run_model.name} quota model (messages.get {run_model.units['messages.get']} units; the "
+      f"Gmail units of that line are {run_model.name} units). {s['mailboxes']} mailboxes connected through the "
+      f"real oauth function; watches lasted {s['lifetime_seconds']:.0f} s instead of 7 days and everything that "
+      "depends on it was shortened with it "
       f"(renewal window {s['renewWithin']} s, daily tick every {s['dailyTick']:.0f} s, sweep {s['sweepSeconds']} s "
       f"x [0.5, 1] after the last sync, scheduler tick every {s['sweepTick']:.0f} s, {s['shards']} shards). Mail, "
       f"strangers' mail and label changes flowed at {s['mail_per_second']} a second for {soak['seconds']:.0f} s "
