@@ -871,8 +871,9 @@ def render(inp: Inputs) -> str:
     out.extend(cost_page(inp))
     w("")
     w("Prices (USD, tier-1 region, free tiers ignored, so the 100-rep column overstates): Firestore $0.06 per "
-      "100,000 reads, $0.18 per 100,000 writes, $0.02 per 100,000 deletes; Cloud Run $0.000024 per "
-      "vCPU-second, $0.0000025 per GiB-second, $0.40 per million requests, billed instance time = invocation "
+      "100,000 reads, $0.18 per 100,000 writes, $0.02 per 100,000 deletes (\"Firestore pricing\"); Cloud Run "
+      "(\"Cloud Run pricing\", request-based billing) $0.000024 per vCPU-second, $0.0000025 per GiB-second, "
+      "$0.40 per million requests, billed instance time = invocation "
       f"time / (concurrency x {d.target_utilisation:.0%}); Pub/Sub $40 per TiB of publish and of delivery, "
       "1,000 bytes at least per request (\"Pub/Sub pricing\"); Cloud Storage Standard $0.020 per GB-month, "
       "$0.05 per 10,000 class A and $0.004 per 10,000 class B operations (\"Cloud Storage pricing\"); Logging "
