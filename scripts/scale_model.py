@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -195,16 +196,36 @@ def mailboxes_at_full_pace(model: QuotaModel, headroom: float = PACE_HEADROOM) -
 # ---- Cloud Run, Pub/Sub, caches, Cloud Storage ----------------------------------------------------------
 
 
+def deployed(path: Path = REPO / "deploy.sh") -> dict[str, float]:
+    """gmail_push's memory, max instances and concurrency and the subscriptions' delivery attempts as
+    deploy.sh sets them (so the page follows a change there), {} when it cannot tell."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return {}
+    out: dict[str, float] = {}
+    m = re.search(r'gmail_push\) echo "(\d+)Mi \d+s (\d+) (\d+)"', text)
+    if m:
+        out.update(memory_gib=int(m[1]) / 1024, gmail_push_max_instances=int(m[2]), gmail_push_concurrency=int(m[3]))
+    m = re.search(r'^MAX_DELIVERY_ATTEMPTS="\$\{MAX_DELIVERY_ATTEMPTS:-(\d+)\}"', text, re.M)
+    if m:
+        out["max_delivery_attempts"] = int(m[1])
+    return out
+
+
+_DEPLOYED = deployed()
+
+
 @dataclass(frozen=True)
 class Deployment:
     """What deploy.sh sets and what the sync's code does, as far as scale is concerned."""
 
-    gmail_push_max_instances: int = 30
-    gmail_push_concurrency: int = 4
+    gmail_push_max_instances: int = int(_DEPLOYED.get("gmail_push_max_instances", 30))
+    gmail_push_concurrency: int = int(_DEPLOYED.get("gmail_push_concurrency", 4))
     target_utilisation: float = 0.6  # Cloud Run keeps instances at 60 % of their concurrency (and CPU)
     pass_seconds: float = 0.5  # production latency of one gmail_push invocation (Gmail ~150 ms a call)
-    memory_gib: float = 0.5
-    max_delivery_attempts: int = 10  # deploy.sh: then the dead-letter topic
+    memory_gib: float = _DEPLOYED.get("memory_gib", 0.5)
+    max_delivery_attempts: int = int(_DEPLOYED.get("max_delivery_attempts", 10))  # then the dead-letter topic
     users_cache_seconds: float = 300.0  # SYNC_USERS_CACHE_SECONDS
     users_per_account: int = 20  # an account's CRM users, all of them connected reps (as the soak's accounts)
     contacts_per_rep: int = 500  # the account's contacts, per connected rep

@@ -451,8 +451,11 @@ def test_soak_units_are_turned_back_into_calls_under_the_model_that_charged_them
 KEPT_SOAK = json.loads((ROOT / "docs" / "SCALE.soak.json").read_text())
 
 
+AS_IN_0_2 = sm.Deployment(gmail_push_max_instances=30, gmail_push_concurrency=4)  # deploy.sh before issue 22
+
+
 def test_the_first_limit_as_deployed_is_gmail_pushs_instance_cap() -> None:
-    inp = sm.Inputs(KEPT_SOAK)
+    inp = sm.Inputs(KEPT_SOAK, deployment=AS_IN_0_2)
     reached = [lim.reps_at_limit() for lim in sm.limits(inp)]
     assert reached == sorted(reached)
     first = sm.first_limit(inp, 100_000)
@@ -463,7 +466,7 @@ def test_the_first_limit_as_deployed_is_gmail_pushs_instance_cap() -> None:
 
 
 def test_with_the_cap_sized_the_next_limit_at_100000_reps_is_gmails_daily_threshold() -> None:
-    inp = sm.Inputs(KEPT_SOAK)
+    inp = sm.Inputs(KEPT_SOAK, deployment=AS_IN_0_2)
     nxt = sm.first_limit(inp, 100_000, sized=True)
     assert nxt is not None and not nxt.refuses and "threshold" in nxt.short
     assert nxt.reps_at_limit() == pytest.approx(80_000_000 / sm.gmail_units_per_rep_day(inp, M26))
@@ -494,3 +497,15 @@ def test_the_soaks_cost_page_prices_its_gmail_calls_and_storage_with_the_model()
     assert f"{sm.units_of_calls(calls, M26):,.0f} units under 2026" in page[0]
     assert f"{sm.units_of_calls(calls, LEGACY):,.0f} under legacy" in page[0]
     assert page[2:] == sm.cost_page(sm.Inputs(KEPT_SOAK))
+
+
+def test_the_model_reads_gmail_pushs_cap_and_the_delivery_attempts_from_deploy_sh(tmp_path: Path) -> None:
+    found = sm.deployed()  # the real deploy.sh: every figure found, and the model's defaults are them
+    assert set(found) == {"memory_gib", "gmail_push_max_instances", "gmail_push_concurrency", "max_delivery_attempts"}
+    assert sm.Deployment().gmail_push_max_instances == found["gmail_push_max_instances"]
+    script = tmp_path / "deploy.sh"
+    script.write_text('MAX_DELIVERY_ATTEMPTS="${MAX_DELIVERY_ATTEMPTS:-7}"\n'
+                      '    gmail_push) echo "1024Mi 300s 230 8" ;;\n')
+    assert sm.deployed(script) == {"memory_gib": 1.0, "gmail_push_max_instances": 230, "gmail_push_concurrency": 8,
+                                   "max_delivery_attempts": 7}
+    assert sm.deployed(tmp_path / "missing.sh") == {}
