@@ -683,11 +683,14 @@ def render(inp: Inputs) -> str:
       f"${totals[100_000]:,.0f} a month (${totals[100_000] / 100_000:.2f} per rep-month) with a year of mail "
       f"kept in Cloud Storage; {cold_share:.0%} of that is Firestore reads of the users cache gone cold across "
       "Cloud Run's instances, which the soak's one process never shows. "
-      f"The first limit, as deployed, is {first100.short if first100 else 'none'} (passed at "
-      f"{fmt(first100.reps_at_limit()) if first100 else '-'} reps in the busiest hour): gmail_push "
-      f"`--max-instances` {d.gmail_push_max_instances} should be about {size100} for 100,000 reps. Sized so, "
-      f"100,000 reps next pass {next100.short if next100 else 'nothing'}; at 1,000,000 reps the first that "
-      f"refuses work is {hard1m.short if hard1m else 'none'}.")
+      + (f"The first limit, as deployed, is gmail_push's instance cap (passed at "
+         f"{fmt(first100.reps_at_limit())} reps in the busiest hour): `--max-instances` "
+         f"{d.gmail_push_max_instances} should be about {size100} for 100,000 reps. Sized so, "
+         if first100 is not None and first100.short == "gmail_push's instance cap" else
+         f"gmail_push's `--max-instances` {d.gmail_push_max_instances} covers 100,000 reps (about {size100} "
+         "wanted); ")
+      + f"100,000 reps next pass {next100.short if next100 else 'nothing'}; at 1,000,000 reps the first that "
+        f"refuses work is {hard1m.short if hard1m else 'none'}.")
     w("")
     # ---------------------------------------------------------------- Gmail
     w("## Gmail quota (2026 model, legacy beside it)")
@@ -873,7 +876,8 @@ def render(inp: Inputs) -> str:
     w("")
     w("| knob | default | what it trades |")
     w("|---|---|---|")
-    w("| gmail_push `--max-instances` / `--concurrency` | 30 / 4 | 429s (NACKs, redeliveries, dead letters) "
+    w(f"| gmail_push `--max-instances` / `--concurrency` | {d.gmail_push_max_instances} / "
+      f"{d.gmail_push_concurrency} | 429s (NACKs, redeliveries, dead letters) "
       "against cost and memory |")
     w("| `settings/emailSync.skipCategories` | Promotions, Social, Forums | 20 units per skipped message |")
     w("| `SYNC_SWEEP_SECONDS` | 1800 | idle passes (2 units, ~2 reads each) against how soon a lost "

@@ -509,3 +509,11 @@ def test_the_model_reads_gmail_pushs_cap_and_the_delivery_attempts_from_deploy_s
     assert sm.deployed(script) == {"memory_gib": 1.0, "gmail_push_max_instances": 230, "gmail_push_concurrency": 8,
                                    "max_delivery_attempts": 7}
     assert sm.deployed(tmp_path / "missing.sh") == {}
+
+
+def test_a_cap_sized_for_100000_reps_is_no_longer_the_first_limit_on_the_page() -> None:
+    sized = sm.Deployment(gmail_push_max_instances=230, gmail_push_concurrency=4)
+    inp = sm.Inputs(KEPT_SOAK, deployment=sized)
+    first = sm.first_limit(inp, 100_000)
+    assert first is not None and first.short != "gmail_push's instance cap"
+    assert "gmail_push's `--max-instances` 230 covers 100,000 reps" in sm.render(inp)
