@@ -34,6 +34,7 @@ Usage: .venv/bin/python scripts/soak.py [--mailboxes 1000] [--lifetimes 2] [--li
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import random
 import sys
@@ -121,6 +122,8 @@ class Outcome:
     sweep_due: float = 0.0
     gmail_units: int = 0
     gmail_units_by_method: dict[str, int] = field(default_factory=dict)
+    gmail_calls_by_method: dict[str, int] = field(default_factory=dict)  # when the simulator counts calls
+    quota_model: str = "legacy"  # the simulator's quota model (scripts/scale_model.py prices under both)
     firestore_reads: int = 0
     firestore_writes: int = 0
     invocations: int = 0
@@ -420,7 +423,8 @@ def run_soak(stack: Stack, settings: Settings, log: Any = print) -> Outcome:
         f"running {settings.lifetimes} x {settings.lifetime_seconds:.0f} s")
     tail = LogTail(stack)
     cpu_before = cpu_seconds(stack, "gmail_push")
-    units_before = world.sim.stats()["quotaUnits"]
+    before = world.sim.stats()
+    units_before, calls_before = before["quotaUnits"], before.get("calls", {})
     sweeps_before = ticker.sweeps
     mail = Mail(world, settings.mail_per_second, rng)
     threads.append(threading.Thread(target=mail.run, daemon=True))
@@ -458,6 +462,10 @@ def run_soak(stack: Stack, settings: Settings, log: Any = print) -> Outcome:
             units[method] += int(n) - int(units_before.get(address, {}).get(method, 0))
     out.gmail_units_by_method = dict(units)
     out.gmail_units = sum(units.values())
+    out.gmail_calls_by_method = dict(sum((Counter({m: int(n) - int(calls_before.get(a, {}).get(m, 0))
+                                                   for m, n in methods.items()})
+                                          for a, methods in stats.get("calls", {}).items()), Counter()))
+    out.quota_model = str(stats.get("limits", {}).get("model") or "legacy")  # a simulator before 0.3: legacy
     summarise_logs(tail.lines(), out)
     hours = settings.mailboxes * out.seconds / 3600
     out.per_mailbox_hour = {"gmailUnits": out.gmail_units / hours, "firestoreReads": out.firestore_reads / hours,
@@ -493,8 +501,21 @@ def main() -> int:
           f"{out.caught_up}, {out.watch_renewals} renewals, at most {out.rounds_to_message_written_max} rounds to "
           f"a message written in a steady pass ({out.rounds_to_message_written_scan_max} in the "
           f"{out.scan_passes} invocations that ran an account's one-time contact-index scan); details in {args.json}")
+    for line in cost_page(asdict(out)):
+        print(line)
     print(out.last_line())
     return 0 if out.ok() else 1
+
+
+def cost_page(outcome: dict[str, Any]) -> list[str]:
+    """The run priced by docs/SCALE.md's model (the same functions, scripts/scale_model.py)."""
+    spec = importlib.util.spec_from_file_location("scale_model", REPO / "scripts" / "scale_model.py")
+    assert spec and spec.loader
+    model = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("scale_model", model)  # dataclasses look their module up
+    spec.loader.exec_module(model)
+    lines: list[str] = model.soak_cost_page(outcome)
+    return lines
 
 
 if __name__ == "__main__":

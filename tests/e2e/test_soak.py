@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +46,6 @@ def test_a_small_soak_keeps_every_watch_and_every_message(clean: Any, stack: Any
     assert out.rounds_to_message_written_max <= 6
     # the sweep's reads follow the due mailboxes (plus one per empty shard), never all ten
     assert out.sweep_reads <= out.sweep_due + settings.shards
+    # `make soak`'s cost page prices the run with docs/SCALE.md's model
+    page = soak.cost_page(asdict(out))
+    assert page[0].startswith(f"cost: this run ({out.quota_model} model): Gmail ") and "| **total** |" in page[-3]

@@ -1,16 +1,21 @@
 """Pure parts of the scale work (issue 11): message kinds, the token bucket, the deadline, sweep due
-times and shards, forward-only cursors, renewal windows and the round-trip meter."""
+times and shards, forward-only cursors, renewal windows and the round-trip meter; and the arithmetic of
+docs/SCALE.md's model (issue 22: scripts/scale_model.py)."""
 
 from __future__ import annotations
 
 import base64
 import contextvars
+import importlib.util
 import json
+import math
 import random
+import sys
 import threading
 import time
 import types
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -315,3 +320,200 @@ def test_nothing_is_counted_without_a_meter() -> None:
     api = roundtrips.CountingApi(FakeApi(0))
     assert api.commit(request={}) == "ok"
     assert roundtrips.current() is None
+
+
+# ---------------------------------------------------------------- docs/SCALE.md's model (scripts/scale_model.py)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _scale_model() -> Any:
+    spec = importlib.util.spec_from_file_location("scale_model", ROOT / "scripts" / "scale_model.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["scale_model"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+sm = _scale_model()
+M26, LEGACY = sm.MODELS["2026"], sm.MODELS["legacy"]
+MIX = sm.RepDay()
+
+
+def test_the_2026_model_prices_a_get_at_20_units_and_the_legacy_one_at_5() -> None:
+    assert (M26.units["messages.get"], LEGACY.units["messages.get"]) == (20, 5)
+    assert (M26.user_units_per_minute, LEGACY.user_units_per_minute) == (6_000, 15_000)
+    assert M26.daily_threshold == 80_000_000 and LEGACY.daily_threshold is None
+    assert M26.units["history.list"] == LEGACY.units["history.list"] == 2  # unchanged methods keep their price
+
+
+def test_the_issues_mix_costs_about_2100_units_naive_under_2026() -> None:
+    # 80 gets x 20 + (200 notifications + 48 sweeps + 0.2 renewals) x 2 + 0.2 watches x 100
+    assert sm.units(sm.sync_calls(MIX, "naive"), M26) == pytest.approx(1600 + 496.4 + 20)
+    assert sm.units(sm.sync_calls(MIX, "naive"), LEGACY) == pytest.approx(400 + 496.4 + 20)
+
+
+def test_category_aware_fetching_costs_no_get_for_the_skipped_categories() -> None:
+    naive = sm.units(sm.sync_calls(MIX, "naive"), M26)
+    aware = sm.units(sm.sync_calls(MIX, "category-aware"), M26)
+    assert naive - aware == pytest.approx(MIX.categories * 20)
+
+
+def test_a_watch_label_filter_also_saves_the_skipped_categories_passes() -> None:
+    aware = sm.units(sm.sync_calls(MIX, "category-aware"), M26)
+    filtered = sm.units(sm.sync_calls(MIX, "category-aware + watch filter"), M26)
+    assert aware - filtered == pytest.approx(MIX.categories * 2)
+
+
+def test_reps_per_project_are_the_daily_threshold_over_the_units_per_rep_day() -> None:
+    assert sm.reps_under_threshold(1_500, M26) == 53_333  # SPEC §5: "over 53,000 reps per project"
+    assert sm.reps_under_threshold(1_500, LEGACY) is None
+
+
+def test_crm_sends_count_against_the_same_daily_threshold() -> None:
+    inp = sm.Inputs({}, measured_units=1_500)
+    assert sm.gmail_units_per_rep_day(inp, M26) - 1_500 == pytest.approx(sm.units(sm.other_calls(MIX), M26))
+    assert sm.units([sm.Call("sends", "messages.send", MIX.crm_sends)], M26) == MIX.crm_sends * 100
+
+
+def test_a_measured_figure_replaces_the_modelled_one_under_its_own_model_only() -> None:
+    inp = sm.Inputs({}, measured_units=1_234, measured_model="2026")
+    assert sm.sync_units_per_rep_day(inp, M26) == 1_234
+    assert sm.sync_units_per_rep_day(inp, LEGACY) == sm.units(sm.sync_calls(MIX), LEGACY)
+
+
+def test_a_backlog_is_paced_at_90_percent_of_the_per_user_limit() -> None:
+    assert sm.pace(M26) == pytest.approx(90)
+    # 120 gets and two history pages: (2,400 + 4) units at 90 a second; Gmail's floor is 100 a second
+    assert sm.backlog_seconds(120, M26) == pytest.approx(2404 / 90)
+    assert sm.backlog_seconds(120, M26, headroom=1.0) == pytest.approx(24.04)
+    assert sm.mailboxes_at_full_pace(M26, headroom=1.0) == 200  # 1,200,000 / 6,000
+
+
+def test_cloud_run_keeps_instances_at_60_percent_of_their_concurrency() -> None:
+    assert sm.instances_needed(144, 4) == 60  # 2.4 requests an instance
+    assert sm.instances_needed(0, 4) == 0
+    assert sm.billed_instance_seconds(1, 0.5, 4) == pytest.approx(0.5 / 2.4)
+
+
+def test_max_instances_serve_the_busiest_hour_with_a_margin() -> None:
+    assert sm.max_instances_for(431, 4) == 230  # 180 instances x 1.25, rounded up to ten
+    assert sm.in_flight(86_400, 0.5) == pytest.approx(0.5)  # one a second, half a second each
+    assert sm.in_flight(86_400, 0.5, busiest_hour=3) == pytest.approx(1.5)
+
+
+def test_pubsub_bills_publish_and_every_delivery_at_1000_bytes_at_least() -> None:
+    assert sm.pubsub_bytes(10, 10) == 20 * 1000
+    assert sm.pubsub_bytes(1, 2, message_bytes=4000) == 3 * 4000
+    day = sm.pubsub_per_rep_day(MIX, nack_share=0.5)
+    assert day["deliveries"] - sm.pubsub_per_rep_day(MIX)["deliveries"] == pytest.approx(
+        0.5 * (MIX.notifications + MIX.sweeps + MIX.renewals))
+
+
+def test_one_instance_reads_an_accounts_users_once_per_cache_window() -> None:
+    d = sm.Deployment()
+    assert sm.users_cache_reads_per_rep_day(MIX, d, 1) == pytest.approx(86_400 / d.users_cache_seconds)
+
+
+def test_the_users_cache_goes_cold_on_every_instance_an_accounts_passes_reach() -> None:
+    assert sm.distinct_instances(1, 5) == pytest.approx(1)
+    assert sm.distinct_instances(1_000, 1) == pytest.approx(1)
+    assert sm.distinct_instances(60, 1e6) == pytest.approx(60)  # every instance, never more
+    d = sm.Deployment()
+    many = sm.users_cache_reads_per_rep_day(MIX, d, 60)
+    assert 10 * sm.users_cache_reads_per_rep_day(MIX, d, 1) < many
+    longer = sm.Deployment(users_cache_seconds=3600)
+    assert sm.users_cache_reads_per_rep_day(MIX, longer, 60) < many / 2
+
+
+def test_the_weekly_contact_index_check_reads_each_contact_and_its_key() -> None:
+    d = sm.Deployment(contacts_per_rep=700, contact_rescan_days=7)
+    assert sm.contact_rescan_reads_per_rep_day(d) == pytest.approx(200)
+
+
+def test_cloud_storage_keeps_two_bodies_and_every_attachment_of_each_logged_message() -> None:
+    s = sm.StorageProfile(body_bytes=20_000, body_objects=2, attachments_per_message=0.5, attachment_bytes=100_000,
+                          reads_per_message=1)
+    day = sm.storage_per_rep_day(MIX, s)
+    assert MIX.logged == 55  # contacts 25 + from Gmail 10 + CRM sends 20
+    assert day == {"bytes": 55 * 70_000, "class_a": 55 * 2.5, "class_b": 55}
+
+
+def test_soak_units_are_turned_back_into_calls_under_the_model_that_charged_them() -> None:
+    soak = {"gmail_units_by_method": {"messages.get": 50, "history.list": 8, "watch": 200}}
+    assert sm.soak_calls(soak) == {"messages.get": 10, "history.list": 4, "watch": 2}  # no model recorded: legacy
+    assert sm.soak_calls({**soak, "quota_model": "2026"})["messages.get"] == pytest.approx(2.5)
+    assert sm.soak_calls({**soak, "gmail_calls_by_method": {"messages.get": 3}}) == {"messages.get": 3}
+    assert sm.units_of_calls({"messages.get": 10, "history.list": 4}, M26) == 208
+
+
+KEPT_SOAK = json.loads((ROOT / "docs" / "SCALE.soak.json").read_text())
+
+
+AS_IN_0_2 = sm.Deployment(gmail_push_max_instances=30, gmail_push_concurrency=4)  # deploy.sh before issue 22
+
+
+def test_the_first_limit_as_deployed_is_gmail_pushs_instance_cap() -> None:
+    inp = sm.Inputs(KEPT_SOAK, deployment=AS_IN_0_2)
+    reached = [lim.reps_at_limit() for lim in sm.limits(inp)]
+    assert reached == sorted(reached)
+    first = sm.first_limit(inp, 100_000)
+    assert first is not None and first.short == "gmail_push's instance cap"
+    average = next(lim for lim in sm.limits(inp) if lim.name.startswith("the same cap at the day's average"))
+    assert average.reps_at_limit() < 100_000  # passed at the daily average already (issue 22)
+    assert sm.first_limit(inp, 1_000) is None
+
+
+def test_with_the_cap_sized_the_next_limit_at_100000_reps_is_gmails_daily_threshold() -> None:
+    inp = sm.Inputs(KEPT_SOAK, deployment=AS_IN_0_2)
+    nxt = sm.first_limit(inp, 100_000, sized=True)
+    assert nxt is not None and not nxt.refuses and "threshold" in nxt.short
+    assert nxt.reps_at_limit() == pytest.approx(80_000_000 / sm.gmail_units_per_rep_day(inp, M26))
+    hard = [lim for lim in sm.passed_limits(inp, 1_000_000, sized=True) if lim.refuses]
+    assert hard and hard[0].short.startswith("Gmail's per-project limit a minute")
+
+
+def test_the_users_cache_and_the_contact_check_are_added_to_the_soaks_reads() -> None:
+    inp = sm.Inputs(KEPT_SOAK)
+    one, many = sm.firestore_per_rep_day(inp, 1), sm.firestore_per_rep_day(inp, 60)
+    assert many["measured reads"] == one["measured reads"]
+    assert many["reads"] - one["reads"] == pytest.approx(many["users cache cold"] - one["users cache cold"])
+    assert math.isclose(one["contact-index check"], sm.contact_rescan_reads_per_rep_day(sm.Deployment()))
+
+
+def test_the_page_says_under_which_model_each_figure_was_measured() -> None:
+    page = sm.render(sm.Inputs(KEPT_SOAK, measured_units=1_400, measured_model="2026"))
+    assert "measured by scripts/bench_quota.py under the 2026 model" in page
+    assert "which ran under the **legacy** quota model" in page
+    assert "## What the soak measured (legacy model)" in page
+    assert "**1,400**" in page
+
+
+def test_the_soaks_cost_page_prices_its_gmail_calls_and_storage_with_the_model() -> None:
+    page = sm.soak_cost_page(KEPT_SOAK)
+    calls = sm.soak_calls(KEPT_SOAK)
+    assert page[0].startswith("cost: this run (legacy model): Gmail ")
+    assert f"{sm.units_of_calls(calls, M26):,.0f} units under 2026" in page[0]
+    assert f"{sm.units_of_calls(calls, LEGACY):,.0f} under legacy" in page[0]
+    assert page[2:] == sm.cost_page(sm.Inputs(KEPT_SOAK))
+
+
+def test_the_model_reads_gmail_pushs_cap_and_the_delivery_attempts_from_deploy_sh(tmp_path: Path) -> None:
+    found = sm.deployed()  # the real deploy.sh: every figure found, and the model's defaults are them
+    assert set(found) == {"memory_gib", "gmail_push_max_instances", "gmail_push_concurrency", "max_delivery_attempts"}
+    assert sm.Deployment().gmail_push_max_instances == found["gmail_push_max_instances"]
+    script = tmp_path / "deploy.sh"
+    script.write_text('MAX_DELIVERY_ATTEMPTS="${MAX_DELIVERY_ATTEMPTS:-7}"\n'
+                      '    gmail_push) echo "1024Mi 300s 230 8" ;;\n')
+    assert sm.deployed(script) == {"memory_gib": 1.0, "gmail_push_max_instances": 230, "gmail_push_concurrency": 8,
+                                   "max_delivery_attempts": 7}
+    assert sm.deployed(tmp_path / "missing.sh") == {}
+
+
+def test_a_cap_sized_for_100000_reps_is_no_longer_the_first_limit_on_the_page() -> None:
+    sized = sm.Deployment(gmail_push_max_instances=230, gmail_push_concurrency=4)
+    inp = sm.Inputs(KEPT_SOAK, deployment=sized)
+    first = sm.first_limit(inp, 100_000)
+    assert first is not None and first.short != "gmail_push's instance cap"
+    assert "gmail_push's `--max-instances` 230 covers 100,000 reps" in sm.render(inp)
