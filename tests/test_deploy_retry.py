@@ -110,8 +110,8 @@ def test_issue23_a_deploy_failure_that_stays_is_not_retried(tmp_path: Path) -> N
 
 
 def test_issue23_a_propagation_that_never_ends_gives_up_after_the_attempts(tmp_path: Path) -> None:
-    proc, calls = deploy(tmp_path, "quota_reset",
-                         rules=[{"match": "functions deploy quota-reset", "times": -1, "message": EVENTARC_PROPAGATING}])
+    rules = [{"match": "functions deploy quota-reset", "times": -1, "message": EVENTARC_PROPAGATING}]
+    proc, calls = deploy(tmp_path, "quota_reset", rules=rules)
     assert proc.returncode != 0
     assert count(calls, "functions deploy quota-reset") == 7  # RETRY_ATTEMPTS' default
     assert "failed after retries" in proc.stderr
