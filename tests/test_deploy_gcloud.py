@@ -192,10 +192,14 @@ def runbook_commands() -> list[list[str]]:
     lines += re.findall(r"`(gcloud [^`]+)`", prose)
     out = []
     for line in lines:
-        for part in re.split(r"\||&&|;", line.split(" #", 1)[0]):
-            words = shlex.split(part.strip().replace("$(", "").replace(")", ""), comments=True)
-            if words[:1] == ["gcloud"] and len(words) > 1:
-                out.append(words)
+        line = line.split(" #", 1)[0]
+        # A command substitution's gcloud is a command too: `$(gcloud ... --format='value(x)')`.
+        chunks = line.split("$(")
+        parts = [p for i, chunk in enumerate(chunks)
+                 for p in re.split(r"\||&&|;", chunk.rsplit(")", 1)[0] if i else chunk)]
+        for part in parts:
+            if part.strip().startswith("gcloud "):
+                out.append(shlex.split(part.strip()))
     return out
 
 
@@ -346,3 +350,19 @@ def test_issue23_each_function_uploads_only_its_allow_list(plan: Run) -> None:
     for cmd in plan.find("gcloud", "functions", "deploy"):
         assert "--source=." in cmd and f"--ignore-file={FUNCTIONS_IGNORE}" in cmd, cmd[:4]
     assert (ROOT / FUNCTIONS_IGNORE).is_file()
+
+
+# ------------------------------------------------------------ the operator's guide
+
+
+def test_issue23_the_operators_guide_lists_every_function_and_the_deployer_roles() -> None:
+    text = OPERATIONS.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| functions (2nd gen"))
+    names = subprocess.run(["bash", str(ROOT / "deploy.sh"), "--list-functions"], capture_output=True, text=True,
+                           check=True, timeout=30).stdout.split()
+    for fn in names:
+        assert f"`{fn.replace('_', '-')}`" in row, f"{fn} is missing from the functions row"
+        assert f"| `{fn}` |" in text, f"{fn} is missing from the grants table"
+    for role in ("roles/eventarc.admin", "roles/logging.configWriter", "roles/cloudbuild.builds.editor",
+                 "roles/run.builder"):
+        assert role in text, role
