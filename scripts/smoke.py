@@ -103,10 +103,11 @@ class Crm:
     session: requests.Session = field(default_factory=requests.Session)
     _tokens: dict[str, Any] = field(default_factory=dict)
 
-    def _id_token(self, url: str) -> str | None:
+    def _id_token(self, fn: str) -> str | None:
+        """An ID token whose audience is the function's URL (Cloud Run's check for a private function)."""
         if self.endpoints.local:
             return None
-        audience = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+        audience = self.endpoints.functions[fn].rstrip("/")
         if audience not in self._tokens:
             import google.auth
             from google.auth import impersonated_credentials
@@ -130,7 +131,7 @@ class Crm:
              query: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
         url = self.endpoints.functions[fn].rstrip("/") + path
         headers = {"Authorization": f"Bearer {self.endpoints.crm_api_key}"}
-        token = self._id_token(url)
+        token = self._id_token(fn)
         if token:
             headers["X-Serverless-Authorization"] = f"Bearer {token}"
         resp = self.session.request(method, url, json=body, params=query, headers=headers, timeout=60,

@@ -35,3 +35,14 @@ def test_issue23_smoke_script_names_what_an_endpoints_file_lacks(tmp_path: Path)
                           capture_output=True, text=True, timeout=120, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 1
     assert "crmApiKey (or CRM_API_KEY)" in proc.stderr and "SMOKE FAILED" in proc.stderr
+
+
+def test_issue23_smoke_script_against_a_real_project_needs_a_contact_a_person_can_reply_from(tmp_path: Path) -> None:
+    endpoints = tmp_path / "endpoints.json"
+    endpoints.write_text('{"projectId": "acme-crm-prod", "crmApiKey": "k", "functions": '
+                         '{"oauth": "https://oauth.example", "send_email": "https://send.example"}}')
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "smoke.py"), "--endpoints", str(endpoints)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 1
+    assert "against Google" not in proc.stdout and "(Google)" in proc.stdout
+    assert "--contact-email is required" in proc.stderr
