@@ -12,7 +12,8 @@ every service account id must fit Google's 30 characters; and what
 what the build runs.
 
 `gcloud <command> --help` takes a second or more, so each command's help is
-read once per test session (cached by command path, read four at a time).
+read once per test session (cached by command path, read four at a time) and
+kept in pytest's cache under the SDK's version for the next session.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import shlex
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +135,16 @@ class HelpCache:
                 list(pool.map(self.resolve, todo.values()))
         self.calls = len(self.by_path) + len(self.errors)
 
+    def dump(self) -> dict[str, Any]:
+        return {" ".join(path): {"flags": sorted(h.flags), "choices": {k: sorted(v) for k, v in h.choices.items()}}
+                for path, h in self.by_path.items()}
+
+    def load(self, stored: dict[str, Any]) -> None:
+        for path, h in stored.items():
+            key = tuple(path.split())
+            self.by_path[key] = Help(key, frozenset(h["flags"]),
+                                     {k: frozenset(v) for k, v in h["choices"].items()})
+
 
 def leading(cmd: list[str]) -> tuple[str, ...]:
     """The words after `gcloud` before the first flag: the command path and its positionals."""
@@ -162,9 +174,25 @@ def problems_of(cmd: list[str], helps: HelpCache) -> list[str]:
     return out
 
 
+def sdk_version(gcloud: str) -> str | None:
+    """The installed SDK's version (its VERSION file), or None when it cannot be told."""
+    version = Path(os.path.realpath(gcloud)).parent.parent / "VERSION"
+    return version.read_text().strip() if version.is_file() else None
+
+
 @pytest.fixture(scope="session")
-def helps() -> HelpCache:
-    return HelpCache(require_gcloud())
+def helps(request: pytest.FixtureRequest) -> Iterator[HelpCache]:
+    """Read once per session; kept between sessions in pytest's cache under the SDK's version, so a
+    second `make test` with the same SDK reads no --help again (another SDK version reads them anew)."""
+    gcloud = require_gcloud()
+    cache = HelpCache(gcloud)
+    store, version = getattr(request.config, "cache", None), sdk_version(gcloud)
+    key = f"gmail-crm-sync/gcloud-help/{version}"
+    if store is not None and version:
+        cache.load(store.get(key, {}))
+    yield cache
+    if store is not None and version:
+        store.set(key, cache.dump())
 
 
 # ------------------------------------------------------------ the plan
