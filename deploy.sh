@@ -49,7 +49,11 @@ readonly FUNCTION_TABLE=(
   "attachments    crm      http              1Gi/60s/20/8     -                     oauth-client,token-encryption-key,crm-api-key                  CRM_EVENTS_TOPIC"
 )
 ALL_FUNCTIONS=()
-for row in "${FUNCTION_TABLE[@]}"; do ALL_FUNCTIONS+=("${row%% *}"); done
+for row in "${FUNCTION_TABLE[@]}"; do
+  read -r -a cells <<<"$row"
+  ((${#cells[@]} == 7)) || { printf 'deploy.sh: FUNCTION_TABLE: 7 columns per row, not: %s\n' "$row" >&2; exit 2; }
+  ALL_FUNCTIONS+=("${cells[0]}")
+done
 readonly ALL_FUNCTIONS
 # fn_column FUNCTION COLUMN: one cell of FUNCTION_TABLE (columns 1..6 after the name), commas as
 # spaces, "-" as nothing.
