@@ -3,9 +3,9 @@
 #
 #   ./deploy.sh [--dry-run] [options] [target ...]
 #
-# Targets: oauth oauth_browser gmail_push send_email quota_reset auto_bcc attachments
-# contacts_index infra.
-# No target means everything: infra first, then every function. A function
+# Targets: every function of FUNCTION_TABLE below (`./deploy.sh --list-functions`), and infra.
+# No target means everything: infra first (the Firestore database must exist
+# before a Firestore trigger is created), then every function. A function
 # target sets up everything that function needs on its own (APIs, its service
 # account and grants, its topics and secrets, the function, its trigger
 # subscription), so Cloud Build deploys them in parallel; `infra` is the project-wide rest
@@ -23,8 +23,54 @@
 # NAME --data-file=-`, see docs/OPERATIONS.md).
 set -euo pipefail
 
+# One line per function: adding a function is adding its row (and its step in cloudbuild.yaml;
+# tests/test_cloudbuild.py compares the two).
+#   access:    public (anyone: the rep's browser), crm (only CRM_INVOKER_SA, plus the CRM API key),
+#              inbound (public behind the inbound key, or only INBOUND_INVOKER_SA when set),
+#              internal (only its own trigger identity)
+#   trigger:   http, firestore (document writes, see firestore_trigger) or the variable naming its topic
+#   resources: memory/timeout/max-instances/concurrency. HTTP handlers are thread-safe, so one
+#              instance serves many requests; send_email and attachments hold up to 25 MB attachments
+#              (plus their MIME or base64 encoding) per request, hence more memory and fewer at once.
+#   needs:     redirect (OAUTH_REDIRECT_BASE; gets OAUTH_REDIRECT_URI), watch (calls users.watch: Gmail
+#              may publish to the watch topic), control (gmail_push's control subscription)
+#   secrets:   exactly the secrets its code reads (secret-level grants; docs/OPERATIONS.md)
+#   publishes: the variables naming the topics it publishes to
 # contacts_index first: the sync backfills its contact index only once the trigger exists (R11b).
-readonly ALL_FUNCTIONS=(contacts_index oauth oauth_browser gmail_push send_email quota_reset auto_bcc attachments)
+# name          access   trigger           resources        needs                 secrets                                                        publishes
+readonly FUNCTION_TABLE=(
+  "contacts_index internal firestore         256Mi/60s/20/8   -                     -                                                              -"
+  "oauth          crm      http              512Mi/60s/20/40  redirect              oauth-client,token-encryption-key,oauth-state-key,crm-api-key  CRM_EVENTS_TOPIC,SYNC_CONTROL_TOPIC"
+  "oauth_browser  public   http              512Mi/60s/20/40  redirect,watch        oauth-client,token-encryption-key,oauth-state-key              CRM_EVENTS_TOPIC,SYNC_CONTROL_TOPIC"
+  "gmail_push     internal GMAIL_WATCH_TOPIC 512Mi/300s/30/4  watch,control         oauth-client,token-encryption-key                              CRM_EVENTS_TOPIC,SYNC_CONTROL_TOPIC"
+  "send_email     crm      http              1Gi/120s/30/8    -                     oauth-client,token-encryption-key,crm-api-key                  CRM_EVENTS_TOPIC"
+  "quota_reset    internal DAILY_TICK_TOPIC  512Mi/540s/1/1   watch                 oauth-client,token-encryption-key                              CRM_EVENTS_TOPIC,SYNC_CONTROL_TOPIC,DAILY_TICK_TOPIC"
+  "auto_bcc       inbound  http              512Mi/60s/10/20  -                     inbound-api-key                                                CRM_EVENTS_TOPIC"
+  "attachments    crm      http              1Gi/60s/20/8     -                     oauth-client,token-encryption-key,crm-api-key                  CRM_EVENTS_TOPIC"
+)
+ALL_FUNCTIONS=()
+for row in "${FUNCTION_TABLE[@]}"; do
+  read -r -a cells <<<"$row"
+  ((${#cells[@]} == 7)) || { printf 'deploy.sh: FUNCTION_TABLE: 7 columns per row, not: %s\n' "$row" >&2; exit 2; }
+  ALL_FUNCTIONS+=("${cells[0]}")
+done
+readonly ALL_FUNCTIONS
+# fn_column FUNCTION COLUMN: one cell of FUNCTION_TABLE (columns 1..6 after the name), commas as
+# spaces, "-" as nothing.
+fn_column() {
+  local row cols
+  for row in "${FUNCTION_TABLE[@]}"; do
+    read -r -a cols <<<"$row"
+    if [[ "${cols[0]}" == "$1" ]]; then
+      [[ "${cols[$2]}" == - ]] || echo "${cols[$2]//,/ }"
+      return 0
+    fi
+  done
+  return 1
+}
+fn_access() { fn_column "$1" 1; }
+fn_needs() { [[ " $(fn_column "$1" 4) " == *" $2 "* ]]; } # FUNCTION NEED
+fn_secrets() { fn_column "$1" 5; }
 # Firestore-triggered functions: the document pattern each one is triggered by.
 readonly CONTACTS_PATTERN='accounts/{accountId}/contacts/{contactId}'
 readonly ALL_SECRETS=(oauth-client token-encryption-key oauth-state-key crm-api-key inbound-api-key)
@@ -33,6 +79,7 @@ readonly APIS=(
   artifactregistry.googleapis.com eventarc.googleapis.com pubsub.googleapis.com
   firestore.googleapis.com secretmanager.googleapis.com cloudscheduler.googleapis.com
   iam.googleapis.com gmail.googleapis.com logging.googleapis.com
+  cloudresourcemanager.googleapis.com
 )
 readonly GMAIL_PUSH_SA="serviceAccount:gmail-api-push@system.gserviceaccount.com"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,7 +89,8 @@ usage() {
   cat <<'EOF'
 Usage: ./deploy.sh [--dry-run] [options] [target ...]
 
-Targets: contacts_index oauth oauth_browser gmail_push send_email quota_reset auto_bcc attachments infra (default: all).
+Targets: infra and every function (./deploy.sh --list-functions); default: all,
+infra first.
 
 Options (each also read from the environment variable in brackets):
   --project ID               [PROJECT_ID]           required
@@ -59,6 +107,7 @@ Options (each also read from the environment variable in brackets):
   --timezone TZ              [SEND_LIMIT_TIMEZONE]  default UTC (the daily tick's schedule)
   --inbound-invoker-sa EMAIL [INBOUND_INVOKER_SA]   optional: make auto_bcc private to it
   --dry-run                                         print the commands, run nothing
+  --list-functions                                  print the function names, one a line
   -h, --help
 Other settings (environment only, defaults in brackets): FIRESTORE_LOCATION [REGION],
 SCHEDULER_LOCATION [REGION], DAILY_SEND_LIMIT [500], DAILY_TICK_SCHEDULE [0 0 * * *],
@@ -70,7 +119,8 @@ SYNC_LEASE_SECONDS [60], SYNC_STALE_SECONDS [180], SYNC_SWEEP_SECONDS [1800],
 SYNC_SWEEP_SHARDS [16], SYNC_DEADLINE_SECONDS [240], SYNC_MAX_PASS_SECONDS [200],
 GMAIL_RETRY_BUDGET_SECONDS [20], GMAIL_USER_UNITS_PER_SECOND [240],
 WATCH_RENEW_WITHIN_SECONDS [172800], QUOTA_RESET_BUDGET_SECONDS [480],
-BUILD_SERVICE_ACCOUNT [unset: Cloud Build's default].
+BUILD_SERVICE_ACCOUNT [unset: Cloud Build's default], RETRY_ATTEMPTS [7],
+RETRY_FIRST_DELAY [10 s, doubled each retry], RETRY_MAX_DELAY [120 s].
 EOF
 }
 
@@ -90,6 +140,7 @@ TARGETS=()
 while (($#)); do
   case "$1" in
     --dry-run) DRY_RUN=1 ;;
+    --list-functions) printf '%s\n' "${ALL_FUNCTIONS[@]}"; exit 0 ;;
     -h | --help) usage; exit 0 ;;
     --project) PROJECT_ID="${2:?--project needs a value}"; shift ;;
     --project=*) PROJECT_ID="${1#*=}" ;;
@@ -117,10 +168,7 @@ if ((${#TARGETS[@]} == 0)); then
   TARGETS=(infra "${ALL_FUNCTIONS[@]}")
 fi
 for t in "${TARGETS[@]}"; do
-  case "$t" in
-    infra | contacts_index | oauth | oauth_browser | gmail_push | send_email | quota_reset | auto_bcc | attachments) ;;
-    *) die "unknown target '$t' (choose from: infra ${ALL_FUNCTIONS[*]})" ;;
-  esac
+  [[ " infra ${ALL_FUNCTIONS[*]} " == *" $t "* ]] || die "unknown target '$t' (choose from: infra ${ALL_FUNCTIONS[*]})"
 done
 
 selected() {
@@ -176,11 +224,19 @@ require() { # NAME FLAG WHY
 }
 require PROJECT_ID --project "the Google Cloud project to deploy to"
 require REGION --region "where the functions, scheduler jobs and Firestore live"
-if selected send_email || selected oauth || selected attachments; then
+# Which settings the selected functions need, by their rows of FUNCTION_TABLE.
+CRM_FUNCTIONS=() REDIRECT_FUNCTIONS=() PUBLIC_FUNCTIONS=()
+for fn in "${ALL_FUNCTIONS[@]}"; do
+  selected "$fn" || continue
+  [[ "$(fn_access "$fn")" != crm ]] || CRM_FUNCTIONS+=("$fn")
+  [[ "$(fn_access "$fn")" != public && "$(fn_access "$fn")" != inbound ]] || PUBLIC_FUNCTIONS+=("$fn")
+  ! fn_needs "$fn" redirect || REDIRECT_FUNCTIONS+=("$fn")
+done
+if ((${#CRM_FUNCTIONS[@]})); then
   require CRM_INVOKER_SA --crm-invoker-sa \
-    "oauth, send_email and attachments are private; name the CRM's service account that may invoke them"
+    "${CRM_FUNCTIONS[*]} are private; name the CRM's service account that may invoke them"
 fi
-if selected oauth || selected oauth_browser; then
+if ((${#REDIRECT_FUNCTIONS[@]})); then
   require OAUTH_REDIRECT_BASE --oauth-redirect-base \
     "the public https URL of the oauth_browser function, e.g. https://REGION-PROJECT.cloudfunctions.net/oauth-browser"
 fi
@@ -209,7 +265,16 @@ done
 ((SYNC_DEADLINE_SECONDS < 300)) 2>/dev/null || problems+=("SYNC_DEADLINE_SECONDS must stay below gmail_push's 300 s timeout")
 ((QUOTA_RESET_BUDGET_SECONDS < 540)) 2>/dev/null || problems+=("QUOTA_RESET_BUDGET_SECONDS must stay below quota_reset's 540 s timeout")
 check "$SEND_LIMIT_TIMEZONE" '^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$' "SEND_LIMIT_TIMEZONE must be an IANA zone like Europe/Berlin"
-check "$SA_PREFIX" '^[a-z][a-z0-9-]{1,17}$' "SA_PREFIX must be 2-18 lower-case letters, digits or dashes"
+# A service account id has 6 to 30 characters; ours are <SA_PREFIX>-<function>, so the longest
+# function name bounds the prefix (crm-sync-contacts-index has 23).
+longest_fn=""
+for fn in "${ALL_FUNCTIONS[@]}"; do ((${#fn} <= ${#longest_fn})) || longest_fn="$fn"; done
+readonly SA_PREFIX_MAX=$((30 - 1 - ${#longest_fn}))
+if ! [[ "$SA_PREFIX" =~ ^[a-z][a-z0-9-]*[a-z0-9]$ ]]; then
+  problems+=("SA_PREFIX '$SA_PREFIX' must be lower-case letters, digits or dashes, start with a letter and end with a letter or digit")
+elif ((${#SA_PREFIX} > SA_PREFIX_MAX)); then
+  problems+=("SA_PREFIX '$SA_PREFIX' has ${#SA_PREFIX} characters; at most $SA_PREFIX_MAX fit: service account ids have at most 30 and '${SA_PREFIX}-${longest_fn//_/-}' would have $((${#SA_PREFIX} + 1 + ${#longest_fn}))")
+fi
 # gcloud splits --set-env-vars on this delimiter, so no value may contain it.
 readonly ENV_DELIM='@@'
 for v in RETURN_URL_ALLOWLIST AUTO_BCC_DOMAIN OAUTH_REDIRECT_BASE SEND_LIMIT_TIMEZONE; do
@@ -224,7 +289,7 @@ fi
 if ((DRY_RUN == 0)); then
   command -v gcloud >/dev/null || die "gcloud is not installed (https://cloud.google.com/sdk/docs/install)"
 fi
-if selected oauth || selected oauth_browser || selected auto_bcc; then
+if ((${#REDIRECT_FUNCTIONS[@]} + ${#PUBLIC_FUNCTIONS[@]})); then
   [[ "$RETURN_URL_ALLOWLIST" != '^https://' ]] ||
     warn "RETURN_URL_ALLOWLIST is the permissive default ^https://; set it to your CRM's origin"
   [[ "$AUTO_BCC_DOMAIN" != 'bcc.example.invalid' ]] ||
@@ -258,8 +323,65 @@ run() {
   ((DRY_RUN)) || "$@"
 }
 
-# IAM policy writes race when Cloud Build deploys functions in parallel
-# (etag conflicts); the write is idempotent, so retry it with backoff.
+# ------------------------------------------------- retries with backoff
+
+# Google applies some changes eventually: IAM policy writes race when Cloud Build
+# deploys functions in parallel (etag conflicts); a new service account or grant
+# is not seen everywhere at once; a new project's Eventarc and Pub/Sub service
+# agents get their roles minutes after the APIs are enabled; Firestore refuses
+# index operations while others run. Such failures are retried with exponential
+# backoff; what fails for good fails on the first attempt.
+RETRY_ATTEMPTS="${RETRY_ATTEMPTS:-7}"
+RETRY_FIRST_DELAY="${RETRY_FIRST_DELAY:-10}"
+RETRY_MAX_DELAY="${RETRY_MAX_DELAY:-120}"
+# What gcloud prints for a failure that goes away by itself (status names of google.rpc.Code).
+readonly TRANSIENT='propagat|a few minutes|PERMISSION_DENIED|[Pp]ermission denied|does not have permission|does not exist|NOT_FOUND|UNAVAILABLE|RESOURCE_EXHAUSTED|ABORTED|DEADLINE_EXCEEDED|INTERNAL|[Tt]ry again|concurrent|in progress|Error 429|Error 50[0234]|code=(4|8|10|13|14)\b'
+LAST_OUTPUT=""
+
+# with_backoff MODE QUIET command...: run, retrying failures with exponential
+# backoff: every failure (MODE any: idempotent writes), or those matching
+# $TRANSIENT (MODE transient), or those and FAILED_PRECONDITION (MODE firestore:
+# an index or field already being changed). ALREADY_EXISTS is never retried.
+# Output goes to stderr (stdout dropped when QUIET=1) and the last attempt's is
+# kept in LAST_OUTPUT.
+with_backoff() {
+  local mode="$1" quiet="$2" attempt delay="$RETRY_FIRST_DELAY" out rc pattern="$TRANSIENT"
+  shift 2
+  [[ "$mode" != firestore ]] || pattern+='|FAILED_PRECONDITION'
+  out="$(mktemp)"
+  rc="$(mktemp)"
+  for ((attempt = 1; ; attempt++)); do
+    : >"$rc"
+    if ((quiet)); then
+      { "$@" 2>&1 >/dev/null || echo "$?" >"$rc"; } | tee "$out" >&2
+    else
+      { "$@" 2>&1 || echo "$?" >"$rc"; } | tee "$out" >&2
+    fi
+    LAST_OUTPUT="$(cat "$out")"
+    [[ -s "$rc" ]] || break
+    if ((attempt >= RETRY_ATTEMPTS)) || [[ "$LAST_OUTPUT" == *ALREADY_EXISTS* ]] ||
+      { [[ "$mode" != any ]] && ! grep -Eq "$pattern" "$out"; }; then
+      break
+    fi
+    warn "attempt $attempt of $RETRY_ATTEMPTS failed, retrying in ${delay}s: $*"
+    sleep "$delay"
+    delay=$((delay * 2 > RETRY_MAX_DELAY ? RETRY_MAX_DELAY : delay * 2))
+  done
+  local failed=0
+  [[ ! -s "$rc" ]] || failed=1
+  rm -f "$out" "$rc"
+  return "$failed"
+}
+
+# run_eventually MODE command...: show and run a command that Google may refuse for a while.
+run_eventually() {
+  local mode="$1"
+  shift
+  show "$@"
+  ((DRY_RUN)) && return 0
+  with_backoff "$mode" 0 "$@" || die "failed after retries: $*"
+}
+
 declare -A GRANTED=()
 run_retry() {
   # The same grant asked for twice in one run (shared topics) is run once.
@@ -268,15 +390,7 @@ run_retry() {
   GRANTED[$key]=1
   show "$@"
   ((DRY_RUN)) && return 0
-  local attempt delay=2
-  for attempt in 1 2 3 4 5; do
-    if "$@" >/dev/null; then return 0; fi
-    ((attempt == 5)) && break
-    warn "retrying in ${delay}s: $*"
-    sleep "$delay"
-    delay=$((delay * 2))
-  done
-  die "failed after 5 attempts: $*"
+  with_backoff any 1 "$@" || die "failed after $RETRY_ATTEMPTS attempts: $*"
 }
 
 # Does a resource exist? (a describe; never true in a dry run: a fresh project)
@@ -333,50 +447,20 @@ P="--project=$PROJECT_ID"
 #   oauth_browser: oauth-state-key (verifies states), oauth-client (consent URL,
 #                  code exchange), token-encryption-key (stores the token)
 #   auto_bcc:      inbound-api-key only (addresses resolve through Firestore)
-fn_secrets() {
-  case "$1" in
-    oauth) echo "oauth-client token-encryption-key oauth-state-key crm-api-key" ;;
-    oauth_browser) echo "oauth-client token-encryption-key oauth-state-key" ;;
-    gmail_push) echo "oauth-client token-encryption-key" ;;
-    send_email) echo "oauth-client token-encryption-key crm-api-key" ;;
-    quota_reset) echo "oauth-client token-encryption-key" ;;
-    auto_bcc) echo "inbound-api-key" ;;
-    attachments) echo "oauth-client token-encryption-key crm-api-key" ;;
-    contacts_index) echo "" ;;
-  esac
-}
 fn_publishes() {
-  case "$1" in
-    oauth | oauth_browser | gmail_push) echo "$CRM_EVENTS_TOPIC $SYNC_CONTROL_TOPIC" ;;
-    quota_reset) echo "$CRM_EVENTS_TOPIC $SYNC_CONTROL_TOPIC $DAILY_TICK_TOPIC" ;;
-    contacts_index) echo "" ;; # writes only the sync's contact index
-    *) echo "$CRM_EVENTS_TOPIC" ;;
-  esac
+  local v
+  for v in $(fn_column "$1" 6); do echo "${!v}"; done
 }
 # Trigger: "http", "firestore" (document writes, see firestore_trigger) or the topic it is triggered by.
 fn_trigger() {
-  case "$1" in
-    gmail_push) echo "$GMAIL_WATCH_TOPIC" ;;
-    quota_reset) echo "$DAILY_TICK_TOPIC" ;;
-    contacts_index) echo firestore ;;
-    *) echo http ;;
+  local t
+  t="$(fn_column "$1" 2)"
+  case "$t" in
+    http | firestore) echo "$t" ;;
+    *) echo "${!t}" ;;
   esac
 }
-# memory timeout max-instances concurrency. HTTP handlers are thread-safe, so
-# one instance serves many requests; send_email and attachments hold up to 25 MB
-# attachments (plus their MIME or base64 encoding) per request, hence more
-# memory and fewer at once.
-fn_resources() {
-  case "$1" in
-    oauth | oauth_browser) echo "512Mi 60s 20 40" ;;
-    send_email) echo "1Gi 120s 30 8" ;;
-    auto_bcc) echo "512Mi 60s 10 20" ;;
-    attachments) echo "1Gi 60s 20 8" ;;
-    gmail_push) echo "512Mi 300s 30 4" ;;
-    quota_reset) echo "512Mi 540s 1 1" ;;
-    contacts_index) echo "256Mi 60s 20 8" ;;
-  esac
-}
+fn_resources() { local r; r="$(fn_column "$1" 3)"; echo "${r//\// }"; } # memory timeout max-instances concurrency
 fn_deployed_name() { echo "${1//_/-}"; } # Cloud Run service names allow no underscores
 sa_email() { echo "${SA_PREFIX}-${1//_/-}@${PROJECT_ID}.iam.gserviceaccount.com"; }
 
@@ -393,7 +477,7 @@ env_vars() {
   vars+="${d}SYNC_MAX_PASS_SECONDS=${SYNC_MAX_PASS_SECONDS}${d}GMAIL_USER_UNITS_PER_SECOND=${GMAIL_USER_UNITS_PER_SECOND}"
   vars+="${d}WATCH_RENEW_WITHIN_SECONDS=${WATCH_RENEW_WITHIN_SECONDS}"
   vars+="${d}QUOTA_RESET_BUDGET_SECONDS=${QUOTA_RESET_BUDGET_SECONDS}"
-  if [[ "$fn" == oauth || "$fn" == oauth_browser ]]; then # /start is its sibling
+  if fn_needs "$fn" redirect; then # /start is its sibling
     vars+="${d}OAUTH_REDIRECT_URI=${OAUTH_REDIRECT_BASE}/callback"
   fi
   echo "$vars"
@@ -451,21 +535,22 @@ function_identity() {
     run_retry gcloud secrets add-iam-policy-binding "$secret" \
       "--member=serviceAccount:$sa" --role=roles/secretmanager.secretAccessor "$P"
   done
-  case "$fn" in
-    oauth_browser | gmail_push | quota_reset) gmail_publisher_grant ;; # they call users.watch
-  esac
+  if fn_needs "$fn" watch; then # it calls users.watch
+    gmail_publisher_grant
+  fi
 }
 
 deploy_function() {
-  local fn="$1" name sa trigger memory timeout max_instances concurrency
+  local fn="$1" name sa trigger access memory timeout max_instances concurrency
   name="$(fn_deployed_name "$fn")"
+  access="$(fn_access "$fn")"
   sa="$(sa_email "$fn")"
   trigger="$(fn_trigger "$fn")"
   read -r memory timeout max_instances concurrency <<<"$(fn_resources "$fn")"
 
   function_identity "$fn"
   local -a cmd=(gcloud functions deploy "$name" --gen2 --runtime=python312 "--region=$REGION"
-    "--entry-point=$fn" --source=. "--service-account=$sa"
+    "--entry-point=$fn" --source=. --ignore-file=.gcloudignore.functions "--service-account=$sa"
     "--memory=$memory" --cpu=1 "--timeout=$timeout" "--max-instances=$max_instances"
     "--concurrency=$concurrency" "--set-env-vars=$(env_vars "$fn")"
     --update-labels=app=gmail-crm-sync "$P")
@@ -476,28 +561,32 @@ deploy_function() {
     firestore_trigger "$fn" "$sa" cmd
   elif [[ "$trigger" == http ]]; then
     cmd+=(--trigger-http)
-    case "$fn" in
+    case "$access" in
       # The rep's browser opens /start and Google redirects it to /callback: a
       # browser carries no Google identity. Only these two routes live here.
-      oauth_browser) cmd+=(--allow-unauthenticated) ;;
+      public) cmd+=(--allow-unauthenticated) ;;
       # Only the CRM's service account may call them (plus the API key).
-      oauth | send_email | attachments) cmd+=(--no-allow-unauthenticated) ;;
+      crm) cmd+=(--no-allow-unauthenticated) ;;
       # Inbound-mail providers cannot mint Google ID tokens: public behind the
       # inbound key, unless a Google-side relay's service account is named.
-      auto_bcc)
+      inbound)
         if [[ -n "$INBOUND_INVOKER_SA" ]]; then cmd+=(--no-allow-unauthenticated); else cmd+=(--allow-unauthenticated); fi ;;
+      *) die "FUNCTION_TABLE: an http function needs access public, crm or inbound, not '$access' ($fn)" ;;
     esac
   else
     ensure_topic "$trigger"
     cmd+=("--trigger-topic=$trigger" --retry "--trigger-service-account=$sa" "--trigger-location=$REGION")
   fi
-  run "${cmd[@]}"
+  # Right after a first grant Google may still refuse: a new service account, the Eventarc
+  # and Pub/Sub service agents of a new project ("it may take a few minutes before all
+  # necessary permissions are propagated"), a database just created. Retried with backoff.
+  run_eventually transient "${cmd[@]}"
 
-  case "$fn" in
-    oauth | send_email | attachments)
+  case "$access" in
+    crm)
       run_retry gcloud functions add-invoker-policy-binding "$name" "--region=$REGION" \
         "--member=serviceAccount:$CRM_INVOKER_SA" "$P" ;;
-    auto_bcc)
+    inbound)
       if [[ -n "$INBOUND_INVOKER_SA" ]]; then
         run_retry gcloud functions add-invoker-policy-binding "$name" "--region=$REGION" \
           "--member=serviceAccount:$INBOUND_INVOKER_SA" "$P"
@@ -510,7 +599,7 @@ deploy_function() {
   elif [[ "$trigger" != http ]]; then
     trigger_subscription "$fn" "$name" "$sa"
   fi
-  if [[ "$fn" == gmail_push ]]; then
+  if fn_needs "$fn" control; then
     control_subscription "$name" "$sa"
   fi
 }
@@ -522,6 +611,9 @@ deploy_function() {
 firestore_trigger() {
   local fn="$1" sa="$2"
   local -n out="$3"
+  # Eventarc validates the trigger against the database when it is created
+  # ("Database '(default)' does not exist"): a function deployed alone makes sure of it.
+  firestore_database
   run_retry gcloud projects add-iam-policy-binding "$PROJECT_ID" \
     "--member=serviceAccount:$sa" --role=roles/eventarc.eventReceiver --condition=None
   out+=("--trigger-event-filters=type=google.cloud.firestore.document.v1.written"
@@ -609,26 +701,12 @@ firestore_database() {
 # settings: composite indexes, TTL policies ("ttl": true) and single-field
 # index exemptions ("indexes": [], for large fields nobody queries).
 firestore_settings() {
-  local file="$SCRIPT_DIR/firestore.indexes.json" kind err
+  local file="$SCRIPT_DIR/firestore.indexes.json" kind line
   [[ -f "$file" ]] || die "missing $file"
   command -v python3 >/dev/null || die "python3 is needed to read $file"
-  local -a args
-  while read -r kind line; do
-    read -r -a args <<<"$line"
-    case "$kind" in
-      index)
-        # A second run finds the index there: that is success, not an error.
-        show gcloud firestore indexes composite create "${args[@]}" --async "$P"
-        ((DRY_RUN)) && continue
-        if ! err="$(gcloud firestore indexes composite create "${args[@]}" --async "$P" 2>&1)"; then
-          [[ "$err" == *ALREADY_EXISTS* || "$err" == *"already exists"* ]] || die "index creation failed: $err"
-        fi ;;
-      # Firestore deletes an expired document within about a day of its time.
-      ttl) run gcloud firestore fields ttls update "${args[@]}" --enable-ttl --async "$P" ;;
-      noindex) run gcloud firestore indexes fields update "${args[@]}" --disable-indexes --async "$P" ;;
-      *) die "cannot read $file" ;;
-    esac
-  done < <(python3 - "$file" <<'PY'
+  # Read the whole plan first: a gcloud inside a `while read` loop could eat its input.
+  local -a plan args
+  mapfile -t plan < <(python3 - "$file" <<'PY'
 import json, sys
 doc = json.load(open(sys.argv[1]))
 for index in doc.get("indexes", []):
@@ -646,6 +724,31 @@ for o in doc.get("fieldOverrides", []):
         print("noindex", where)
 PY
   )
+  ((${#plan[@]})) || die "cannot read $file"
+  for line in "${plan[@]}"; do
+    read -r kind line <<<"$line"
+    read -r -a args <<<"$line"
+    case "$kind" in
+      index) firestore_op gcloud firestore indexes composite create "${args[@]}" --async "$P" ;;
+      # Firestore deletes an expired document within about a day of its time.
+      ttl) firestore_op gcloud firestore fields ttls update "${args[@]}" --enable-ttl --async "$P" ;;
+      noindex) firestore_op gcloud firestore indexes fields update "${args[@]}" --disable-indexes --async "$P" ;;
+      *) die "cannot read $file" ;;
+    esac
+  done
+}
+
+# One Firestore index or field operation: one that exists already is success (a
+# second run), a transient refusal is retried, and any other failure is reported
+# at the end of the run, after the scheduler jobs and metrics (FIRESTORE_FAILED).
+FIRESTORE_FAILED=()
+firestore_op() {
+  show "$@"
+  ((DRY_RUN)) && return 0
+  with_backoff firestore 1 "$@" </dev/null && return 0
+  [[ "$LAST_OUTPUT" == *ALREADY_EXISTS* || "$LAST_OUTPUT" == *"already exists"* ]] && return 0
+  warn "Firestore operation failed (the run goes on and fails at its end): $*"
+  FIRESTORE_FAILED+=("$*")
 }
 
 # scheduler_job NAME SCHEDULE TOPIC BODY: create, or update the existing job.
@@ -702,12 +805,17 @@ infra() {
   log_metric gmail-crm-sync-renewal-stalled renewal_fanout_stalled \
     "gmail-crm-sync: the watch renewal fan-out made no progress"
   report_empty_secrets
+  if ((${#FIRESTORE_FAILED[@]})); then
+    printf 'deploy.sh: these Firestore operations failed; fix the cause and run ./deploy.sh infra again:\n' >&2
+    printf '  - %s\n' "${FIRESTORE_FAILED[@]}" >&2
+    exit 1
+  fi
 }
 
 # ------------------------------------------------------------------- main
 
 main() {
-  # gcloud uploads --source=. filtered by ./.gcloudignore.
+  # Each function uploads --source=. filtered by ./.gcloudignore.functions.
   cd "$SCRIPT_DIR"
   enable_apis
   if selected infra; then

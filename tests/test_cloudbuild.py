@@ -1,8 +1,11 @@
-"""cloudbuild.yaml: tests first, then every function through deploy.sh, then the infrastructure."""
+"""cloudbuild.yaml: tests first, then the infrastructure (the Firestore database), then every function."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import warnings
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +13,11 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = ("oauth", "oauth_browser", "gmail_push", "send_email", "quota_reset", "auto_bcc", "attachments",
-             "contacts_index")
+# deploy.sh's FUNCTION_TABLE is the one list of functions.
+FUNCTIONS = tuple(subprocess.run(["bash", str(ROOT / "deploy.sh"), "--list-functions"], capture_output=True, text=True,
+                                 check=True, timeout=30).stdout.split())
+# Google keeps google-cloud-cli images for a year (cloud-sdk-docker's README, "Package retention policy").
+IMAGE_RETENTION_DAYS = 365
 
 
 @pytest.fixture(scope="module")
@@ -77,21 +83,36 @@ def test_no_step_deploys_before_the_tests_pass(build: dict[str, Any]) -> None:
     for s in build["steps"][1:]:
         assert test_id in ancestors(build, s["id"]), f"{s['id']} may run before the tests"
     for s in build["steps"]:
-        if "gcloud functions deploy" in command(s) or "deploy.sh" in command(s):
+        if "gcloud functions deploy" in command(s) or re.search(r"(^|\s)\./deploy\.sh\s", command(s)):
             assert s["id"] != test_id
 
 
-def test_function_deploys_run_in_parallel_right_after_the_tests(build: dict[str, Any]) -> None:
-    test_id = build["steps"][0]["id"]
-    by_id = steps_by_id(build)
-    for step_id in deploy_steps(build).values():
-        assert by_id[step_id]["waitFor"] == [test_id]
-
-
-def test_infrastructure_step_runs_after_every_function(build: dict[str, Any]) -> None:
+def infra_step(build: dict[str, Any]) -> str:
     infra = [s for s in build["steps"] if s.get("args", [])[:2] == ["./deploy.sh", "infra"]]
     assert len(infra) == 1
-    assert set(deploy_steps(build).values()) <= ancestors(build, infra[0]["id"])
+    return str(infra[0]["id"])
+
+
+def test_infrastructure_step_runs_right_after_the_tests(build: dict[str, Any]) -> None:
+    assert steps_by_id(build)[infra_step(build)]["waitFor"] == [build["steps"][0]["id"]]
+
+
+def test_issue23_every_function_deploys_after_the_infrastructure_creates_the_database(build: dict[str, Any]) -> None:
+    # The contacts_index Firestore trigger is validated against the database when it is created.
+    infra = infra_step(build)
+    for fn, step_id in deploy_steps(build).items():
+        assert infra in ancestors(build, step_id), f"{fn} may deploy before the Firestore database exists"
+
+
+def test_function_deploys_run_in_parallel_right_after_the_infrastructure(build: dict[str, Any]) -> None:
+    by_id = steps_by_id(build)
+    for step_id in deploy_steps(build).values():
+        assert by_id[step_id]["waitFor"] == [infra_step(build)]
+
+
+def test_the_function_steps_are_deploy_sh_function_table(build: dict[str, Any]) -> None:
+    assert FUNCTIONS and "contacts_index" in FUNCTIONS
+    assert sorted(deploy_steps(build)) == sorted(FUNCTIONS)
 
 
 def test_project_and_region_come_from_substitutions(build: dict[str, Any]) -> None:
@@ -129,3 +150,23 @@ def test_issue15_tools_installed_by_pip_are_pinned(build: dict[str, Any]) -> Non
     for spec in installs:
         assert "==" in spec, spec
     assert re.fullmatch(r"\d+\.\d+\.\d+", build["substitutions"]["_UV_VERSION"])
+
+
+def image_version(image: str) -> tuple[int, ...]:
+    match = re.search(r":(\d+)\.(\d+)\.(\d+)(-[a-z]+)?$", image)
+    assert match, image
+    return tuple(int(g) for g in match.groups()[:3])
+
+
+def test_issue23_the_sdk_images_are_one_version_released_within_googles_retention(build: dict[str, Any]) -> None:
+    versions = {image_version(s["name"]) for s in build["steps"]}
+    assert len(versions) == 1, f"every step on one google-cloud-cli version, not {sorted(versions)}"
+    assert versions.pop() >= (573, 0, 0), "older than the newest version this file was checked against"
+    released = date.fromisoformat(build["substitutions"]["_SDK_RELEASED"])
+    age = (datetime.now(UTC).date() - released).days
+    assert age <= IMAGE_RETENTION_DAYS, (
+        f"google-cloud-cli images from {released} are {age} days old: Google deletes them after a year; "
+        "pin a current version (and its release date in _SDK_RELEASED)")
+    if age > IMAGE_RETENTION_DAYS - 60:
+        warnings.warn(f"the google-cloud-cli images are {age} days old; renew the pin before Google deletes them",
+                      stacklevel=1)

@@ -1,9 +1,10 @@
 """The deploy-source decision, proven: each entry point served from exactly the upload.
 
-`gcloud functions deploy --source=.` uploads what `.gcloudignore` lets through;
+`gcloud functions deploy --source=. --ignore-file=.gcloudignore.functions` (as
+deploy.sh runs it) uploads what `.gcloudignore.functions` lets through;
 the Python buildpack installs `requirements.txt` and nothing else; Cloud Run
 then serves `main.py` with functions-framework. This test rebuilds that: it
-copies exactly the files `.gcloudignore` admits (matched by the small gitignore
+copies exactly the files `.gcloudignore.functions` admits (matched by the small gitignore
 matcher below, itself checked against `gcloud meta list-files-for-upload`) into
 a temporary folder, creates a fresh venv there with only `requirements.txt`
 (CPython 3.12, the runtime, when this machine has it), and serves every entry
@@ -42,6 +43,8 @@ HTTP_FUNCTIONS = ("oauth", "send_email", "auto_bcc", "attachments")  # behind a 
 BROWSER_FUNCTIONS = ("oauth_browser",)  # public, behind a signed state
 EVENT_FUNCTIONS = ("gmail_push", "quota_reset")
 ALL_FUNCTIONS = HTTP_FUNCTIONS + BROWSER_FUNCTIONS + EVENT_FUNCTIONS
+# What each function deploy uploads (deploy.sh passes it as --ignore-file); .gcloudignore is the build's.
+FUNCTIONS_IGNORE = ".gcloudignore.functions"
 # Which function modules exist right now (the rest arrive with their issues).
 PRESENT = {fn: (ROOT / "functions" / f"{fn}.py").exists() for fn in ALL_FUNCTIONS}
 
@@ -95,9 +98,9 @@ def ignored(rules: list[Rule], rel: str, is_dir: bool) -> bool:
     return verdict
 
 
-def files_to_upload(root: Path) -> list[str]:
+def files_to_upload(root: Path, ignore_file: str = FUNCTIONS_IGNORE) -> list[str]:
     """Relative paths gcloud would upload; an ignored folder is not entered (gitignore semantics)."""
-    rules = parse_gcloudignore((root / ".gcloudignore").read_text())
+    rules = parse_gcloudignore((root / ignore_file).read_text())
     out: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         base = Path(dirpath).relative_to(root).as_posix()
@@ -107,22 +110,33 @@ def files_to_upload(root: Path) -> list[str]:
     return sorted(out)
 
 
-def test_gcloudignore_matching_here_is_what_gcloud_uploads() -> None:
+def test_gcloudignore_matching_here_is_what_gcloud_uploads(tmp_path: Path) -> None:
     gcloud = shutil.which("gcloud")
     if gcloud is None:
         pytest.skip("gcloud is not installed")
-    proc = subprocess.run(
-        [gcloud, "meta", "list-files-for-upload", str(ROOT)], capture_output=True, text=True, timeout=120
-    )
+    # `meta list-files-for-upload` has no --ignore-file: ask it about a copy of the tree (empty files with the
+    # same names) whose .gcloudignore is the functions' file.
+    mirror = tmp_path / "tree"
+    for rel in gcloud_upload_list(gcloud, ROOT):
+        (mirror / rel).parent.mkdir(parents=True, exist_ok=True)
+        (mirror / rel).write_text("")
+    shutil.copy2(ROOT / FUNCTIONS_IGNORE, mirror / ".gcloudignore")
+    shutil.copy2(ROOT / FUNCTIONS_IGNORE, mirror / FUNCTIONS_IGNORE)
+    assert gcloud_upload_list(gcloud, mirror) == files_to_upload(ROOT)
+
+
+def gcloud_upload_list(gcloud: str, root: Path) -> list[str]:
+    proc = subprocess.run([gcloud, "meta", "list-files-for-upload", str(root)], capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert sorted(line for line in proc.stdout.splitlines() if line.strip()) == files_to_upload(ROOT)
+    return sorted(line for line in proc.stdout.splitlines() if line.strip())
 
 
 def test_gcloudignore_matching_agrees_with_gcloud_on_every_kind_of_file(tmp_path: Path) -> None:
     gcloud = shutil.which("gcloud")
     if gcloud is None:
         pytest.skip("gcloud is not installed")
-    shutil.copy2(ROOT / ".gcloudignore", tmp_path / ".gcloudignore")
+    shutil.copy2(ROOT / FUNCTIONS_IGNORE, tmp_path / ".gcloudignore")
     for rel in ("main.py", "requirements.txt", "pyproject.toml", "deploy.sh", "README.md", ".env",
                 "shared/a.py", "shared/data.json", "shared/__pycache__/a.cpython-312.pyc", "shared/b.pyc",
                 "shared/sub/c.py", "shared/.a.py.swp", "functions/oauth.py", "functions/oauth.py~",
@@ -137,7 +151,7 @@ def test_gcloudignore_matching_agrees_with_gcloud_on_every_kind_of_file(tmp_path
     expected = ["functions/oauth.py", "main.py", "requirements.txt", "shared/a.py", "shared/data.json",
                 "shared/sub/c.py"]
     assert sorted(line for line in proc.stdout.splitlines() if line.strip()) == expected
-    assert files_to_upload(tmp_path) == expected
+    assert files_to_upload(tmp_path, ".gcloudignore") == expected
 
 
 def test_upload_holds_only_what_the_runtime_needs() -> None:
