@@ -204,7 +204,7 @@ def deployed(path: Path = REPO / "deploy.sh") -> dict[str, float]:
     except OSError:
         return {}
     out: dict[str, float] = {}
-    m = re.search(r'gmail_push\) echo "(\d+)Mi \d+s (\d+) (\d+)"', text)
+    m = re.search(r'^\s*"gmail_push\s+\S+\s+\S+\s+(\d+)Mi/\d+s/(\d+)/(\d+)\s', text, re.M)  # FUNCTION_TABLE's row
     if m:
         out.update(memory_gib=int(m[1]) / 1024, gmail_push_max_instances=int(m[2]), gmail_push_concurrency=int(m[3]))
     m = re.search(r'^MAX_DELIVERY_ATTEMPTS="\$\{MAX_DELIVERY_ATTEMPTS:-(\d+)\}"', text, re.M)

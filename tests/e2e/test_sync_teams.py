@@ -115,7 +115,7 @@ def test_r28_a_forward_to_a_colleagues_send_as_alias_is_internal(
 def test_r28_aliases_added_later_are_read_again_when_the_watch_is_renewed(world: Any, sim_client: Any) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from shared.core import paths
+    from shared.crm import paths
 
     sim_client.set_send_as(CAROL, ["carol@acme-sales.test"])
     world.collection("sync_mailboxes").document(paths.mailbox_id(CAROL)).update(

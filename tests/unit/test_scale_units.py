@@ -505,7 +505,7 @@ def test_the_model_reads_gmail_pushs_cap_and_the_delivery_attempts_from_deploy_s
     assert sm.Deployment().gmail_push_max_instances == found["gmail_push_max_instances"]
     script = tmp_path / "deploy.sh"
     script.write_text('MAX_DELIVERY_ATTEMPTS="${MAX_DELIVERY_ATTEMPTS:-7}"\n'
-                      '    gmail_push) echo "1024Mi 300s 230 8" ;;\n')
+                      '  "gmail_push     internal GMAIL_WATCH_TOPIC 1024Mi/300s/230/8  watch,control  -  -"\n')
     assert sm.deployed(script) == {"memory_gib": 1.0, "gmail_push_max_instances": 230, "gmail_push_concurrency": 8,
                                    "max_delivery_attempts": 7}
     assert sm.deployed(tmp_path / "missing.sh") == {}
