@@ -304,9 +304,9 @@ def _passes(session: GmailSession, held: lease.Lease, deadline: Deadline, links:
         final = functools.partial(_final_fields, held.mailbox_id, stats, started, renew)
         mirror = side.submit(mirror_status, held.mailbox_id, aware(before.get("lastSyncAt")),
                              before.get("lastError"), links)
+        _mirror_lapse(held.mailbox_id, renew, links)  # before the pass ends: a crash here renews and mirrors again
         again = held.finish(final)
         mirror.result()
-        _mirror_lapse(held.mailbox_id, renew, links)
         if not again:
             result.outcome = "synced"
             return
