@@ -38,12 +38,12 @@ from shared.core import log, roundtrips
 from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.events import CrmEvent, publish
-from shared.core.models import ContactRef, Link, Mailbox, ThreadMap, as_int
+from shared.core.models import ContactRef, Link, Mailbox, ThreadMap, Visibility, as_int
 from shared.core.roundtrips import ContextPool
-from shared.crm import contact_index, paths
+from shared.crm import contact_index, paths, visibility
 from shared.crm.blocklist import Blocklist
 from shared.crm.contacts import find_contacts, find_user_emails
-from shared.crm.conversations import Touch, store_document, touch_conversations
+from shared.crm.conversations import Touch, join_document, store_document, touch_conversations
 from shared.crm.fit import fit_message
 from shared.crm.mailboxes import links_for_mailbox
 from shared.crm.paths import contact_index_state_ref, mailbox_ref, message_ref, settings_ref, thread_ref, user_ref
@@ -88,6 +88,7 @@ class SyncStats:
     skipped: int = 0
     history_records: int = 0
     updated: int = 0  # message documents whose Gmail state changed (R19)
+    joined: int = 0  # messages already logged in the account that this mailbox joined (R25: no new document)
     recovered: bool = False
     unfinished: bool = False  # stopped at a chunk boundary to stay inside the function's timeout
     final_history_id: int | None = None  # the cursor after a whole pass (written by the caller's last write)
@@ -114,6 +115,7 @@ class _Context:
     auto_bcc: dict[str, frozenset[str]]  # accountId -> linked users' Auto BCC addresses
     blocklists: dict[str, Blocklist]  # accountId -> the CRM's blocklist (R21)
     indexed: dict[str, bool]  # accountId -> its contact index is complete (R11b; else backfilling)
+    visibility: dict[str, Visibility]  # accountId -> what this mailbox's rep lets the account keep (R31)
     connected_ms: int
     heartbeat: Callable[[], None]
     stats: SyncStats
@@ -133,12 +135,14 @@ class LinkedAccounts:
     auto_bcc: dict[str, frozenset[str]]  # accountId -> linked users' Auto BCC addresses
     blocklists: dict[str, Blocklist]  # accountId -> the CRM's blocklist (R21)
     index_states: dict[str, DocumentSnapshot | None]  # accountId -> its contact index's state (R11b)
+    visibility: dict[str, Visibility] = field(default_factory=dict)  # accountId -> the linked rep's level (R31)
 
 
 def linked_accounts(links: list[Link]) -> LinkedAccounts:
-    """The linked users' Auto BCC addresses, each account's blocklist (R21) and its contact index's state
-    (R11b), in one round trip."""
+    """The linked users' Auto BCC addresses and visibility levels (R31), each account's blocklist (R21) and
+    its contact index's state (R11b), in one round trip."""
     out: dict[str, set[str]] = defaultdict(set)
+    levels: dict[str, list[Visibility]] = defaultdict(list)
     refs = [user_ref(ln.accountId, ln.userId) for ln in links]
     by_path = {r.path: ln for r, ln in zip(refs, links, strict=True)}
     accounts = sorted({ln.accountId for ln in links})
@@ -154,13 +158,16 @@ def linked_accounts(links: list[Link]) -> LinkedAccounts:
         if snap.reference.path in states:
             index_states[states[snap.reference.path]] = snap
             continue
+        ln = by_path.get(snap.reference.path)
+        if ln is not None:
+            levels[ln.accountId].append(visibility.user_level(snap.to_dict() if snap.exists else None))
         if not snap.exists:
             continue
         addr = ((snap.to_dict() or {}).get("emailSync") or {}).get("autoBccAddress")
-        ln = by_path.get(snap.reference.path)
         if addr and ln is not None:
             out[ln.accountId].add(str(addr).strip().lower())
-    return LinkedAccounts({k: frozenset(v) for k, v in out.items()}, blocklists, index_states)
+    return LinkedAccounts({k: frozenset(v) for k, v in out.items()}, blocklists, index_states,
+                          {a: visibility.most_open(v) for a, v in levels.items()})
 
 
 def sync_pass(session: GmailSession, mailbox: Mailbox, cursor: Cursor, deadline: Deadline, links: list[Link],
@@ -175,7 +182,7 @@ def sync_pass(session: GmailSession, mailbox: Mailbox, cursor: Cursor, deadline:
                else contact_index.is_complete(state) for a, state in accounts.index_states.items()}
     ctx = _Context(mailbox_id=session.mailbox_id, address=mailbox.address.lower(), links=links,
                    auto_bcc=accounts.auto_bcc, blocklists=accounts.blocklists, indexed=indexed,
-                   connected_ms=connected_ms,
+                   visibility=accounts.visibility, connected_ms=connected_ms,
                    heartbeat=cursor.heartbeat, stats=SyncStats(), cursor=cursor, deadline=deadline, pace=pace)
     return _pass(session, mailbox, ctx)
 
@@ -390,7 +397,7 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
             if s.reason == "crm_send" and p.attachments and tm is not None and s.account_id in tm.conversations:
                 # R20: send_email logged it here without Gmail's attachment ids; this fetch knows them
                 fills.append(Candidate(s.account_id, tm.conversations[s.account_id],
-                                       paths.gmail_message_doc_id(p.gmail_id), tuple(p.attachments)))
+                                       paths.message_doc_id(p.rfc822_message_id, p.gmail_id), tuple(p.attachments)))
         if not decision.deliveries:
             ctx.stats.skipped += 1
             log.debug("message not synced", mailboxId=ctx.mailbox_id, gmailMessageId=p.gmail_id,
@@ -411,14 +418,22 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
                 tm = map_conversation(ctx.mailbox_id, p.thread_id, d.account_id, d.conversation_id, claim=claim)
                 threads[p.thread_id] = tm
             conv = tm.conversations.get(d.account_id, d.conversation_id)
-            doc_id = paths.gmail_message_doc_id(p.gmail_id)
-            fitted = fit_message(build_message(p, d, ctx.mailbox_id).to_doc(),
-                                 paths.message_path(d.account_id, conv, doc_id))
+            doc_id = paths.message_doc_id(p.rfc822_message_id, p.gmail_id)
+            fitted = fit_message(_document(ctx, p, d), paths.message_path(d.account_id, conv, doc_id))
             if fitted.doc is None:
                 _skip(ctx, p.gmail_id, fitted.reason or "too_large")
                 break  # the same message is as large in every account
             items.append(_Item(d.account_id, conv, doc_id, d, p, new_thread, fitted.doc))
     return items, created, fills
+
+
+def _document(ctx: _Context, p: ParsedMessage, d: Delivery) -> dict[str, Any]:
+    """The message document as this mailbox's rep lets the account keep it (R31; a CRM send the sync logs
+    for send_email, R18b, is the CRM's own and kept whole), listing this mailbox as its first (R25)."""
+    doc = {**build_message(p, d, ctx.mailbox_id).to_doc(), "mailboxIds": [ctx.mailbox_id],
+           "gmailIds": {ctx.mailbox_id: p.gmail_id}}
+    level = visibility.DEFAULT if d.source == "crm" else ctx.visibility.get(d.account_id, visibility.DEFAULT)
+    return visibility.apply(doc, level)
 
 
 def _lookup_contacts(ctx: _Context, account_id: str, addresses: list[str]) -> dict[str, ContactRef]:
@@ -504,10 +519,10 @@ def _write_slow(ctx: _Context, items: list[_Item], fills: list[Candidate]) -> li
         if created:
             roundtrips.mark("message_written")
             ctx.stats.stored += 1
-        elif not _is_own_sync(it.account_id, conv, it.doc_id, it.delivery.source):
+        elif not _join(ctx, it, conv):
             if it.delivery.source == "crm" and it.parsed.attachments:
                 fills.append(Candidate(it.account_id, conv, it.doc_id, tuple(it.parsed.attachments)))
-            continue  # the CRM's own send (R9) or Auto BCC: logged and announced already
+            continue  # logged and announced already: another rep's mailbox (R25), the CRM (R9), Auto BCC
         out.append(_Item(it.account_id, conv, it.doc_id, it.delivery, it.parsed, it.new_thread, it.doc))
     return out
 
@@ -542,7 +557,7 @@ def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
         if key not in touches or touches[key].doc["sentAt"] <= it.doc["sentAt"]:
             touches[key] = it
     ctx.stats.writes += touch_conversations([  # sentAt, not internalDate: an absurd date never pins it (R22)
-        Touch(it.account_id, it.conversation_id, it.delivery.contact.id, it.doc["sentAt"], it.parsed.snippet,
+        Touch(it.account_id, it.conversation_id, it.delivery.contact.id, it.doc["sentAt"], it.doc["snippet"],
               it.delivery.direction) for it in touches.values()])
     ctx.stats.seconds["touch"] += time.monotonic() - t
     t = time.monotonic()
@@ -555,14 +570,21 @@ def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
     ctx.stats.seconds["events"] += time.monotonic() - t
 
 
-def _is_own_sync(account_id: str, conversation_id: str, doc_id: str, source: str = "gmail") -> bool:
-    """A message document that already existed: ours from an interrupted pass (announce it again,
-    at-least-once), or written by the CRM send / Auto BCC path (leave it alone). A CRM send (R18b) that
-    exists is send_email's or ours, indistinguishably: it was announced by whoever wrote it."""
-    if source != "gmail":
+def _join(ctx: _Context, it: _Item, conversation_id: str) -> bool:
+    """A message document that already existed: True when it is ours to announce again (this mailbox's
+    interrupted pass created it: at-least-once). Otherwise this mailbox joins it (R25: another rep's mailbox,
+    a CRM send or an Auto BCC copy logged it and announced it; one document, one event, every mailbox listed,
+    the most open level's content, R31). A CRM send (R18b) that exists is send_email's or ours,
+    indistinguishably: it was announced by whoever wrote it."""
+    joined = join_document(it.account_id, conversation_id, it.doc_id, ctx.mailbox_id, it.parsed.gmail_id, it.doc)
+    if joined is None:
         return False
-    snap = message_ref(account_id, conversation_id, doc_id).get()
-    return bool(snap.exists and (snap.to_dict() or {}).get("source") == "gmail")
+    if joined.written:
+        ctx.stats.writes += 1
+        ctx.stats.joined += 1
+        return False
+    first = (joined.stored.get("mailboxIds") or [joined.stored.get("mailboxId")])[0]
+    return it.delivery.source == "gmail" and joined.stored.get("source") == "gmail" and first == ctx.mailbox_id
 
 
 def record_error(mailbox_id: str, message: str) -> None:
