@@ -470,7 +470,7 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
         InvalidArgument,
     )
 
-    if not items or len(items) + len(created) > MAX_BATCH_WRITES:
+    if not (items or created) or len(items) + len(created) > MAX_BATCH_WRITES:
         return False
     batch = firestore_client().batch()
     now = datetime.now(UTC)
@@ -482,7 +482,8 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
         batch.commit()
     except (AlreadyExists, Conflict, FailedPrecondition, InvalidArgument):
         return False  # InvalidArgument: one document Firestore refuses (R22); the slow path finds which
-    roundtrips.mark("message_written")
+    if items:
+        roundtrips.mark("message_written")
     ctx.stats.writes += len(items) + len(created)
     ctx.stats.stored += len(items)
     return True
@@ -530,7 +531,38 @@ def _write_slow(ctx: _Context, items: list[_Item], fills: list[Candidate]) -> li
 def _write(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap], late: list[Candidate]) -> list[_Item]:
     if not items:
         return []
-    return items if _write_fast(ctx, items, created) else _write_slow(ctx, items, late)
+    if _write_fast(ctx, items, created):
+        return items
+    joined = _write_joining(ctx, items, created, late)
+    return joined if joined is not None else _write_slow(ctx, items, late)
+
+
+JOIN_WORKERS = 8
+
+
+def _write_joining(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap],
+                   late: list[Candidate]) -> list[_Item] | None:
+    """R25's common case when the fast batch failed: another rep's mailbox (or the CRM, Auto BCC) logged some of
+    the chunk's messages first. One read of the chunk's documents; the absent ones and the chunk's new thread
+    maps go in one batch of creates, the present ones are joined side by side (one read and one guarded write
+    each). None when that batch fails too (a replay, a race): the slow path decides document by document."""
+    db = firestore_client()
+    refs = {id(it): message_ref(it.account_id, it.conversation_id, it.doc_id) for it in items}
+    exists = {s.reference.path for s in db.get_all(list({r.path: r for r in refs.values()}.values())) if s.exists}
+    present = [it for it in items if refs[id(it)].path in exists]
+    fresh = [it for it in items if refs[id(it)].path not in exists]
+    if not present or ((fresh or created) and not _write_fast(ctx, fresh, created)):
+        return None
+    with ContextPool(max_workers=min(JOIN_WORKERS, len(present))) as pool:
+        outcomes = list(pool.map(lambda it: _join_outcome(ctx, it, it.conversation_id), present))
+    again: list[_Item] = []
+    for it, (ours, written) in zip(present, outcomes, strict=True):
+        _count_join(ctx, written)
+        if ours:
+            again.append(it)  # this mailbox's own, from an interrupted pass: announce it again
+        elif it.delivery.source == "crm" and it.parsed.attachments:
+            late.append(Candidate(it.account_id, it.conversation_id, it.doc_id, tuple(it.parsed.attachments)))
+    return fresh + again
 
 
 def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
@@ -576,15 +608,25 @@ def _join(ctx: _Context, it: _Item, conversation_id: str) -> bool:
     a CRM send or an Auto BCC copy logged it and announced it; one document, one event, every mailbox listed,
     the most open level's content, R31). A CRM send (R18b) that exists is send_email's or ours,
     indistinguishably: it was announced by whoever wrote it."""
+    ours, written = _join_outcome(ctx, it, conversation_id)
+    _count_join(ctx, written)
+    return ours
+
+
+def _join_outcome(ctx: _Context, it: _Item, conversation_id: str) -> tuple[bool, bool]:
+    """`_join` without touching the pass's counters (it runs side by side): (ours to announce, written)."""
     joined = join_document(it.account_id, conversation_id, it.doc_id, ctx.mailbox_id, it.parsed.gmail_id, it.doc)
-    if joined is None:
-        return False
-    if joined.written:
+    if joined is None or joined.written:
+        return False, joined is not None
+    first = (joined.stored.get("mailboxIds") or [joined.stored.get("mailboxId")])[0]
+    ours = it.delivery.source == "gmail" and joined.stored.get("source") == "gmail" and first == ctx.mailbox_id
+    return ours, False
+
+
+def _count_join(ctx: _Context, written: bool) -> None:
+    if written:
         ctx.stats.writes += 1
         ctx.stats.joined += 1
-        return False
-    first = (joined.stored.get("mailboxIds") or [joined.stored.get("mailboxId")])[0]
-    return it.delivery.source == "gmail" and joined.stored.get("source") == "gmail" and first == ctx.mailbox_id
 
 
 def record_error(mailbox_id: str, message: str) -> None:

@@ -107,6 +107,30 @@ def test_r25_two_reps_passes_storing_the_same_messages_at_once_give_one_document
     assert sum(r.stored for r in results) == len(ids) and sum(r.joined for r in results) == len(ids)
 
 
+def test_r25_a_second_reps_copies_cost_one_write_each_and_a_bounded_number_of_round_trips(
+        team: Any, sim_client: Any, shared_env: Any) -> None:
+    from shared.sync.control import handle
+    from shared.sync.messages import PushMessage
+
+    sim_client.set_faults({"notifications": {"dropRate": 1.0}})
+
+    def sync(address: str) -> Any:
+        return handle(PushMessage(address=address, history_id=int(sim_client.mailbox(address)["historyId"])))
+
+    for address in (ALICE, CAROL):  # warm: each mailbox's first pass (token, caches, the account's index scan)
+        sim_client.deliver(address, mail(CARLA, address, f"warm-up {address}"))
+        sync(address)
+    n = 10
+    for i in range(n):
+        deliver_to_both(sim_client, mail(CARLA, ALICE, f"Shared {i}", cc=[CAROL]))
+    first, second = sync(ALICE), sync(CAROL)
+    assert (first.stored, second.stored, second.joined) == (n, 0, n)
+    # Alice's pass writes what 0.2 wrote (no write added per message); Carol's writes one update per message
+    # where 0.2 created a duplicate, in round trips that do not grow with the chunk (joins run side by side).
+    assert second.firestore["writes"] <= first.firestore["writes"], (first.firestore, second.firestore)
+    assert second.firestore["rounds"] <= first.firestore["rounds"] + 3, (first.trace, second.trace)
+
+
 def test_r25_an_auto_bcc_copy_of_synced_mail_is_the_same_message(team: Any, stack: Any, sim_client: Any) -> None:
     bcc = crm_for(stack).status("acme", "alice")["autoBccAddress"]
     raw = mail(ALICE, CARLA, "Offer", "Our offer", cc=[CAROL], bcc=[bcc], message_id="<offer@gmail.test>")
