@@ -64,7 +64,15 @@ from shared.gmail.fetch import (
 )
 from shared.gmail.mime_build import is_crm_message_id
 from shared.gmail.mime_parse import ParsedMessage, parse_gmail_message
-from shared.sync.classify import AccountView, CrmSend, Delivery, build_message, classify, message_addresses
+from shared.sync.classify import (
+    AccountView,
+    CrmSend,
+    Delivery,
+    build_message,
+    classify,
+    message_addresses,
+    primary_recipient,
+)
 from shared.sync.crm_sends import unfinished_sends
 from shared.sync.deadline import Deadline
 from shared.sync.updates import apply_changes
@@ -356,9 +364,11 @@ class _Item:
     doc: dict[str, Any] = field(default_factory=dict)  # the document, fitted to Firestore's 1 MiB (R22)
 
 
-def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], dict[str, ThreadMap], list[Candidate]]:
-    """Classify every message of a chunk; returns the writes, the thread maps this chunk creates and the CRM
-    sends whose logged attachments may lack their Gmail ids (R20, shared/attachments/sent_ids.py)."""
+def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], dict[str, ThreadMap], list[Candidate],
+                                                                 list[_Item]]:
+    """Classify every message of a chunk; returns the writes, the thread maps this chunk creates, the CRM
+    sends whose logged attachments may lack their Gmail ids (R20, shared/attachments/sent_ids.py) and the
+    colleagues' mail this mailbox only joins (R25, `_colleagues_copy`)."""
     cfg = get_config()
     by_account: dict[str, list[str]] = defaultdict(list)
     for ln in ctx.links:
@@ -382,6 +392,7 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
     created: dict[str, ThreadMap] = {}
     items: list[_Item] = []
     fills: list[Candidate] = []
+    joins: list[_Item] = []
     for p in sorted(messages, key=lambda m: (m.internal_date_ms, m.gmail_id)):
         tm = threads.get(p.thread_id)
         views = [AccountView(account_id=acct, user_ids=tuple(sorted(by_account[acct])), contacts=contacts[acct],
@@ -394,6 +405,10 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
                             crm_send=crm_sends.get(p.rfc822_message_id or ""))
         for s in decision.skips:
             ctx.stats.skip_reasons[s.reason] += 1
+            if s.reason in ("internal", "unknown_sender") and decision.direction == "inbound":
+                join = _colleagues_copy(ctx, p, s.account_id, contacts[s.account_id], users[s.account_id], tm)
+                if join is not None:
+                    joins.append(join)
             if s.reason == "crm_send" and p.attachments and tm is not None and s.account_id in tm.conversations:
                 # R20: send_email logged it here without Gmail's attachment ids; this fetch knows them
                 fills.append(Candidate(s.account_id, tm.conversations[s.account_id],
@@ -424,7 +439,28 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
                 _skip(ctx, p.gmail_id, fitted.reason or "too_large")
                 break  # the same message is as large in every account
             items.append(_Item(d.account_id, conv, doc_id, d, p, new_thread, fitted.doc))
-    return items, created, fills
+    return items, created, fills, joins
+
+
+def _colleagues_copy(ctx: _Context, p: ParsedMessage, account_id: str, contacts: dict[str, ContactRef],
+                     users: set[str], tm: ThreadMap | None) -> _Item | None:
+    """R25: a colleague's mail to a contact with this rep in To or Cc (Alice writes to Carla, Carol in Cc, from
+    Gmail or from the CRM) is not this rep's mail in this mailbox (internal, R11, or from an address that is no
+    contact: Alice's Gmail), but it is the message Alice's mailbox, send_email or Auto BCC logs: this mailbox
+    joins that record when it is there (listed in `mailboxIds`, its level counted, R31), and never creates one.
+    Only a message of the account with the same Message-ID is joined, so nothing else is ever logged."""
+    sender = p.sender.email if p.sender else ""
+    if not sender or sender == ctx.address:
+        return None
+    contact = primary_recipient(p, contacts, users | {ctx.address})
+    doc_id = paths.message_doc_id(p.rfc822_message_id, None)
+    if contact is None or not doc_id:
+        return None
+    conv = (tm.conversations.get(account_id) if tm else None) or contact.id
+    d = Delivery(account_id=account_id, user_id="", contact=contact, conversation_id=conv, direction="outbound",
+                 is_forward=False)
+    fitted = fit_message(_document(ctx, p, d), paths.message_path(account_id, conv, doc_id))
+    return _Item(account_id, conv, doc_id, d, p, False, fitted.doc) if fitted.doc is not None else None
 
 
 def _document(ctx: _Context, p: ParsedMessage, d: Delivery) -> dict[str, Any]:
@@ -567,7 +603,7 @@ def _write_joining(ctx: _Context, items: list[_Item], created: dict[str, ThreadM
 
 def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
     t = time.monotonic()
-    items, created, fills = _plan(ctx, messages)
+    items, created, fills, joins = _plan(ctx, messages)
     ctx.stats.seconds["plan"] += time.monotonic() - t
     t = time.monotonic()
     late: list[Candidate] = []  # CRM sends the slow path found logged by send_email meanwhile (R20)
@@ -579,6 +615,10 @@ def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
     else:
         written = _write(ctx, items, created, late)
     ctx.stats.writes += record_ids(late)
+    if joins:  # R25: colleagues' mail already logged (never created here, never announced)
+        with ContextPool(max_workers=min(JOIN_WORKERS, len(joins))) as pool:
+            for _, written_ in pool.map(lambda it: _join_outcome(ctx, it, it.conversation_id), joins):
+                _count_join(ctx, written_)
     ctx.stats.seconds["write"] += time.monotonic() - t
     if not items:
         return

@@ -141,6 +141,20 @@ def test_r25_an_auto_bcc_copy_of_synced_mail_is_the_same_message(team: Any, stac
     assert path == "carla/" + paths.message_doc_id("<offer@gmail.test>", None)
 
 
+def test_r25_a_crm_send_with_a_colleague_in_cc_is_one_message_listing_both_mailboxes(
+        team: Any, stack: Any, sim_client: Any, crm_events: Any) -> None:
+    resp = requests.post(stack.function_url("send_email"), timeout=60, json={
+        "accountId": "acme", "userId": "alice", "contactId": "carla", "subject": "Offer", "text": "Our offer.",
+        "cc": [CAROL], "idempotencyKey": "offer-cc-carol"},
+        headers={"Authorization": f"Bearer {stack.secrets.crm_api_key}"})
+    assert resp.status_code == 200, resp.text
+    wait_both(team, sim_client)
+    path, doc = only_message(team)
+    assert path == f"carla/{resp.json()['messageId']}" and doc["source"] == "crm"
+    assert doc["mailboxIds"] == [paths.mailbox_id(ALICE), paths.mailbox_id(CAROL)]  # Carol's copy joined it
+    assert [e["type"] for e in crm_events(20, timeout=4) if e["type"].startswith("message.")] == ["message.sent"]
+
+
 def test_r19_a_change_in_either_reps_gmail_reaches_the_one_message(team: Any, sim_client: Any) -> None:
     to_alice, to_carol = deliver_to_both(sim_client, mail(CARLA, ALICE, "Flags", cc=[CAROL]))
     wait_both(team, sim_client)
