@@ -109,6 +109,7 @@ def run(stack: Stack, n: Narrator) -> None:
     from google.cloud import firestore
 
     from devstack.rep_browser import connect_in_browser
+    from shared.crm import paths
     from simulator.client import SimClient
 
     for key, value in stack.env_for_clients().items():
@@ -196,7 +197,8 @@ def run(stack: Stack, n: Narrator) -> None:
     n.begin("Rita opens Carl's attachment from the CRM (GET attachments, through her Gmail)")
     carl_msg = next(m for m in msgs if m.get("direction") == "inbound")
     att = carl_msg["attachments"][0]
-    query = urlencode({"accountId": ACCOUNT, "conversationId": CONTACT, "messageId": f"gm_{carl_msg['gmailMessageId']}",
+    carl_doc_id = paths.message_doc_id(carl_id, None)
+    query = urlencode({"accountId": ACCOUNT, "conversationId": CONTACT, "messageId": carl_doc_id,
                        "attachmentId": att["gmailAttachmentId"]})
     status, headers, body = http("GET", f"{stack.function_url('attachments')}?{query}", headers=crm_auth)
     if status != 200 or body != SIGNED_PROPOSAL:
@@ -223,7 +225,7 @@ def run(stack: Stack, n: Narrator) -> None:
     n.ok("all three messages in one CRM conversation and one Gmail thread")
 
     n.begin("Rita reads Carl's reply in Gmail; the CRM shows it as read (R19, no messages.get)")
-    carl_doc = db.document(f"accounts/{ACCOUNT}/conversations/{CONTACT}/messages/gm_{delivered['id']}")
+    carl_doc = db.document(f"accounts/{ACCOUNT}/conversations/{CONTACT}/messages/{carl_doc_id}")
     n.detail(f"in the CRM before: read={(carl_doc.get().to_dict() or {}).get('read')}")
     sim.modify(REP_GMAIL, delivered["id"], remove=["UNREAD"])
     wait_until(lambda: (carl_doc.get().to_dict() or {}).get("read") is True, "Carl's reply marked read in the CRM")

@@ -65,7 +65,7 @@ def run(stack: Stack, args: Any) -> int:
 
     from simulator.client import SimClient
     from tests.e2e.oauth_steps import connect, crm_for, seed_user
-    from tests.e2e.sync_steps import mail, seed_contact, synced_past
+    from tests.e2e.sync_steps import doc_id_of, mail, seed_contact, synced_past
 
     db = firestore.Client(project=stack.project_id)
     sim = SimClient(stack.simulator_url)
@@ -87,7 +87,7 @@ def run(stack: Stack, args: Any) -> int:
     print(f"chaos: connected {args.mailboxes} mailboxes in {time.monotonic() - t0:.0f} s", flush=True)
     sim.set_faults(FAULTS)
 
-    expected: dict[str, tuple[str, str]] = {}  # gm_<id> -> (account, conversation)
+    expected: dict[str, tuple[str, str]] = {}  # message document id -> (account, conversation)
     strangers: set[str] = set()
     lock = threading.Lock()
     per_sender = args.messages // args.senders
@@ -100,16 +100,19 @@ def run(stack: Stack, args: Any) -> int:
             k = rng.randrange(CONTACTS)
             kind = rng.random()
             if kind < 0.1:
-                got = sim.deliver(rep, mail(f"spam{sender}.{n}@nowhere.test", rep, f"offer {n}"))
+                raw = mail(f"spam{sender}.{n}@nowhere.test", rep, f"offer {n}")
+                got = sim.deliver(rep, raw)
                 with lock:
-                    strangers.add(f"gm_{got['id']}")
+                    strangers.add(doc_id_of(raw, got["id"]))
                 continue
             if kind < 0.25:
-                got = sim.send_as_user(rep, mail(rep, contacts[acct][k], f"{rep} to c{k} #{sender}.{n}"))
+                raw = mail(rep, contacts[acct][k], f"{rep} to c{k} #{sender}.{n}")
+                got = sim.send_as_user(rep, raw)
             else:
-                got = sim.deliver(rep, mail(contacts[acct][k], rep, f"c{k} to {rep} #{sender}.{n}"))
+                raw = mail(contacts[acct][k], rep, f"c{k} to {rep} #{sender}.{n}")
+                got = sim.deliver(rep, raw)
             with lock:
-                expected[f"gm_{got['id']}"] = (acct, f"c{k}")
+                expected[doc_id_of(raw, got["id"])] = (acct, f"c{k}")
 
     def syncing_now() -> int:
         now = datetime.now(UTC)

@@ -151,6 +151,16 @@ class Outcome:
                 f"invocations {pmh.get('invocations', 0):.1f}")
 
 
+def doc_id_of(raw: bytes, gmail_id: str) -> str:
+    """The message document's id: the account's one record of the mail's Message-ID (R25)."""
+    from email import message_from_bytes, policy
+
+    from shared.crm import paths
+
+    header = message_from_bytes(raw, policy=policy.default).get("Message-ID")
+    return paths.message_doc_id(str(header) if header else None, gmail_id)
+
+
 def _mail(frm: str, to: str, subject: str) -> bytes:
     from email.message import EmailMessage
     from email.utils import make_msgid
@@ -239,7 +249,7 @@ class Mail:
         self.w = world
         self.rate = rate
         self.rng = rng
-        self.expected: dict[str, str] = {}  # gm_<id> -> account
+        self.expected: dict[str, str] = {}  # message document id -> account
         self.strangers: set[str] = set()
         self.inbox: dict[str, list[str]] = defaultdict(list)  # rep -> delivered message ids (to open later)
         self.stop = threading.Event()
@@ -258,14 +268,17 @@ class Mail:
                     self.w.sim.modify(rep, self.rng.choice(self.inbox[rep]), remove=["UNREAD"])
                     self.label_changes += 1
                 elif kind < STRANGER_SHARE:
-                    got = self.w.sim.deliver(rep, _mail(f"stranger{n}@nowhere.test", rep, f"offer {n}"))
-                    self.strangers.add(f"gm_{got['id']}")
+                    raw = _mail(f"stranger{n}@nowhere.test", rep, f"offer {n}")
+                    got = self.w.sim.deliver(rep, raw)
+                    self.strangers.add(doc_id_of(raw, got["id"]))
                 elif kind < STRANGER_SHARE + REP_WRITES_SHARE:
-                    got = self.w.sim.send_as_user(rep, _mail(rep, contact, f"{rep} writes #{n}"))
-                    self.expected[f"gm_{got['id']}"] = acct
+                    raw = _mail(rep, contact, f"{rep} writes #{n}")
+                    got = self.w.sim.send_as_user(rep, raw)
+                    self.expected[doc_id_of(raw, got["id"])] = acct
                 else:
-                    got = self.w.sim.deliver(rep, _mail(contact, rep, f"{contact} writes #{n}"))
-                    self.expected[f"gm_{got['id']}"] = acct
+                    raw = _mail(contact, rep, f"{contact} writes #{n}")
+                    got = self.w.sim.deliver(rep, raw)
+                    self.expected[doc_id_of(raw, got["id"])] = acct
                     self.inbox[rep].append(str(got["id"]))
             except Exception:
                 self.errors += 1

@@ -7,10 +7,13 @@ another account's path simply does not exist (404), so a tenant can only
 reach its own messages.
 
 Where the bytes are:
-- Auto BCC copies (`source: auto_bcc`, ids `ab_<n>`) are in no mailbox we can
+- Auto BCC copies (`source: auto_bcc`) are in no mailbox we can
   read; auto_bcc stored their bytes when it logged them (`store.py`).
-- Everything else came through a mailbox (`mailboxId` on the message; older
-  messages without it: the mailbox of the message's user): Gmail's
+- Everything else came through a mailbox (`mailboxId` on the message, the
+  first of its `mailboxIds`; an attachment entry that names its own
+  `mailboxId` came with a more open rep's copy, R31, and its id is that
+  mailbox's; older messages without one: the mailbox of the message's user),
+  read with that mailbox's Gmail id of the message (`gmailIds`, R25): Gmail's
   users.messages.attachments.get on that mailbox (5 quota units). The mailbox
   must still be connected to this account (a link of the account): after a
   disconnect (R4) its token is gone and the CRM is told `not_connected`; a
@@ -115,12 +118,14 @@ def _meta(msg: Message, attachment_id: str) -> dict[str, Any]:
     raise AttachmentNotFound(attachment_id)
 
 
-def _mailbox_of(account_id: str, msg: Message) -> str:
-    """The mailbox to read through, if it is still connected to this account."""
-    if msg.mailboxId:
-        if not any(ln.accountId == account_id for ln in links_for_mailbox(msg.mailboxId)):
-            raise MailboxNotConnected(msg.mailboxId)
-        return msg.mailboxId
+def _mailbox_of(account_id: str, msg: Message, named: Any = None) -> str:
+    """The mailbox to read through (the attachment's own, else the message's first), if it is still
+    connected to this account."""
+    mailbox_id = named if isinstance(named, str) and named else msg.mailboxId
+    if mailbox_id:
+        if not any(ln.accountId == account_id for ln in links_for_mailbox(mailbox_id)):
+            raise MailboxNotConnected(mailbox_id)
+        return mailbox_id
     link = get_link(account_id, msg.userId) if msg.userId else None
     if link is None:
         raise MailboxNotConnected(f"{account_id}/{msg.userId}")
@@ -167,8 +172,10 @@ def fetch_attachment(account_id: str, conversation_id: str, message_id: str, att
             log.error("stored attachment bytes missing", accountId=account_id, messageId=message_id, chunk=str(exc))
             raise AttachmentNotFound(attachment_id) from None
     else:
-        if not msg.gmailMessageId:
+        mailbox_id = _mailbox_of(account_id, msg, meta.get("mailboxId"))
+        gmail_id = (msg.gmailIds or {}).get(mailbox_id) or msg.gmailMessageId
+        if not gmail_id:
             raise AttachmentNotFound(message_id)
-        data = _from_gmail(_mailbox_of(account_id, msg), msg.gmailMessageId, attachment_id)
+        data = _from_gmail(mailbox_id, gmail_id, attachment_id)
     log.info("attachment served", accountId=account_id, messageId=message_id, source=msg.source, bytes=len(data))
     return AttachmentContent(filename=filename, mime_type=mime_type, data=data)

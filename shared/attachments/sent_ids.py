@@ -6,7 +6,7 @@ the send path's round-trip budget leaves no room to read the message back.
 The sync reads it anyway: Gmail notifies the mailbox of the sent message, the
 pass fetches it (messages.get, already paid for) and skips it as the CRM's
 own (R9). At that point the ids are known, and this module writes them onto
-the CRM's message document (`gm_<gmailMessageId>` in the conversation the
+the CRM's message document (named by its Message-ID, R25, in the conversation the
 thread map gives for the account): one batched read of the candidates, one
 batched write of those that lack ids, nothing at all for a chunk without a
 CRM send with attachments.

@@ -16,6 +16,7 @@ T = TypeVar("T", bound="Doc")
 SyncStatus = Literal["connected", "reauth_required", "disconnected"]
 Direction = Literal["inbound", "outbound"]
 Source = Literal["crm", "gmail", "auto_bcc"]
+Visibility = Literal["shared", "subject", "metadata"]
 
 
 @dataclass
@@ -97,7 +98,11 @@ class Message(Doc):
     sentAt: datetime | None = None
     gmailMessageId: str | None = None
     gmailThreadId: str | None = None
-    mailboxId: str | None = None  # the sync mailbox it came through (R20: its attachments are fetched there)
+    mailboxId: str | None = None  # the sync mailbox it came through first (R20: its attachments are fetched there)
+    # 0.3 (R25): one document per account and Message-ID; every mailbox it came through, and its id in each
+    mailboxIds: list[str] = field(default_factory=list)
+    gmailIds: dict[str, str] = field(default_factory=dict)  # mailboxId -> that mailbox's Gmail message id
+    visibility: Visibility = "shared"  # R31: shared | subject | metadata (what of the mail is stored)
     rfc822MessageId: str | None = None
     inReplyTo: str | None = None
     references: list[str] = field(default_factory=list)

@@ -1,9 +1,11 @@
 """Writes to CRM conversations and their messages, safe under retries and races.
 
-A message document is created only if absent (its id is deterministic:
-`gm_<gmailMessageId>` or `ab_<hash>`), so a redelivered notification, a
-crashed-and-retried function, or the Gmail notification of a CRM send (R9)
-cannot log a message twice. The conversation's `lastMessageAt` only moves
+A message document is created only if absent (its id is deterministic: the
+account's one record of a Message-ID, `rfc_…`, R25; `gm_<gmailMessageId>` or
+`ab_<hash>` for mail without one), so a redelivered notification, a
+crashed-and-retried function, the Gmail notification of a CRM send (R9) or a
+second rep's copy of the same mail cannot log a message twice; a copy that finds
+it joins it (`join_document`). The conversation's `lastMessageAt` only moves
 forward, in a transaction, so two writers never undo each other.
 """
 
@@ -19,6 +21,7 @@ from shared.core.clients import firestore_client
 from shared.core.models import Message
 from shared.core.roundtrips import ContextPool  # threads metered with their caller
 from shared.core.times import aware as _aware
+from shared.crm import visibility
 from shared.crm.paths import conversation_ref, message_ref
 
 SNIPPET_MAX = 200
@@ -44,6 +47,56 @@ def store_document(account_id: str, conversation_id: str, message_id: str, doc: 
     except AlreadyExists:
         return False
     return True
+
+
+JOIN_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class Joined:
+    """What `join_document` found: the stored document (as it was read) and whether this call wrote."""
+
+    stored: dict[str, Any]
+    written: bool
+
+
+def join_document(account_id: str, conversation_id: str, message_id: str, mailbox_id: str, gmail_id: str,
+                  copy: dict[str, Any]) -> Joined | None:
+    """R25: the message is already logged in this account (another rep's mailbox, a CRM send, an Auto BCC copy,
+    or this mailbox's interrupted pass): add this mailbox to `mailboxIds` with its Gmail id, and, when `copy`
+    (the document as this mailbox's rep would store it) is more open, its content (R31). None: no document.
+
+    Guarded by the update time it read, so two mailboxes joining at once both end up listed and the most open
+    content wins whatever the order. A mailbox already listed writes nothing (a replayed pass)."""
+    from google.api_core.exceptions import FailedPrecondition, NotFound  # lazy: Firestore library (cold start)
+    from google.cloud.firestore_v1.field_path import FieldPath  # lazy: Firestore library (cold start)
+
+    ref = message_ref(account_id, conversation_id, message_id)
+    for attempt in range(JOIN_ATTEMPTS):
+        snap = ref.get()
+        if not snap.exists:
+            return None
+        stored = snap.to_dict() or {}
+        listed = list(stored.get("mailboxIds") or ([stored["mailboxId"]] if stored.get("mailboxId") else []))
+        fields: dict[str, Any] = {}
+        if mailbox_id not in listed:
+            fields["mailboxIds"] = [*listed, mailbox_id]
+            fields[FieldPath("gmailIds", mailbox_id).to_api_repr()] = gmail_id
+            if not stored.get("mailboxId"):
+                fields["mailboxId"] = mailbox_id
+            more = visibility.upgrade(stored, copy)
+            if more.get("attachments"):  # their ids are this mailbox's (R20 fetches them here)
+                more["attachments"] = [{**a, "mailboxId": mailbox_id} for a in more["attachments"]]
+            fields.update(more)
+        if not fields:
+            return Joined(stored, False)
+        try:
+            ref.update(fields, option=firestore_client().write_option(last_update_time=snap.update_time))
+        except (FailedPrecondition, NotFound):
+            time.sleep(random.uniform(0, min(0.02 * 2 ** attempt, 0.5)))
+            continue
+        return Joined(stored, True)
+    raise RuntimeError(f"message {message_id} kept changing; mailbox not joined")
 
 
 def touch_conversation(account_id: str, conversation_id: str, contact_id: str, at: datetime,

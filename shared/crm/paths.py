@@ -7,7 +7,10 @@ transactions on it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import re
 from typing import TYPE_CHECKING
 
 from shared.core.clients import firestore_client
@@ -94,7 +97,42 @@ def gmail_message_doc_id(gmail_message_id: str) -> str:
 
 
 def auto_bcc_message_doc_id(rfc822_message_id: str) -> str:
-    return f"ab_{_h(rfc822_message_id.strip())}"
+    """An Auto BCC copy: the account's one record of its Message-ID (R25), or a hash of a copy without one."""
+    return message_doc_id(rfc822_message_id, None) or f"ab_{_h(rfc822_message_id.strip())}"
+
+
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+RFC822_PREFIX = "rfc_"
+MAX_ENCODED_ID = 700  # Firestore allows 1,500 bytes per id; a longer Message-ID is hashed (R10b cannot decode it)
+
+
+def normalize_message_id(value: str | None) -> str | None:
+    """R25: the RFC 822 `Message-ID` as one `<id>` token (whitespace, folding and comments dropped), or None."""
+    found = _MESSAGE_ID.search(value or "")
+    return found.group(0) if found else None
+
+
+def message_doc_id(rfc822_message_id: str | None, gmail_message_id: str | None) -> str:
+    """R25: a message is one document per account, named by its Message-ID wherever it came from (several
+    reps' mailboxes, a CRM send, an Auto BCC copy): `rfc_<base64url(<id>)>`, decodable so R10b's look-up can
+    query the stored `rfc822MessageId`. Mail without a Message-ID keeps its mailbox's id, `gm_<gmailId>`."""
+    mid = normalize_message_id(rfc822_message_id)
+    if mid is None:
+        return gmail_message_doc_id(gmail_message_id) if gmail_message_id else ""
+    encoded = base64.urlsafe_b64encode(mid.encode("utf-8")).decode("ascii").rstrip("=")
+    return RFC822_PREFIX + encoded if len(encoded) <= MAX_ENCODED_ID else f"rfh_{_h(mid)}"
+
+
+def rfc822_of_doc_id(doc_id: str) -> str | None:
+    """The Message-ID a `rfc_` document id names (R10b), or None."""
+    if not doc_id.startswith(RFC822_PREFIX):
+        return None
+    encoded = doc_id[len(RFC822_PREFIX):]
+    try:
+        mid = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return mid if normalize_message_id(mid) == mid else None
 
 
 def attachment_chunk_id(account_id: str, conversation_id: str, message_id: str, attachment_id: str,

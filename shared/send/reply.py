@@ -14,10 +14,12 @@ parent's conversation (the thread's), addressed to C, naming C as contact.
 
 The common case costs nothing extra: the parent under `conversations/C` is
 read in the send's first batch. Only when it is not there, one collection-group
-query by (contactId, gmailMessageId) looks for it elsewhere; the results are
-kept to this account's paths (another tenant's copy of the same Gmail message,
-R14, is never used). Auto BCC copies (`ab_…`) are always in their contact's
-own conversation, so only Gmail messages (`gm_…`) are looked up.
+query by (contactId, rfc822MessageId) looks for it elsewhere (a message's id
+names its Message-ID, R25: `rfc_…`; mail without one, `gm_…`, by
+(contactId, gmailMessageId)); the results are kept to this account's paths
+(another tenant's copy of the same message, R14, is never used). Auto BCC
+copies without a Message-ID (`ab_…`) are always in their contact's own
+conversation, so they are not looked up.
 """
 
 from __future__ import annotations
@@ -74,13 +76,17 @@ def find_parent(account_id: str, contact_id: str, message_id: str, own: Any) -> 
 def _logged_elsewhere(account_id: str, contact_id: str, message_id: str) -> Any:
     from google.cloud.firestore_v1.base_query import FieldFilter  # lazy: Firestore library (cold start)
 
-    if not message_id.startswith(GMAIL_PREFIX) or len(message_id) == len(GMAIL_PREFIX):
+    rfc822 = paths.rfc822_of_doc_id(message_id)
+    messages = firestore_client().collection_group(paths.MESSAGES)
+    if rfc822 is not None:
+        q = (messages.where(filter=FieldFilter("contactId", "==", contact_id))
+             .where(filter=FieldFilter("rfc822MessageId", "==", rfc822)).limit(50))
+    elif message_id.startswith(GMAIL_PREFIX) and len(message_id) > len(GMAIL_PREFIX):
+        q = (messages.where(filter=FieldFilter("contactId", "==", contact_id))
+             .where(filter=FieldFilter("gmailMessageId", "==", message_id[len(GMAIL_PREFIX):])).limit(50))
+    else:
         return None
     prefix = f"{paths.ACCOUNTS}/{account_id}/{paths.CONVERSATIONS}/"
-    q = (firestore_client().collection_group(paths.MESSAGES)
-         .where(filter=FieldFilter("contactId", "==", contact_id))
-         .where(filter=FieldFilter("gmailMessageId", "==", message_id[len(GMAIL_PREFIX):]))
-         .limit(50))
     for snap in q.stream():
         ref = snap.reference
         if ref.id == message_id and ref.path.startswith(prefix) and ref.path.count("/") == 5:

@@ -1,7 +1,8 @@
 """After Gmail accepted the message: log it once (R9), claim its thread (R10, R14), keep the answer (R18).
 
-One commit writes the thread map, the message (`gm_<gmailMessageId>`, so
-gmail_push's later notification of the same message finds it), the
+One commit writes the thread map, the message (named by the Message-ID it
+generated, R25, so gmail_push's later notification of the same message finds
+it, and a colleague's copy of it joins it), the
 idempotency record's result and the conversation summary. The summary's
 `lastMessageAt` only moves forward, so its write is guarded by the update
 time it was read at; many sends to one contact contend for it. Sends of one
@@ -53,7 +54,7 @@ class Sent:
 
 
 def result_of(sent: Sent, conversation_id: str) -> dict[str, Any]:
-    return {"messageId": paths.gmail_message_doc_id(sent.gmail_id), "gmailMessageId": sent.gmail_id,
+    return {"messageId": paths.message_doc_id(sent.rfc822_id, sent.gmail_id), "gmailMessageId": sent.gmail_id,
             "gmailThreadId": sent.thread_id, "conversationId": conversation_id}
 
 
@@ -65,12 +66,13 @@ def message_doc(ctx: SendContext, sent: Sent, conversation_id: str, now: datetim
         direction="outbound", source="crm", contactId=req.contact_id, userId=req.user_id, from_=ctx.address,
         to=[ctx.to_address], cc=list(req.cc), bcc=list(req.bcc), subject=ctx.subject, text=req.text, html=req.html,
         snippet=make_snippet(None, req.text, req.html), sentAt=now, gmailMessageId=sent.gmail_id,
-        gmailThreadId=sent.thread_id, rfc822MessageId=sent.rfc822_id,
+        gmailThreadId=sent.thread_id, rfc822MessageId=sent.rfc822_id, mailboxId=ctx.mailbox_id,
+        mailboxIds=[ctx.mailbox_id], gmailIds={ctx.mailbox_id: sent.gmail_id},
         inReplyTo=parent.in_reply_to if parent else None, references=list(parent.references) if parent else [],
         attachments=[{"filename": a.filename, "mimeType": a.mime_type or "application/octet-stream",
                       "size": len(a.content)} for a in req.attachments],
         createdAt=now)
-    path = paths.message_path(req.account_id, conversation_id, paths.gmail_message_doc_id(sent.gmail_id))
+    path = paths.message_path(req.account_id, conversation_id, paths.message_doc_id(sent.rfc822_id, sent.gmail_id))
     doc, truncated = fit_strings(path, msg.to_doc(), ("text", "html"))
     doc["truncated"] = truncated
     return doc

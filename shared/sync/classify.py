@@ -116,6 +116,12 @@ def primary_recipient(msg: ParsedMessage, contacts: Mapping[str, ContactRef],
     return None
 
 
+def _logged_thread(conversation_id: str) -> ContactRef:
+    """R27: a logged thread stays whole: mail of it from or to people who are not contacts goes to the
+    thread's conversation, under the contact whose conversation it is (its id is the contact's)."""
+    return ContactRef(id=conversation_id, email="")
+
+
 def _decide_account(msg: ParsedMessage, mailbox: str, direction: Direction, view: AccountView,
                     thread_owner: str | None, auto_bcc_domain: str | None) -> Delivery | Skip:
     acct = view.account_id
@@ -135,10 +141,11 @@ def _decide_account(msg: ParsedMessage, mailbox: str, direction: Direction, view
         if not external:
             return Skip(acct, "internal")  # R11: only colleagues (or the rep) received it
         contact = primary_recipient(msg, view.contacts, not_people | set(view.user_emails))
-        if contact is None and view.thread_conversation is not None and is_forward(msg):
-            # R8b: the rep forwards a message of a thread logged here to someone outside the CRM: the
-            # forward belongs to that conversation (whose id is its contact's id, ARCHITECTURE "Firestore").
-            contact = ContactRef(id=view.thread_conversation, email="")
+        if contact is None and view.thread_conversation is not None:
+            # R8b, R27: the rep answers or forwards, in a thread logged here, to someone outside the CRM (the
+            # contact's colleague): it belongs to that conversation (whose id is its contact's id,
+            # ARCHITECTURE "Firestore"); no contact is created.
+            contact = _logged_thread(view.thread_conversation)
         if contact is None:
             return Skip(acct, "unknown_recipient")  # R11: no contact is created for it
     else:
@@ -148,6 +155,8 @@ def _decide_account(msg: ParsedMessage, mailbox: str, direction: Direction, view
         if sender in view.user_emails or sender == mailbox:
             return Skip(acct, "internal")  # R11
         contact = view.contacts.get(sender)
+        if contact is None and view.thread_conversation is not None:
+            contact = _logged_thread(view.thread_conversation)  # R27: the contact's colleague replies all
         if contact is None:
             return Skip(acct, "unknown_sender")  # R11
     users = view.user_ids

@@ -63,6 +63,7 @@ class Result:
     passes: int = 0
     fetched: int = 0
     stored: int = 0
+    joined: int = 0  # messages another rep's mailbox (or the CRM, Auto BCC) logged first, joined (R25)
     skipped: int = 0
     recovered: bool = False
     renewed: bool = False
@@ -115,7 +116,7 @@ def sync_mailbox(mailbox_id: str, msg: PushMessage) -> Result:
                      seconds={k: round(v, 3) for k, v in result.seconds.items()})
             if result.passes:  # the benchmark's line (scripts/bench_sync.py)
                 log.info("mailbox synced", mailboxId=mailbox_id, fetched=result.fetched, stored=result.stored,
-                         writes=fs["writes"], rounds=fs["rounds"])
+                         joined=result.joined, writes=fs["writes"], rounds=fs["rounds"])
     return result
 
 
@@ -288,6 +289,7 @@ def _passes(session: GmailSession, held: lease.Lease, deadline: Deadline, links:
         result.passes += 1
         result.fetched += stats.fetched
         result.stored += stats.stored
+        result.joined += stats.joined
         result.skipped += stats.skipped
         result.recovered = result.recovered or stats.recovered
         for k, v in stats.skip_reasons.items():

@@ -38,12 +38,12 @@ from shared.core import log, roundtrips
 from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.events import CrmEvent, publish
-from shared.core.models import ContactRef, Link, Mailbox, ThreadMap, as_int
+from shared.core.models import ContactRef, Link, Mailbox, ThreadMap, Visibility, as_int
 from shared.core.roundtrips import ContextPool
-from shared.crm import contact_index, paths
+from shared.crm import contact_index, paths, visibility
 from shared.crm.blocklist import Blocklist
 from shared.crm.contacts import find_contacts
-from shared.crm.conversations import Touch, store_document, touch_conversations
+from shared.crm.conversations import Touch, join_document, store_document, touch_conversations
 from shared.crm.fit import fit_message
 from shared.crm.mailboxes import links_for_mailbox
 from shared.crm.paths import contact_index_state_ref, mailbox_ref, message_ref, settings_ref, thread_ref, user_ref
@@ -72,6 +72,7 @@ from shared.sync.classify import (
     build_message,
     classify,
     message_addresses,
+    primary_recipient,
     sent_at,
 )
 from shared.sync.crm_sends import unfinished_sends
@@ -97,6 +98,7 @@ class SyncStats:
     skipped: int = 0
     history_records: int = 0
     updated: int = 0  # message documents whose Gmail state changed (R19)
+    joined: int = 0  # messages already logged in the account that this mailbox joined (R25: no new document)
     recovered: bool = False
     unfinished: bool = False  # stopped at a chunk boundary to stay inside the function's timeout
     final_history_id: int | None = None  # the cursor after a whole pass (written by the caller's last write)
@@ -123,6 +125,7 @@ class _Context:
     auto_bcc: dict[str, frozenset[str]]  # accountId -> linked users' Auto BCC addresses
     blocklists: dict[str, Blocklist]  # accountId -> the CRM's blocklist (R21)
     indexed: dict[str, bool]  # accountId -> its contact index is complete (R11b; else backfilling)
+    visibility: dict[str, Visibility]  # accountId -> what this mailbox's rep lets the account keep (R31)
     connected_ms: int
     heartbeat: Callable[[], None]
     stats: SyncStats
@@ -142,12 +145,14 @@ class LinkedAccounts:
     auto_bcc: dict[str, frozenset[str]]  # accountId -> linked users' Auto BCC addresses
     blocklists: dict[str, Blocklist]  # accountId -> the CRM's blocklist (R21)
     index_states: dict[str, DocumentSnapshot | None]  # accountId -> its contact index's state (R11b)
+    visibility: dict[str, Visibility] = field(default_factory=dict)  # accountId -> the linked rep's level (R31)
 
 
 def linked_accounts(links: list[Link]) -> LinkedAccounts:
-    """The linked users' Auto BCC addresses, each account's blocklist (R21) and its contact index's state
-    (R11b), in one round trip."""
+    """The linked users' Auto BCC addresses and visibility levels (R31), each account's blocklist (R21) and
+    its contact index's state (R11b), in one round trip."""
     out: dict[str, set[str]] = defaultdict(set)
+    levels: dict[str, list[Visibility]] = defaultdict(list)
     refs = [user_ref(ln.accountId, ln.userId) for ln in links]
     by_path = {r.path: ln for r, ln in zip(refs, links, strict=True)}
     accounts = sorted({ln.accountId for ln in links})
@@ -163,13 +168,16 @@ def linked_accounts(links: list[Link]) -> LinkedAccounts:
         if snap.reference.path in states:
             index_states[states[snap.reference.path]] = snap
             continue
+        ln = by_path.get(snap.reference.path)
+        if ln is not None:
+            levels[ln.accountId].append(visibility.user_level(snap.to_dict() if snap.exists else None))
         if not snap.exists:
             continue
         addr = ((snap.to_dict() or {}).get("emailSync") or {}).get("autoBccAddress")
-        ln = by_path.get(snap.reference.path)
         if addr and ln is not None:
             out[ln.accountId].add(str(addr).strip().lower())
-    return LinkedAccounts({k: frozenset(v) for k, v in out.items()}, blocklists, index_states)
+    return LinkedAccounts({k: frozenset(v) for k, v in out.items()}, blocklists, index_states,
+                          {a: visibility.most_open(v) for a, v in levels.items()})
 
 
 def sync_pass(session: GmailSession, mailbox: Mailbox, cursor: Cursor, deadline: Deadline, links: list[Link],
@@ -184,7 +192,7 @@ def sync_pass(session: GmailSession, mailbox: Mailbox, cursor: Cursor, deadline:
                else contact_index.is_complete(state) for a, state in accounts.index_states.items()}
     ctx = _Context(mailbox_id=session.mailbox_id, address=mailbox.address.lower(), links=links,
                    auto_bcc=accounts.auto_bcc, blocklists=accounts.blocklists, indexed=indexed,
-                   connected_ms=connected_ms,
+                   visibility=accounts.visibility, connected_ms=connected_ms,
                    heartbeat=cursor.heartbeat, stats=SyncStats(), cursor=cursor, deadline=deadline, pace=pace)
     return _pass(session, mailbox, ctx)
 
@@ -358,9 +366,11 @@ class _Item:
     doc: dict[str, Any] = field(default_factory=dict)  # the document, fitted to Firestore's 1 MiB (R22)
 
 
-def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], dict[str, ThreadMap], list[Candidate]]:
-    """Classify every message of a chunk; returns the writes, the thread maps this chunk creates and the CRM
-    sends whose logged attachments may lack their Gmail ids (R20, shared/attachments/sent_ids.py)."""
+def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], dict[str, ThreadMap], list[Candidate],
+                                                                 list[_Item]]:
+    """Classify every message of a chunk; returns the writes, the thread maps this chunk creates, the CRM
+    sends whose logged attachments may lack their Gmail ids (R20, shared/attachments/sent_ids.py) and the
+    colleagues' mail this mailbox only joins (R25, `_colleagues_copy`)."""
     cfg = get_config()
     by_account: dict[str, list[str]] = defaultdict(list)
     for ln in ctx.links:
@@ -384,6 +394,7 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
     created: dict[str, ThreadMap] = {}
     items: list[_Item] = []
     fills: list[Candidate] = []
+    joins: list[_Item] = []
     for p in sorted(messages, key=lambda m: (m.internal_date_ms, m.gmail_id)):
         tm = threads.get(p.thread_id)
         views = [AccountView(account_id=acct, user_ids=tuple(sorted(by_account[acct])), contacts=contacts[acct],
@@ -396,10 +407,14 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
                             crm_send=crm_sends.get(p.rfc822_message_id or ""))
         for s in decision.skips:
             ctx.stats.skip_reasons[s.reason] += 1
+            if s.reason in ("internal", "unknown_sender") and decision.direction == "inbound":
+                join = _colleagues_copy(ctx, p, s.account_id, contacts[s.account_id], users[s.account_id], tm)
+                if join is not None:
+                    joins.append(join)
             if s.reason == "crm_send" and p.attachments and tm is not None and s.account_id in tm.conversations:
                 # R20: send_email logged it here without Gmail's attachment ids; this fetch knows them
                 fills.append(Candidate(s.account_id, tm.conversations[s.account_id],
-                                       paths.gmail_message_doc_id(p.gmail_id), tuple(p.attachments)))
+                                       paths.message_doc_id(p.rfc822_message_id, p.gmail_id), tuple(p.attachments)))
         if not decision.deliveries:
             ctx.stats.skipped += 1
             log.debug("message not synced", mailboxId=ctx.mailbox_id, gmailMessageId=p.gmail_id,
@@ -424,14 +439,43 @@ def _plan(ctx: _Context, messages: list[ParsedMessage]) -> tuple[list[_Item], di
                 tm = map_conversation(ctx.mailbox_id, p.thread_id, d.account_id, d.conversation_id, claim=claim)
                 threads[p.thread_id] = tm
             conv = tm.conversations.get(d.account_id, d.conversation_id)
-            doc_id = paths.gmail_message_doc_id(p.gmail_id)
-            fitted = fit_message(build_message(p, d, ctx.mailbox_id).to_doc(),
-                                 paths.message_path(d.account_id, conv, doc_id))
+            doc_id = paths.message_doc_id(p.rfc822_message_id, p.gmail_id)
+            fitted = fit_message(_document(ctx, p, d), paths.message_path(d.account_id, conv, doc_id))
             if fitted.doc is None:
                 _skip(ctx, p.gmail_id, fitted.reason or "too_large")
                 break  # the same message is as large in every account
             items.append(_Item(d.account_id, conv, doc_id, d, p, new_thread, fitted.doc))
-    return items, created, fills
+    return items, created, fills, joins
+
+
+def _colleagues_copy(ctx: _Context, p: ParsedMessage, account_id: str, contacts: dict[str, ContactRef],
+                     users: set[str], tm: ThreadMap | None) -> _Item | None:
+    """R25: a colleague's mail to a contact with this rep in To or Cc (Alice writes to Carla, Carol in Cc, from
+    Gmail or from the CRM) is not this rep's mail in this mailbox (internal, R11, or from an address that is no
+    contact: Alice's Gmail), but it is the message Alice's mailbox, send_email or Auto BCC logs: this mailbox
+    joins that record when it is there (listed in `mailboxIds`, its level counted, R31), and never creates one.
+    Only a message of the account with the same Message-ID is joined, so nothing else is ever logged."""
+    sender = p.sender.email if p.sender else ""
+    if not sender or sender == ctx.address:
+        return None
+    contact = primary_recipient(p, contacts, users | {ctx.address})
+    doc_id = paths.message_doc_id(p.rfc822_message_id, None)
+    if contact is None or not doc_id:
+        return None
+    conv = (tm.conversations.get(account_id) if tm else None) or contact.id
+    d = Delivery(account_id=account_id, user_id="", contact=contact, conversation_id=conv, direction="outbound",
+                 is_forward=False)
+    fitted = fit_message(_document(ctx, p, d), paths.message_path(account_id, conv, doc_id))
+    return _Item(account_id, conv, doc_id, d, p, False, fitted.doc) if fitted.doc is not None else None
+
+
+def _document(ctx: _Context, p: ParsedMessage, d: Delivery) -> dict[str, Any]:
+    """The message document as this mailbox's rep lets the account keep it (R31; a CRM send the sync logs
+    for send_email, R18b, is the CRM's own and kept whole), listing this mailbox as its first (R25)."""
+    doc = {**build_message(p, d, ctx.mailbox_id).to_doc(), "mailboxIds": [ctx.mailbox_id],
+           "gmailIds": {ctx.mailbox_id: p.gmail_id}}
+    level = visibility.DEFAULT if d.source == "crm" else ctx.visibility.get(d.account_id, visibility.DEFAULT)
+    return visibility.apply(doc, level)
 
 
 def _lookup_contacts(ctx: _Context, account_id: str, addresses: list[str]) -> dict[str, ContactRef]:
@@ -468,7 +512,7 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
         InvalidArgument,
     )
 
-    if not items or len(items) + len(created) > MAX_BATCH_WRITES:
+    if not (items or created) or len(items) + len(created) > MAX_BATCH_WRITES:
         return False
     batch = firestore_client().batch()
     now = datetime.now(UTC)
@@ -480,7 +524,8 @@ def _write_fast(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap]
         batch.commit()
     except (AlreadyExists, Conflict, FailedPrecondition, InvalidArgument):
         return False  # InvalidArgument: one document Firestore refuses (R22); the slow path finds which
-    roundtrips.mark("message_written")
+    if items:
+        roundtrips.mark("message_written")
     ctx.stats.writes += len(items) + len(created)
     ctx.stats.stored += len(items)
     return True
@@ -517,10 +562,10 @@ def _write_slow(ctx: _Context, items: list[_Item], fills: list[Candidate]) -> li
         if created:
             roundtrips.mark("message_written")
             ctx.stats.stored += 1
-        elif not _is_own_sync(it.account_id, conv, it.doc_id, it.delivery.source):
+        elif not _join(ctx, it, conv):
             if it.delivery.source == "crm" and it.parsed.attachments:
                 fills.append(Candidate(it.account_id, conv, it.doc_id, tuple(it.parsed.attachments)))
-            continue  # the CRM's own send (R9) or Auto BCC: logged and announced already
+            continue  # logged and announced already: another rep's mailbox (R25), the CRM (R9), Auto BCC
         out.append(_Item(it.account_id, conv, it.doc_id, it.delivery, it.parsed, it.new_thread, it.doc))
     return out
 
@@ -528,12 +573,43 @@ def _write_slow(ctx: _Context, items: list[_Item], fills: list[Candidate]) -> li
 def _write(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap], late: list[Candidate]) -> list[_Item]:
     if not items:
         return []
-    return items if _write_fast(ctx, items, created) else _write_slow(ctx, items, late)
+    if _write_fast(ctx, items, created):
+        return items
+    joined = _write_joining(ctx, items, created, late)
+    return joined if joined is not None else _write_slow(ctx, items, late)
+
+
+JOIN_WORKERS = 8
+
+
+def _write_joining(ctx: _Context, items: list[_Item], created: dict[str, ThreadMap],
+                   late: list[Candidate]) -> list[_Item] | None:
+    """R25's common case when the fast batch failed: another rep's mailbox (or the CRM, Auto BCC) logged some of
+    the chunk's messages first. One read of the chunk's documents; the absent ones and the chunk's new thread
+    maps go in one batch of creates, the present ones are joined side by side (one read and one guarded write
+    each). None when that batch fails too (a replay, a race): the slow path decides document by document."""
+    db = firestore_client()
+    refs = {id(it): message_ref(it.account_id, it.conversation_id, it.doc_id) for it in items}
+    exists = {s.reference.path for s in db.get_all(list({r.path: r for r in refs.values()}.values())) if s.exists}
+    present = [it for it in items if refs[id(it)].path in exists]
+    fresh = [it for it in items if refs[id(it)].path not in exists]
+    if not present or ((fresh or created) and not _write_fast(ctx, fresh, created)):
+        return None
+    with ContextPool(max_workers=min(JOIN_WORKERS, len(present))) as pool:
+        outcomes = list(pool.map(lambda it: _join_outcome(ctx, it, it.conversation_id), present))
+    again: list[_Item] = []
+    for it, (ours, written) in zip(present, outcomes, strict=True):
+        _count_join(ctx, written)
+        if ours:
+            again.append(it)  # this mailbox's own, from an interrupted pass: announce it again
+        elif it.delivery.source == "crm" and it.parsed.attachments:
+            late.append(Candidate(it.account_id, it.conversation_id, it.doc_id, tuple(it.parsed.attachments)))
+    return fresh + again
 
 
 def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
     t = time.monotonic()
-    items, created, fills = _plan(ctx, messages)
+    items, created, fills, joins = _plan(ctx, messages)
     ctx.stats.seconds["plan"] += time.monotonic() - t
     t = time.monotonic()
     late: list[Candidate] = []  # CRM sends the slow path found logged by send_email meanwhile (R20)
@@ -547,6 +623,10 @@ def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
     else:
         written = _write(ctx, items, created, late)
     ctx.stats.writes += record_ids(late)
+    if joins:  # R25: colleagues' mail already logged (never created here, never announced)
+        with ContextPool(max_workers=min(JOIN_WORKERS, len(joins))) as pool:
+            for _, written_ in pool.map(lambda it: _join_outcome(ctx, it, it.conversation_id), joins):
+                _count_join(ctx, written_)
     ctx.stats.seconds["write"] += time.monotonic() - t
     if not items:
         return
@@ -557,7 +637,7 @@ def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
         if key not in touches or touches[key].doc["sentAt"] <= it.doc["sentAt"]:
             touches[key] = it
     ctx.stats.writes += touch_conversations([  # sentAt, not internalDate: an absurd date never pins it (R22)
-        Touch(it.account_id, it.conversation_id, it.delivery.contact.id, it.doc["sentAt"], it.parsed.snippet,
+        Touch(it.account_id, it.conversation_id, it.delivery.contact.id, it.doc["sentAt"], it.doc["snippet"],
               it.delivery.direction) for it in touches.values()])
     ctx.stats.seconds["touch"] += time.monotonic() - t
     t = time.monotonic()
@@ -589,14 +669,31 @@ def _count_sends(ctx: _Context, sends: list[tuple[str, datetime]]) -> int:
         return 0
 
 
-def _is_own_sync(account_id: str, conversation_id: str, doc_id: str, source: str = "gmail") -> bool:
-    """A message document that already existed: ours from an interrupted pass (announce it again,
-    at-least-once), or written by the CRM send / Auto BCC path (leave it alone). A CRM send (R18b) that
-    exists is send_email's or ours, indistinguishably: it was announced by whoever wrote it."""
-    if source != "gmail":
-        return False
-    snap = message_ref(account_id, conversation_id, doc_id).get()
-    return bool(snap.exists and (snap.to_dict() or {}).get("source") == "gmail")
+def _join(ctx: _Context, it: _Item, conversation_id: str) -> bool:
+    """A message document that already existed: True when it is ours to announce again (this mailbox's
+    interrupted pass created it: at-least-once). Otherwise this mailbox joins it (R25: another rep's mailbox,
+    a CRM send or an Auto BCC copy logged it and announced it; one document, one event, every mailbox listed,
+    the most open level's content, R31). A CRM send (R18b) that exists is send_email's or ours,
+    indistinguishably: it was announced by whoever wrote it."""
+    ours, written = _join_outcome(ctx, it, conversation_id)
+    _count_join(ctx, written)
+    return ours
+
+
+def _join_outcome(ctx: _Context, it: _Item, conversation_id: str) -> tuple[bool, bool]:
+    """`_join` without touching the pass's counters (it runs side by side): (ours to announce, written)."""
+    joined = join_document(it.account_id, conversation_id, it.doc_id, ctx.mailbox_id, it.parsed.gmail_id, it.doc)
+    if joined is None or joined.written:
+        return False, joined is not None
+    first = (joined.stored.get("mailboxIds") or [joined.stored.get("mailboxId")])[0]
+    ours = it.delivery.source == "gmail" and joined.stored.get("source") == "gmail" and first == ctx.mailbox_id
+    return ours, False
+
+
+def _count_join(ctx: _Context, written: bool) -> None:
+    if written:
+        ctx.stats.writes += 1
+        ctx.stats.joined += 1
 
 
 def record_error(mailbox_id: str, message: str) -> None:

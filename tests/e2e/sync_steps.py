@@ -46,6 +46,22 @@ def mail(frm: str, to: str | list[str], subject: str, body: str = "Hello", *, cc
     return m.as_bytes()
 
 
+def doc_id_of(raw: bytes, gmail_id: str) -> str:
+    """The id of the message document of mail `raw` (`gmail_id`: its id in one mailbox): the account's one
+    record of its Message-ID (R25), or `gm_<gmailId>` for mail without one."""
+    from email import message_from_bytes, policy
+
+    from shared.crm import paths
+
+    header = message_from_bytes(raw, policy=policy.default).get("Message-ID")
+    return paths.message_doc_id(str(header) if header else None, gmail_id)
+
+
+def logged_id(sim: Any, address: str, got: dict[str, Any]) -> str:
+    """`doc_id_of` a mail Gmail holds (`got`: its id in mailbox `address`)."""
+    return doc_id_of(sim.raw_message(address, got["id"]), got["id"])
+
+
 def wait_for(probe: Callable[[], T | None], timeout: float = 20.0, what: str = "condition") -> T:
     return wait_until(probe, timeout, what)
 

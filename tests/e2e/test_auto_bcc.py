@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from shared.crm import paths
 from tests.e2e.bcc_steps import snapshot
 from tests.e2e.oauth_steps import connect, crm_for, docs, seed_contact, seed_user
 
@@ -63,7 +64,7 @@ def test_r16_copy_creates_the_contact_and_logs_outbound(rep: dict[str, str], sta
     ((path, msg),) = messages_of(firestore_db, "acme")
     (contact_id,) = contacts
     assert path == f"{contact_id}/{resp.json()['messageId']}"
-    assert resp.json()["messageId"].startswith("ab_")
+    assert resp.json()["messageId"] == paths.message_doc_id("<offer-1@corp.example>", None)  # R25
     assert (msg["direction"], msg["source"], msg["contactId"], msg["userId"]) == (
         "outbound", "auto_bcc", contact_id, "alice")
     assert (msg["from"], msg["to"], msg["bcc"]) == (GMAIL, ["ann.buyer@client.example"], [])

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.sync_steps import all_message_docs, connect_rep, mail, push, seed_contact, synced_past
+from tests.e2e.sync_steps import all_message_docs, connect_rep, doc_id_of, mail, push, seed_contact, synced_past
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -49,7 +49,7 @@ def test_chaos_every_message_exactly_once(clean: Any, firestore_db: Any, sim_cli
         connect_rep(stack, sim_client, db, "acme", f"u{i}", rep, user_email=f"u{i}@acme.test")
     sim_client.set_faults(FAULTS)
 
-    expected: dict[str, str] = {}  # gm_<id> -> conversation (contact id)
+    expected: dict[str, str] = {}  # message document id -> conversation (contact id)
     unexpected: set[str] = set()
     lock = threading.Lock()
 
@@ -59,16 +59,19 @@ def test_chaos_every_message_exactly_once(clean: Any, firestore_db: Any, sim_cli
             k = local.randrange(CONTACTS)
             kind = local.random()
             if kind < 0.1:  # unknown sender: must not sync
-                got = sim_client.deliver(rep, mail(f"spam{n}@nowhere.test", rep, f"offer {n}"))
+                raw = mail(f"spam{n}@nowhere.test", rep, f"offer {n}")
+                got = sim_client.deliver(rep, raw)
                 with lock:
-                    unexpected.add(f"gm_{got['id']}")
+                    unexpected.add(doc_id_of(raw, got["id"]))
                 continue
             if kind < 0.25:  # the rep writes from Gmail
-                got = sim_client.send_as_user(rep, mail(rep, contacts[k], f"{rep} to c{k} #{n}"))
+                raw = mail(rep, contacts[k], f"{rep} to c{k} #{n}")
+                got = sim_client.send_as_user(rep, raw)
             else:
-                got = sim_client.deliver(rep, mail(contacts[k], rep, f"c{k} to {rep} #{n}"))
+                raw = mail(contacts[k], rep, f"c{k} to {rep} #{n}")
+                got = sim_client.deliver(rep, raw)
             with lock:
-                expected[f"gm_{got['id']}"] = f"c{k}"
+                expected[doc_id_of(raw, got["id"])] = f"c{k}"
             time.sleep(local.uniform(0, 0.03))
 
     kills_mid_sync: list[int] = []

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from shared.crm import paths
 from shared.send.request import MAX_CONTENT_BYTES
 from tests.e2e.send_steps import (
     ACCOUNT,
@@ -27,6 +28,7 @@ from tests.e2e.send_steps import (
     make_world,
     wait_for,
 )
+from tests.e2e.sync_steps import logged_id
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +48,8 @@ def test_r9_text_email_goes_out_from_the_connected_address_and_is_logged_once(wo
     resp = world.send(key="first")
     assert resp.status_code == 200, resp.text
     out = resp.json()
-    assert out["messageId"] == f"gm_{out['gmailMessageId']}"
+    ours = parse(world.raw(out["gmailMessageId"]))["Message-ID"]
+    assert out["messageId"] == paths.message_doc_id(ours, None)  # the account's one record of it (R25)
 
     sent = world.sent()
     assert [m["id"] for m in sent] == [out["gmailMessageId"]]
@@ -143,7 +146,7 @@ def test_r10_crm_reply_to_the_contacts_answer_threads_on_both_sides(world: World
     answer.set_content("Sounds good.")
     inbound = world.sim.deliver(REP, answer.as_bytes())
     assert inbound["threadId"] == first["gmailThreadId"]
-    inbound_doc = f"gm_{inbound['id']}"
+    inbound_doc = logged_id(world.sim, REP, inbound)
     wait_for(lambda: inbound_doc in world.messages(), 20, "the sync to log the contact's answer")
 
     resp = world.send(subject=None, text="Great, contract follows.", replyToMessageId=inbound_doc)
@@ -185,10 +188,11 @@ def test_r14_with_one_gmail_in_two_accounts_a_crm_send_and_its_replies_stay_in_t
     answer["Message-ID"], answer["In-Reply-To"], answer["References"] = "<carl-2@client.test>", ours, ours
     answer.set_content("Interested.")
     inbound = world.sim.deliver(REP, answer.as_bytes())
-    wait_for(lambda: f"gm_{inbound['id']}" in world.messages(), 20, "the contact's answer in ACME's conversation")
+    answer_doc = logged_id(world.sim, REP, inbound)
+    wait_for(lambda: answer_doc in world.messages(), 20, "the contact's answer in ACME's conversation")
     drain_sync(world)
 
-    assert set(world.messages()) == {sent["messageId"], f"gm_{inbound['id']}"}
+    assert set(world.messages()) == {sent["messageId"], answer_doc}
     assert world.messages("globex", "carl-at-globex") == {}
 
 
@@ -293,15 +297,15 @@ def _thread_mapped_to_carl_with_a_message_from_dora(world: World) -> dict[str, A
     assert dora["threadId"] == first["threadId"]
     wait_synced(world.db, world.sim, REP)
     msgs = world.messages()
-    assert {f"gm_{first['id']}", f"gm_{rep['id']}", f"gm_{dora['id']}"} <= set(msgs)
-    assert msgs[f"gm_{dora['id']}"]["contactId"] == "dora"
+    assert {logged_id(world.sim, REP, got) for got in (first, rep, dora)} <= set(msgs)
+    assert msgs[logged_id(world.sim, REP, dora)]["contactId"] == "dora"
     assert world.messages(conversation="dora") == {}
     return {"thread": first["threadId"], "dora": dora, "rep": rep}
 
 
 def test_r10b_a_reply_to_a_contacts_message_in_another_conversation_stays_in_that_thread(world: World) -> None:
     setup = _thread_mapped_to_carl_with_a_message_from_dora(world)
-    dora_message = f"gm_{setup['dora']['id']}"
+    dora_message = logged_id(world.sim, REP, setup["dora"])
 
     resp = world.send(contactId="dora", subject=None, text="Thanks Dora, noted.", replyToMessageId=dora_message)
     assert resp.status_code == 200, resp.text
@@ -320,6 +324,7 @@ def test_r10b_a_reply_to_a_contacts_message_in_another_conversation_stays_in_tha
 
 def test_r10b_a_message_the_contact_is_only_copied_on_is_not_theirs_to_reply_to(world: World) -> None:
     setup = _thread_mapped_to_carl_with_a_message_from_dora(world)
-    resp = world.send(contactId="dora", subject=None, text="?", replyToMessageId=f"gm_{setup['rep']['id']}")
+    resp = world.send(contactId="dora", subject=None, text="?",
+                      replyToMessageId=logged_id(world.sim, REP, setup["rep"]))
     assert resp.status_code == 404 and resp.json()["field"] == "replyToMessageId"
     assert world.send_calls() == 0

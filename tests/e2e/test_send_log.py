@@ -54,7 +54,8 @@ def test_a_summary_written_between_the_first_read_and_the_commit_is_read_again(
         result = log_sent(ctx, claim, Sent("<m1@gmail-crm-sync>", "g1", "t1"))
     # the guarded commit failed, its documents were read again, committed
     assert (meter.rounds, meter.calls) == (3, 3), meter.trace
-    assert firestore_db.document(paths.message_path(ACCOUNT, CONTACT, "gm_g1")).get().exists
+    assert firestore_db.document(paths.message_path(ACCOUNT, CONTACT, result["messageId"])).get().exists
+    assert result["messageId"] == paths.message_doc_id("<m1@gmail-crm-sync>", "g1")
     assert firestore_db.document(f"{paths.IDEMPOTENCY}/{claim.record_id}").get().to_dict()["result"] == result
     assert conv.get().to_dict()["lastMessageSnippet"] == "from the sync"  # not moved back
 
@@ -63,12 +64,13 @@ def test_a_message_the_sync_logged_first_is_kept_and_the_send_completes(
         clean: Any, shared_env: Any, firestore_db: Any) -> None:
     from shared.send.sent_log import Sent, log_sent
 
-    mref = firestore_db.document(paths.message_path(ACCOUNT, CONTACT, "gm_g2"))
+    doc_id = paths.message_doc_id("<m1@gmail-crm-sync>", "g2")
+    mref = firestore_db.document(paths.message_path(ACCOUNT, CONTACT, doc_id))
     mref.set({"source": "gmail", "direction": "outbound", "gmailMessageId": "g2"})  # the sync was faster
     ctx, claim = _context(firestore_db, None)
 
     result = log_sent(ctx, claim, Sent("<m1@gmail-crm-sync>", "g2", "t2"))
-    assert result["messageId"] == "gm_g2"
+    assert result["messageId"] == mref.id
     assert mref.get().to_dict()["source"] == "gmail"  # logged once (R9): not overwritten
     record = firestore_db.document(f"{paths.IDEMPOTENCY}/{claim.record_id}").get().to_dict()
     assert record["state"] == "done" and record["result"] == result

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.sync_steps import connect_rep, messages_of, seed_contact, wait_for, wait_synced
+from tests.e2e.sync_steps import connect_rep, logged_id, messages_of, seed_contact, wait_for, wait_synced
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +50,7 @@ def crash_one_send(stack: Any, sim: Any, function_env: Any, key: str) -> dict[st
 def test_r18b_a_send_that_crashed_after_gmail_is_logged_once_in_the_sending_account(
         world: Any, sim_client: Any, stack: Any, function_env: Any, crm_events: Any) -> None:
     sent = crash_one_send(stack, sim_client, function_env, "crashed-1")
-    doc_path = f"carla/gm_{sent['id']}"
+    doc_path = f"carla/{logged_id(sim_client, REP, sent)}"
     wait_for(lambda: doc_path in messages_of(world, "acme"), 20, "the sync to log the crashed send")
     wait_synced(world, sim_client, REP)
     msgs = messages_of(world, "acme")
@@ -59,20 +59,21 @@ def test_r18b_a_send_that_crashed_after_gmail_is_logged_once_in_the_sending_acco
     assert (doc["source"], doc["direction"], doc["userId"], doc["contactId"]) == ("crm", "outbound", "alice", "carla")
     assert (doc["subject"], doc["to"], doc["gmailThreadId"]) == ("Offer", [CLIENT], sent["threadId"])
     assert messages_of(world, "globex") == {}  # R14: a CRM send belongs to the account it was sent from
-    events = [e for e in crm_events(3, timeout=5) if e.get("messageId") == f"gm_{sent['id']}"]
+    events = [e for e in crm_events(3, timeout=5) if e.get("messageId") == doc_path.split("/")[1]]
     assert [(e["type"], e["accountId"], e["source"]) for e in events] == [("message.sent", "acme", "crm")]
 
 
 def test_r18b_a_late_retry_of_the_crashed_send_finds_it_logged_once(
         world: Any, sim_client: Any, stack: Any, function_env: Any) -> None:
     sent = crash_one_send(stack, sim_client, function_env, "crashed-2")
-    wait_for(lambda: f"carla/gm_{sent['id']}" in messages_of(world, "acme"), 20, "the sync to log it")
+    doc_path = f"carla/{logged_id(sim_client, REP, sent)}"
+    wait_for(lambda: doc_path in messages_of(world, "acme"), 20, "the sync to log it")
     function_env("send_email")  # the CRM retries much later, against a healthy function
     resp = wait_for(lambda: (r := send(stack, "crashed-2")).status_code == 200 and r, 20, "the retry to succeed")
     assert resp.json()["gmailMessageId"] == sent["id"]
     assert len(sim_client.messages(REP, label="SENT")) == 1
     wait_synced(world, sim_client, REP)
-    assert list(messages_of(world, "acme")) == [f"carla/gm_{sent['id']}"]
+    assert list(messages_of(world, "acme")) == [doc_path]
 
 
 def test_r18b_a_crm_send_that_finished_is_still_left_to_send_email(world: Any, sim_client: Any, stack: Any) -> None:
@@ -80,4 +81,4 @@ def test_r18b_a_crm_send_that_finished_is_still_left_to_send_email(world: Any, s
     assert resp.status_code == 200, resp.text
     wait_synced(world, sim_client, REP)
     msgs = messages_of(world, "acme")
-    assert list(msgs) == [f"carla/gm_{resp.json()['gmailMessageId']}"] and messages_of(world, "globex") == {}
+    assert list(msgs) == [f"carla/{resp.json()['messageId']}"] and messages_of(world, "globex") == {}

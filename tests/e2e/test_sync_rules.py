@@ -16,6 +16,7 @@ import pytest
 from tests.e2e.sync_steps import (
     alice_with_carla,
     connect_rep,
+    logged_id,
     mail,
     messages_of,
     seed_contact,
@@ -45,7 +46,7 @@ def test_r7_inbound_from_contact_lands_in_its_conversation(world: Any, sim_clien
     wait_synced(world, sim_client, REP)
 
     path, doc = only_message(world)
-    assert path == f"carla/gm_{got['id']}"
+    assert path == f"carla/{logged_id(sim_client, REP, got)}"
     assert (doc["direction"], doc["source"], doc["contactId"], doc["userId"]) == ("inbound", "gmail", "carla", "alice")
     assert (doc["from"], doc["to"], doc["subject"]) == (CLIENT, [REP], "Quote please")
     assert "send the quote" in doc["text"] and doc["gmailThreadId"] == got["threadId"]
@@ -53,7 +54,8 @@ def test_r7_inbound_from_contact_lands_in_its_conversation(world: Any, sim_clien
     assert conv["contactId"] == "carla" and conv["lastMessageDirection"] == "inbound"
     assert conv["lastMessageSnippet"].startswith("Can you send the quote?")
     events = [e for e in crm_events(1) if e["type"] == "message.synced"]
-    assert events and events[0]["messageId"] == f"gm_{got['id']}" and events[0]["conversationId"] == "carla"
+    logged = logged_id(sim_client, REP, got)
+    assert events and (events[0]["messageId"], events[0]["conversationId"]) == (logged, "carla")
 
 
 def test_r7_rep_only_in_cc_still_syncs(world: Any, sim_client: Any) -> None:
@@ -84,8 +86,8 @@ def test_r8_reply_from_gmail_is_outbound_in_the_same_conversation(world: Any, si
     assert got_out["threadId"] == got_in["threadId"]
     wait_synced(world, sim_client, REP)
     msgs = messages_of(world, "acme")
-    assert set(msgs) == {f"carla/gm_{got_in['id']}", f"carla/gm_{got_out['id']}"}
-    out = msgs[f"carla/gm_{got_out['id']}"]
+    assert set(msgs) == {f"carla/{logged_id(sim_client, REP, got_in)}", f"carla/{logged_id(sim_client, REP, got_out)}"}
+    out = msgs[f"carla/{logged_id(sim_client, REP, got_out)}"]
     assert (out["direction"], out["from"], out["to"], out["isForward"]) == ("outbound", REP, [CLIENT], False)
 
 
@@ -181,7 +183,7 @@ def test_r14_thread_claimed_by_a_crm_reply_stops_syncing_to_other_accounts(
     wait_synced(db, sim_client, REP)
     assert len(messages_of(db, "acme")) == 1 and len(messages_of(db, "globex")) == 1
 
-    _crm_reply(stack, "globex", "gary", "carla-g", f"gm_{first['id']}")
+    _crm_reply(stack, "globex", "gary", "carla-g", logged_id(sim_client, REP, first))
     _wait(lambda: (db.collection("sync_threads").document(_thread_doc(REP, first["threadId"])).get().to_dict()
                    or {}).get("ownerAccountId") == "globex", 20, "thread claimed by globex")
     reply = sim_client.deliver(REP, mail(CLIENT, REP, "Re: Deal", in_reply_to="<deal1@client.test>"))
@@ -189,7 +191,8 @@ def test_r14_thread_claimed_by_a_crm_reply_stops_syncing_to_other_accounts(
     wait_synced(db, sim_client, REP)
     assert len(messages_of(db, "acme")) == 1  # the thread belongs to globex now
     globex = messages_of(db, "globex")
-    assert f"carla-g/gm_{reply['id']}" in globex and len(globex) == 3  # inbound, CRM reply, inbound reply
+    # inbound, CRM reply, inbound reply
+    assert f"carla-g/{logged_id(sim_client, REP, reply)}" in globex and len(globex) == 3
     wait_for(lambda: True)
 
 
@@ -223,8 +226,8 @@ def test_r9_crm_send_is_logged_once_and_only_in_the_sending_account(
         "idempotencyKey": "offer-1"}, headers={"Authorization": f"Bearer {stack.secrets.crm_api_key}"}, timeout=60)
     assert resp.status_code == 200, resp.text
     wait_synced(db, sim_client, REP)
-    assert list(messages_of(db, "acme")) == [f"carla/gm_{resp.json()['gmailMessageId']}"]
-    assert messages_of(db, "acme")[f"carla/gm_{resp.json()['gmailMessageId']}"]["source"] == "crm"
+    assert list(messages_of(db, "acme")) == [f"carla/{resp.json()['messageId']}"]
+    assert messages_of(db, "acme")[f"carla/{resp.json()['messageId']}"]["source"] == "crm"
     assert messages_of(db, "globex") == {}
 
 
@@ -239,7 +242,8 @@ def test_r10_a_reply_from_another_contact_stays_in_the_threads_conversation(worl
     wait_synced(world, sim_client, REP)
     msgs = messages_of(world, "acme")
     assert len(msgs) == 3 and all(path.startswith("carla/") for path in msgs)  # one thread, one conversation
-    assert msgs[f"carla/gm_{dora['id']}"]["contactId"] == "dora"  # the message still names its sender's contact
+    # the message still names its sender's contact
+    assert msgs[f"carla/{logged_id(sim_client, REP, dora)}"]["contactId"] == "dora"
 
 
 def test_r8b_forward_of_a_logged_thread_to_a_non_contact_is_logged_there(world: Any, sim_client: Any) -> None:
@@ -250,8 +254,8 @@ def test_r8b_forward_of_a_logged_thread_to_a_non_contact_is_logged_there(world: 
     assert fwd["threadId"] == first["threadId"]
     wait_synced(world, sim_client, REP)
     msgs = messages_of(world, "acme")
-    assert set(msgs) == {f"carla/gm_{first['id']}", f"carla/gm_{fwd['id']}"}
-    doc = msgs[f"carla/gm_{fwd['id']}"]
+    assert set(msgs) == {f"carla/{logged_id(sim_client, REP, first)}", f"carla/{logged_id(sim_client, REP, fwd)}"}
+    doc = msgs[f"carla/{logged_id(sim_client, REP, fwd)}"]
     assert (doc["direction"], doc["isForward"], doc["contactId"], doc["to"]) == (
         "outbound", True, "carla", ["engineer@partner.test"])
     assert [s.id for s in world.collection("accounts/acme/contacts").stream()] == ["carla"]  # no contact made
@@ -262,7 +266,7 @@ def test_r8b_forward_of_a_logged_thread_to_a_colleague_stays_internal(world: Any
     first = sim_client.deliver(REP, mail(CLIENT, REP, "Specs", message_id="<s2@client.test>"))
     sim_client.send_as_user(REP, mail(REP, "bob@acme.test", "Fwd: Specs", in_reply_to="<s2@client.test>"))
     wait_synced(world, sim_client, REP)
-    assert list(messages_of(world, "acme")) == [f"carla/gm_{first['id']}"]
+    assert list(messages_of(world, "acme")) == [f"carla/{logged_id(sim_client, REP, first)}"]
 
 
 def test_r21_mail_from_a_blocked_domain_never_syncs(world: Any, sim_client: Any) -> None:
@@ -273,7 +277,7 @@ def test_r21_mail_from_a_blocked_domain_never_syncs(world: Any, sim_client: Any)
     sim_client.deliver(REP, mail(CLIENT, REP, "With a blocked Cc", cc=["spy@else.test"]))
     allowed = sim_client.deliver(REP, mail(CLIENT, REP, "Allowed"))
     wait_synced(world, sim_client, REP)
-    assert list(messages_of(world, "acme")) == [f"carla/gm_{allowed['id']}"]
+    assert list(messages_of(world, "acme")) == [f"carla/{logged_id(sim_client, REP, allowed)}"]
 
 
 def test_r11b_contact_stored_with_odd_capitalisation_matches(world: Any, sim_client: Any) -> None:
@@ -282,7 +286,7 @@ def test_r11b_contact_stored_with_odd_capitalisation_matches(world: Any, sim_cli
     sim_client.send_as_user(REP, mail(REP, "CEDRIC@client.test", "Re: Hi"))
     wait_synced(world, sim_client, REP)
     msgs = messages_of(world, "acme")
-    assert f"cedric/gm_{got['id']}" in msgs and len(msgs) == 2
+    assert f"cedric/{logged_id(sim_client, REP, got)}" in msgs and len(msgs) == 2
     assert all(path.startswith("cedric/") for path in msgs)
 
 
@@ -296,7 +300,7 @@ def test_r11b_contacts_from_before_the_index_are_matched(world: Any, sim_client:
             ref.delete()
     got = sim_client.deliver(REP, mail("cedric@client.test", REP, "Still me"))
     wait_synced(world, sim_client, REP)
-    assert list(messages_of(world, "acme")) == [f"cedric/gm_{got['id']}"]
+    assert list(messages_of(world, "acme")) == [f"cedric/{logged_id(sim_client, REP, got)}"]
     assert world.collection(paths.CONTACT_INDEX_STATE).document("acme").get().to_dict()["complete"] is True
 
 
@@ -308,7 +312,7 @@ def test_r11b_a_changed_contact_address_moves_the_match(world: Any, sim_client: 
     sim_client.deliver(REP, mail(CLIENT, REP, "From the old address"))
     new = sim_client.deliver(REP, mail("carla.new@client.test", REP, "From the new address"))
     wait_synced(world, sim_client, REP)
-    assert list(messages_of(world, "acme")) == [f"carla/gm_{new['id']}"]
+    assert list(messages_of(world, "acme")) == [f"carla/{logged_id(sim_client, REP, new)}"]
 
 
 def test_r11b_a_deleted_contact_no_longer_matches(world: Any, sim_client: Any) -> None:
@@ -336,5 +340,5 @@ def test_r11b_a_contact_write_the_trigger_missed_is_healed_by_the_weekly_check(w
     state.update({"completedAt": datetime.now(UTC) - timedelta(days=8)})
     got = sim_client.deliver(REP, mail("cedric@client.test", REP, "Found again"))
     _synced(world, sim_client, REP)
-    assert f"cedric/gm_{got['id']}" in messages_of(world, "acme")
+    assert f"cedric/{logged_id(sim_client, REP, got)}" in messages_of(world, "acme")
     assert state.get().to_dict()["completedAt"] > datetime.now(UTC) - timedelta(minutes=5)

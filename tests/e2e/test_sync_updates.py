@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.sync_steps import alice_with_carla, connect_rep, mail, messages_of, seed_contact, wait_for, wait_synced
+from tests.e2e.sync_steps import (
+    alice_with_carla,
+    connect_rep,
+    logged_id,
+    mail,
+    messages_of,
+    seed_contact,
+    wait_for,
+    wait_synced,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +43,7 @@ def logged(db: Any, sim: Any, subject: str = "Quote") -> tuple[dict[str, Any], A
     """Deliver one mail from the contact and wait until it is logged; returns Gmail's answer and the doc ref."""
     got = sim.deliver(REP, mail(CLIENT, REP, subject))
     wait_synced(db, sim, REP)
-    return got, db.document(f"accounts/acme/conversations/carla/messages/gm_{got['id']}")
+    return got, db.document(f"accounts/acme/conversations/carla/messages/{logged_id(sim, REP, got)}")
 
 
 def wait_field(ref: Any, field: str, value: Any) -> dict[str, Any]:
@@ -61,7 +70,7 @@ def test_r19_read_in_gmail_marks_message_read(world: Any, sim_client: Any, crm_e
     wait_synced(world, sim_client, REP)
     assert gets(sim_client) == before  # the history record carried the labels
     events = updated_events(crm_events, 1)
-    assert [(e["messageId"], e["conversationId"], e["read"]) for e in events] == [(f"gm_{got['id']}", "carla", True)]
+    assert [(e["messageId"], e["conversationId"], e["read"]) for e in events] == [(ref.id, "carla", True)]
 
 
 def test_r19_unread_again_in_gmail_marks_message_unread(world: Any, sim_client: Any) -> None:
@@ -96,7 +105,7 @@ def test_r19_deleted_in_gmail_stays_in_the_crm_marked(world: Any, sim_client: An
     doc = wait_field(ref, "deletedInGmail", True)
     assert doc["subject"] == "Quote" and doc["text"]  # the CRM keeps what was logged
     events = updated_events(crm_events, 1)
-    assert [(e["messageId"], e["deletedInGmail"]) for e in events] == [(f"gm_{got['id']}", True)]
+    assert [(e["messageId"], e["deletedInGmail"]) for e in events] == [(ref.id, True)]
 
 
 def test_r19_changes_to_mail_that_was_never_logged_write_nothing(world: Any, sim_client: Any) -> None:
@@ -134,8 +143,9 @@ def test_r19_update_reaches_every_accounts_copy(clean: Any, firestore_db: Any, s
     connect_rep(stack, sim_client, db, "globex", "gary", REP)
     got = sim_client.deliver(REP, mail(CLIENT, REP, "Hello both"))
     wait_synced(db, sim_client, REP)
-    refs = [db.document(f"accounts/acme/conversations/carla/messages/gm_{got['id']}"),
-            db.document(f"accounts/globex/conversations/carla-g/messages/gm_{got['id']}")]
+    doc_id = logged_id(sim_client, REP, got)
+    refs = [db.document(f"accounts/acme/conversations/carla/messages/{doc_id}"),
+            db.document(f"accounts/globex/conversations/carla-g/messages/{doc_id}")]
     assert all(r.get().exists for r in refs)
     sim_client.modify(REP, got["id"], remove=["UNREAD"], add=["STARRED"])
     for r in refs:
@@ -151,7 +161,7 @@ def test_r19_a_crm_send_starred_in_gmail_is_marked(world: Any, sim_client: Any, 
         "idempotencyKey": "offer-1"}, headers={"Authorization": f"Bearer {stack.secrets.crm_api_key}"}, timeout=60)
     assert resp.status_code == 200, resp.text
     gmail_id = resp.json()["gmailMessageId"]
-    ref = world.document(f"accounts/acme/conversations/carla/messages/gm_{gmail_id}")
+    ref = world.document(f"accounts/acme/conversations/carla/messages/{resp.json()['messageId']}")
     assert ref.get().to_dict()["read"] is True
     sim_client.modify(REP, gmail_id, add=["STARRED"])
     wait_field(ref, "starred", True)
