@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.sync_steps import connect_rep, mail, messages_of, seed_contact, wait_synced
+from tests.e2e.sync_steps import connect_rep, logged_id, mail, messages_of, seed_contact, wait_synced
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +61,7 @@ def test_r29_a_german_wg_forward_of_a_logged_thread_to_a_non_contact_is_logged_t
                                               in_reply_to="<r29b@client.test>"))
     assert fwd["threadId"] == first["threadId"]
     wait_synced(world, sim_client, ALICE)
-    doc = messages_of(world, "acme")[f"carla/gm_{fwd['id']}"]
+    doc = messages_of(world, "acme")["carla/" + logged_id(sim_client, ALICE, fwd)]
     assert (doc["direction"], doc["isForward"], doc["to"]) == ("outbound", True, ["ingenieur@partner.test"])
     assert [s.id for s in world.collection("accounts/acme/contacts").stream()] == ["carla"]  # no contact made
 
@@ -79,7 +79,7 @@ def test_r26_a_contact_assigned_to_carol_still_answers_alice_and_it_is_logged(
     offer_id = message_from_bytes(sim_client.raw_message(ALICE, resp.json()["gmailMessageId"]))["Message-ID"]
     answer = sim_client.deliver(ALICE, mail(CLIENT, ALICE, "Re: Offer", "Deal.", in_reply_to=offer_id))
     wait_synced(db, sim_client, ALICE)
-    doc = messages_of(db, "acme")[f"carla/gm_{answer['id']}"]
+    doc = messages_of(db, "acme")["carla/" + logged_id(sim_client, ALICE, answer)]
     assert (doc["direction"], doc["userId"], doc["contactId"]) == ("inbound", "alice", "carla")
 
 
@@ -97,7 +97,7 @@ def _forward_a_logged_mail(sim: Any, db: Any, to: str, tag: str) -> tuple[dict[s
 def test_r28_a_forward_to_a_colleagues_connected_gmail_is_internal(world: Any, sim_client: Any) -> None:
     # Carol's CRM email is carol@acme.test; the Gmail she connected is another address
     first, _ = _forward_a_logged_mail(sim_client, world, CAROL, "r28a")
-    assert list(messages_of(world, "acme")) == [f"carla/gm_{first['id']}"]
+    assert list(messages_of(world, "acme")) == ["carla/" + logged_id(sim_client, ALICE, first)]
 
 
 def test_r28_a_forward_to_a_colleagues_send_as_alias_is_internal(
@@ -109,7 +109,7 @@ def test_r28_a_forward_to_a_colleagues_send_as_alias_is_internal(
     assert db.document("accounts/acme/users/carol").get().to_dict()["emailSync"]["aliases"] == [
         "carol@acme-sales.test"]  # a pending alias is not hers until Gmail verified it
     first, _ = _forward_a_logged_mail(sim_client, db, "carol@acme-sales.test", "r28b")
-    assert list(messages_of(db, "acme")) == [f"carla/gm_{first['id']}"]
+    assert list(messages_of(db, "acme")) == ["carla/" + logged_id(sim_client, ALICE, first)]
 
 
 def test_r28_aliases_added_later_are_read_again_when_the_watch_is_renewed(world: Any, sim_client: Any) -> None:
@@ -125,7 +125,7 @@ def test_r28_aliases_added_later_are_read_again_when_the_watch_is_renewed(world:
     sync = world.document("accounts/acme/users/carol").get().to_dict()["emailSync"]
     assert sync["aliases"] == ["carol@acme-sales.test"]
     first, _ = _forward_a_logged_mail(sim_client, world, "carol@acme-sales.test", "r28c")
-    assert list(messages_of(world, "acme")) == [f"carla/gm_{first['id']}"]
+    assert list(messages_of(world, "acme")) == ["carla/" + logged_id(sim_client, ALICE, first)]
 
 
 # --------------------------------------------------------------------------- R30 Gmail's rolling 24 hours
