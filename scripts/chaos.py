@@ -44,7 +44,7 @@ if str(REPO) not in sys.path:
 
 from devstack.stack import Stack, StackSettings  # noqa: E402
 
-CONTACTS = 30
+CONTACTS = 10  # per account: 50 accounts of two reps, 500 contacts
 PER_ACCOUNT = 2  # reps i and i ^ 1 are colleagues
 FAULTS = {
     "seed": 20261123,
@@ -85,7 +85,7 @@ def run(stack: Stack, args: Any) -> int:
     accounts = [f"acct{i // PER_ACCOUNT:03d}" for i in range(args.mailboxes)]
     contacts = {a: [f"client{k}.{a}@client.test" for k in range(CONTACTS)] for a in sorted(set(accounts))}
     t0 = time.monotonic()
-    with ThreadPoolExecutor(4) as pool:  # each waits for the contacts_index trigger (R11b)
+    with ThreadPoolExecutor(8) as pool:  # each waits for the contacts_index trigger (R11b)
         list(pool.map(lambda ak: seed_contact(db, ak[0], f"c{ak[1]}", contacts[ak[0]][ak[1]]),
                       [(a, k) for a in contacts for k in range(CONTACTS)]))
     print(f"chaos: seeded {len(contacts) * CONTACTS} contacts in {time.monotonic() - t0:.0f} s", flush=True)
