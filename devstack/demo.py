@@ -120,10 +120,20 @@ def mailbox_names(m: dict[str, Any]) -> list[str]:
     return [names.get(b, b) for b in m.get("mailboxIds") or []]
 
 
-def show_conversation(n: Narrator, msgs: list[dict[str, Any]]) -> None:
-    for m in msgs:
+def threads_in_ritas_gmail(sim: Any, msgs: list[dict[str, Any]]) -> list[str | None]:
+    """Each message's Gmail thread in Rita's mailbox. A document's `gmailThreadId` is its first mailbox's, which
+    for Carl's reply may be Cora's (R25: whichever sync logged it first); `gmailIds` has its id in each."""
+    from shared.crm import paths
+
+    box = paths.mailbox_id(REP_GMAIL)
+    threads = {m["id"]: m["threadId"] for m in sim.messages(REP_GMAIL)}
+    return [threads.get((m.get("gmailIds") or {}).get(box) or m.get("gmailMessageId") or "") for m in msgs]
+
+
+def show_conversation(n: Narrator, msgs: list[dict[str, Any]], threads: list[str | None]) -> None:
+    for m, thread in zip(msgs, threads, strict=True):
         arrow = "→ to contact " if m.get("direction") == "outbound" else "← from contact"
-        n.detail(f"{arrow} [{m.get('source')}] {m.get('subject')!r}  (Gmail thread {m.get('gmailThreadId')}, "
+        n.detail(f"{arrow} [{m.get('source')}] {m.get('subject')!r}  (Rita's Gmail thread {thread}, "
                  f"mailboxes {' + '.join(mailbox_names(m)) or '-'})")
 
 
@@ -223,12 +233,13 @@ def run(stack: Stack, n: Narrator) -> None:
     for gmail in (REP_GMAIL, COLLEAGUE_GMAIL):
         wait_until(partial(synced_past, db, gmail, int(sim.mailbox(gmail)["historyId"])), f"{gmail}'s sync")
     msgs = conversation(db)
-    show_conversation(n, msgs)
+    threads = threads_in_ritas_gmail(sim, msgs)
+    show_conversation(n, msgs, threads)
     replies = [m for m in msgs if m.get("direction") == "inbound"]
     if len(replies) != 1 or sorted(mailbox_names(replies[0])) != ["Cora", "Rita"]:
         raise DemoFailed(f"Carl's reply should be one message listing Rita's and Cora's mailboxes, found "
                          f"{[mailbox_names(m) for m in replies]}")
-    if {m.get("gmailThreadId") for m in msgs} != {sent["gmailThreadId"]}:
+    if set(threads) != {sent["gmailThreadId"]}:
         raise DemoFailed("the CRM conversation holds messages of more than one Gmail thread")
     n.ok(f"{len(msgs)} messages, one conversation, one thread; Carl's reply once, in both mailboxes")
 
@@ -256,8 +267,9 @@ def run(stack: Stack, n: Narrator) -> None:
 
     n.begin("Waiting for Rita's Gmail answer to appear in the CRM conversation")
     msgs = wait_until(lambda: (m := conversation(db)) and len(m) >= 3 and m, "Rita's Gmail answer in the CRM")
-    show_conversation(n, msgs)
-    if len(msgs) != 3 or {m.get("gmailThreadId") for m in msgs} != {sent["gmailThreadId"]}:
+    threads = threads_in_ritas_gmail(sim, msgs)
+    show_conversation(n, msgs, threads)
+    if len(msgs) != 3 or set(threads) != {sent["gmailThreadId"]}:
         raise DemoFailed(f"expected 3 messages in one thread, found {len(msgs)}")
     n.ok("all three messages in one CRM conversation and one Gmail thread")
 
