@@ -45,7 +45,7 @@ CONTACT_NAME = "Carl Client"
 CONTACT_EMAIL = "carl@client.test"
 SIGNED_PROPOSAL = b"%PDF-1.4\n% signed: 10 licenses, 12 months\n" + bytes(range(256)) + b"\n%%EOF\n"
 RETURN_URL = "http://localhost:5173/settings/email"
-STEPS = 11
+STEPS = 12
 WAIT_SECONDS = float(os.environ.get("DEMO_WAIT_SECONDS", "45"))
 
 

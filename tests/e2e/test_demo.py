@@ -19,7 +19,7 @@ def test_make_demo_runs_every_step_and_ends_with_success() -> None:
     proc = subprocess.run([sys.executable, "-m", "devstack.demo"], cwd=REPO, capture_output=True, text=True,
                           timeout=180)
     assert proc.returncode == 0, f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
-    assert f"[{STEPS}/{STEPS}]" in proc.stdout
+    assert f"[{STEPS}/{STEPS}]" in proc.stdout and f"[{STEPS + 1}/" not in proc.stdout
     assert "DEMO SUCCEEDED" in proc.stdout.splitlines()[-1]
     # R25: Carl's reply reached Rita (To) and her colleague Cora (Cc): one message listing both mailboxes
     replies = [line for line in proc.stdout.splitlines() if "← from contact" in line]
