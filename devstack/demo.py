@@ -1,9 +1,10 @@
 """`make demo`: the whole product, end to end, against a fresh local stack, narrated.
 
-A CRM account with a sales rep and two contacts; the rep connects a (simulated)
-Gmail through the real OAuth flow; the CRM sends an email; the contact answers;
-the rep opens the contact's attachment from the CRM; the rep answers from Gmail;
-the CRM shows one conversation, one thread. Every
+A CRM account with two sales reps and two contacts; each rep connects a
+(simulated) Gmail through the real OAuth flow; the CRM sends an email; the
+contact answers, with the rep's colleague in Cc, and the CRM logs that answer
+once for both mailboxes (R25); the rep opens the contact's attachment from the
+CRM; the rep answers from Gmail; the CRM shows one conversation, one thread. Every
 step goes through the same code paths as production: the functions under
 functions-framework, the Firestore and Pub/Sub emulators, and the Google
 simulator reached through Google's own client libraries.
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -35,12 +37,15 @@ ACCOUNT = "acme-demo"
 USER = "rita"
 REP_NAME = "Rita Rep"
 REP_GMAIL = "rita.rep@gmail.test"
+COLLEAGUE = "cora"  # Rita's colleague in the same account, with her own Gmail
+COLLEAGUE_NAME = "Cora Colleague"
+COLLEAGUE_GMAIL = "cora.rep@gmail.test"
 CONTACT = "carl"
 CONTACT_NAME = "Carl Client"
 CONTACT_EMAIL = "carl@client.test"
 SIGNED_PROPOSAL = b"%PDF-1.4\n% signed: 10 licenses, 12 months\n" + bytes(range(256)) + b"\n%%EOF\n"
 RETURN_URL = "http://localhost:5173/settings/email"
-STEPS = 10
+STEPS = 12
 WAIT_SECONDS = float(os.environ.get("DEMO_WAIT_SECONDS", "45"))
 
 
@@ -93,16 +98,43 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float = WAIT_SECOND
         raise DemoFailed(f"gave up after {timeout:.0f} s waiting for {what}") from None
 
 
+def synced_past(db: Any, gmail: str, history_id: int) -> bool:
+    """The mailbox's sync cursor covers `history_id`: everything Gmail held then is logged."""
+    from shared.crm import paths
+
+    cursor = (db.collection("sync_mailboxes").document(paths.mailbox_id(gmail)).get().to_dict() or {}).get("historyId")
+    return cursor is not None and int(cursor) >= history_id
+
+
 def conversation(db: Any) -> list[dict[str, Any]]:
     col = db.collection(f"accounts/{ACCOUNT}/conversations/{CONTACT}/messages")
     msgs = [s.to_dict() for s in col.stream()]
     return sorted(msgs, key=lambda m: m.get("sentAt") or datetime.min.replace(tzinfo=UTC))
 
 
-def show_conversation(n: Narrator, msgs: list[dict[str, Any]]) -> None:
-    for m in msgs:
+def mailbox_names(m: dict[str, Any]) -> list[str]:
+    """Whose Gmail a message document reached (R25 `mailboxIds`), by the reps' names."""
+    from shared.crm import paths
+
+    names = {paths.mailbox_id(REP_GMAIL): "Rita", paths.mailbox_id(COLLEAGUE_GMAIL): "Cora"}
+    return [names.get(b, b) for b in m.get("mailboxIds") or []]
+
+
+def threads_in_ritas_gmail(sim: Any, msgs: list[dict[str, Any]]) -> list[str | None]:
+    """Each message's Gmail thread in Rita's mailbox. A document's `gmailThreadId` is its first mailbox's, which
+    for Carl's reply may be Cora's (R25: whichever sync logged it first); `gmailIds` has its id in each."""
+    from shared.crm import paths
+
+    box = paths.mailbox_id(REP_GMAIL)
+    threads = {m["id"]: m["threadId"] for m in sim.messages(REP_GMAIL)}
+    return [threads.get((m.get("gmailIds") or {}).get(box) or m.get("gmailMessageId") or "") for m in msgs]
+
+
+def show_conversation(n: Narrator, msgs: list[dict[str, Any]], threads: list[str | None]) -> None:
+    for m, thread in zip(msgs, threads, strict=True):
         arrow = "→ to contact " if m.get("direction") == "outbound" else "← from contact"
-        n.detail(f"{arrow} [{m.get('source')}] {m.get('subject')!r}  (Gmail thread {m.get('gmailThreadId')})")
+        n.detail(f"{arrow} [{m.get('source')}] {m.get('subject')!r}  (Rita's Gmail thread {thread}, "
+                 f"mailboxes {' + '.join(mailbox_names(m)) or '-'})")
 
 
 def run(stack: Stack, n: Narrator) -> None:
@@ -118,10 +150,11 @@ def run(stack: Stack, n: Narrator) -> None:
     sim = SimClient(stack.simulator_url)
     crm_auth = {"Authorization": f"Bearer {stack.secrets.crm_api_key}"}
 
-    n.begin("Seeding the CRM: account 'acme-demo', sales rep Rita, contacts Carl and Dana")
+    n.begin("Seeding the CRM: account 'acme-demo', sales reps Rita and Cora, contacts Carl and Dana")
     now = datetime.now(UTC)
     db.document(f"accounts/{ACCOUNT}").set({"name": "ACME (demo)"})
     db.document(f"accounts/{ACCOUNT}/users/{USER}").set({"email": "rita@acme.test", "name": REP_NAME})
+    db.document(f"accounts/{ACCOUNT}/users/{COLLEAGUE}").set({"email": "cora@acme.test", "name": COLLEAGUE_NAME})
     db.document(f"accounts/{ACCOUNT}/contacts/{CONTACT}").set(
         {"email": CONTACT_EMAIL, "name": CONTACT_NAME, "createdAt": now})
     db.document(f"accounts/{ACCOUNT}/contacts/dana").set(
@@ -148,6 +181,14 @@ def run(stack: Stack, n: Narrator) -> None:
         raise DemoFailed(f"GET /status says {st}")
     n.ok("tokens stored encrypted, Gmail watch started")
 
+    n.begin(f"Rita's colleague Cora connects her own Gmail ({COLLEAGUE_GMAIL}) the same way")
+    status, _, body = http("POST", f"{stack.function_url('oauth')}/connect",
+                           {"accountId": ACCOUNT, "userId": COLLEAGUE, "returnUrl": RETURN_URL}, crm_auth)
+    cora = connect_in_browser(sim, json.loads(body)["authorizationUrl"], COLLEAGUE_GMAIL) if status == 200 else None
+    if cora is None or "status=connected" not in cora.headers.get("Location", ""):
+        raise DemoFailed(f"Cora's connect failed: {status} {body[:200]!r} {cora and cora.headers.get('Location')}")
+    n.ok("two reps of one account connected, each with her own Gmail")
+
     n.begin("Sending an email to Carl from the CRM (POST send_email)")
     status, _, body = http("POST", stack.function_url("send_email"), {
         "accountId": ACCOUNT, "userId": USER, "contactId": CONTACT, "subject": "Our proposal",
@@ -170,10 +211,11 @@ def run(stack: Stack, n: Narrator) -> None:
     our_message_id = h.get("Message-ID") or h.get("Message-Id") or ""
     n.ok(f"in Sent, Message-ID {our_message_id}")
 
-    n.begin("Carl replies (mail from outside arrives in Rita's inbox)")
+    n.begin("Carl replies to Rita, Cora in Cc (mail from outside arrives in both inboxes)")
     reply = EmailMessage()
     reply["From"] = f"{CONTACT_NAME} <{CONTACT_EMAIL}>"
     reply["To"] = f"{REP_NAME} <{REP_GMAIL}>"
+    reply["Cc"] = f"{COLLEAGUE_NAME} <{COLLEAGUE_GMAIL}>"
     reply["Subject"] = "Re: Our proposal"
     reply["Date"] = format_datetime(datetime.now(UTC))
     reply["Message-ID"] = carl_id = make_msgid(domain="client.test")
@@ -182,17 +224,25 @@ def run(stack: Stack, n: Narrator) -> None:
     reply.set_content("Thanks Rita, looks good. Can we start next month? The signed proposal is attached.\n\nCarl")
     reply.add_attachment(SIGNED_PROPOSAL, maintype="application", subtype="pdf", filename="Signed proposal.pdf")
     delivered = sim.deliver(REP_GMAIL, reply.as_bytes())
+    to_cora = sim.deliver(COLLEAGUE_GMAIL, reply.as_bytes())  # each mailbox gets its own copy, as Gmail does
     same = "same" if delivered["threadId"] == sent["gmailThreadId"] else "ANOTHER"
-    n.ok(f"delivered as Gmail message {delivered['id']}, in the {same} Gmail thread")
+    n.ok(f"delivered as Gmail message {delivered['id']}, in the {same} Gmail thread; Cora's copy {to_cora['id']}")
     if same != "same":
         raise DemoFailed("Gmail did not thread Carl's reply with the CRM's email")
 
-    n.begin("Waiting for the sync to log Carl's reply in the CRM conversation (Gmail watch → Pub/Sub → gmail_push)")
-    msgs = wait_until(lambda: (m := conversation(db)) and len(m) >= 2 and m, "Carl's reply in the CRM")
-    show_conversation(n, msgs)
-    if {m.get("gmailThreadId") for m in msgs} != {sent["gmailThreadId"]}:
+    n.begin("Waiting for the sync of both mailboxes to log Carl's reply (Gmail watch → Pub/Sub → gmail_push)")
+    for gmail in (REP_GMAIL, COLLEAGUE_GMAIL):
+        wait_until(partial(synced_past, db, gmail, int(sim.mailbox(gmail)["historyId"])), f"{gmail}'s sync")
+    msgs = conversation(db)
+    threads = threads_in_ritas_gmail(sim, msgs)
+    show_conversation(n, msgs, threads)
+    replies = [m for m in msgs if m.get("direction") == "inbound"]
+    if len(replies) != 1 or sorted(mailbox_names(replies[0])) != ["Cora", "Rita"]:
+        raise DemoFailed(f"Carl's reply should be one message listing Rita's and Cora's mailboxes, found "
+                         f"{[mailbox_names(m) for m in replies]}")
+    if set(threads) != {sent["gmailThreadId"]}:
         raise DemoFailed("the CRM conversation holds messages of more than one Gmail thread")
-    n.ok(f"{len(msgs)} messages, one conversation, one thread")
+    n.ok(f"{len(msgs)} messages, one conversation, one thread; Carl's reply once, in both mailboxes")
 
     n.begin("Rita opens Carl's attachment from the CRM (GET attachments, through her Gmail)")
     carl_msg = next(m for m in msgs if m.get("direction") == "inbound")
@@ -219,8 +269,9 @@ def run(stack: Stack, n: Narrator) -> None:
 
     n.begin("Waiting for Rita's Gmail answer to appear in the CRM conversation")
     msgs = wait_until(lambda: (m := conversation(db)) and len(m) >= 3 and m, "Rita's Gmail answer in the CRM")
-    show_conversation(n, msgs)
-    if len(msgs) != 3 or {m.get("gmailThreadId") for m in msgs} != {sent["gmailThreadId"]}:
+    threads = threads_in_ritas_gmail(sim, msgs)
+    show_conversation(n, msgs, threads)
+    if len(msgs) != 3 or set(threads) != {sent["gmailThreadId"]}:
         raise DemoFailed(f"expected 3 messages in one thread, found {len(msgs)}")
     n.ok("all three messages in one CRM conversation and one Gmail thread")
 
@@ -256,8 +307,8 @@ def main() -> int:
         print(f"\nDEMO FAILED at step {n.step} of {STEPS} ({n.current}):\n  {failure}\n"
               f"  Logs of every part: {stack.log_dir}", file=sys.stderr, flush=True)
         return 1
-    print(f"\nDEMO SUCCEEDED in {time.monotonic() - n.t0:.0f} s: CRM send, contact reply and Gmail reply "
-          "form one Gmail thread and one CRM conversation.", flush=True)
+    print(f"\nDEMO SUCCEEDED in {time.monotonic() - n.t0:.0f} s: CRM send, contact reply (one message for both "
+          "reps) and Gmail reply form one Gmail thread and one CRM conversation.", flush=True)
     return 0
 
 
