@@ -264,5 +264,7 @@ def reset() -> flask.Response:
 
 @bp.get("/stats")
 def stats() -> flask.Response:
+    """Counters: quota units, calls and refusals per mailbox and method or reason, the project's daily units,
+    the limits in force, notifications and watches."""
     c = ctx()
     return flask.jsonify(**c.quota.stats(), notifications=c.notifier.stats(), watches=c.state.watch_summary())
