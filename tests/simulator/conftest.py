@@ -195,9 +195,12 @@ def gmail_service(base_url: str, token: str | Any) -> Any:
     return build_from_document(discovery_document(base_url + "/"), http=http)
 
 
-def deliver(base_url: str, address: str, raw: bytes | str, internal_date: int | None = None) -> dict[str, Any]:
+def deliver(base_url: str, address: str, raw: bytes | str, internal_date: int | None = None,
+            label_ids: str | None = None) -> dict[str, Any]:
     data = raw.encode() if isinstance(raw, str) else raw
-    params = {"internalDate": str(internal_date)} if internal_date is not None else None
+    params = {"internalDate": str(internal_date)} if internal_date is not None else {}
+    if label_ids is not None:
+        params["labelIds"] = label_ids
     resp = requests.post(
         f"{base_url}/sim/mailboxes/{address}/deliver", data=data, params=params,
         headers={"Content-Type": "message/rfc822"}, timeout=10,
