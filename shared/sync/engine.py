@@ -4,7 +4,8 @@ A notification is only a trigger: the truth is Gmail's history after the
 cursor stored in `sync_mailboxes/{id}.historyId`. One pass:
 
 1. history.list from the cursor, one page at a time (a long backlog is stored
-   page by page as it is listed), skipping drafts/spam/chat;
+   page by page as it is listed), skipping drafts/spam/chat and, from the
+   records' labels, the categories the accounts skip (shared/sync/categories.py);
 2. per chunk of records: batched messages.get, parse, classify per linked
    account (shared/sync/classify.py), write message documents (create-if-absent,
    id `gm_<gmailMessageId>`), thread map, conversations (forward-only), then
@@ -54,6 +55,7 @@ from shared.gmail.mime_build import is_crm_message_id
 from shared.gmail.mime_parse import ParsedMessage, parse_gmail_message
 from shared.sync import contact_index
 from shared.sync.blocklist import Blocklist
+from shared.sync.categories import in_skipped_category, mailbox_skips, skip_categories_from
 from shared.sync.classify import AccountView, CrmSend, Delivery, build_message, classify, message_addresses
 from shared.sync.contacts import find_contacts, find_user_emails
 from shared.sync.conversations import Touch, message_ref, store_document, touch_conversations
@@ -114,6 +116,7 @@ class _Context:
     cursor: Cursor
     deadline: Deadline
     pace: Pacer
+    skips: frozenset[str] = frozenset()  # categories every linked account skips (shared/sync/categories.py)
     # per pass: contact look-ups (None = not a contact) and the accounts' user addresses
     contacts: dict[str, dict[str, ContactRef | None]] = field(default_factory=lambda: defaultdict(dict))
     users: dict[str, set[str] | None] = field(default_factory=dict)
@@ -126,12 +129,13 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-LinkedAccounts = tuple[dict[str, frozenset[str]], dict[str, Blocklist], dict[str, bool], dict[str, bool]]
+LinkedAccounts = tuple[dict[str, frozenset[str]], dict[str, Blocklist], dict[str, bool], dict[str, bool],
+                       dict[str, frozenset[str]]]
 
 
 def linked_accounts(links: list[Link]) -> LinkedAccounts:
     """The linked users' Auto BCC addresses, each account's blocklist (R21), whether its contact index is
-    complete and whether it is due a scan (R11b), in one round trip."""
+    complete and whether it is due a scan (R11b), and the categories it skips (0.3), in one round trip."""
     from shared.core.clients import firestore_client
 
     out: dict[str, set[str]] = defaultdict(set)
@@ -143,10 +147,12 @@ def linked_accounts(links: list[Link]) -> LinkedAccounts:
     blocklists: dict[str, Blocklist] = dict.fromkeys(accounts, Blocklist())
     indexed: dict[str, bool] = dict.fromkeys(accounts, False)
     scan: dict[str, bool] = dict.fromkeys(accounts, True)
+    skips = {a: skip_categories_from(None) for a in accounts}
     all_refs = refs + [settings_ref(a) for a in accounts] + [contact_index.state_ref(a) for a in accounts]
     for snap in firestore_client().get_all(all_refs) if all_refs else []:
         if snap.reference.path in settings:
             blocklists[settings[snap.reference.path]] = blocklist_from(snap)
+            skips[settings[snap.reference.path]] = skip_categories_from(snap)
             continue
         if snap.reference.path in states:
             indexed[states[snap.reference.path]] = contact_index.is_complete(snap)
@@ -158,7 +164,7 @@ def linked_accounts(links: list[Link]) -> LinkedAccounts:
         ln = by_path.get(snap.reference.path)
         if addr and ln is not None:
             out[ln.accountId].add(str(addr).strip().lower())
-    return {k: frozenset(v) for k, v in out.items()}, blocklists, indexed, scan
+    return {k: frozenset(v) for k, v in out.items()}, blocklists, indexed, scan, skips
 
 
 def sync_pass(session: Any, mailbox: Mailbox, cursor: Cursor, deadline: Deadline, links: list[Link],
@@ -166,7 +172,7 @@ def sync_pass(session: Any, mailbox: Mailbox, cursor: Cursor, deadline: Deadline
     """One pass from the stored cursor to Gmail's current historyId, page by page. `accounts` is
     `linked_accounts(links)` when the caller already read it (beside the lease write: one round trip less)."""
     connected_ms = int(mailbox.connectedAt.timestamp() * 1000) if mailbox.connectedAt else 0
-    auto_bcc, blocklists, indexed, scan = accounts if accounts is not None else linked_accounts(links)
+    auto_bcc, blocklists, indexed, scan, skips = accounts if accounts is not None else linked_accounts(links)
     # R11b: contacts from before the index (an account's first pass) and the weekly check are scanned before
     # this pass looks contacts up, so a contact stored as `cArLa@…` matches from the first pass on. A one-time
     # (then weekly) cost per account; a steady pass pays none of it.
@@ -174,7 +180,8 @@ def sync_pass(session: Any, mailbox: Mailbox, cursor: Cursor, deadline: Deadline
         indexed[account_id] = contact_index.backfill(account_id)
     ctx = _Context(mailbox_id=session.mailbox_id, address=mailbox.address.lower(), links=links,
                    auto_bcc=auto_bcc, blocklists=blocklists, indexed=indexed, connected_ms=connected_ms,
-                   heartbeat=cursor.heartbeat, stats=SyncStats(), cursor=cursor, deadline=deadline, pace=pace)
+                   heartbeat=cursor.heartbeat, stats=SyncStats(), cursor=cursor, deadline=deadline, pace=pace,
+                   skips=mailbox_skips(skips))
     return _pass(session, mailbox, ctx)
 
 
@@ -194,6 +201,7 @@ def _pass(session: Any, mailbox: Mailbox, ctx: _Context) -> SyncStats:
     started = time.monotonic()
     for page in itertools.chain([first], pages):
         ctx.stats.history_records += len(page.records)
+        _pass_over_categories(ctx, page.records)
         chunks = _chunks(page.records)
         done = _run_chunks(session, ctx, [[m for rec in c for m in rec.messages] for c in chunks],
                            cursor_after=[c[-1].id for c in chunks], started=started, defer_last=page.last,
@@ -204,6 +212,19 @@ def _pass(session: Any, mailbox: Mailbox, ctx: _Context) -> SyncStats:
             return ctx.stats
     ctx.stats.final_history_id = latest
     return ctx.stats
+
+
+def _pass_over_categories(ctx: _Context, records: list[HistoryRecord]) -> None:
+    """Drop from the page's fetch list the messages of skipped categories whose thread is not logged (0.3,
+    shared/sync/categories.py): no messages.get for them. One read of their thread maps, only if any."""
+    candidates = {a.id: a for rec in records for a in rec.added if in_skipped_category(a.label_ids, ctx.skips)}
+    if not candidates:
+        return
+    logged = get_threads(ctx.mailbox_id, sorted({a.thread_id for a in candidates.values()}))
+    passed = {i for i, a in candidates.items() if a.thread_id not in logged}
+    for rec in records:
+        rec.messages = [m for m in rec.messages if m not in passed]
+    ctx.stats.skip_reasons["skipped_category"] += len(passed)
 
 
 def _out_of_time(ctx: _Context, started: float) -> bool:

@@ -57,7 +57,7 @@ def renew(session: Any, mb: Mailbox, now: datetime, pace: Any = None) -> dict[st
     """
     from shared.connect.connections import start_watch
     from shared.gmail.credentials import is_invalid_grant
-    from shared.gmail.pacing import UNITS
+    from shared.gmail.pacing import cost
 
     exp = aware(mb.watchExpiration)
     lapsed = exp is not None and exp <= now
@@ -65,7 +65,7 @@ def renew(session: Any, mb: Mailbox, now: datetime, pace: Any = None) -> dict[st
         log.error("gmail watch lapsed: notifications stopped until renewed", alert="watch_lapsed",
                   mailboxId=paths.mailbox_id(mb.address), expiredAt=exp)
     if pace is not None:
-        pace(UNITS["watch"])
+        pace(cost("watch"))
     try:
         expiration = start_watch(session.service)
     except Exception as exc:
