@@ -30,6 +30,7 @@ class Settings:
     quota_model: str = "2026"  # Gmail's limits for projects since May 2026; "legacy" for older ones
     rate_limit_units_per_second: float | None = None  # per user; None: the model's (2026: 100, legacy: 250)
     project_rate_limit_units_per_second: float | None = None  # None: the model's (1,200,000 a minute)
+    rate_burst_seconds: float | None = None  # the rate buckets hold this many seconds; None: the model's (10 / 1)
     daily_send_limit: int = 500
     notification_min_interval_ms: int = 1000
     history_retention: int | None = None
@@ -40,13 +41,15 @@ class Settings:
         "quotaModel": "quota_model",
         "rateLimitUnitsPerSecond": "rate_limit_units_per_second",
         "projectRateLimitUnitsPerSecond": "project_rate_limit_units_per_second",
+        "rateBurstSeconds": "rate_burst_seconds",
         "dailySendLimit": "daily_send_limit",
         "notificationMinIntervalMs": "notification_min_interval_ms",
         "historyRetention": "history_retention",
         "watchLifetimeSeconds": "watch_lifetime_seconds",
     }
 
-    _NULLABLE = frozenset({"historyRetention", "rateLimitUnitsPerSecond", "projectRateLimitUnitsPerSecond"})
+    _NULLABLE = frozenset({"historyRetention", "rateLimitUnitsPerSecond", "projectRateLimitUnitsPerSecond",
+                           "rateBurstSeconds"})
 
     def updated(self, changes: dict[str, Any]) -> Settings:
         """A copy with camelCase `changes` applied; ValueError names an unknown or ill-typed key."""
@@ -67,7 +70,7 @@ class Settings:
                 raise ValueError(f"{key} must be a non-negative number")
             if key == "watchLifetimeSeconds" and value < 1:
                 raise ValueError("watchLifetimeSeconds must be at least 1")
-            kw[attr] = float(value) if key.endswith("UnitsPerSecond") else int(value)
+            kw[attr] = float(value) if key.endswith(("UnitsPerSecond", "BurstSeconds")) else int(value)
         return replace(self, **kw)
 
     def to_json(self) -> dict[str, Any]:

@@ -66,7 +66,7 @@ class SimContext:
             self.settings = settings
             self.tokens.access_ttl_seconds = settings.access_token_ttl_seconds
             self.quota.configure(MODELS[settings.quota_model], settings.rate_limit_units_per_second,
-                                 settings.project_rate_limit_units_per_second)
+                                 settings.project_rate_limit_units_per_second, settings.rate_burst_seconds)
             self.notifier.min_interval_ms = settings.notification_min_interval_ms
             self.state.history_retention = settings.history_retention
         self.state.apply_retention()

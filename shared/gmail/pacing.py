@@ -14,7 +14,9 @@ overrides it), so Gmail's moving window never sees us over it even when
 latency bunches two batches together, and a CRM send landing in the middle of
 a backlog still finds room (send_email retries the rare 429 it may meet).
 
-The bucket holds one second's worth of units, as Gmail's window does; a batch
+The bucket holds one second's worth of units (the strictest window Gmail has
+used: the legacy "per second, moving average"; the 2026 limit is stated per
+minute and tolerates larger bursts, which the sync does not count on); a batch
 of messages.get is cut to fit it (`Limits.batch_size`: 4 gets of 20 units at
 90 units/s), so no batch is larger than what Gmail admits at once. A call
 larger than the bucket (users.watch, 100 units) waits for a full bucket and

@@ -133,9 +133,6 @@ def test_a_run_out_of_time_leaves_the_rest_for_the_next_tick(stack: Any, world: 
                                                             sim_client: Any, function_env: Any) -> None:
     """Bounded in time: with no budget left nothing is renewed (and nothing breaks); the next run catches up."""
     function_env("quota_reset", QUOTA_RESET_BUDGET_SECONDS="0")
-    # watch calls are counted: a users.watch (100 units) right after connecting's would draw a 429 from the
-    # 2026 model's 100 units/s and a retried call; the per-user rate is not under test
-    sim_client.settings(rateLimitUnitsPerSecond=10_000)
     calls = watch_calls(sim_client, DUE)
     tick(stack)
     assert watch_calls(sim_client, DUE) == calls

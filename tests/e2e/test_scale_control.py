@@ -206,9 +206,6 @@ def test_the_sweep_tick_fans_out_one_message_per_shard(world: Any, sim_client: A
 
 
 def test_a_sync_renews_a_watch_that_ends_within_48_hours(world: Any, sim_client: Any) -> None:
-    # watch calls are counted: the renewal (100 units) soon after connecting's users.watch would draw a 429
-    # from the 2026 model's 100 units/s and a retried call; the per-user rate is not under test
-    sim_client.settings(rateLimitUnitsPerSecond=10_000)
     mb_ref(world).update({"watchExpiration": datetime.now(UTC) + timedelta(hours=20)})
     before = gets(sim_client, "watch")
     sim_client.deliver(REP, mail(CLIENT, REP, "any mail"))

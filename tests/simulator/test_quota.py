@@ -68,7 +68,7 @@ def test_the_legacy_model_keeps_the_old_prices_and_250_units_a_second(
 def test_the_per_user_limit_of_the_2026_model_is_6000_units_a_minute(sim: str) -> None:
     settings(sim, rateLimitUnitsPerSecond=None)  # the model's own rate
     limits = stats(sim)["limits"]
-    assert limits["userUnitsPerSecond"] * 60 == 6_000
+    assert limits["userUnitsPerSecond"] * 60 == 6_000 and limits["burstSeconds"] == 10
     assert limits["projectUnitsPerSecond"] * 60 == 1_200_000
 
 
@@ -79,7 +79,7 @@ def test_an_unknown_quota_model_is_refused(sim: str) -> None:
 
 
 def test_over_the_per_user_rate_is_429_user_rate_limit_exceeded(sim: str, token_for: Callable[..., str]) -> None:
-    settings(sim, rateLimitUnitsPerSecond=20)
+    settings(sim, rateLimitUnitsPerSecond=20, rateBurstSeconds=1)
     gmail = gmail_service(sim, token_for(REP))
     for _ in range(4):  # 4 x 5 units: the bucket's one second of 20 units
         gmail.users().messages().list(userId="me").execute()
@@ -95,7 +95,7 @@ def test_over_the_per_user_rate_is_429_user_rate_limit_exceeded(sim: str, token_
 def test_over_the_per_project_rate_is_429_rate_limit_exceeded_for_any_user(
     sim: str, token_for: Callable[..., str]
 ) -> None:
-    settings(sim, projectRateLimitUnitsPerSecond=20)
+    settings(sim, projectRateLimitUnitsPerSecond=20, rateBurstSeconds=1)
     gmail, other = gmail_service(sim, token_for(REP)), gmail_service(sim, token_for(OTHER))
     for _ in range(4):  # the project's one second of 20 units, spent by REP
         gmail.users().messages().list(userId="me").execute()
@@ -116,7 +116,7 @@ def test_the_project_daily_count_adds_every_users_admitted_units(sim: str, token
 
 
 def test_rate_limit_refills_and_counts_only_admitted_calls(sim: str, token_for: Callable[..., str]) -> None:
-    settings(sim, rateLimitUnitsPerSecond=20)
+    settings(sim, rateLimitUnitsPerSecond=20, rateBurstSeconds=1)
     gmail = gmail_service(sim, token_for(REP))
     for _ in range(4):
         gmail.users().messages().list(userId="me").execute()
@@ -129,7 +129,7 @@ def test_rate_limit_refills_and_counts_only_admitted_calls(sim: str, token_for: 
 
 
 def test_users_have_separate_rate_buckets(sim: str, token_for: Callable[..., str]) -> None:
-    settings(sim, rateLimitUnitsPerSecond=5)
+    settings(sim, rateLimitUnitsPerSecond=5, rateBurstSeconds=1)
     gmail_service(sim, token_for(REP)).users().messages().list(userId="me").execute()
     gmail_service(sim, token_for(OTHER)).users().messages().list(userId="me").execute()
 

@@ -16,24 +16,29 @@ class Clock:
         return self.t
 
 
-def test_a_burst_is_admitted_up_to_one_second_of_the_per_user_limit() -> None:
+def test_a_burst_is_admitted_up_to_ten_seconds_of_the_per_user_limit() -> None:
     q = Quota(MODELS["2026"], clock=Clock())
-    admitted = [q.admit(REP, "messages.get") is None for _ in range(6)]
-    assert admitted == [True] * 5 + [False]  # 5 x 20 units = 100, the 2026 model's 6,000 / 60
+    admitted = [q.admit(REP, "messages.get") is None for _ in range(51)]
+    assert admitted == [True] * 50 + [False]  # 50 x 20 units = 1,000: ten seconds of 6,000 / 60
 
 
-def test_any_minute_of_greedy_calls_stays_under_6000_units_per_user() -> None:
+def test_eight_sends_at_once_pass_the_2026_model() -> None:
+    q = Quota(MODELS["2026"], clock=Clock())
+    assert all(q.admit(REP, "messages.send") is None for _ in range(8))
+
+
+def test_a_minute_of_greedy_calls_gets_the_limit_plus_one_burst() -> None:
     clock = Clock()
     q = Quota(MODELS["2026"], clock=clock)
     spent = 0
     for _ in range(6000):  # a call every 10 ms for a minute, as fast as admitted
         spent += 20 if q.admit(REP, "messages.get") is None else 0
         clock.t += 0.01
-    assert 6000 - 100 <= spent <= 6000 + 100  # the limit, within the one second of burst
+    assert 6000 <= spent <= 6000 + 1000  # the limit, plus at most the one burst of ten seconds
 
 
 def test_a_refusal_says_which_limit_and_when_to_retry() -> None:
-    q = Quota(MODELS["2026"], clock=Clock())
+    q = Quota(MODELS["2026"], clock=Clock(), burst_seconds=1)
     for _ in range(5):
         q.admit(REP, "messages.get")
     refused = q.admit(REP, "messages.get")
@@ -43,7 +48,7 @@ def test_a_refusal_says_which_limit_and_when_to_retry() -> None:
 
 
 def test_the_project_limit_refuses_another_user_with_rate_limit_exceeded() -> None:
-    q = Quota(MODELS["2026"], project_rate=40, clock=Clock())
+    q = Quota(MODELS["2026"], project_rate=40, clock=Clock(), burst_seconds=1)
     assert q.admit(REP, "messages.get") is None and q.admit(REP, "messages.get") is None
     refused = q.admit(OTHER, "messages.get")
     assert refused is not None and refused.reason == "rateLimitExceeded"
@@ -52,7 +57,7 @@ def test_the_project_limit_refuses_another_user_with_rate_limit_exceeded() -> No
 
 def test_a_call_above_the_bucket_passes_only_when_the_bucket_is_full() -> None:
     clock = Clock()
-    q = Quota(MODELS["2026"], user_rate=50, clock=clock)
+    q = Quota(MODELS["2026"], user_rate=50, clock=clock, burst_seconds=1)
     assert q.admit(REP, "history.list") is None  # 48 of 50 left
     assert q.admit(REP, "watch") is not None  # 100 units need a full bucket
     clock.t += 0.05  # 2.5 units back: full
