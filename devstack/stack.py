@@ -53,7 +53,8 @@ CONFIG_VARS = (
     "CRM_EVENTS_TOPIC", "DAILY_TICK_TOPIC", "DAILY_SEND_LIMIT", "SEND_LIMIT_TIMEZONE", "AUTO_BCC_DOMAIN",
     "SYNC_LEASE_SECONDS", "SYNC_STALE_SECONDS", "GMAIL_RETRY_BUDGET_SECONDS", "OAUTHLIB_INSECURE_TRANSPORT",
     "SYNC_CONTROL_TOPIC", "SYNC_DEADLINE_SECONDS", "SYNC_SWEEP_SECONDS", "SYNC_SWEEP_SHARDS", "SYNC_MAX_PASS_SECONDS",
-    "WATCH_RENEW_WITHIN_SECONDS", "GMAIL_USER_UNITS_PER_SECOND", "SYNC_USERS_CACHE_SECONDS", "EMULATE_TTL",
+    "WATCH_RENEW_WITHIN_SECONDS", "GMAIL_USER_UNITS_PER_SECOND", "GMAIL_QUOTA_MODEL", "SYNC_USERS_CACHE_SECONDS",
+    "EMULATE_TTL",
     "QUOTA_RESET_BUDGET_SECONDS",
     "OAUTHLIB_RELAX_TOKEN_SCOPE", "GOOGLE_APPLICATION_CREDENTIALS",
 )
@@ -91,6 +92,11 @@ class StackSettings:
 
 
 class Stack:
+    def _simulator_overrides(self) -> dict[str, Any]:
+        """The simulator's extra keys; its Gmail quota model follows the functions' GMAIL_QUOTA_MODEL."""
+        model = self.settings.function_env.get("GMAIL_QUOTA_MODEL") or os.environ.get("GMAIL_QUOTA_MODEL")
+        return {**({"quotaModel": model} if model else {}), **self.settings.simulator_overrides}
+
     def __init__(self, settings: StackSettings | None = None) -> None:
         self.settings = settings or StackSettings()
         s = self.settings
@@ -248,7 +254,7 @@ class Stack:
                     else "http://localhost/callback")
         write_private_json(
             sim_config_path,
-            simulator_config(self.project_id, self.pubsub_host, redirect, self.secrets, s.simulator_overrides),
+            simulator_config(self.project_id, self.pubsub_host, redirect, self.secrets, self._simulator_overrides()),
         )
         self.processes["simulator"] = ManagedProcess(
             "Google simulator",

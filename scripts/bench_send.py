@@ -212,7 +212,8 @@ def run(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
     sim = SimClient(stack.simulator_url)
     auth = {"Authorization": f"Bearer {stack.secrets.crm_api_key}"}
     connect_all(stack, db, sim, auth)
-    sim.settings(dailySendLimit=10_000_000, rateLimitUnitsPerSecond=10_000_000)
+    sim.settings(dailySendLimit=10_000_000, rateLimitUnitsPerSecond=10_000_000,
+                 projectRateLimitUnitsPerSecond=10_000_000)
     url = stack.function_url("send_email")
     run_id = time.monotonic_ns()
 

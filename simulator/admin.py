@@ -115,8 +115,10 @@ def deliver(address: str) -> flask.Response:
     when = flask.request.args.get("internalDate")
     if when is not None and not when.isdigit():
         raise AdminError(400, "invalid_argument", "internalDate must be milliseconds since the epoch")
-    msg = ctx().state.deliver(address, raw, int(when) if when else None)
-    return flask.jsonify(id=msg.id, threadId=msg.thread_id, historyId=str(msg.history_id))
+    labels = [lbl for raw_ids in flask.request.args.getlist("labelIds") for lbl in raw_ids.split(",") if lbl]
+    msg = ctx().state.deliver(address, raw, int(when) if when else None, labels)
+    return flask.jsonify(id=msg.id, threadId=msg.thread_id, labelIds=list(msg.label_ids),
+                         historyId=str(msg.history_id))
 
 
 @bp.post("/mailboxes/<address>/send")
@@ -264,5 +266,7 @@ def reset() -> flask.Response:
 
 @bp.get("/stats")
 def stats() -> flask.Response:
+    """Counters: quota units, calls and refusals per mailbox and method or reason, the project's daily units,
+    the limits in force, notifications and watches."""
     c = ctx()
     return flask.jsonify(**c.quota.stats(), notifications=c.notifier.stats(), watches=c.state.watch_summary())

@@ -81,10 +81,16 @@ class SimClient:
     def mailbox(self, address: str) -> dict[str, Any]:
         return dict(self._json("GET", self._mbox(address)))
 
-    def deliver(self, address: str, raw: bytes, internal_date_ms: int | None = None) -> dict[str, Any]:
-        """Mail from outside arriving in the mailbox's INBOX."""
-        query = {"internalDate": internal_date_ms} if internal_date_ms is not None else None
-        _, body = self._request("POST", self._mbox(address) + "/deliver", raw, "message/rfc822", query)
+    def deliver(self, address: str, raw: bytes, internal_date_ms: int | None = None,
+                label_ids: list[str] | None = None) -> dict[str, Any]:
+        """Mail from outside arriving in the mailbox's INBOX; `label_ids`: what Gmail's classifier set
+        (e.g. ["CATEGORY_PROMOTIONS"], ["SPAM"])."""
+        query: dict[str, Any] = {}
+        if internal_date_ms is not None:
+            query["internalDate"] = internal_date_ms
+        if label_ids:
+            query["labelIds"] = ",".join(label_ids)
+        _, body = self._request("POST", self._mbox(address) + "/deliver", raw, "message/rfc822", query or None)
         return dict(json.loads(body))
 
     def set_send_as(self, address: str, aliases: list[str | dict[str, Any]]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The simulator's settings: one JSON file (camelCase keys) or a dict built in code.
 
-A few of them (token lifetime, rate limit, sending limit, notification interval,
+A few of them (token lifetime, quota model and rate limits, sending limit, notification interval,
 history retention, watch lifetime) can change at run time through `PUT /sim/settings`; those
 live in `Settings`, and `POST /sim/reset` puts them back to what the file said.
 """
@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+QUOTA_MODELS = ("2026", "legacy")  # simulator/quota.py MODELS
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,10 @@ class Settings:
     """What a test may change while the simulator runs (`PUT /sim/settings`)."""
 
     access_token_ttl_seconds: int = 3600
-    rate_limit_units_per_second: float = 250.0
+    quota_model: str = "2026"  # Gmail's limits for projects since May 2026; "legacy" for older ones
+    rate_limit_units_per_second: float | None = None  # per user; None: the model's (2026: 100, legacy: 250)
+    project_rate_limit_units_per_second: float | None = None  # None: the model's (1,200,000 a minute)
+    rate_burst_seconds: float | None = None  # the rate buckets hold this many seconds; None: the model's (10 / 1)
     daily_send_limit: int = 500
     notification_min_interval_ms: int = 1000
     history_retention: int | None = None
@@ -33,12 +38,18 @@ class Settings:
 
     _KEYS = {
         "accessTokenTtlSeconds": "access_token_ttl_seconds",
+        "quotaModel": "quota_model",
         "rateLimitUnitsPerSecond": "rate_limit_units_per_second",
+        "projectRateLimitUnitsPerSecond": "project_rate_limit_units_per_second",
+        "rateBurstSeconds": "rate_burst_seconds",
         "dailySendLimit": "daily_send_limit",
         "notificationMinIntervalMs": "notification_min_interval_ms",
         "historyRetention": "history_retention",
         "watchLifetimeSeconds": "watch_lifetime_seconds",
     }
+
+    _NULLABLE = frozenset({"historyRetention", "rateLimitUnitsPerSecond", "projectRateLimitUnitsPerSecond",
+                           "rateBurstSeconds"})
 
     def updated(self, changes: dict[str, Any]) -> Settings:
         """A copy with camelCase `changes` applied; ValueError names an unknown or ill-typed key."""
@@ -47,14 +58,19 @@ class Settings:
             attr = self._KEYS.get(key)
             if attr is None:
                 raise ValueError(f"unknown setting {key!r}")
-            if key == "historyRetention" and value is None:
+            if key == "quotaModel":
+                if value not in QUOTA_MODELS:
+                    raise ValueError(f"quotaModel must be one of {', '.join(QUOTA_MODELS)}")
+                kw[attr] = value
+                continue
+            if key in self._NULLABLE and value is None:
                 kw[attr] = None
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"{key} must be a non-negative number")
             if key == "watchLifetimeSeconds" and value < 1:
                 raise ValueError("watchLifetimeSeconds must be at least 1")
-            kw[attr] = float(value) if key == "rateLimitUnitsPerSecond" else int(value)
+            kw[attr] = float(value) if key.endswith(("UnitsPerSecond", "BurstSeconds")) else int(value)
         return replace(self, **kw)
 
     def to_json(self) -> dict[str, Any]:
@@ -107,7 +123,7 @@ class SimConfig:
         return self.settings.access_token_ttl_seconds
 
     @property
-    def rate_limit_units_per_second(self) -> float:
+    def rate_limit_units_per_second(self) -> float | None:
         return self.settings.rate_limit_units_per_second
 
     @property

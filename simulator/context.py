@@ -9,7 +9,7 @@ from typing import Any
 from simulator.config import Settings, SimConfig
 from simulator.faults import Faults
 from simulator.notifier import Notifier
-from simulator.quota import Quota
+from simulator.quota import MODELS, Quota
 from simulator.state import GmailState
 from simulator.tokens import TokenStore
 
@@ -46,7 +46,7 @@ class SimContext:
             state=state,
             tokens=TokenStore(access_ttl_seconds=config.settings.access_token_ttl_seconds),
             faults=faults,
-            quota=Quota(config.settings.rate_limit_units_per_second),
+            quota=Quota(),
             notifier=notifier,
         )
 
@@ -65,7 +65,8 @@ class SimContext:
         with self.lock:
             self.settings = settings
             self.tokens.access_ttl_seconds = settings.access_token_ttl_seconds
-            self.quota.rate = settings.rate_limit_units_per_second
+            self.quota.configure(MODELS[settings.quota_model], settings.rate_limit_units_per_second,
+                                 settings.project_rate_limit_units_per_second, settings.rate_burst_seconds)
             self.notifier.min_interval_ms = settings.notification_min_interval_ms
             self.state.history_retention = settings.history_retention
         self.state.apply_retention()

@@ -26,6 +26,7 @@ from typing import Any
 from simulator import errors, fields, mime
 from simulator.context import SimContext, Upload
 from simulator.errors import GmailError
+from simulator.quota import USER_LIMIT_REASON
 from simulator.search import QueryError, compile_query
 from simulator.state import (
     HISTORY_TYPES,
@@ -221,15 +222,14 @@ def _admit(context: SimContext, r: Route, address: str) -> None:
         time.sleep(latency)
     if code is not None:
         raise errors.injected(code)
-    wait = context.quota.admit(address, r.short)
-    if wait is not None:
-        retry = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
-        raise GmailError(
-            429,
-            f"User-rate limit exceeded.  Retry after {_iso(retry)}",
-            "rateLimitExceeded",
-            domain="usageLimits",
-        )
+    refused = context.quota.admit(address, r.short)
+    if refused is not None:
+        retry = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=refused.wait)
+        if refused.reason == USER_LIMIT_REASON:
+            raise GmailError(
+                429, f"User-rate limit exceeded.  Retry after {_iso(retry)}", refused.reason, domain="usageLimits"
+            )
+        raise GmailError(429, "Rate Limit Exceeded", refused.reason, domain="usageLimits")
 
 
 def _authenticate(context: SimContext, call: Call) -> Grant:

@@ -9,8 +9,13 @@ which is what keeps the simulator fast.
 What Gmail does that this copies: body data is the transfer-decoded octets
 (base64url, charset untouched); multipart containers have `body.size` 0; a
 part with a filename is an attachment (`body.attachmentId`, no data); header
-values are unfolded but otherwise as written (encoded words are not decoded);
-the snippet is the start of the text, whitespace collapsed, HTML-escaped.
+values are unfolded and decoded as Gmail shows them: raw UTF-8 (RFC 6532) is
+read as UTF-8 (other 8-bit bytes as Windows-1252), RFC 2047 encoded words are
+decoded (in an address header each display name on its own, quoted when it
+holds a comma or another special, so the value still parses as addresses),
+and so are filenames (RFC 2231, RFC 2047 or raw 8-bit); the snippet is the
+start of the text, whitespace collapsed, HTML-escaped. A header that cannot
+be decoded is kept as written: a message Gmail accepts never fails to parse.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import hashlib
 import html
 import re
 from dataclasses import dataclass, field
+from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
 from typing import Any
@@ -104,9 +110,82 @@ class ParsedMessage:
         return [a.lower() for _, a in getaddresses(values) if a and "@" in a]
 
 
+_ADDRESS_HEADERS = frozenset({"from", "to", "cc", "bcc", "reply-to", "sender", "delivered-to", "return-path",
+                              "resent-from", "resent-to", "resent-cc"})
+_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
+
+
+def eight_bit(value: str) -> str:
+    """A header value as the parser left it (8-bit bytes as surrogates) read as UTF-8, else as Windows-1252."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+        return value
+    data = value.encode("ascii", "surrogateescape")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace")
+
+
+def decode_words(value: str) -> str:
+    """RFC 2047 encoded words decoded; a value that does not decode (unknown charset, bad base64) as written."""
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except Exception:  # LookupError, binascii.Error, HeaderParseError, …: Gmail shows such a header as sent
+        return value
+
+
+def display_value(name: str, value: str) -> str:
+    """A header value as Gmail's payload.headers shows it (unfolded, decoded)."""
+    text = unfold(eight_bit(value)).strip()
+    if "=?" not in text:
+        return text
+    if name.lower() not in _ADDRESS_HEADERS:
+        return decode_words(text)
+    pairs = getaddresses([text])
+    if not pairs or any(not addr and not nm for nm, addr in pairs):
+        return decode_words(text)
+    out = []
+    for nm, addr in pairs:
+        shown = decode_words(nm).strip()
+        if not shown:
+            out.append(addr)
+            continue
+        if _SPECIALS.search(shown):
+            shown = '"' + shown.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        out.append(f"{shown} <{addr}>")
+    return ", ".join(out)
+
+
+def _readable(msg: Message) -> None:
+    """Every part's header values as text: 8-bit bytes read as UTF-8 (RFC 6532) instead of surrogates.
+
+    compat32 hands a header with 8-bit bytes back as an `email.header.Header`
+    (whose str() garbles it) and every accessor that looks inside it fails;
+    with text values `get`, `get_filename` and `get_content_charset` work.
+    The raw message is stored apart and never re-serialized from this tree.
+    """
+    for part in msg.walk():
+        headers: list[tuple[str, Any]] = part._headers  # type: ignore[attr-defined]
+        part._headers = [  # type: ignore[attr-defined]
+            (k, eight_bit(v) if isinstance(v, str) else v) for k, v in headers
+        ]
+
+
+def filename_of(part: Message) -> str:
+    """The part's filename as Gmail shows it: RFC 2231 and RFC 2047 decoded, never an exception."""
+    try:
+        name = part.get_filename() or ""
+    except Exception:  # a malformed RFC 2231 parameter: no filename rather than a 500
+        return ""
+    return decode_words(unfold(str(name))).strip()
+
+
 def parse(raw: bytes, message_key: str) -> ParsedMessage:
     """Parse a raw message. `message_key` makes attachment ids unique to the message."""
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    _readable(msg)
     attachments: dict[str, Attachment] = {}
     texts: dict[str, str] = {}
     payload = _part(msg, "", message_key, attachments, texts)
@@ -115,7 +194,7 @@ def parse(raw: bytes, message_key: str) -> ParsedMessage:
         text = html.unescape(_TAG.sub(" ", texts["text/html"]))
     text = text or ""
     snippet = html.escape(_collapsed_start(text)).replace("&#x27;", "&#39;")
-    headers = tuple((k, unfold(str(v))) for k, v in _raw_headers(msg))  # values as written
+    headers = tuple((k, display_value(k, str(v))) for k, v in _raw_headers(msg))
     return ParsedMessage(payload=payload, headers=headers, snippet=snippet, text=text, attachments=attachments)
 
 
@@ -137,12 +216,12 @@ def _part(
     part: Message, part_id: str, key: str, attachments: dict[str, Attachment], texts: dict[str, str]
 ) -> dict[str, Any]:
     mime = part.get_content_type()
-    filename = part.get_filename() or ""
+    filename = filename_of(part)
     out: dict[str, Any] = {
         "partId": part_id,
         "mimeType": mime,
         "filename": filename,
-        "headers": [{"name": k, "value": unfold(str(v))} for k, v in _raw_headers(part)],
+        "headers": [{"name": k, "value": display_value(k, str(v))} for k, v in _raw_headers(part)],
     }
     if part.is_multipart() and mime != "message/rfc822":
         children = part.get_payload()
@@ -152,7 +231,7 @@ def _part(
         out["parts"] = [_part(c, f"{prefix}{i}", key, attachments, texts) for i, c in enumerate(children)]
         return out
     data = _leaf_bytes(part)
-    disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+    disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
     if filename or disposition == "attachment" or mime == "message/rfc822":
         att_id = _attachment_id(key, part_id)
         attachments[att_id] = Attachment(part_id=part_id, data=data)

@@ -58,6 +58,10 @@ SYSTEM_LABELS: tuple[tuple[str, str | None, str | None], ...] = (
 )
 LABEL_IDS = frozenset(lbl for lbl, _, _ in SYSTEM_LABELS)
 INBOUND_LABELS = ("UNREAD", "CATEGORY_PERSONAL", "INBOX")
+CATEGORY_LABELS = frozenset({"CATEGORY_PERSONAL", "CATEGORY_SOCIAL", "CATEGORY_PROMOTIONS", "CATEGORY_UPDATES",
+                             "CATEGORY_FORUMS"})
+# What Gmail's classifier may set on mail arriving from outside (`deliver ?labelIds=`).
+CLASSIFIER_LABELS = CATEGORY_LABELS | {"SPAM", "IMPORTANT", "STARRED", "CHAT"}
 HISTORY_TYPES = ("messageAdded", "messageDeleted", "labelAdded", "labelRemoved")
 # What the rep's clicks in Gmail (and messages.trash / untrash) do to a message: (labels added, labels removed).
 LABEL_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -69,6 +73,25 @@ LABEL_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "untrash": ((), ("TRASH",)),
 }
 FIRST_HISTORY_ID = 1000
+
+
+def inbound_labels(classified: Iterable[str]) -> list[str]:
+    """The labels of a message arriving from outside, given what Gmail's classifier set.
+
+    Gmail files a message under exactly one category tab (Primary is
+    CATEGORY_PERSONAL) and keeps it in INBOX; spam leaves INBOX and its tab.
+    InvalidArgument names a label the classifier does not set (SENT, DRAFT, TRASH, UNREAD, unknown ids).
+    """
+    extra = list(dict.fromkeys(classified))
+    bad = [lbl for lbl in extra if lbl not in CLASSIFIER_LABELS]
+    if bad:
+        raise InvalidArgument(f"not a label Gmail's classifier sets: {bad[0]}")
+    if len([lbl for lbl in extra if lbl in CATEGORY_LABELS]) > 1:
+        raise InvalidArgument("a message is in one category only")
+    if "SPAM" in extra:
+        return ["UNREAD", *(lbl for lbl in extra if lbl not in CATEGORY_LABELS)]
+    category = next((lbl for lbl in extra if lbl in CATEGORY_LABELS), "CATEGORY_PERSONAL")
+    return ["UNREAD", category, "INBOX", *(lbl for lbl in extra if lbl not in CATEGORY_LABELS)]
 
 
 class NotFound(Exception):
@@ -299,14 +322,23 @@ class GmailState:
         self._record(box, [("messageAdded", msg, ())])
         return msg
 
-    def deliver(self, address: str, raw: bytes, internal_date: int | None = None) -> StoredMessage:
-        """Mail arriving from outside: INBOX, UNREAD, threaded by its headers; internalDate = arrival."""
+    def deliver(
+        self, address: str, raw: bytes, internal_date: int | None = None, labels: Iterable[str] = ()
+    ) -> StoredMessage:
+        """Mail arriving from outside: INBOX, UNREAD, threaded by its headers; internalDate = arrival.
+
+        `labels` are what Gmail's classifier decided (`inbound_labels`): a category
+        instead of CATEGORY_PERSONAL (Primary), SPAM instead of the inbox, IMPORTANT, ….
+        """
+        label_ids = inbound_labels(labels)
         rm = RawMessage.split(raw)
         if rm.get("Message-ID") is None:
             rm.set("Message-ID", f"<{secrets.token_hex(12)}@mx.simulator.invalid>")
-        return self._deliver_copy(address, rm, internal_date)
+        return self._deliver_copy(address, rm, internal_date, label_ids)
 
-    def _deliver_copy(self, address: str, rm: RawMessage, internal_date: int | None) -> StoredMessage:
+    def _deliver_copy(
+        self, address: str, rm: RawMessage, internal_date: int | None, labels: list[str] | None = None
+    ) -> StoredMessage:
         rm = RawMessage(list(rm.header_lines), rm.newline, rm.body)
         rm.remove("Bcc")
         rm.header_lines.insert(0, f"Delivered-To: {address.lower()}".encode())
@@ -317,7 +349,7 @@ class GmailState:
         parsed = mime.parse(raw, f"{box.address}/{msg_id}")
         when = int(self._clock() * 1000) if internal_date is None else internal_date
         with self.lock:
-            return self._insert(box, raw, parsed, msg_id, list(INBOUND_LABELS), when, None, by_headers=True)
+            return self._insert(box, raw, parsed, msg_id, labels or list(INBOUND_LABELS), when, None, by_headers=True)
 
     def send(
         self, address: str, raw: bytes, thread_id: str | None = None, *, from_ui: bool = False

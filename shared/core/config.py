@@ -21,6 +21,12 @@ class ConfigError(RuntimeError):
     """A required setting is missing or malformed."""
 
 
+def _quota_model(name: str) -> str:
+    if name not in ("2026", "legacy"):
+        raise ValueError(f"GMAIL_QUOTA_MODEL must be 2026 or legacy, not {name!r}")
+    return name
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
@@ -54,7 +60,8 @@ class Config:
     sync_sweep_seconds: int = 1800
     sync_sweep_shards: int = 16
     watch_renew_within_seconds: int = 172800
-    gmail_user_units_per_second: float = 240.0
+    gmail_quota_model: str = "2026"  # Gmail's limits for projects since May 2026 (shared/gmail/pacing.py)
+    gmail_user_units_per_second: float | None = None  # None: 90 % of the model's per-user limit
     sync_users_cache_seconds: float = 300.0
     emulate_ttl: bool = False
     local_stack: bool = False
@@ -129,7 +136,8 @@ class Config:
                 sync_sweep_seconds=int(_env("SYNC_SWEEP_SECONDS", "1800") or 1800),
                 sync_sweep_shards=max(1, int(_env("SYNC_SWEEP_SHARDS", "16") or 16)),
                 watch_renew_within_seconds=int(_env("WATCH_RENEW_WITHIN_SECONDS", "172800") or 172800),
-                gmail_user_units_per_second=float(_env("GMAIL_USER_UNITS_PER_SECOND", "240") or 240),
+                gmail_quota_model=_quota_model(_env("GMAIL_QUOTA_MODEL", "2026") or "2026"),
+                gmail_user_units_per_second=float(_env("GMAIL_USER_UNITS_PER_SECOND") or 0) or None,
                 sync_users_cache_seconds=float(_env("SYNC_USERS_CACHE_SECONDS", "300") or 300),
                 # The Firestore emulator has no TTL policies: the local stack's daily tick does their job.
                 emulate_ttl=(_env("EMULATE_TTL") or ("1" if sim else "0")) == "1",

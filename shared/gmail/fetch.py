@@ -1,9 +1,11 @@
 """Gmail reads for the sync: history pages, batched `messages.get`, gap recovery listing.
 
-Quota is the budget that matters (SPEC §5): one `messages.get` (5 units) per
-new message through the batch endpoint with `format=full` and trimmed
-`fields`, history pages of up to 500 records (2 units each), and messages
-already excluded by their labels (drafts, spam, chat) never fetched.
+Quota is the budget that matters (SPEC §5): one `messages.get` (20 units in
+Gmail's 2026 model, 5 in the legacy one) per new message through the batch
+endpoint with `format=full` and trimmed `fields`, in batches no larger than the
+per-user rate admits at once (shared/gmail/pacing.py), history pages of up to
+500 records (2 units each), and messages already excluded by their labels
+(drafts, spam, chat) never fetched.
 
 Errors: 429/5xx (and Gmail's 403 rate-limit reasons) are retried with
 exponential backoff and jitter inside a time budget; past it `GmailUnavailable`
@@ -23,9 +25,8 @@ from typing import Any
 
 from shared.core import log
 from shared.gmail.errors import RETRYABLE, Outcome, classify
-from shared.gmail.pacing import UNITS
+from shared.gmail.pacing import cost, limits
 
-BATCH_SIZE = 50  # Gmail's advice; 50 x 5 units is the per-user rate of one second
 HISTORY_PAGE_SIZE = 500
 LIST_PAGE_SIZE = 500
 NUM_RETRIES = 4  # single calls; the library sleeps rand() * 2**n seconds between tries
@@ -60,11 +61,21 @@ class LabelChange:
     deleted: bool = False
 
 
+@dataclass(frozen=True)
+class Added:
+    """An added message as its history record tells it; `label_ids` None when the record has none."""
+
+    id: str
+    thread_id: str
+    label_ids: frozenset[str] | None
+
+
 @dataclass
 class HistoryRecord:
     id: int
     messages: list[str]  # ids of added messages worth fetching (label-excluded ones dropped)
     changes: list[LabelChange] = field(default_factory=list)  # label changes and deletions (R19)
+    added: list[Added] = field(default_factory=list)  # the same messages with their labels (categories)
 
 
 def _changes(rec: dict[str, Any]) -> list[LabelChange]:
@@ -113,7 +124,7 @@ def iter_history(service: Any, start_history_id: int, pace: Pacer = _no_pacing) 
     token: str | None = None
     while True:
         out = HistoryPage()
-        pace(UNITS["history.list"])
+        pace(cost("history.list"))
         req = service.users().history().list(
             userId="me", startHistoryId=str(start_history_id), historyTypes=HISTORY_TYPES,
             maxResults=HISTORY_PAGE_SIZE, pageToken=token, fields=HISTORY_FIELDS)
@@ -127,12 +138,15 @@ def iter_history(service: Any, start_history_id: int, pace: Pacer = _no_pacing) 
                 raise GmailUnavailable(info.status or None, "history.list") from None
             raise
         for rec in resp.get("history") or []:
-            ids = []
+            ids, refs = [], []
             for added in rec.get("messagesAdded") or []:
                 m = added.get("message") or {}
                 if m.get("id") and not NEVER_SYNCED_LABELS.intersection(m.get("labelIds") or []):
                     ids.append(str(m["id"]))
-            out.records.append(HistoryRecord(id=int(rec["id"]), messages=ids, changes=_changes(rec)))
+                    labels = m.get("labelIds")
+                    refs.append(Added(str(m["id"]), str(m.get("threadId") or m["id"]),
+                                      frozenset(str(x) for x in labels) if isinstance(labels, list) else None))
+            out.records.append(HistoryRecord(id=int(rec["id"]), messages=ids, changes=_changes(rec), added=refs))
         out.latest_history_id = max(out.latest_history_id, int(resp.get("historyId") or 0))
         token = resp.get("nextPageToken")
         out.last = not token
@@ -144,7 +158,7 @@ def iter_history(service: Any, start_history_id: int, pace: Pacer = _no_pacing) 
 def get_profile_history_id(service: Any, pace: Pacer = _no_pacing) -> int:
     from googleapiclient.errors import HttpError  # lazy: Gmail client library (cold start)
 
-    pace(UNITS["getProfile"])
+    pace(cost("getProfile"))
     try:
         resp = service.users().getProfile(userId="me", fields="historyId").execute(num_retries=NUM_RETRIES)
     except HttpError as exc:
@@ -163,7 +177,7 @@ def list_message_ids_since(service: Any, after_seconds: int, max_messages: int,
     ids: list[str] = []
     token: str | None = None
     while len(ids) < max_messages:
-        pace(UNITS["messages.list"])
+        pace(cost("messages.list"))
         req = service.users().messages().list(
             userId="me", q=f"after:{after_seconds}", maxResults=LIST_PAGE_SIZE, pageToken=token,
             fields="messages(id),nextPageToken")
@@ -225,9 +239,13 @@ def _run_batch(service: Any, messages: Any, group: list[str]) -> _BatchResult:
 def fetch_messages(service: Any, ids: Iterable[str], budget_seconds: float,
                    heartbeat: Callable[[], None] = lambda: None,
                    sleep: Callable[[float], None] = time.sleep,
-                   pace: Pacer = _no_pacing) -> dict[str, dict[str, Any]]:
-    """`format=full` resources by id through the batch endpoint; deleted (404) ones are absent."""
+                   pace: Pacer = _no_pacing, batch_size: int | None = None) -> dict[str, dict[str, Any]]:
+    """`format=full` resources by id through the batch endpoint; deleted (404) ones are absent. Batches hold
+    `batch_size` gets, by default what the per-user rate admits at once (pacing.Limits.batch_size)."""
     pending = list(dict.fromkeys(ids))
+    in_force = limits()
+    size = batch_size or in_force.batch_size("messages.get")
+    unit = in_force.cost("messages.get")
     found: dict[str, dict[str, Any]] = {}
     # Built once: every `service.users().messages()` builds its resource's methods from the discovery
     # document again (a quarter of the sync's CPU when done per message).
@@ -237,9 +255,9 @@ def fetch_messages(service: Any, ids: Iterable[str], budget_seconds: float,
     while pending:
         retry: list[str] = []
         last_status: int | None = None
-        for start in range(0, len(pending), BATCH_SIZE):
-            group = pending[start:start + BATCH_SIZE]
-            pace(UNITS["messages.get"] * len(group))
+        for start in range(0, len(pending), size):
+            group = pending[start:start + size]
+            pace(unit * len(group))
             res = _run_batch(service, messages, group)
             found.update(res.found)
             retry.extend(res.retry)

@@ -132,7 +132,6 @@ def _lease_free(data: dict[str, Any], now: datetime) -> bool:
 
 
 def _sync(mailbox_id: str, msg: PushMessage, deadline: Deadline, result: Result, side: ContextPool) -> None:
-    cfg = get_config()
     notification = not msg.force
     links_future = side.submit(links_for_mailbox, mailbox_id) if notification else None
     snap = lease.read(mailbox_id)
@@ -151,7 +150,7 @@ def _sync(mailbox_id: str, msg: PushMessage, deadline: Deadline, result: Result,
     if msg.force and not msg.renew and _answered(mb, msg.requested_at_ms):
         result.outcome = "answered"  # a pass started after this was asked for
         return
-    pace = bucket_for(mailbox_id, cfg.gmail_user_units_per_second).take
+    pace = bucket_for(mailbox_id).take  # at the pace of the quota model in force
     session = None
     held = None
     try:

@@ -4,7 +4,8 @@ A notification is only a trigger: the truth is Gmail's history after the
 cursor stored in `sync_mailboxes/{id}.historyId`. One pass:
 
 1. history.list from the cursor, one page at a time (a long backlog is stored
-   page by page as it is listed), skipping drafts/spam/chat;
+   page by page as it is listed), skipping drafts/spam/chat and, from the
+   records' labels, the categories the accounts skip (shared/sync/categories.py);
 2. per chunk of records: batched messages.get, parse, classify per linked
    account (shared/sync/classify.py), write message documents (create-if-absent,
    id `gm_<gmailMessageId>`), thread map, conversations (forward-only), then
@@ -65,6 +66,7 @@ from shared.gmail.fetch import (
 from shared.gmail.mime_build import is_crm_message_id
 from shared.gmail.mime_parse import ParsedMessage, parse_gmail_message
 from shared.send.limits import count_gmail_sends
+from shared.sync.categories import in_skipped_category, mailbox_skips, skip_categories_from
 from shared.sync.classify import (
     AccountView,
     CrmSend,
@@ -132,6 +134,7 @@ class _Context:
     cursor: Cursor
     deadline: Deadline
     pace: Pacer
+    skips: frozenset[str] = frozenset()  # categories every linked account skips (shared/sync/categories.py)
     # per pass: contact look-ups (None = not a contact) and the accounts' user addresses
     contacts: dict[str, dict[str, ContactRef | None]] = field(default_factory=lambda: defaultdict(dict))
     users: dict[str, set[str] | None] = field(default_factory=dict)
@@ -146,11 +149,12 @@ class LinkedAccounts:
     blocklists: dict[str, Blocklist]  # accountId -> the CRM's blocklist (R21)
     index_states: dict[str, DocumentSnapshot | None]  # accountId -> its contact index's state (R11b)
     visibility: dict[str, Visibility] = field(default_factory=dict)  # accountId -> the linked rep's level (R31)
+    skips: dict[str, frozenset[str]] = field(default_factory=dict)  # accountId -> Gmail categories it skips (0.3)
 
 
 def linked_accounts(links: list[Link]) -> LinkedAccounts:
-    """The linked users' Auto BCC addresses and visibility levels (R31), each account's blocklist (R21) and
-    its contact index's state (R11b), in one round trip."""
+    """The linked users' Auto BCC addresses and visibility levels (R31), each account's blocklist (R21), the
+    Gmail categories it skips (0.3) and its contact index's state (R11b), in one round trip."""
     out: dict[str, set[str]] = defaultdict(set)
     levels: dict[str, list[Visibility]] = defaultdict(list)
     refs = [user_ref(ln.accountId, ln.userId) for ln in links]
@@ -160,10 +164,12 @@ def linked_accounts(links: list[Link]) -> LinkedAccounts:
     states = {contact_index_state_ref(a).path: a for a in accounts}
     blocklists: dict[str, Blocklist] = dict.fromkeys(accounts, Blocklist())
     index_states: dict[str, DocumentSnapshot | None] = dict.fromkeys(accounts)
+    skips = {a: skip_categories_from(None) for a in accounts}
     all_refs = refs + [settings_ref(a) for a in accounts] + [contact_index_state_ref(a) for a in accounts]
     for snap in firestore_client().get_all(all_refs) if all_refs else []:
         if snap.reference.path in settings:
             blocklists[settings[snap.reference.path]] = blocklist_from(snap)
+            skips[settings[snap.reference.path]] = skip_categories_from(snap)
             continue
         if snap.reference.path in states:
             index_states[states[snap.reference.path]] = snap
@@ -177,7 +183,7 @@ def linked_accounts(links: list[Link]) -> LinkedAccounts:
         if addr and ln is not None:
             out[ln.accountId].add(str(addr).strip().lower())
     return LinkedAccounts({k: frozenset(v) for k, v in out.items()}, blocklists, index_states,
-                          {a: visibility.most_open(v) for a, v in levels.items()})
+                          {a: visibility.most_open(v) for a, v in levels.items()}, skips)
 
 
 def sync_pass(session: GmailSession, mailbox: Mailbox, cursor: Cursor, deadline: Deadline, links: list[Link],
@@ -193,7 +199,8 @@ def sync_pass(session: GmailSession, mailbox: Mailbox, cursor: Cursor, deadline:
     ctx = _Context(mailbox_id=session.mailbox_id, address=mailbox.address.lower(), links=links,
                    auto_bcc=accounts.auto_bcc, blocklists=accounts.blocklists, indexed=indexed,
                    visibility=accounts.visibility, connected_ms=connected_ms,
-                   heartbeat=cursor.heartbeat, stats=SyncStats(), cursor=cursor, deadline=deadline, pace=pace)
+                   heartbeat=cursor.heartbeat, stats=SyncStats(), cursor=cursor, deadline=deadline, pace=pace,
+                   skips=mailbox_skips(accounts.skips))
     return _pass(session, mailbox, ctx)
 
 
@@ -213,6 +220,7 @@ def _pass(session: GmailSession, mailbox: Mailbox, ctx: _Context) -> SyncStats:
     started = time.monotonic()
     for page in itertools.chain([first], pages):
         ctx.stats.history_records += len(page.records)
+        _pass_over_categories(ctx, page.records)
         chunks = _chunks(page.records)
         done = _run_chunks(session, ctx, [[m for rec in c for m in rec.messages] for c in chunks],
                            cursor_after=[c[-1].id for c in chunks], started=started, defer_last=page.last,
@@ -223,6 +231,19 @@ def _pass(session: GmailSession, mailbox: Mailbox, ctx: _Context) -> SyncStats:
             return ctx.stats
     ctx.stats.final_history_id = latest
     return ctx.stats
+
+
+def _pass_over_categories(ctx: _Context, records: list[HistoryRecord]) -> None:
+    """Drop from the page's fetch list the messages of skipped categories whose thread is not logged (0.3,
+    shared/sync/categories.py): no messages.get for them. One read of their thread maps, only if any."""
+    candidates = {a.id: a for rec in records for a in rec.added if in_skipped_category(a.label_ids, ctx.skips)}
+    if not candidates:
+        return
+    logged = get_threads(ctx.mailbox_id, sorted({a.thread_id for a in candidates.values()}))
+    passed = {i for i, a in candidates.items() if a.thread_id not in logged}
+    for rec in records:
+        rec.messages = [m for m in rec.messages if m not in passed]
+    ctx.stats.skip_reasons["skipped_category"] += len(passed)
 
 
 def _out_of_time(ctx: _Context, started: float) -> bool:

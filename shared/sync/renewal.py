@@ -38,7 +38,7 @@ from shared.crm import paths
 from shared.crm.paths import user_ref
 from shared.gmail.credentials import GmailSession, is_invalid_grant
 from shared.gmail.fetch import Pacer
-from shared.gmail.pacing import UNITS
+from shared.gmail.pacing import cost
 from shared.gmail.send_as import read_send_as
 from shared.gmail.watch import start_watch
 from shared.sync.requests import request_renewals
@@ -70,7 +70,7 @@ def renew(session: GmailSession, mb: Mailbox, now: datetime, pace: Pacer | None 
         log.error("gmail watch lapsed: notifications stopped until renewed", alert="watch_lapsed",
                   mailboxId=paths.mailbox_id(mb.address), expiredAt=exp)
     if pace is not None:
-        pace(UNITS["watch"])
+        pace(cost("watch"))
     try:
         expiration = start_watch(session.service)
     except Exception as exc:

@@ -48,8 +48,9 @@ def calls(sim: Any, method: str) -> int:
 
 
 def gets_charged(sim: Any) -> int:
-    """messages.get calls Gmail accepted and charged (5 units each)."""
-    return int(sim.stats().get("quotaUnits", {}).get(REP, {}).get("messages.get", 0)) // 5
+    """messages.get calls Gmail accepted and charged (at the price of the quota model in force)."""
+    price = int(sim.stats()["limits"]["units"]["messages.get"])
+    return int(sim.stats().get("quotaUnits", {}).get(REP, {}).get("messages.get", 0)) // price
 
 
 def test_notification_already_covered_by_the_cursor_costs_no_gmail_call(world: Any, sim_client: Any,

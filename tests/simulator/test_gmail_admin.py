@@ -31,7 +31,7 @@ def test_deliver_answers_ids_and_history_id(sim: str) -> None:
     c = SimClient(sim)
     c.create_mailbox(REP)
     got = c.deliver(REP, rfc822(ALICE, REP, "hi"), internal_date_ms=1_700_000_000_000)
-    assert set(got) == {"id", "threadId", "historyId"}
+    assert set(got) == {"id", "threadId", "labelIds", "historyId"}
     assert got["historyId"] == c.mailbox(REP)["historyId"]
     (msg,) = c.messages(REP)
     assert msg["internalDate"] == "1700000000000" and msg["headers"]["Subject"] == "hi"

@@ -117,13 +117,13 @@ def test_attachment_of_a_deleted_message_is_404(sim: str, gmail: Any) -> None:
     assert err.value.resp.status == 404
 
 
-def test_attachments_get_costs_five_quota_units(sim: str, gmail: Any) -> None:
+def test_attachments_get_costs_twenty_quota_units_under_the_2026_model(sim: str, gmail: Any) -> None:
     got = deliver(sim, REP, two_attachments())
     att = attachment_parts(gmail, got["id"])[0]["body"]["attachmentId"]
     fetch(gmail, got["id"], att)
     fetch(gmail, got["id"], att)
     stats = requests.get(f"{sim}/sim/stats", timeout=5).json()
-    assert stats["quotaUnits"][REP]["attachments.get"] == 10
+    assert stats["quotaUnits"][REP]["attachments.get"] == 40
     assert stats["calls"][REP]["attachments.get"] == 2
 
 
