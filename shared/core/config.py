@@ -7,9 +7,10 @@ The same code runs against Google in production and against the local stack
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+
+from shared.core.url_allowlist import UrlRule, parse_allowlist, url_allowed
 
 GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 GMAIL_SEND = "https://www.googleapis.com/auth/gmail.send"
@@ -34,7 +35,7 @@ class Config:
     oauth_revoke_uri: str = "https://oauth2.googleapis.com/revoke"
     secret_manager_endpoint: str | None = None
     oauth_redirect_uri: str | None = None
-    return_url_allowlist: tuple[str, ...] = (r"^https://",)
+    return_url_allowlist: tuple[str, ...] = ("https://",)
     gmail_watch_topic: str = "gmail-watch"
     crm_events_topic: str = "crm-events"
     daily_tick_topic: str = "daily-tick"
@@ -57,7 +58,7 @@ class Config:
     sync_users_cache_seconds: float = 300.0
     emulate_ttl: bool = False
     local_stack: bool = False
-    _allow: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
+    _allow: tuple[UrlRule, ...] = field(default=(), repr=False, compare=False)
 
     def topic_path(self, short_name: str) -> str:
         return f"projects/{self.project_id}/topics/{short_name}"
@@ -88,8 +89,9 @@ class Config:
         return self.topic_path(self.sync_control_topic)
 
     def return_url_allowed(self, url: str) -> bool:
-        patterns = self._allow or tuple(re.compile(p) for p in self.return_url_allowlist)
-        return any(p.search(url) for p in patterns)
+        """By scheme, host, port and path prefix (shared/core/url_allowlist.py), never a regex search."""
+        rules = self._allow or parse_allowlist(",".join(self.return_url_allowlist))
+        return url_allowed(rules, url)
 
     @classmethod
     def from_env(cls) -> Config:
@@ -102,7 +104,7 @@ class Config:
         def endpoint(name: str, sim_path: str, default: str | None) -> str | None:
             return _env(name) or (f"{sim}{sim_path}" if sim else default)
 
-        allow = tuple(p.strip() for p in (_env("RETURN_URL_ALLOWLIST", r"^https://") or "").split(",") if p.strip())
+        allow = tuple(p.strip() for p in (_env("RETURN_URL_ALLOWLIST", "https://") or "").split(",") if p.strip())
         try:
             return cls(
                 project_id=project,
@@ -135,9 +137,9 @@ class Config:
                 # The Firestore emulator has no TTL policies: the local stack's daily tick does their job.
                 emulate_ttl=(_env("EMULATE_TTL") or ("1" if sim else "0")) == "1",
                 local_stack=sim is not None,
-                _allow=tuple(re.compile(p) for p in allow),
+                _allow=parse_allowlist(",".join(allow)),
             )
-        except (ValueError, re.error) as exc:
+        except ValueError as exc:  # AllowlistError included
             raise ConfigError(f"malformed setting: {exc}") from exc
 
 
