@@ -56,6 +56,7 @@ class Config:
     watch_renew_within_seconds: int = 172800
     gmail_user_units_per_second: float = 240.0
     sync_users_cache_seconds: float = 300.0
+    secret_ttl_seconds: float = 60.0
     emulate_ttl: bool = False
     local_stack: bool = False
     _allow: tuple[UrlRule, ...] = field(default=(), repr=False, compare=False)
@@ -134,6 +135,7 @@ class Config:
                 watch_renew_within_seconds=int(_env("WATCH_RENEW_WITHIN_SECONDS", "172800") or 172800),
                 gmail_user_units_per_second=float(_env("GMAIL_USER_UNITS_PER_SECOND", "240") or 240),
                 sync_users_cache_seconds=float(_env("SYNC_USERS_CACHE_SECONDS", "300") or 300),
+                secret_ttl_seconds=float(_env("SECRET_TTL_SECONDS", "60") or 60),
                 # The Firestore emulator has no TTL policies: the local stack's daily tick does their job.
                 emulate_ttl=(_env("EMULATE_TTL") or ("1" if sim else "0")) == "1",
                 local_stack=sim is not None,
