@@ -18,6 +18,7 @@ FUNCTION_NAMES = ("oauth", "gmail_push", "send_email", "quota_reset", "auto_bcc"
                   "contacts_index")
 LOCAL_RETURN_URL_ALLOWLIST = "http://localhost:*/,http://127.0.0.1:*/"
 LOCAL_AUTO_BCC_DOMAIN = "bcc.localhost"
+LOCAL_AUTO_BCC_RATE_PER_MINUTE = "100000"
 
 
 def function_command(target: str, port: int, source: Path, host: str = "127.0.0.1") -> list[str]:

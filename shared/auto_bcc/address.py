@@ -12,6 +12,13 @@ Outlook user, R16b), the first time `GET /status` hands the address out
 the user document that a connection wrote, so every address anyone can hold
 has its route. Content is a pure function of (account, user): writing it
 twice changes nothing.
+
+Rotation (issue 23, `POST /auto-bcc/rotate`, rotate.py): an address that
+leaked can be replaced per user. The user's generation n (0 until the first
+rotation) is kept in `sync_auto_bcc_owners/{link_id}` and enters the HMAC
+(`… + "\0" + n` for n > 0), so the new address is as unguessable as the
+first and stays stable across reconnects; the old address's route is
+deleted, so it answers 404 from then on.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import base64
 import hashlib
 import hmac
 import re
+from typing import Any
 
 from shared.core.models import AutoBccRoute
 
@@ -27,8 +35,10 @@ TOKEN_CHARS = 26
 _TOKEN = re.compile(r"^[a-z2-7]{26}$")
 
 
-def auto_bcc_token(key: bytes, account_id: str, user_id: str) -> str:
+def auto_bcc_token(key: bytes, account_id: str, user_id: str, generation: int = 0) -> str:
     msg = b"autobcc\x00" + account_id.encode("utf-8") + b"\x00" + user_id.encode("utf-8")
+    if generation:
+        msg += b"\x00" + str(generation).encode("ascii")
     mac = hmac.new(key, msg, hashlib.sha256).digest()
     return base64.b32encode(mac).decode("ascii")[:TOKEN_CHARS].lower()
 
@@ -45,14 +55,34 @@ def token_from_address(address: str, domain: str) -> str | None:
     return local
 
 
-def user_route(account_id: str, user_id: str) -> tuple[AutoBccRoute, str]:
-    """The user's route document and its id (token), from the secret and the configured domain."""
+def owner_ref(account_id: str, user_id: str) -> Any:
+    from shared.core import paths
+    from shared.core.clients import firestore_client
+
+    return firestore_client().collection(paths.AUTO_BCC_OWNERS).document(paths.link_id(account_id, user_id))
+
+
+def generation_of(snap: Any) -> int:
+    """The generation an owner document records (0: never rotated, or no document)."""
+    try:
+        return max(0, int((snap.to_dict() or {}).get("generation") or 0)) if snap.exists else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def route_for(account_id: str, user_id: str, generation: int) -> tuple[AutoBccRoute, str]:
+    """The route document and its id (token) of the user's address of that generation."""
     from shared.connect.oauth_state import state_key
     from shared.core.config import get_config
 
-    token = auto_bcc_token(state_key(), account_id, user_id)
+    token = auto_bcc_token(state_key(), account_id, user_id, generation)
     address = auto_bcc_address(token, get_config().auto_bcc_domain)
     return AutoBccRoute(accountId=account_id, userId=user_id, address=address), token
+
+
+def user_route(account_id: str, user_id: str) -> tuple[AutoBccRoute, str]:
+    """The user's current route document and its id (token): their generation's (one read)."""
+    return route_for(account_id, user_id, generation_of(owner_ref(account_id, user_id).get()))
 
 
 def ensure_address(account_id: str, user_id: str) -> str:

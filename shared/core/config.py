@@ -42,6 +42,8 @@ class Config:
     daily_send_limit: int = 500
     send_limit_timezone: str = "UTC"
     auto_bcc_domain: str = "bcc.example.invalid"
+    auto_bcc_authserv_id: str | None = None  # the inbound relay's authserv-id (its Authentication-Results)
+    auto_bcc_rate_per_minute: int = 30  # copies per Auto BCC address per minute
     sync_lease_seconds: int = 60
     sync_stale_seconds: int = 180
     gmail_retry_budget_seconds: float = 20.0
@@ -122,6 +124,8 @@ class Config:
                 daily_send_limit=int(_env("DAILY_SEND_LIMIT", "500") or 500),
                 send_limit_timezone=_env("SEND_LIMIT_TIMEZONE", "UTC") or "UTC",
                 auto_bcc_domain=_env("AUTO_BCC_DOMAIN", "bcc.example.invalid") or "",
+                auto_bcc_authserv_id=_env("AUTO_BCC_AUTHSERV_ID"),
+                auto_bcc_rate_per_minute=max(1, int(_env("AUTO_BCC_RATE_PER_MINUTE", "30") or 30)),
                 sync_lease_seconds=int(_env("SYNC_LEASE_SECONDS", "60") or 60),
                 sync_stale_seconds=int(_env("SYNC_STALE_SECONDS", "180") or 180),
                 gmail_retry_budget_seconds=float(_env("GMAIL_RETRY_BUDGET_SECONDS", "20") or 20),

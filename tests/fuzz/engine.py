@@ -258,6 +258,9 @@ class Fuzzer:
                 stats.stray_writes += 1
                 stats.keep(Finding("stray write", op.label, mode, call.describe(), answer, writes.describe(),
                                    body_base64=replay))
+        if response.status_code == 200 and op.path == "/oauth/auto-bcc/rotate" and isinstance(case.body, dict) \
+                and (case.body.get("accountId"), case.body.get("userId")) == (ACCOUNT, USER):
+            self.world.auto_bcc = response.json()["autoBccAddress"]  # the old address no longer resolves
         if response.status_code < 400 and op.path in BACKGROUND_WORK:
             # its background work (the sync after a send or a resync) must not count for the next case
             mailbox = f"{paths.MAILBOXES}/{paths.mailbox_id(REP)}"

@@ -205,6 +205,10 @@ ASKS: dict[str, Ask] = {
     "status 404": Ask("oauth", "GET", "/status", 404, "not_found", params=ids(user="nobody")),
     "status 405": Ask("oauth", "POST", "/status", 405, "method_not_allowed"),
     # oauth POST /resync
+    # oauth POST /auto-bcc/rotate (bob, who never connected: the world's Auto BCC copies use alice's address)
+    "rotate 200": Ask("oauth", "POST", "/auto-bcc/rotate", 200, json=ids(user=OFFLINE_USER)),
+    "rotate 404": Ask("oauth", "POST", "/auto-bcc/rotate", 404, "not_found", json=ids(account=OTHER_ACCOUNT)),
+    "rotate 401": Ask("oauth", "POST", "/auto-bcc/rotate", 401, "unauthorized", key="inbound", json=ids()),
     "resync 202": Ask("oauth", "POST", "/resync", 202, json=ids()),
     "resync 409 not_connected": Ask("oauth", "POST", "/resync", 409, "not_connected", json=ids(user=OFFLINE_USER)),
     "resync 400": Ask("oauth", "POST", "/resync", 400, "malformed_json", data=b'{"a": NaN}',
