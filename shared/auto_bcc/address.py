@@ -16,7 +16,7 @@ twice changes nothing.
 Rotation (issue 23, `POST /auto-bcc/rotate`, rotate.py): an address that
 leaked can be replaced per user. The user's generation n (0 until the first
 rotation) is kept in `sync_auto_bcc_owners/{link_id}` and enters the HMAC
-(`… + "\0" + n` for n > 0), so the new address is as unguessable as the
+(`auto_bcc_token`, unambiguous for any ids), so the new address is as unguessable as the
 first and stays stable across reconnects; the old address's route is
 deleted, so it answers 404 from then on.
 """
@@ -36,9 +36,15 @@ _TOKEN = re.compile(r"^[a-z2-7]{26}$")
 
 
 def auto_bcc_token(key: bytes, account_id: str, user_id: str, generation: int = 0) -> str:
-    msg = b"autobcc\x00" + account_id.encode("utf-8") + b"\x00" + user_id.encode("utf-8")
+    """Generation 0 is the original formula (addresses already handed out keep working); a rotated
+    generation n signs `autobcc/rotated\0<n>\0<len(accountId)>\0<accountId><userId>`, which no
+    generation-0 message equals (its prefix differs) and which names (n, account, user) unambiguously
+    even for ids that contain NUL."""
+    a, u = account_id.encode("utf-8"), user_id.encode("utf-8")
     if generation:
-        msg += b"\x00" + str(generation).encode("ascii")
+        msg = b"autobcc/rotated\x00" + f"{generation}\x00{len(a)}\x00".encode("ascii") + a + u
+    else:
+        msg = b"autobcc\x00" + a + b"\x00" + u
     mac = hmac.new(key, msg, hashlib.sha256).digest()
     return base64.b32encode(mac).decode("ascii")[:TOKEN_CHARS].lower()
 
