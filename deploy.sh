@@ -102,7 +102,9 @@ Options (each also read from the environment variable in brackets):
                                                     function; the CRM's authorization URLs
                                                     lead to <URL>/start, Google redirects
                                                     to <URL>/callback
-  --return-url-allowlist RE  [RETURN_URL_ALLOWLIST] default ^https:// (set it to your CRM)
+  --return-url-allowlist URL [RETURN_URL_ALLOWLIST] default https:// (any https host): set it to
+                                                    your CRM's URL prefixes, comma-separated,
+                                                    e.g. https://crm.acme.example/
   --auto-bcc-domain DOMAIN   [AUTO_BCC_DOMAIN]      default bcc.example.invalid
   --timezone TZ              [SEND_LIMIT_TIMEZONE]  default UTC (the daily tick's schedule)
   --inbound-invoker-sa EMAIL [INBOUND_INVOKER_SA]   optional: make auto_bcc private to it
@@ -120,6 +122,8 @@ SYNC_SWEEP_SHARDS [16], SYNC_DEADLINE_SECONDS [240], SYNC_MAX_PASS_SECONDS [200]
 GMAIL_RETRY_BUDGET_SECONDS [20], GMAIL_QUOTA_MODEL [2026: the project's Gmail limits; legacy for a
 project that used Gmail before May 2026], GMAIL_USER_UNITS_PER_SECOND [unset: 90 % of the model's per-user limit],
 WATCH_RENEW_WITHIN_SECONDS [172800], QUOTA_RESET_BUDGET_SECONDS [480],
+SECRET_TTL_SECONDS [60], AUTO_BCC_RATE_PER_MINUTE [30], AUTO_BCC_AUTHSERV_ID [unset:
+the topmost Authentication-Results is read],
 BUILD_SERVICE_ACCOUNT [unset: Cloud Build's default], RETRY_ATTEMPTS [7],
 RETRY_FIRST_DELAY [10 s, doubled each retry], RETRY_MAX_DELAY [120 s].
 EOF
@@ -186,7 +190,7 @@ CRM_INVOKER_SA="${CRM_INVOKER_SA:-}"
 OAUTH_REDIRECT_BASE="${OAUTH_REDIRECT_BASE:-}"
 INBOUND_INVOKER_SA="${INBOUND_INVOKER_SA:-}"
 BUILD_SERVICE_ACCOUNT="${BUILD_SERVICE_ACCOUNT:-}"
-RETURN_URL_ALLOWLIST="${RETURN_URL_ALLOWLIST:-^https://}"
+RETURN_URL_ALLOWLIST="${RETURN_URL_ALLOWLIST:-https://}"
 AUTO_BCC_DOMAIN="${AUTO_BCC_DOMAIN:-bcc.example.invalid}"
 SEND_LIMIT_TIMEZONE="${SEND_LIMIT_TIMEZONE:-UTC}"
 DAILY_SEND_LIMIT="${DAILY_SEND_LIMIT:-500}"
@@ -218,6 +222,12 @@ GMAIL_QUOTA_MODEL="${GMAIL_QUOTA_MODEL:-2026}"
 GMAIL_USER_UNITS_PER_SECOND="${GMAIL_USER_UNITS_PER_SECOND:-}"
 WATCH_RENEW_WITHIN_SECONDS="${WATCH_RENEW_WITHIN_SECONDS:-172800}"
 QUOTA_RESET_BUDGET_SECONDS="${QUOTA_RESET_BUDGET_SECONDS:-480}"
+# ---- keys and Auto BCC (issue 23; docs/OPERATIONS.md "Key rotation", docs/API_AUTO_BCC.md)
+# How long an instance trusts a secret it read: a rotated or disabled key reaches it within this.
+SECRET_TTL_SECONDS="${SECRET_TTL_SECONDS:-60}"
+AUTO_BCC_RATE_PER_MINUTE="${AUTO_BCC_RATE_PER_MINUTE:-30}"
+# The inbound relay's authserv-id: only its Authentication-Results verdict is read (unset: the topmost).
+AUTO_BCC_AUTHSERV_ID="${AUTO_BCC_AUTHSERV_ID:-}"
 
 # Every problem is reported at once, before any command runs.
 problems=()
@@ -262,11 +272,12 @@ check "$GMAIL_QUOTA_MODEL" '^(2026|legacy)$' "GMAIL_QUOTA_MODEL must be 2026 or 
 check "$MAX_DELIVERY_ATTEMPTS" '^([5-9]|[1-9][0-9]|100)$' "MAX_DELIVERY_ATTEMPTS must be 5..100 (Pub/Sub's range)"
 check "$ACK_DEADLINE_SECONDS" '^([3-5][0-9][0-9]|600)$' "ACK_DEADLINE_SECONDS must be 300..600 (above gmail_push's 300 s timeout; Pub/Sub allows 600)"
 for v in SYNC_SWEEP_SECONDS SYNC_SWEEP_SHARDS SYNC_DEADLINE_SECONDS SYNC_MAX_PASS_SECONDS QUOTA_RESET_BUDGET_SECONDS \
-  WATCH_RENEW_WITHIN_SECONDS GMAIL_USER_UNITS_PER_SECOND; do
+  WATCH_RENEW_WITHIN_SECONDS GMAIL_USER_UNITS_PER_SECOND SECRET_TTL_SECONDS AUTO_BCC_RATE_PER_MINUTE; do
   check "${!v}" '^[1-9][0-9]*$' "$v must be a positive integer"
 done
 ((SYNC_DEADLINE_SECONDS < 300)) 2>/dev/null || problems+=("SYNC_DEADLINE_SECONDS must stay below gmail_push's 300 s timeout")
 ((QUOTA_RESET_BUDGET_SECONDS < 540)) 2>/dev/null || problems+=("QUOTA_RESET_BUDGET_SECONDS must stay below quota_reset's 540 s timeout")
+check "$AUTO_BCC_AUTHSERV_ID" '^[A-Za-z0-9._-]+$' "AUTO_BCC_AUTHSERV_ID must be the relay's authserv-id (a host name like mx.acme.example)"
 check "$SEND_LIMIT_TIMEZONE" '^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$' "SEND_LIMIT_TIMEZONE must be an IANA zone like Europe/Berlin"
 # A service account id has 6 to 30 characters; ours are <SA_PREFIX>-<function>, so the longest
 # function name bounds the prefix (crm-sync-contacts-index has 23).
@@ -293,8 +304,8 @@ if ((DRY_RUN == 0)); then
   command -v gcloud >/dev/null || die "gcloud is not installed (https://cloud.google.com/sdk/docs/install)"
 fi
 if ((${#REDIRECT_FUNCTIONS[@]} + ${#PUBLIC_FUNCTIONS[@]})); then
-  [[ "$RETURN_URL_ALLOWLIST" != '^https://' ]] ||
-    warn "RETURN_URL_ALLOWLIST is the permissive default ^https://; set it to your CRM's origin"
+  [[ "$RETURN_URL_ALLOWLIST" != 'https://' && "$RETURN_URL_ALLOWLIST" != '^https://' ]] ||
+    warn "RETURN_URL_ALLOWLIST is the permissive default https:// (any https host); set it to your CRM's origin"
   [[ "$AUTO_BCC_DOMAIN" != 'bcc.example.invalid' ]] ||
     warn "AUTO_BCC_DOMAIN is the placeholder bcc.example.invalid; Auto BCC addresses will not receive mail"
 fi
@@ -481,6 +492,10 @@ env_vars() {
   vars+="${d}GMAIL_QUOTA_MODEL=${GMAIL_QUOTA_MODEL}"
   vars+="${d}WATCH_RENEW_WITHIN_SECONDS=${WATCH_RENEW_WITHIN_SECONDS}"
   vars+="${d}QUOTA_RESET_BUDGET_SECONDS=${QUOTA_RESET_BUDGET_SECONDS}"
+  vars+="${d}SECRET_TTL_SECONDS=${SECRET_TTL_SECONDS}${d}AUTO_BCC_RATE_PER_MINUTE=${AUTO_BCC_RATE_PER_MINUTE}"
+  if [[ -n "$AUTO_BCC_AUTHSERV_ID" ]]; then
+    vars+="${d}AUTO_BCC_AUTHSERV_ID=${AUTO_BCC_AUTHSERV_ID}"
+  fi
   if fn_needs "$fn" redirect; then # /start is its sibling
     vars+="${d}OAUTH_REDIRECT_URI=${OAUTH_REDIRECT_BASE}/callback"
   fi

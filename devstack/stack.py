@@ -28,6 +28,7 @@ from devstack import prereqs
 from devstack.functions import (
     FUNCTION_NAMES,
     LOCAL_AUTO_BCC_DOMAIN,
+    LOCAL_AUTO_BCC_RATE_PER_MINUTE,
     LOCAL_RETURN_URL_ALLOWLIST,
     REPO_ROOT,
     serve_function,
@@ -54,7 +55,7 @@ CONFIG_VARS = (
     "SYNC_LEASE_SECONDS", "SYNC_STALE_SECONDS", "GMAIL_RETRY_BUDGET_SECONDS", "OAUTHLIB_INSECURE_TRANSPORT",
     "SYNC_CONTROL_TOPIC", "SYNC_DEADLINE_SECONDS", "SYNC_SWEEP_SECONDS", "SYNC_SWEEP_SHARDS", "SYNC_MAX_PASS_SECONDS",
     "WATCH_RENEW_WITHIN_SECONDS", "GMAIL_USER_UNITS_PER_SECOND", "GMAIL_QUOTA_MODEL", "SYNC_USERS_CACHE_SECONDS",
-    "EMULATE_TTL",
+    "EMULATE_TTL", "SECRET_TTL_SECONDS", "AUTO_BCC_RATE_PER_MINUTE", "AUTO_BCC_AUTHSERV_ID",
     "QUOTA_RESET_BUDGET_SECONDS",
     "OAUTHLIB_RELAX_TOKEN_SCOPE", "GOOGLE_APPLICATION_CREDENTIALS",
 )
@@ -180,6 +181,8 @@ class Stack:
             "RETURN_URL_ALLOWLIST": LOCAL_RETURN_URL_ALLOWLIST,
             "OAUTHLIB_INSECURE_TRANSPORT": "1",  # plain-http simulator; local stack only, never production
             "AUTO_BCC_DOMAIN": LOCAL_AUTO_BCC_DOMAIN,
+            # the fuzzer and the benchmarks post far more than a rep's copies a minute to one address
+            "AUTO_BCC_RATE_PER_MINUTE": LOCAL_AUTO_BCC_RATE_PER_MINUTE,
         }
         env.update(self.settings.function_env)
         return env

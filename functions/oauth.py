@@ -7,6 +7,7 @@ invoker identity (Cloud Run IAM) and `Authorization: Bearer <CRM API key>`:
   POST /disconnect  {accountId, userId} -> {status: "disconnected"}
   GET  /status      ?accountId&userId -> {status, address, autoBccAddress, …}
   POST /resync      {accountId, userId} -> 202 (sync this mailbox now)
+  POST /auto-bcc/rotate {accountId, userId} -> {autoBccAddress} (a new address; the old one stops working)
 
 The browser's side (`/start`, where `authorizationUrl` points, and Google's
 redirect to `/callback`) is the public `oauth_browser` function. The
@@ -74,9 +75,16 @@ def resync(request: flask.Request) -> Any:
     return json_response({"status": "queued"}, 202)
 
 
+def rotate_auto_bcc(request: flask.Request) -> Any:
+    from shared.connect.auto_bcc_rotate import rotate_address
+
+    return json_response({"autoBccAddress": rotate_address(*_user(read_json(request)))})
+
+
 ROUTES: dict[str, tuple[str, Any]] = {
     "/connect": ("POST", connect),
     "/disconnect": ("POST", disconnect),
     "/status": ("GET", status),
     "/resync": ("POST", resync),
+    "/auto-bcc/rotate": ("POST", rotate_auto_bcc),
 }

@@ -192,6 +192,12 @@ class SimClient:
         """A new version of a Secret Manager secret (key rotation); it becomes `latest`."""
         return dict(self._json("POST", "/sim/secrets/" + urllib.parse.quote(name, safe=""), {"value": value}))
 
+    def set_secret_version_enabled(self, project: str, name: str, version: int, enabled: bool) -> dict[str, Any]:
+        """Google's versions:disable / versions:enable (ending a rotation, revoking a leaked key)."""
+        path = (f"/v1/projects/{urllib.parse.quote(project, safe='')}/secrets/{urllib.parse.quote(name, safe='')}"
+                f"/versions/{version}:{'enable' if enabled else 'disable'}")
+        return dict(self._json("POST", path))
+
     # -- OAuth ---------------------------------------------------------------------------
 
     def consent(self, authorization_url: str, user: str, scopes: str = "all") -> str:

@@ -9,8 +9,11 @@ Errors carry Google's JSON error envelope so the client raises the same
 `NotFound` / `PermissionDenied` / `InvalidArgument` exceptions.
 
 Secrets come from the config (`secrets: {name: [v1, v2, ...]}`); `POST
-/sim/secrets/{name}` adds a version, which is how tests rotate a key. Added
-versions survive `POST /sim/reset`, like the config's secrets.
+/sim/secrets/{name}` adds a version, which is how tests rotate a key. Google's
+own `POST …/versions/V:disable` and `:enable` change a version's state; a
+disabled version answers `versions:access` with 400 FAILED_PRECONDITION, as
+Google does, and `latest` still names the newest version whatever its state.
+Added versions and states survive `POST /sim/reset`, like the config's secrets.
 """
 
 from __future__ import annotations
@@ -62,6 +65,15 @@ class SecretStore:
         self._versions: dict[str, list[tuple[bytes, str]]] = {
             name: [(v.encode("utf-8"), now) for v in values] for name, values in initial.items()
         }
+        self._disabled: set[tuple[str, int]] = set()
+
+    def set_enabled(self, name: str, number: int, enabled: bool) -> None:
+        with self._lock:
+            (self._disabled.discard if enabled else self._disabled.add)((name, number))
+
+    def enabled(self, name: str, number: int) -> bool:
+        with self._lock:
+            return (name, number) not in self._disabled
 
     def add(self, name: str, data: bytes) -> int:
         with self._lock:
@@ -146,7 +158,9 @@ def access_version(project: str, secret: str, version: str) -> Response:
     resolved = _resolve(project, secret, version)
     if isinstance(resolved, Response):
         return resolved
-    name, _, data, _ = resolved
+    name, number, data, _ = resolved
+    if not store().enabled(secret, number):
+        return _error(400, "FAILED_PRECONDITION", f"Secret Version [{name}] is in DISABLED state.")
     return jsonify(
         {
             "name": name,
@@ -163,16 +177,40 @@ def get_version(project: str, secret: str, version: str) -> Response:
     resolved = _resolve(project, secret, version)
     if isinstance(resolved, Response):
         return resolved
-    name, _, _, created = resolved
-    return jsonify(
+    name, number, _, created = resolved
+    return jsonify(_version_body(name, created, store().enabled(secret, number)))
+
+
+def _version_body(name: str, created: str, enabled: bool) -> dict[str, Any]:
+    return (
         {
             "name": name,
             "createTime": created,
-            "state": "ENABLED",
+            "state": "ENABLED" if enabled else "DISABLED",
             "replicationStatus": {"automatic": {}},
             "etag": f'"{hashlib.sha256(name.encode()).hexdigest()[:14]}"',
         }
     )
+
+
+@bp.route("/v1/projects/<project>/secrets/<secret>/versions/<version>:disable", methods=["POST"])
+def disable_version(project: str, secret: str, version: str) -> Response:
+    return _set_state(project, secret, version, enabled=False)
+
+
+@bp.route("/v1/projects/<project>/secrets/<secret>/versions/<version>:enable", methods=["POST"])
+def enable_version(project: str, secret: str, version: str) -> Response:
+    return _set_state(project, secret, version, enabled=True)
+
+
+def _set_state(project: str, secret: str, version: str, enabled: bool) -> Response:
+    """Google's versions.disable / versions.enable: the version's metadata, in its new state."""
+    resolved = _resolve(project, secret, version)
+    if isinstance(resolved, Response):
+        return resolved
+    name, number, _, created = resolved
+    store().set_enabled(secret, number, enabled)
+    return jsonify(_version_body(name, created, enabled))
 
 
 _SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")

@@ -330,6 +330,32 @@ def test_functions_get_the_runtime_configuration(full: Run, fn: str) -> None:
     assert env["GMAIL_WATCH_TOPIC"] == "gmail-watch" and env["CRM_EVENTS_TOPIC"] == "crm-events"
 
 
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_issue23_every_function_gets_the_secret_ttl_and_the_auto_bcc_rate(full: Run, fn: str) -> None:
+    # a rotated or disabled key reaches every reader within the TTL; no relay named: the topmost verdict
+    env = env_vars(deploy_cmd(full, fn))
+    assert (env["SECRET_TTL_SECONDS"], env["AUTO_BCC_RATE_PER_MINUTE"]) == ("60", "30")
+    assert "AUTO_BCC_AUTHSERV_ID" not in env
+
+
+def test_issue23_the_relays_authserv_id_and_the_rate_are_passed_when_set(tmp_path: Path) -> None:
+    settings = {"AUTO_BCC_AUTHSERV_ID": "mx.acme.example", "AUTO_BCC_RATE_PER_MINUTE": "12",
+                "SECRET_TTL_SECONDS": "30"}
+    run = dry_run(tmp_path, "auto_bcc", env={**SETTINGS, **settings})
+    assert run.returncode == 0, run.stderr
+    env = env_vars(deploy_cmd(run, "auto_bcc"))
+    assert {k: env[k] for k in settings} == settings
+
+
+def test_issue23_a_malformed_rate_ttl_or_authserv_id_is_refused(tmp_path: Path) -> None:
+    run = dry_run(tmp_path, env={**SETTINGS, "AUTO_BCC_RATE_PER_MINUTE": "0", "SECRET_TTL_SECONDS": "1m",
+                                 "AUTO_BCC_AUTHSERV_ID": "mx.acme.example; x"})
+    assert run.returncode == 2 and run.stdout == ""
+    assert "AUTO_BCC_RATE_PER_MINUTE must be a positive integer" in run.stderr
+    assert "SECRET_TTL_SECONDS must be a positive integer" in run.stderr
+    assert "AUTO_BCC_AUTHSERV_ID must be the relay's authserv-id" in run.stderr
+
+
 def test_topics_are_created(full: Run) -> None:
     created = {c[4] for c in full.find("gcloud", "pubsub", "topics", "create")}
     assert created == {"gmail-watch", "sync-control", "daily-tick", "crm-events", "dead-letters"}
@@ -417,6 +443,7 @@ def test_firestore_indexes_and_ttl_policies_come_from_the_index_file(full: Run) 
         ("expiresAt", "sync_oauth_states"),
         ("expireAt", "sync_idempotency"),
         ("expireAt", "sync_send_slots"),
+        ("expireAt", "sync_auto_bcc_rate"),  # issue 23: the per-address counters of past minutes
     }
 
 

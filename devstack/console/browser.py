@@ -168,6 +168,9 @@ class ConsolePage:
     def connect(self, account: str, user: str, gmail: str) -> str:
         """Connect Gmail through the real consent page; returns the notice the console shows after."""
         self.click(f'[data-user="{account}/{user}"] a.button')
+        # oauth_browser's /start page: opening the URL binds nothing until its button is clicked (issue 23)
+        self.wait_for("form[data-oauth-start] button", "the connect page's Continue to Google button")
+        self.click("form[data-oauth-start] button")
         # R1b: Google's account chooser comes first (prompt=select_account); then the Allow step.
         self.wait_for('#another input[name="sim_account"], input[type="email"][name="sim_user"]',
                       "Google's account chooser or consent page")

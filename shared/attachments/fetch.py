@@ -27,11 +27,18 @@ seconds later (shared/attachments/sent_ids.py). Until then the message's
 attachments have no `gmailAttachmentId`, and a call naming none of its
 attachments is told `attachment_pending` (retry after reading the message
 again), not `not_found`.
+
+Serving (issue 23): an attachment larger than `MAX_SERVED_BYTES` (by the size
+on the message, then by the bytes) is refused with `AttachmentTooLarge`
+before any byte is read; stored bytes are streamed chunk by chunk
+(`store.stream`). Gmail's attachments.get answers the whole attachment in one
+JSON body, so that path holds it once, decoded, within the same cap.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +53,9 @@ from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail, r
 from shared.gmail.errors import Outcome, classify
 
 GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
+# What one answer may carry: R15's 25 MB (what Gmail lets anyone attach, and all an Auto BCC copy may
+# hold). Larger inbound attachments (Gmail receives up to 50 MB) are opened in Gmail.
+MAX_SERVED_BYTES = 25 * 1024 * 1024
 
 
 class AttachmentUnavailable(Refusal):
@@ -86,6 +96,12 @@ class MailboxReauthRequired(AttachmentUnavailable):
     status, code, message = 409, "reauth_required", "the rep must connect Gmail again to open this attachment"
 
 
+class AttachmentTooLarge(AttachmentUnavailable):
+    """The attachment is larger than one answer may carry (MAX_SERVED_BYTES)."""
+
+    status, code, message = 413, "too_large", "the attachment is larger than 25 MB; open it in Gmail"
+
+
 class GmailBusy(AttachmentUnavailable):
     """Gmail is rate limiting the mailbox or failing; try again later."""
 
@@ -96,7 +112,8 @@ class GmailBusy(AttachmentUnavailable):
 class AttachmentContent:
     filename: str
     mime_type: str
-    data: bytes
+    size: int  # the bytes `chunks` yields in all (the answer's Content-Length)
+    chunks: Iterator[bytes]
 
 
 def _message(account_id: str, conversation_id: str, message_id: str) -> Message:
@@ -161,13 +178,16 @@ def _from_gmail(mailbox_id: str, gmail_message_id: str, attachment_id: str) -> b
 
 
 def fetch_attachment(account_id: str, conversation_id: str, message_id: str, attachment_id: str) -> AttachmentContent:
-    """The attachment's bytes with its name and type, from wherever the message's source keeps them."""
+    """The attachment's bytes (streamed) with its name and type, from wherever the message's source keeps them."""
     msg = _message(account_id, conversation_id, message_id)
     meta = _meta(msg, attachment_id)
     filename, mime_type = str(meta.get("filename") or ""), str(meta.get("mimeType") or "")
+    size = _size(meta)
+    if size > MAX_SERVED_BYTES:
+        raise AttachmentTooLarge(attachment_id)
     if msg.source == "auto_bcc":
         try:
-            data = store.read(account_id, conversation_id, message_id, attachment_id, int(meta.get("size") or 0))
+            chunks = store.stream(account_id, conversation_id, message_id, attachment_id, size)
         except store.StoredAttachmentMissing as exc:
             log.error("stored attachment bytes missing", accountId=account_id, messageId=message_id, chunk=str(exc))
             raise AttachmentNotFound(attachment_id) from None
@@ -177,5 +197,15 @@ def fetch_attachment(account_id: str, conversation_id: str, message_id: str, att
         if not gmail_id:
             raise AttachmentNotFound(message_id)
         data = _from_gmail(mailbox_id, gmail_id, attachment_id)
-    log.info("attachment served", accountId=account_id, messageId=message_id, source=msg.source, bytes=len(data))
-    return AttachmentContent(filename=filename, mime_type=mime_type, data=data)
+        if len(data) > MAX_SERVED_BYTES:
+            raise AttachmentTooLarge(attachment_id)
+        size, chunks = len(data), iter((data,))
+    log.info("attachment served", accountId=account_id, messageId=message_id, source=msg.source, bytes=size)
+    return AttachmentContent(filename=filename, mime_type=mime_type, size=size, chunks=chunks)
+
+
+def _size(meta: dict[str, Any]) -> int:
+    try:
+        return max(0, int(meta.get("size") or 0))
+    except (TypeError, ValueError):
+        return 0

@@ -82,21 +82,35 @@ def store(account_id: str, conversation_id: str, message_id: str, attachments: S
 
 
 def read(account_id: str, conversation_id: str, message_id: str, attachment_id: str, size: int) -> bytes:
-    """The attachment's bytes, from its chunks (one batched read)."""
+    """The attachment's bytes, whole (tests and small callers; the attachments function streams)."""
+    return b"".join(stream(account_id, conversation_id, message_id, attachment_id, size))
+
+
+def stream(account_id: str, conversation_id: str, message_id: str, attachment_id: str,
+           size: int) -> Iterator[bytes]:
+    """The attachment's bytes chunk by chunk, one document read at a time, so a 25 MB attachment is
+    never whole in memory. The first chunk is read before this returns: a missing attachment raises
+    StoredAttachmentMissing here, before an answer has started; a chunk missing further on raises
+    while the bytes are being sent (the answer is cut short of its Content-Length)."""
     ids = chunk_ids(account_id, conversation_id, message_id, attachment_id, size)
     if not ids:
-        return b""
-    db = firestore_client()
-    snaps = {s.id: s for s in db.get_all([attachment_chunk_ref(i) for i in ids])}
-    out = bytearray()
-    for n, doc_id in enumerate(ids):
-        snap = snaps.get(doc_id)
-        if snap is None or not snap.exists:
-            raise StoredAttachmentMissing(doc_id)
-        chunk = AttachmentChunk.from_doc(snap.to_dict())
-        if chunk.index != n or chunk.attachmentId != attachment_id or chunk.messageId != message_id:
-            raise StoredAttachmentMissing(doc_id)
-        out += chunk.data
-    if len(out) != size:
-        raise StoredAttachmentMissing(f"{ids[0]}: {len(out)} bytes, expected {size}")
-    return bytes(out)
+        return iter(())
+    def chunk(n: int) -> bytes:
+        snap = attachment_chunk_ref(ids[n]).get()
+        if not snap.exists:
+            raise StoredAttachmentMissing(ids[n])
+        doc = AttachmentChunk.from_doc(snap.to_dict())
+        expected = min(CHUNK_BYTES, size - n * CHUNK_BYTES)
+        if doc.index != n or doc.attachmentId != attachment_id or doc.messageId != message_id \
+                or len(doc.data) != expected:
+            raise StoredAttachmentMissing(f"{ids[n]}: {len(doc.data)} bytes, expected {expected}")
+        return bytes(doc.data)
+
+    first = chunk(0)
+
+    def rest() -> Iterator[bytes]:
+        yield first
+        for n in range(1, len(ids)):
+            yield chunk(n)
+
+    return rest()

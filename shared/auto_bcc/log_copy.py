@@ -9,7 +9,9 @@ nothing (no contact, no message, no attachment bytes):
 2. checks: the address names an existing user (404); the copy parses (400);
    its `From` is the user's own address — their CRM `email` or the Gmail they
    connected — (403, R16b: anyone who learns the address must not log mail
-   under the rep); no address on it is blocklisted (422, R21); it has an
+   under the rep); the relay's authentication verdict, when it passed one,
+   does not fail that `From` domain (403, issue 23: DMARC fail, or SPF and
+   DKIM failing, `sender_auth.py`); no address on it is blocklisted (422, R21); it has an
    external recipient (422); its attachments fit R15's 25 MB (413); the
    message document fits Firestore (bodies cut, `truncated`) or the copy is
    refused as not storable (413, `document.py`);
@@ -37,12 +39,13 @@ from typing import TYPE_CHECKING, Any
 from shared.attachments import store
 from shared.auto_bcc.document import NotStorable, build_document, check_not_bulk
 from shared.auto_bcc.message import AutoBccCopy, MalformedMessage, parse_copy, pick_recipient
+from shared.auto_bcc.sender_auth import judge, relay_results
 from shared.connect.auto_bcc_route import lookup
 from shared.core import log
 from shared.core.clients import firestore_client
 from shared.core.config import get_config
 from shared.core.events import CrmEvent, publish
-from shared.core.models import Message, User
+from shared.core.models import AutoBccRoute, Message, User
 from shared.core.refusal import Refusal
 from shared.crm import paths
 from shared.crm.connection import ConnectionState, decide_from_snapshots
@@ -60,7 +63,7 @@ ABORTED_RETRY_SECONDS = 30.0  # writes aborted by contention are tried again thi
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # R15: what a rep can send in one message
 
 __all__ = ["AttachmentsTooLarge", "Blocklisted", "CopyRefused", "LoggedCopy", "MalformedMessage", "NoRecipient",
-           "NotStorable", "SenderNotUser", "UnknownAddress", "log_copy"]
+           "NotStorable", "SenderNotAuthenticated", "SenderNotUser", "UnknownAddress", "log_copy"]
 
 
 class CopyRefused(Refusal):
@@ -77,6 +80,12 @@ class SenderNotUser(CopyRefused):
     """The copy's From is not the user's own address (R16b)."""
 
     status, code = 403, "sender_not_user"
+
+
+class SenderNotAuthenticated(CopyRefused):
+    """The relay that received the copy says its From domain failed authentication (issue 23)."""
+
+    status, code = 403, "sender_not_authenticated"
 
 
 class Blocklisted(CopyRefused):
@@ -115,11 +124,17 @@ class _Owner:
     contacts_indexed: bool  # the account's contact index is complete (R11b), read with the rest
 
 
-def _owner(to: str, domain: str) -> _Owner:
-    """Who the address belongs to and what their copies must satisfy (three round trips)."""
-    route = lookup(to, domain)
+def find_route(to: str) -> AutoBccRoute:
+    """The route of Auto BCC address `to`, or UnknownAddress (one read; the adapter calls it before it
+    reads the copy's body)."""
+    route = lookup(to, get_config().auto_bcc_domain)
     if route is None:
         raise UnknownAddress("unknown Auto BCC address")
+    return route
+
+
+def _owner(route: AutoBccRoute) -> _Owner:
+    """Who the address belongs to and what their copies must satisfy (two round trips after the route)."""
     a, u = route.accountId, route.userId
     db = firestore_client()
     refs = [user_ref(a, u), link_ref(a, u), settings_ref(a), contact_index_state_ref(a)]
@@ -140,6 +155,12 @@ def _owner(to: str, domain: str) -> _Owner:
 def _check_sender(copy: AutoBccCopy, owner: _Owner) -> None:
     if copy.sender.email not in owner.own_addresses:
         raise SenderNotUser("the copy's From is not the address of the user this Auto BCC address belongs to")
+    results = relay_results(copy.auth_results, copy.arc_results, get_config().auto_bcc_authserv_id)
+    verdict = judge(results, copy.sender.email.rpartition("@")[2])
+    if verdict.refused:
+        log.info("auto bcc copy refused: sender not authenticated", accountId=owner.account_id,
+                 userId=owner.user_id, reason=verdict.reason)
+        raise SenderNotAuthenticated(f"{verdict.reason}; the copy is not logged")
 
 
 def _internal(account_id: str, copy: AutoBccCopy) -> set[str]:
@@ -160,8 +181,9 @@ def _check(copy: AutoBccCopy, owner: _Owner, internal: set[str], is_auto_bcc: Ca
         raise AttachmentsTooLarge(f"the attachments exceed {MAX_ATTACHMENT_BYTES} bytes in total")
 
 
-def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> LoggedCopy:
-    """Log the copy sent to Auto BCC address `to` (see the module doc for the order of things)."""
+def log_copy(to: str, raw: bytes, received_at: datetime | None = None, route: AutoBccRoute | None = None) -> LoggedCopy:
+    """Log the copy sent to Auto BCC address `to` (see the module doc for the order of things); `route`:
+    the address's route when the caller looked it up already (`find_route`)."""
     domain = get_config().auto_bcc_domain
     suffix = "@" + domain.lower()
 
@@ -169,7 +191,7 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> Logged
         return address.endswith(suffix)
 
     # ---- read and decide: nothing after the first write can refuse the copy
-    owner = _owner(to, domain)
+    owner = _owner(route or find_route(to))
     copy = parse_copy(raw, received_at or datetime.now(UTC))
     a, u = owner.account_id, owner.user_id
     _check_sender(copy, owner)

@@ -78,6 +78,9 @@ class AutoBccCopy:
     is_forward: bool
     attachments: list[dict[str, Any]] = field(default_factory=list)  # metadata, as on the message doc
     attachment_data: list[bytes] = field(default_factory=list, repr=False)  # bytes, same order
+    # the relays' verdicts, top to bottom as the copy carries them (shared/auto_bcc/sender_auth.py)
+    auth_results: list[str] = field(default_factory=list)
+    arc_results: list[str] = field(default_factory=list)
 
     def participants(self) -> list[str]:
         """Every address on the copy (sender, To, Cc, Bcc), for the blocklist (R21)."""
@@ -241,6 +244,7 @@ def _parse(raw: bytes, now: datetime) -> AutoBccCopy:
         text=text, html=markup, snippet=make_snippet(None, text, markup),
         is_forward=is_forward(subject, {h: str(_header(msg, h) or "") for h in FORWARD_HEADERS}, walk.forwarded),
         attachments=walk.meta, attachment_data=walk.data,
+        auth_results=_headers(msg, "Authentication-Results"), arc_results=_headers(msg, "ARC-Authentication-Results"),
     )
 
 

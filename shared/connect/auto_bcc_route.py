@@ -12,6 +12,13 @@ Outlook user, R16b), the first time `GET /status` hands the address out
 the user document that a connection wrote, so every address anyone can hold
 has its route. Content is a pure function of (account, user): writing it
 twice changes nothing.
+
+Rotation (issue 23, `POST /auto-bcc/rotate`, auto_bcc_rotate.py): an address that
+leaked can be replaced per user. The user's generation n (0 until the first
+rotation) is kept in `sync_auto_bcc_owners/{link_id}` and enters the HMAC
+(`auto_bcc_token`, unambiguous for any ids), so the new address is as unguessable as the
+first and stays stable across reconnects; the old address's route is
+deleted, so it answers 404 from then on.
 """
 
 from __future__ import annotations
@@ -20,18 +27,27 @@ import base64
 import hashlib
 import hmac
 import re
+from typing import Any
 
 from shared.connect.oauth_state import state_key
 from shared.core.config import get_config
 from shared.core.models import AutoBccRoute
-from shared.crm.paths import auto_bcc_route_ref
+from shared.crm.paths import auto_bcc_owner_ref, auto_bcc_route_ref
 
 TOKEN_CHARS = 26
 _TOKEN = re.compile(r"^[a-z2-7]{26}$")
 
 
-def auto_bcc_token(key: bytes, account_id: str, user_id: str) -> str:
-    msg = b"autobcc\x00" + account_id.encode("utf-8") + b"\x00" + user_id.encode("utf-8")
+def auto_bcc_token(key: bytes, account_id: str, user_id: str, generation: int = 0) -> str:
+    """Generation 0 is the original formula (addresses already handed out keep working); a rotated
+    generation n signs `autobcc/rotated\0<n>\0<len(accountId)>\0<accountId><userId>`, which no
+    generation-0 message equals (its prefix differs) and which names (n, account, user) unambiguously
+    even for ids that contain NUL."""
+    a, u = account_id.encode("utf-8"), user_id.encode("utf-8")
+    if generation:
+        msg = b"autobcc/rotated\x00" + f"{generation}\x00{len(a)}\x00".encode("ascii") + a + u
+    else:
+        msg = b"autobcc\x00" + a + b"\x00" + u
     mac = hmac.new(key, msg, hashlib.sha256).digest()
     return base64.b32encode(mac).decode("ascii")[:TOKEN_CHARS].lower()
 
@@ -48,11 +64,24 @@ def token_from_address(address: str, domain: str) -> str | None:
     return local
 
 
-def user_route(account_id: str, user_id: str) -> tuple[AutoBccRoute, str]:
-    """The user's route document and its id (token), from the secret and the configured domain."""
-    token = auto_bcc_token(state_key(), account_id, user_id)
+def generation_of(snap: Any) -> int:
+    """The generation an owner document records (0: never rotated, or no document)."""
+    try:
+        return max(0, int((snap.to_dict() or {}).get("generation") or 0)) if snap.exists else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def route_for(account_id: str, user_id: str, generation: int) -> tuple[AutoBccRoute, str]:
+    """The route document and its id (token) of the user's address of that generation."""
+    token = auto_bcc_token(state_key(), account_id, user_id, generation)
     address = auto_bcc_address(token, get_config().auto_bcc_domain)
     return AutoBccRoute(accountId=account_id, userId=user_id, address=address), token
+
+
+def user_route(account_id: str, user_id: str) -> tuple[AutoBccRoute, str]:
+    """The user's current route document and its id (token): their generation's (one read)."""
+    return route_for(account_id, user_id, generation_of(auto_bcc_owner_ref(account_id, user_id).get()))
 
 
 def ensure_address(account_id: str, user_id: str) -> str:

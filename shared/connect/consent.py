@@ -3,9 +3,12 @@
 `issue_authorization_url` (CRM, `POST /connect`) records a signed, single-use
 state with its PKCE verifier and answers a URL of our own public `/start`
 route, not Google's: the URL is bound to a browser only once one opens it.
-`start_consent` (browser, `GET /start`) binds the state to the first browser
-that opens it with a session cookie (shared/connect/browser_session.py) and
-sends it on to Google with `prompt=consent select_account` (R1b).
+`consent_page` (browser, `GET /start`) checks the state and answers a page
+whose button continues (shared/connect/start_page.py): a GET binds nothing,
+so a mail link scanner that opens the URL first does not lock the rep out.
+`start_consent` (the button's `POST /start`) binds the state to the first
+browser that posts it with a session cookie (shared/connect/browser_session.py)
+and sends it on to Google with `prompt=consent select_account` (R1b).
 """
 
 from __future__ import annotations
@@ -42,6 +45,22 @@ def issue_authorization_url(account_id: str, user_id: str, return_url: str) -> s
     save_state(claims, new_code_verifier())
     log.info("authorization url issued", accountId=account_id, userId=user_id)
     return f"{start}?{urlencode({'state': sign_state(state_key(), claims)})}"
+
+
+@dataclass(frozen=True)
+class ContinuePage:
+    """The page with the button that posts the state back to `/start` (nothing bound yet)."""
+
+    state: str
+
+
+def consent_page(state: str) -> BrowserStep | ContinuePage:
+    """`GET /start`: a state we signed gets the continue page (an expired one goes back to the returnUrl);
+    nothing is read or written beyond the signature check, so any number of scanners may open it."""
+    claims = trusted_claims(state)
+    if claims.expired(time.time()):
+        return BrowserStep(outcome_location(claims.return_url, "state_expired"))
+    return ContinuePage(state)
 
 
 def start_consent(state: str, cookies: Mapping[str, str]) -> BrowserStep:

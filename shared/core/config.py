@@ -7,10 +7,11 @@ The same code runs against Google in production and against the local stack
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import urlsplit
+
+from shared.core.url_allowlist import UrlRule, parse_allowlist, url_allowed
 
 GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 GMAIL_SEND = "https://www.googleapis.com/auth/gmail.send"
@@ -41,13 +42,15 @@ class Config:
     oauth_revoke_uri: str = "https://oauth2.googleapis.com/revoke"
     secret_manager_endpoint: str | None = None
     oauth_redirect_uri: str | None = None
-    return_url_allowlist: tuple[str, ...] = (r"^https://",)
+    return_url_allowlist: tuple[str, ...] = ("https://",)
     gmail_watch_topic: str = "gmail-watch"
     crm_events_topic: str = "crm-events"
     daily_tick_topic: str = "daily-tick"
     daily_send_limit: int = 500
     send_limit_timezone: str = "UTC"
     auto_bcc_domain: str = "bcc.example.invalid"
+    auto_bcc_authserv_id: str | None = None  # the inbound relay's authserv-id (its Authentication-Results)
+    auto_bcc_rate_per_minute: int = 30  # copies per Auto BCC address per minute
     sync_lease_seconds: int = 60
     sync_stale_seconds: int = 180
     gmail_retry_budget_seconds: float = 20.0
@@ -63,9 +66,10 @@ class Config:
     gmail_quota_model: str = "2026"  # Gmail's limits for projects since May 2026 (shared/gmail/pacing.py)
     gmail_user_units_per_second: float | None = None  # None: 90 % of the model's per-user limit
     sync_users_cache_seconds: float = 300.0
+    secret_ttl_seconds: float = 60.0
     emulate_ttl: bool = False
     local_stack: bool = False
-    _allow: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
+    _allow: tuple[UrlRule, ...] = field(default=(), repr=False, compare=False)
 
     def topic_path(self, short_name: str) -> str:
         return f"projects/{self.project_id}/topics/{short_name}"
@@ -94,8 +98,9 @@ class Config:
         return self.topic_path(self.sync_control_topic)
 
     def return_url_allowed(self, url: str) -> bool:
-        patterns = self._allow or tuple(re.compile(p) for p in self.return_url_allowlist)
-        return any(p.search(url) for p in patterns)
+        """By scheme, host, port and path prefix (shared/core/url_allowlist.py), never a regex search."""
+        rules = self._allow or parse_allowlist(",".join(self.return_url_allowlist))
+        return url_allowed(rules, url)
 
     @classmethod
     def from_env(cls) -> Config:
@@ -108,7 +113,7 @@ class Config:
         def endpoint(name: str, sim_path: str, default: str | None) -> str | None:
             return _env(name) or (f"{sim}{sim_path}" if sim else default)
 
-        allow = tuple(p.strip() for p in (_env("RETURN_URL_ALLOWLIST", r"^https://") or "").split(",") if p.strip())
+        allow = tuple(p.strip() for p in (_env("RETURN_URL_ALLOWLIST", "https://") or "").split(",") if p.strip())
         try:
             return cls(
                 project_id=project,
@@ -125,6 +130,8 @@ class Config:
                 daily_send_limit=int(_env("DAILY_SEND_LIMIT", "500") or 500),
                 send_limit_timezone=_env("SEND_LIMIT_TIMEZONE", "UTC") or "UTC",
                 auto_bcc_domain=_env("AUTO_BCC_DOMAIN", "bcc.example.invalid") or "",
+                auto_bcc_authserv_id=_env("AUTO_BCC_AUTHSERV_ID"),
+                auto_bcc_rate_per_minute=max(1, int(_env("AUTO_BCC_RATE_PER_MINUTE", "30") or 30)),
                 sync_lease_seconds=int(_env("SYNC_LEASE_SECONDS", "60") or 60),
                 sync_stale_seconds=int(_env("SYNC_STALE_SECONDS", "180") or 180),
                 gmail_retry_budget_seconds=float(_env("GMAIL_RETRY_BUDGET_SECONDS", "20") or 20),
@@ -139,12 +146,13 @@ class Config:
                 gmail_quota_model=_quota_model(_env("GMAIL_QUOTA_MODEL", "2026") or "2026"),
                 gmail_user_units_per_second=float(_env("GMAIL_USER_UNITS_PER_SECOND") or 0) or None,
                 sync_users_cache_seconds=float(_env("SYNC_USERS_CACHE_SECONDS", "300") or 300),
+                secret_ttl_seconds=float(_env("SECRET_TTL_SECONDS", "60") or 60),
                 # The Firestore emulator has no TTL policies: the local stack's daily tick does their job.
                 emulate_ttl=(_env("EMULATE_TTL") or ("1" if sim else "0")) == "1",
                 local_stack=sim is not None,
-                _allow=tuple(re.compile(p) for p in allow),
+                _allow=parse_allowlist(",".join(allow)),
             )
-        except (ValueError, re.error) as exc:
+        except ValueError as exc:  # AllowlistError included
             raise ConfigError(f"malformed setting: {exc}") from exc
 
 

@@ -34,6 +34,8 @@ OAUTH_STATES = "sync_oauth_states"
 SEND_SLOTS = "sync_send_slots"
 IDEMPOTENCY = "sync_idempotency"
 AUTO_BCC = "sync_auto_bcc"
+AUTO_BCC_OWNERS = "sync_auto_bcc_owners"  # per user (link_id): the generation of their Auto BCC address
+AUTO_BCC_RATE = "sync_auto_bcc_rate"  # per address and minute: copies counted (issue 23)
 ATTACHMENTS = "sync_attachments"
 SKIPPED = "sync_skipped"  # R22: messages that could not be stored at all
 CONTACT_INDEX = "sync_contact_index"  # R11b: lower(email) -> the account's contacts with that address
@@ -216,6 +218,15 @@ def contact_index_state_ref(account_id: str) -> DocumentReference:
 
 def auto_bcc_route_ref(token: str) -> DocumentReference:
     return firestore_client().collection(AUTO_BCC).document(token)
+
+
+def auto_bcc_owner_ref(account_id: str, user_id: str) -> DocumentReference:
+    """The generation of a user's Auto BCC address (issue 23's rotation); keyed like their link."""
+    return firestore_client().collection(AUTO_BCC_OWNERS).document(link_id(account_id, user_id))
+
+
+def auto_bcc_rate_ref(window_doc_id: str) -> DocumentReference:
+    return firestore_client().collection(AUTO_BCC_RATE).document(window_doc_id)
 
 
 def oauth_state_ref(nonce: str) -> DocumentReference:

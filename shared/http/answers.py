@@ -10,7 +10,6 @@ details.
 from __future__ import annotations
 
 import functools
-import hmac
 import json
 import re
 from collections.abc import Callable
@@ -168,10 +167,10 @@ def bearer_token(request: flask.Request) -> str | None:
 
 
 def require_bearer(request: flask.Request, secret_name: str) -> None:
-    """Constant-time check of `Authorization: Bearer <key>` against a secret."""
-    from shared.core.secrets import get_secret  # lazy: adapters import this module at load; secrets with a request
+    """Constant-time check of `Authorization: Bearer <key>` against a secret: its latest version, or the
+    previous one while a rotation is in progress (shared/core/secrets.py)."""
+    from shared.core.secrets import key_accepted  # lazy: adapters import this module at load; secrets with a request
 
     token = bearer_token(request)
-    expected = get_secret(secret_name).data.strip()
-    if token is None or not hmac.compare_digest(token.encode("utf-8"), expected):
+    if token is None or not key_accepted(secret_name, token.encode("utf-8")):
         raise ApiError(401, "unauthorized", "missing or invalid API key")

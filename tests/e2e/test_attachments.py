@@ -202,3 +202,81 @@ def test_r20_wrong_key_is_401_and_other_methods_405(world: dict[str, Any], stack
     resp = requests.post(world["url"], params=params, timeout=30,
                          headers={"Authorization": f"Bearer {world['key']}"})
     assert (resp.status_code, resp.json()["error"]) == (405, "method_not_allowed")
+
+
+# ---- issue 23: what the answer with bytes may do in a browser, and how much of it is held
+
+
+@pytest.fixture
+def bare(clean: Any, firestore_db: Any) -> dict[str, Any]:
+    """The attachments function and a user who never connected Gmail (an Outlook user, R16b)."""
+    seed_user(firestore_db, "acme", "alice", "alice@acme.example")
+    return {"url": clean.function_url("attachments"), "key": clean.secrets.crm_api_key}
+
+
+def bcc_copy(stack: Any, filename: str, mime_type: str, data: bytes) -> dict[str, str]:
+    """Alice Bcc's her Auto BCC address on a mail to Carla with one attachment; the ids to open it."""
+    bcc = crm_for(stack).status("acme", "alice")["autoBccAddress"]
+    raw = (f"From: alice@acme.example\r\nTo: {CARLA}\r\nBcc: {bcc}\r\nSubject: Page\r\n"
+           f"Message-ID: <{filename}@acme.example>\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/mixed; boundary=ZZ\r\n\r\n--ZZ\r\nContent-Type: text/plain\r\n\r\nSee.\r\n"
+           f"--ZZ\r\nContent-Type: {mime_type}\r\nContent-Disposition: attachment; filename=\"{filename}\"\r\n"
+           "Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(data).decode() + "\r\n--ZZ--\r\n").encode()
+    logged = requests.post(stack.function_url("auto_bcc"), params={"to": bcc}, data=raw, timeout=60,
+                           headers={"Authorization": f"Bearer {stack.secrets.inbound_api_key}",
+                                    "Content-Type": "message/rfc822"})
+    assert logged.status_code == 201, logged.text
+    body = logged.json()
+    return {"accountId": "acme", "conversationId": body["conversationId"], "messageId": body["messageId"],
+            "attachmentId": "ab_0"}
+
+
+@pytest.mark.parametrize("filename,mime_type", [("page.html", "text/html"), ("logo.svg", "image/svg+xml")])
+def test_r20_scriptable_attachment_is_served_in_a_csp_sandbox(bare: dict[str, Any], clean: Any, filename: str,
+                                                              mime_type: str) -> None:
+    data = b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(document.cookie)'><script>fetch('/')</script>"
+    resp = fetch(bare, **bcc_copy(clean, filename, mime_type, data))
+    assert resp.status_code == 200, resp.text
+    assert resp.content == data
+    assert resp.headers["Content-Type"] == mime_type  # the sender's type, as the CRM asked
+    assert resp.headers["Content-Security-Policy"] == "sandbox"  # a browser that renders it runs no script
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def stored_message(firestore_db: Any, size: int, mime_type: str = "application/pdf") -> dict[str, str]:
+    """An Auto BCC message document naming one stored attachment of `size` bytes (its chunks not written)."""
+    firestore_db.document("accounts/acme/conversations/carla/messages/ab_big").set({
+        "direction": "outbound", "source": "auto_bcc", "contactId": "carla", "userId": "alice",
+        "attachments": [{"filename": "big.bin", "mimeType": mime_type, "size": size, "gmailAttachmentId": "ab_0"}]})
+    return {"accountId": "acme", "conversationId": "carla", "messageId": "ab_big", "attachmentId": "ab_0"}
+
+
+def test_r20_attachment_above_25_mb_is_413_before_any_byte_is_read(bare: dict[str, Any], firestore_db: Any) -> None:
+    resp = fetch(bare, **stored_message(firestore_db, 25 * 1024 * 1024 + 1))  # no chunk exists: none is read
+    assert (resp.status_code, resp.json()["error"]) == (413, "too_large")
+
+
+def test_r20_stored_bytes_are_streamed_chunk_by_chunk_not_read_whole_first(bare: dict[str, Any], firestore_db: Any,
+                                                                          shared_env: Any) -> None:
+    from shared.attachments import store
+
+    data = bytes(range(256)) * 8000  # 2,048,000 bytes: three chunks
+    ids = stored_message(firestore_db, len(data))
+    store.store("acme", "carla", "ab_big", [store.StoredAttachment("ab_0", data)])
+    whole = fetch(bare, **ids)
+    assert whole.status_code == 200 and whole.content == data
+    assert whole.headers["Content-Length"] == str(len(data))
+
+    # the last chunk lost: the answer had started with the first chunk before the last was read, so it
+    # is cut short of its Content-Length (a whole-attachment read would have answered 404 first)
+    last = store.chunk_ids("acme", "carla", "ab_big", "ab_0", len(data))[-1]
+    firestore_db.collection("sync_attachments").document(last).delete()
+    import urllib3
+
+    cut = urllib3.PoolManager().request("GET", bare["url"], fields=ids, preload_content=False, retries=False,
+                                        headers={"Authorization": f"Bearer {bare['key']}"})
+    assert cut.status == 200
+    assert cut.headers["Content-Length"] == str(len(data))
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        cut.read()
+    cut.release_conn()

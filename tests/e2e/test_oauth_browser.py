@@ -1,7 +1,9 @@
 """R24: connecting is bound to the browser that opens the authorization URL first.
 
-The CRM's `authorizationUrl` leads to `oauth_browser`'s `/start`, which sets a
-short-lived session cookie and redirects to Google; `/callback` accepts
+The CRM's `authorizationUrl` leads to `oauth_browser`'s `/start`, a page whose
+"Continue to Google" button (a POST) sets a short-lived session cookie and
+redirects to Google — a GET alone binds nothing, so a mail link scanner that
+opens the URL first does not lock the rep out; `/callback` accepts
 Google's redirect only from the browser that carries that cookie. Each browser
 here is its own cookie jar (devstack.rep_browser.RepBrowser).
 """
@@ -14,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from devstack.rep_browser import RepBrowser
+from devstack.rep_browser import RepBrowser, consent_in_browser
 from tests.e2e.oauth_steps import (
     RETURN_URL,
     assert_nothing_stored,
@@ -51,7 +53,7 @@ def test_r24_the_browser_that_opened_the_url_connects(crm: Any, sim_client: Any,
 
 
 def test_r24_start_sets_a_short_lived_http_only_lax_cookie_and_redirects_to_google(crm: Any, stack: Any) -> None:
-    resp = RepBrowser().get(crm.start("acme", "alice"))
+    resp = RepBrowser().click_continue(crm.start("acme", "alice"))
     assert resp.status_code == 302
     assert resp.headers["Location"].startswith(f"{stack.simulator_url}/o/oauth2/v2/auth?")
     assert resp.headers["Cache-Control"] == "no-store"
@@ -87,7 +89,7 @@ def test_r24_url_opened_in_a_second_browser_is_sent_back_with_session_mismatch(
     url = crm.start("acme", "alice")
     RepBrowser().open(url)  # the rep's browser opened it first
 
-    resp = RepBrowser().get(url)
+    resp = RepBrowser().click_continue(url)
 
     assert outcome(resp) == {"status": "error", "reason": "session_mismatch"}
     assert "Set-Cookie" not in resp.headers
@@ -146,10 +148,11 @@ def test_authorization_url_is_the_public_start_route_not_google(crm: Any, stack:
     assert set(parse_qs(url.query)) == {"state"}
 
 
-def test_browser_routes_answer_get_only_and_the_crm_routes_are_not_there(crm: Any, stack: Any) -> None:
+def test_browser_routes_answer_their_methods_only_and_the_crm_routes_are_not_there(crm: Any, stack: Any) -> None:
     base = stack.function_url("oauth_browser")
-    resp = requests.post(f"{base}/start", timeout=30)
-    assert (resp.status_code, resp.json()["error"]) == (405, "method_not_allowed")
+    for method, route in (("PUT", "/start"), ("POST", "/callback")):
+        resp = requests.request(method, f"{base}{route}", timeout=30)
+        assert (resp.status_code, resp.json()["error"]) == (405, "method_not_allowed")
     for route in ("/connect", "/status", "/disconnect", "/resync"):
         assert requests.get(f"{base}{route}", timeout=30).status_code == 404
     assert requests.get(f"{crm.oauth_url}/callback", timeout=30).status_code == 404  # moved to oauth_browser
@@ -158,5 +161,52 @@ def test_browser_routes_answer_get_only_and_the_crm_routes_are_not_there(crm: An
 def test_return_url_of_a_refused_start_is_the_signed_one(crm: Any) -> None:
     url = crm.start("acme", "alice", return_url=RETURN_URL + "?tab=gmail")
     RepBrowser().open(url)
-    loc = RepBrowser().get(url).headers["Location"]
+    loc = RepBrowser().click_continue(url).headers["Location"]
     assert loc == RETURN_URL + "?tab=gmail&status=error&reason=session_mismatch"
+
+
+# ---- issue 23: a GET of the authorization URL binds nothing (mail link scanners open every URL first)
+
+
+def scanner_opens(url: str) -> requests.Response:
+    """A mail link scanner: fetches the URL (HEAD, then GET, as Safe Links and friends do), clicks nothing."""
+    scanner = RepBrowser()
+    scanner.session.head(url, allow_redirects=False, timeout=30)
+    return scanner.get(url)
+
+
+def test_r24_a_link_scanner_opening_the_url_first_does_not_lock_the_rep_out(
+        crm: Any, sim_client: Any, firestore_db: Any) -> None:
+    url = crm.start("acme", "alice")
+    for _ in range(2):
+        seen = scanner_opens(url)
+        assert seen.status_code == 200 and "Set-Cookie" not in seen.headers
+
+    browser, callback = consent_in_browser(sim_client, url, GMAIL)  # the rep, after the scanners
+
+    assert outcome(follow_callback(callback, browser)) == {"status": "connected"}
+    assert crm.status("acme", "alice")["address"] == GMAIL
+
+
+def test_r24_start_page_is_inert_and_only_its_button_continues(crm: Any, stack: Any) -> None:
+    url = crm.start("acme", "alice")
+    page = RepBrowser().get(url)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    csp = page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert f"form-action 'self' {stack.simulator_url}" in csp  # the POST's redirect goes on to Google only
+    assert page.headers["Cache-Control"] == "no-store" and page.headers["Referrer-Policy"] == "no-referrer"
+    assert "<script" not in page.text.lower()
+    assert 'method="post"' in page.text and "data-oauth-start" in page.text
+
+
+def test_r24_continue_posted_from_another_site_is_refused_and_binds_nothing(
+        crm: Any, stack: Any, sim_client: Any) -> None:
+    url = crm.start("acme", "alice")
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    forged = RepBrowser().session.post(f"{stack.function_url('oauth_browser')}/start", data={"state": state},
+                                       headers={"Sec-Fetch-Site": "cross-site"}, allow_redirects=False, timeout=30)
+    assert (forged.status_code, forged.json()["error"]) == (403, "cross_site_request")
+    assert "Set-Cookie" not in forged.headers
+    browser, callback = consent_in_browser(sim_client, url, GMAIL)
+    assert outcome(follow_callback(callback, browser)) == {"status": "connected"}

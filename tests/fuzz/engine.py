@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -38,6 +39,7 @@ MODES = {"positive": 4, "negative": 2, "hostile": 3, "raw": 1}  # shares of an o
 KEEP_FINDINGS = 4  # examples kept per kind and operation
 # Operations whose success starts work that writes later (gmail_push syncing the mailbox): wait for it to end.
 BACKGROUND_WORK = ("/oauth/resync", "/send_email")
+FORM = "application/x-www-form-urlencoded"
 
 
 @dataclass
@@ -222,6 +224,9 @@ class Fuzzer:
                 raw = data.draw(hostile.raw_other_bodies(), label="raw body")
             else:
                 self.make_hostile(op, case, data)
+        if raw is None and op_media_type(op) == FORM and isinstance(case.body, dict):
+            # A form a client encodes itself: requests cannot encode a lone surrogate, a hostile client can
+            raw = (FORM, urlencode(case.body, doseq=True, encoding="utf-8", errors="surrogatepass").encode("ascii"))
         if raw is None and _has_json_body(op) and case.body is not _not_set():
             # Serialised here, the way a client's JSON encoder writes it: lone surrogates as \ud800 escapes
             body = case.body
@@ -258,6 +263,9 @@ class Fuzzer:
                 stats.stray_writes += 1
                 stats.keep(Finding("stray write", op.label, mode, call.describe(), answer, writes.describe(),
                                    body_base64=replay))
+        if response.status_code == 200 and op.path == "/oauth/auto-bcc/rotate" and isinstance(case.body, dict) \
+                and (case.body.get("accountId"), case.body.get("userId")) == (ACCOUNT, USER):
+            self.world.auto_bcc = response.json()["autoBccAddress"]  # the old address no longer resolves
         if response.status_code < 400 and op.path in BACKGROUND_WORK:
             # its background work (the sync after a send or a resync) must not count for the next case
             mailbox = f"{paths.MAILBOXES}/{paths.mailbox_id(REP)}"

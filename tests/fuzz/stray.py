@@ -20,6 +20,11 @@ Snapshot = dict[str, str]  # document path -> updateTime
 BACKGROUND_UPDATES = ("sync_mailboxes/",)
 
 
+# The Auto BCC rate limit counts every request let through, refused copies included (issue 23): its counter
+# is the one document a refused request may write (shared/auto_bcc/rate_limit.py).
+COUNTERS = ("sync_auto_bcc_rate/",)
+
+
 def snapshot(stack: Any) -> Snapshot:
     base = f"http://{stack.firestore_host}/v1/projects/{stack.project_id}/databases/(default)/documents"
     query = {"structuredQuery": {"from": [{"allDescendants": True}],
@@ -30,7 +35,7 @@ def snapshot(stack: Any) -> Snapshot:
     out: Snapshot = {}
     for row in resp.json():
         doc = row.get("document")
-        if doc:
+        if doc and not doc["name"].removeprefix(prefix).startswith(COUNTERS):
             out[doc["name"].removeprefix(prefix)] = doc["updateTime"]
     return out
 

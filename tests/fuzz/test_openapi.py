@@ -73,7 +73,7 @@ def test_every_oauth_route_is_in_the_document_and_nothing_else() -> None:
 def test_every_oauth_browser_route_is_in_the_document_and_nothing_else() -> None:
     from functions.oauth_browser import ROUTES
 
-    served = {("GET", f"/oauth_browser{route}") for route in ROUTES}
+    served = {(method, f"/oauth_browser{route}") for route, methods in ROUTES.items() for method in methods}
     assert served == {(m, p) for m, p in documented() if p.startswith("/oauth_browser/")}
 
 
@@ -178,10 +178,14 @@ ASKS: dict[str, Ask] = {
                        content_type="application/json"),
     "connect 415": Ask("oauth", "POST", "/connect", 415, "unsupported_media_type", data=b"{}",
                        content_type="text/plain"),
-    # oauth_browser GET /start and GET /callback
+    # oauth_browser GET /start (the continue page), POST /start (its button) and GET /callback
+    "start page 200": Ask("oauth_browser", "GET", "/start", 200, key=None,
+                          params=lambda w: {"state": (w.states or w.spent_states)[0]}),
     "start 400 invalid_state": Ask("oauth_browser", "GET", "/start", 400, "invalid_state", key=None,
                                    params=lambda w: {"state": "forged"}),
-    "start 405": Ask("oauth_browser", "POST", "/start", 405, "method_not_allowed", key=None),
+    "start 405": Ask("oauth_browser", "PUT", "/start", 405, "method_not_allowed", key=None),
+    "start POST 400 invalid_state": Ask("oauth_browser", "POST", "/start", 400, "invalid_state", key=None,
+                                        data=b"state=forged.state", content_type="application/x-www-form-urlencoded"),
     "callback 302 (consent denied)": Ask("oauth_browser", "GET", "/callback", 302, key=None,
                                         params=lambda w: {"state": w.states.pop(), "error": "access_denied"}),
     "callback 400 invalid_state": Ask("oauth_browser", "GET", "/callback", 400, "invalid_state", key=None,
@@ -201,6 +205,10 @@ ASKS: dict[str, Ask] = {
     "status 404": Ask("oauth", "GET", "/status", 404, "not_found", params=ids(user="nobody")),
     "status 405": Ask("oauth", "POST", "/status", 405, "method_not_allowed"),
     # oauth POST /resync
+    # oauth POST /auto-bcc/rotate (bob, who never connected: the world's Auto BCC copies use alice's address)
+    "rotate 200": Ask("oauth", "POST", "/auto-bcc/rotate", 200, json=ids(user=OFFLINE_USER)),
+    "rotate 404": Ask("oauth", "POST", "/auto-bcc/rotate", 404, "not_found", json=ids(account=OTHER_ACCOUNT)),
+    "rotate 401": Ask("oauth", "POST", "/auto-bcc/rotate", 401, "unauthorized", key="inbound", json=ids()),
     "resync 202": Ask("oauth", "POST", "/resync", 202, json=ids()),
     "resync 409 not_connected": Ask("oauth", "POST", "/resync", 409, "not_connected", json=ids(user=OFFLINE_USER)),
     "resync 400": Ask("oauth", "POST", "/resync", 400, "malformed_json", data=b'{"a": NaN}',

@@ -153,3 +153,16 @@ def test_not_found_body_is_googles_error_envelope() -> None:
 def test_adding_a_version_needs_a_string_value(body: dict[str, Any]) -> None:
     resp = create_app(SimConfig.from_dict({})).test_client().post("/sim/secrets/k", json=body)
     assert resp.status_code == 400
+
+
+def test_disabled_version_is_refused_like_google_and_enable_restores_it(
+    sm: secretmanager.SecretManagerServiceClient, project: str, secret: str
+) -> None:
+    path = f"projects/{project}/secrets/{secret}/versions/2"
+    disabled = sm.disable_secret_version(request={"name": path})  # the real client's versions:disable
+    assert disabled.state == secretmanager.SecretVersion.State.DISABLED
+    with pytest.raises(exceptions.BadRequest, match="DISABLED state"):  # FAILED_PRECONDITION over REST
+        access(sm, path)
+    assert access(sm, f"projects/{project}/secrets/{secret}/versions/3").payload.data == b"v3"
+    assert sm.enable_secret_version(request={"name": path}).state == secretmanager.SecretVersion.State.ENABLED
+    assert access(sm, path).payload.data == b"v2"

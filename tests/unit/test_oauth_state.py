@@ -72,6 +72,23 @@ def test_auto_bcc_address_is_stable_per_user_and_differs_between_users() -> None
     assert a != auto_bcc_token(OTHER_KEY, "acct1", "user1")
 
 
+def test_auto_bcc_rotation_generations_give_new_addresses_and_generation_0_keeps_existing_ones() -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    first = auto_bcc_token(KEY, "acct1", "user1", 0)
+    # generation 0 is the pre-rotation formula: addresses users already saved keep working
+    mac = hmac.new(KEY, b"autobcc\x00acct1\x00user1", hashlib.sha256).digest()
+    assert first == base64.b32encode(mac).decode("ascii")[:26].lower()
+    generations = {auto_bcc_token(KEY, "acct1", "user1", n) for n in range(5)}
+    assert len(generations) == 5
+    # no user id (the CRM may put a NUL in one) gives another user's rotated address
+    assert auto_bcc_token(KEY, "acct1", "user1", 1) != auto_bcc_token(KEY, "acct1", "user1\x001")
+    assert auto_bcc_token(KEY, "acct1", "user1", 1) != auto_bcc_token(KEY, "acct1", "user11", 0)
+    assert auto_bcc_token(KEY, "ab", "c", 1) != auto_bcc_token(KEY, "a", "bc", 1)
+
+
 def test_auto_bcc_token_is_26_lowercase_base32_chars() -> None:
     token = auto_bcc_token(KEY, "acct1", "user1")
     assert len(token) == 26

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from shared.attachments import fetch as attachments
-from shared.auto_bcc import document, log_copy, message
+from shared.auto_bcc import document, log_copy, message, rate_limit
 from shared.connect import errors as connect
 from shared.core.refusal import Refusal
 from shared.http.answers import ApiError, handles_errors
@@ -35,12 +35,19 @@ ANSWERS: list[tuple[Refusal, int, dict[str, Any]]] = [
      {"error": "reauth_required", "message": "the rep must connect Gmail again to open this attachment"}),
     (attachments.GmailBusy("transient"), 503,
      {"error": "gmail_unavailable", "message": "Gmail did not answer; try again shortly"}),
+    (attachments.AttachmentTooLarge("a1"), 413,
+     {"error": "too_large", "message": "the attachment is larger than 25 MB; open it in Gmail"}),
     # auto_bcc: the text the operation raised
     (log_copy.UnknownAddress("unknown Auto BCC address"), 404,
      {"error": "not_found", "message": "unknown Auto BCC address"}),
     (message.MalformedMessage("the body is empty"), 400,
      {"error": "malformed_message", "message": "the body is empty"}),
     (log_copy.SenderNotUser("not the user"), 403, {"error": "sender_not_user", "message": "not the user"}),
+    (log_copy.SenderNotAuthenticated("dmarc=fail"), 403,
+     {"error": "sender_not_authenticated", "message": "dmarc=fail"}),
+    (rate_limit.RateLimited(30, 12), 429,
+     {"error": "rate_limited", "message": "more than 30 copies a minute for this Auto BCC address; retry in 12 s",
+      "retryAfterSeconds": 12, "limitPerMinute": 30}),
     (log_copy.Blocklisted("blocklisted"), 422, {"error": "blocklisted", "message": "blocklisted"}),
     (log_copy.NoRecipient("nobody"), 422, {"error": "no_recipient", "message": "nobody"}),
     (log_copy.AttachmentsTooLarge("too big"), 413, {"error": "too_large", "message": "too big"}),
