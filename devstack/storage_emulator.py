@@ -18,6 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 LOCAL_BUCKET = "gmail-crm-sync-mail"  # the stack's bucket (STORAGE_BUCKET); deploy.sh names production's
 
@@ -36,7 +37,7 @@ def command(host: str, port: int, root: Path) -> list[str]:
             "-log-level", "warn"]
 
 
-def _call(url: str, method: str = "GET", body: dict[str, object] | None = None) -> dict[str, object]:
+def _call(url: str, method: str = "GET", body: dict[str, Any] | None = None) -> dict[str, Any]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as resp:
@@ -59,8 +60,8 @@ def empty_bucket(base_url: str, bucket: str = LOCAL_BUCKET) -> None:
     token = ""
     while True:
         page = _call(f"{base_url}/storage/v1/b/{quoted}/o?maxResults=1000" + (f"&pageToken={token}" if token else ""))
-        for item in page.get("items") or []:  # type: ignore[union-attr]
-            name = urllib.parse.quote(str(item["name"]), safe="")  # type: ignore[index]
+        for item in page.get("items") or []:
+            name = urllib.parse.quote(str(item["name"]), safe="")
             try:
                 _call(f"{base_url}/storage/v1/b/{quoted}/o/{name}", "DELETE")
             except urllib.error.HTTPError as exc:

@@ -148,6 +148,7 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> Logged
     """Log the copy sent to Auto BCC address `to` (see the module doc for the order of things)."""
     from shared.attachments import store
     from shared.core.events import CrmEvent, publish
+    from shared.storage.logged import keep_logged
     from shared.sync.contacts import auto_contact_id, create_contact_if_absent, find_contacts
     from shared.sync.conversations import message_ref, store_message, touch_conversation
 
@@ -188,7 +189,10 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None) -> Logged
             if contact_id != doc.contactId:  # the CRM created one meanwhile: log under it
                 doc = document(contact_id)
         if not message_ref(a, contact_id, message_id).get().exists:
-            chunks = store.store(a, contact_id, message_id, [
+            # R32: bodies and bytes in Cloud Storage; Firestore chunks only where there is no mail bucket
+            doc.stored = keep_logged(a, contact_id, message_id, copy.text, copy.html, doc.attachments,
+                                     copy.attachment_data)
+            chunks = 0 if doc.stored else store.store(a, contact_id, message_id, [
                 store.StoredAttachment(str(meta["gmailAttachmentId"]), data)
                 for meta, data in zip(doc.attachments, copy.attachment_data, strict=True)])
             created = store_message(a, contact_id, message_id, doc) or created

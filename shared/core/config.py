@@ -57,6 +57,7 @@ class Config:
     sync_users_cache_seconds: float = 300.0
     emulate_ttl: bool = False
     local_stack: bool = False
+    storage_bucket: str | None = None  # R32: the mail bucket (bodies, attachment bytes); unset: not kept
     _allow: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
 
     def topic_path(self, short_name: str) -> str:
@@ -135,6 +136,7 @@ class Config:
                 # The Firestore emulator has no TTL policies: the local stack's daily tick does their job.
                 emulate_ttl=(_env("EMULATE_TTL") or ("1" if sim else "0")) == "1",
                 local_stack=sim is not None,
+                storage_bucket=_env("STORAGE_BUCKET"),
                 _allow=tuple(re.compile(p) for p in allow),
             )
         except (ValueError, re.error) as exc:

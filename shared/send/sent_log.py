@@ -36,6 +36,7 @@ from shared.core.models import Message, ThreadMap
 from shared.core.text import make_snippet
 from shared.send import idempotency
 from shared.send.context import SendContext, read_batch
+from shared.storage.logged import keep_sent
 from shared.sync.conversations import (
     conversation_ref,
     message_ref,
@@ -77,6 +78,8 @@ def message_doc(ctx: SendContext, sent: Sent, conversation_id: str, now: datetim
     path = paths.message_path(req.account_id, conversation_id, paths.gmail_message_doc_id(sent.gmail_id))
     doc, truncated = fit_strings(path, msg.to_doc(), ("text", "html"))
     doc["truncated"] = truncated
+    keep_sent(doc, req.account_id, conversation_id, paths.gmail_message_doc_id(sent.gmail_id), req.text, req.html,
+              [a.content for a in req.attachments])  # R32: the whole message in storage, references on doc
     return doc
 
 

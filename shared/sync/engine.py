@@ -52,6 +52,7 @@ from shared.gmail.fetch import (
 )
 from shared.gmail.mime_build import is_crm_message_id
 from shared.gmail.mime_parse import ParsedMessage, parse_gmail_message
+from shared.storage.synced import keep_synced
 from shared.sync import contact_index
 from shared.sync.blocklist import Blocklist
 from shared.sync.classify import AccountView, CrmSend, Delivery, build_message, classify, message_addresses
@@ -114,6 +115,7 @@ class _Context:
     cursor: Cursor
     deadline: Deadline
     pace: Pacer
+    credentials: Any = None  # the mailbox's, for R32's attachment fetches (shared/storage/synced.py)
     # per pass: contact look-ups (None = not a contact) and the accounts' user addresses
     contacts: dict[str, dict[str, ContactRef | None]] = field(default_factory=lambda: defaultdict(dict))
     users: dict[str, set[str] | None] = field(default_factory=dict)
@@ -174,7 +176,8 @@ def sync_pass(session: Any, mailbox: Mailbox, cursor: Cursor, deadline: Deadline
         indexed[account_id] = contact_index.backfill(account_id)
     ctx = _Context(mailbox_id=session.mailbox_id, address=mailbox.address.lower(), links=links,
                    auto_bcc=auto_bcc, blocklists=blocklists, indexed=indexed, connected_ms=connected_ms,
-                   heartbeat=cursor.heartbeat, stats=SyncStats(), cursor=cursor, deadline=deadline, pace=pace)
+                   heartbeat=cursor.heartbeat, stats=SyncStats(), cursor=cursor, deadline=deadline, pace=pace,
+                   credentials=getattr(session, "credentials", None))
     return _pass(session, mailbox, ctx)
 
 
@@ -518,6 +521,9 @@ def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
     t = time.monotonic()
     items, created, fills = _plan(ctx, messages)
     ctx.stats.seconds["plan"] += time.monotonic() - t
+    t = time.monotonic()
+    keep_synced(ctx.credentials, items, ctx.pace, ctx.mailbox_id)  # R32: whole bodies and bytes, then documents
+    ctx.stats.seconds["storage"] += time.monotonic() - t
     t = time.monotonic()
     late: list[Candidate] = []  # CRM sends the slow path found logged by send_email meanwhile (R20)
     if fills:  # R20: beside the chunk's writes (other documents), not after them
