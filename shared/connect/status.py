@@ -17,13 +17,14 @@ from shared.connect.connection import ConnectionState, resolve
 def connection_status(account_id: str, user_id: str) -> dict[str, Any]:
     from shared.auto_bcc.address import ensure_address
     from shared.connect.mailboxes import require_user
+    from shared.connect.scopes import missing_scopes
 
     sync = require_user(account_id, user_id).sync()
     auto_bcc = sync.autoBccAddress or ensure_address(account_id, user_id)
     conn = resolve(account_id, user_id)
     if conn.state is ConnectionState.DISCONNECTED or conn.mailbox is None or conn.link is None:
         return {"status": "disconnected", "address": None, "autoBccAddress": auto_bcc,
-                "connectedAt": None, "lastSyncAt": None, "lastError": None}
+                "connectedAt": None, "lastSyncAt": None, "lastError": None, "missingScopes": []}
     return {
         "status": conn.state.value,
         "address": conn.mailbox.address,
@@ -31,6 +32,7 @@ def connection_status(account_id: str, user_id: str) -> dict[str, Any]:
         "connectedAt": _iso(sync.connectedAt or conn.link.linkedAt),
         "lastSyncAt": _iso(conn.mailbox.lastSyncAt),
         "lastError": conn.mailbox.lastError,
+        "missingScopes": missing_scopes(conn.link.mailboxId),  # R33: a pre-0.3 grant lacks gmail.modify
         # R22: messages the sync could not store at all (count, and the last few with their reason)
         "skippedCount": conn.mailbox.skippedCount or 0,
         "lastSkipped": [{"gmailMessageId": e.get("gmailMessageId"), "reason": e.get("reason"),

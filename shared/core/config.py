@@ -12,8 +12,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
+GMAIL_MODIFY = "https://www.googleapis.com/auth/gmail.modify"  # 0.3 (R33): read, and change labels and trash
+GMAIL_FULL = "https://mail.google.com/"
 GMAIL_SEND = "https://www.googleapis.com/auth/gmail.send"
-REQUIRED_SCOPES: tuple[str, ...] = (GMAIL_READONLY, GMAIL_SEND)
+# What connect asks for (R1, R33). gmail.modify includes reading; a connection made before 0.3 holds
+# gmail.readonly instead, keeps syncing, and reports gmail.modify in GET /status `missingScopes`.
+REQUIRED_SCOPES: tuple[str, ...] = (GMAIL_MODIFY, GMAIL_SEND)
 
 
 class ConfigError(RuntimeError):
