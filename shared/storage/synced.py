@@ -2,17 +2,20 @@
 
 Called by the sync pass between planning a chunk and writing its documents
 (shared/sync/engine.py): every delivery of the chunk (one message document
-per account) gets its bodies written and its attachments' bytes fetched from
-Gmail (users.messages.attachments.get) and written, then the document
-carries the references. One Gmail message delivered into several accounts is
-fetched once per attachment and written under each account's prefix (an
+per account) gets its bodies written and its attachments' bytes written,
+then the document carries the references. One Gmail message delivered into
+several accounts is fetched once and written under each account's prefix (an
 account's objects stay under its own prefix, for export and erasure).
 
+The bytes come from the message's raw form (`messages.get?format=raw`, one
+call whatever the number of attachments; shared/storage/raw_parts.py), not
+from one users.messages.attachments.get per attachment: a message with
+thousands of parts (R22's hostile corpus) costs one call, not thousands.
 Gmail's client is not thread-safe and the pass prefetches the next chunk on
-another thread with the pass's own service, so the attachments are fetched
-through a service of their own (same credentials), paced with the pass's
-token bucket. An attachment Gmail no longer has (404) is left without bytes:
-the message is still logged and `attachments` falls back to the live fetch.
+another thread with the pass's own service, so this fetch goes through a
+service of its own (same credentials), paced with the pass's token bucket.
+A message Gmail no longer has (404) is logged without bytes: `attachments`
+falls back to the live fetch.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from typing import Any, Protocol
 
 from shared.core import log
 from shared.storage import bodies, objects
+from shared.storage.raw_parts import wanted_parts
 
 GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
-ATTACHMENT_UNITS = 20  # messages.attachments.get, Google's current table
+RAW_UNITS = 20  # messages.get, Google's current table (a 2026 project; 5 in the legacy model)
 
 
 class Delivery(Protocol):
@@ -40,8 +44,8 @@ class Delivery(Protocol):
 
 def keep_synced(credentials: Any, items: Sequence[Delivery], pace: Callable[[int], object] | None = None,
                 mailbox_id: str = "") -> int:
-    """Write every item's bodies and attachments and put the references on its document; returns the
-    attachments fetched from Gmail. Does nothing when the deployment has no mail bucket."""
+    """Write every item's bodies and attachments and put the references on its document; returns the raw
+    messages fetched from Gmail. Does nothing when the deployment has no mail bucket."""
     if not items or not objects.configured():
         return 0
     by_message: dict[str, list[Delivery]] = {}
@@ -55,42 +59,46 @@ def keep_synced(credentials: Any, items: Sequence[Delivery], pace: Callable[[int
             it.doc["stored"] = bodies.keep_bodies(it.account_id, it.conversation_id, it.doc_id,
                                                   {"text": parsed.text, "html": parsed.html})
             it.doc["truncated"] = bodies.preview_cut(it.doc["stored"], it.doc)
-        for n, meta in enumerate(parsed.attachments):
-            if not meta.gmailAttachmentId:
-                continue
-            if service is None:
-                from shared.gmail.service import build_gmail
+        index = {meta.partId: n for n, meta in enumerate(parsed.attachments) if meta.gmailAttachmentId}
+        if not index:
+            continue
+        if service is None:
+            from shared.gmail.service import build_gmail
 
-                service = build_gmail(credentials)
-            if pace is not None:
-                pace(ATTACHMENT_UNITS)
-            data = _attachment_bytes(service, parsed.gmail_id, meta.gmailAttachmentId, mailbox_id)
-            fetched += 1
-            if data is None:
-                continue
+            service = build_gmail(credentials)
+        if pace is not None:
+            pace(RAW_UNITS)
+        raw = _raw(service, parsed.gmail_id, mailbox_id)
+        fetched += 1
+        if raw is None:
+            continue
+        for part_id, data in wanted_parts(raw, set(index)):
+            n = index[part_id]
             for it in group:
-                name = bodies.keep_attachment(it.account_id, it.conversation_id, it.doc_id, n, data, meta.mimeType)
+                name = bodies.keep_attachment(it.account_id, it.conversation_id, it.doc_id, n, data,
+                                              parsed.attachments[n].mimeType)
                 atts = it.doc.get("attachments") or []
                 if n < len(atts) and isinstance(atts[n], dict):
                     atts[n]["storageObject"] = name
-            del data
+        del raw
     return fetched
 
 
-def _attachment_bytes(service: Any, gmail_id: str, attachment_id: str, mailbox_id: str) -> bytes | None:
+def _raw(service: Any, gmail_id: str, mailbox_id: str) -> bytes | None:
+    """The message as Gmail received it (RFC 822 bytes), or None when Gmail no longer has it."""
     from shared.gmail.errors import Outcome, classify
 
     try:
-        resp = service.users().messages().attachments().get(
-            userId="me", messageId=gmail_id, id=attachment_id).execute(num_retries=GMAIL_NUM_RETRIES)
+        resp = service.users().messages().get(userId="me", id=gmail_id, format="raw", fields="raw").execute(
+            num_retries=GMAIL_NUM_RETRIES)
     except Exception as exc:
         info = classify(exc)
-        if info.outcome in (Outcome.NOT_FOUND, Outcome.REJECTED):
-            log.warning("attachment gone from Gmail; kept without bytes", mailboxId=mailbox_id,
-                        gmailMessageId=gmail_id, status=info.status)
+        if info.outcome is Outcome.NOT_FOUND:
+            log.warning("message gone from Gmail; kept without attachment bytes", mailboxId=mailbox_id,
+                        gmailMessageId=gmail_id)
             return None
         raise
-    data = resp.get("data") if isinstance(resp, dict) else None
+    data = resp.pop("raw", None) if isinstance(resp, dict) else None
     if not isinstance(data, str):
-        return b""
+        return None
     return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
