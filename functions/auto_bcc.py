@@ -38,6 +38,7 @@ REFUSALS: dict[str, tuple[int, str]] = {
 @handles_errors
 def handle(request: flask.Request) -> Any:
     from shared.auto_bcc.log_copy import CopyRefused, MalformedMessage, NotStorable, log_copy
+    from shared.storage.inflight import hold
 
     if (request.path.rstrip("/") or "/") != "/":
         raise ApiError(404, "not_found", f"no route {request.path}")
@@ -47,13 +48,13 @@ def handle(request: flask.Request) -> Any:
     to = request.args.get("to", "").strip()
     if not to or not is_address(to):
         raise invalid("to", "must be the Auto BCC address the copy was sent to")
-    raw = _read_message(request)
-
-    try:
-        logged = log_copy(to, raw)
-    except (CopyRefused, MalformedMessage, NotStorable) as refusal:
-        status, code = REFUSALS[type(refusal).__name__]
-        raise ApiError(status, code, str(refusal)) from None
+    with hold(request.content_length or 0):  # R32: large copies take turns within the instance's memory
+        raw = _read_message(request)
+        try:
+            logged = log_copy(to, raw)
+        except (CopyRefused, MalformedMessage, NotStorable) as refusal:
+            status, code = REFUSALS[type(refusal).__name__]
+            raise ApiError(status, code, str(refusal)) from None
     return json_response({"messageId": logged.message_id, "conversationId": logged.conversation_id,
                           "contactId": logged.contact_id, "duplicate": not logged.created,
                           "truncated": logged.truncated}, 201 if logged.created else 200)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from shared.core import log
-from shared.storage import bodies, objects
+from shared.storage import bodies, inflight, objects
 from shared.storage.raw_parts import wanted_parts
 
 GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
@@ -68,20 +68,26 @@ def keep_synced(credentials: Any, items: Sequence[Delivery], pace: Callable[[int
             service = build_gmail(credentials)
         if pace is not None:
             pace(RAW_UNITS)
-        raw = _raw(service, parsed.gmail_id, mailbox_id)
-        fetched += 1
-        if raw is None:
-            continue
-        for part_id, data in wanted_parts(raw, set(index)):
-            n = index[part_id]
-            for it in group:
-                name = bodies.keep_attachment(it.account_id, it.conversation_id, it.doc_id, n, data,
-                                              parsed.attachments[n].mimeType)
-                atts = it.doc.get("attachments") or []
-                if n < len(atts) and isinstance(atts[n], dict):
-                    atts[n]["storageObject"] = name
-        del raw
+        with inflight.hold(sum(max(0, meta.size) for meta in parsed.attachments)):  # large ones take turns
+            fetched += _keep_attachments(service, group, index, mailbox_id)
     return fetched
+
+
+def _keep_attachments(service: Any, group: Sequence[Delivery], index: dict[str, int], mailbox_id: str) -> int:
+    """The group's attachments out of one raw fetch, written under each delivery; returns 1 (one fetch)."""
+    parsed = group[0].parsed
+    raw = _raw(service, parsed.gmail_id, mailbox_id)
+    if raw is None:
+        return 1
+    for part_id, data in wanted_parts(raw, set(index)):
+        n = index[part_id]
+        for it in group:
+            name = bodies.keep_attachment(it.account_id, it.conversation_id, it.doc_id, n, data,
+                                          parsed.attachments[n].mimeType)
+            atts = it.doc.get("attachments") or []
+            if n < len(atts) and isinstance(atts[n], dict):
+                atts[n]["storageObject"] = name
+    return 1
 
 
 def _raw(service: Any, gmail_id: str, mailbox_id: str) -> bytes | None:
