@@ -1,8 +1,10 @@
 """How many message bytes one instance works on at once (R32: memory stays within the deploy setting).
 
-Keeping a message whole holds it in memory a few times over for a moment
+Keeping a message whole holds it in memory several times over for a moment
 (Gmail's JSON answer, the decoded bytes, the MIME tree, the part being
-written): about 3 times the raw size, measured by scripts/bench_memory.py. An
+written): the standard library's MIME parser alone peaks near 8 times the
+raw size (one string per line; measured with tracemalloc, 205 MB for a
+26.6 MB message), and scripts/bench_memory.py measures the functions. An
 instance serving several large messages at once (Pub/Sub pushes, webhook
 calls) would multiply that past its memory. So each large message first takes
 its size from one per-process budget and gives it back when done; a message
@@ -10,8 +12,9 @@ that does not fit waits for others to finish. Small messages (most mail) are
 under `FREE_BYTES` and never wait. A message larger than the whole budget
 runs alone.
 
-`KEEP_BUDGET_BYTES` sets the budget (default 64 MiB: with a 512 MiB
-function, about 3 times that in flight plus the interpreter and its libraries).
+`KEEP_BUDGET_BYTES` sets the budget (default 32 MiB: one 25 MB message at a
+time, whose parse fits a 512 MiB function beside the interpreter, its
+libraries and the small messages that never wait).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 FREE_BYTES = 1024 * 1024
-DEFAULT_BUDGET = 64 * 1024 * 1024
+DEFAULT_BUDGET = 32 * 1024 * 1024
 
 
 class ByteBudget:

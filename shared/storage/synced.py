@@ -7,10 +7,12 @@ then the document carries the references. One Gmail message delivered into
 several accounts is fetched once and written under each account's prefix (an
 account's objects stay under its own prefix, for export and erasure).
 
-The bytes come from the message's raw form (`messages.get?format=raw`, one
-call whatever the number of attachments; shared/storage/raw_parts.py), not
-from one users.messages.attachments.get per attachment: a message with
+A message with one attachment (most that have any) gets its bytes from
+users.messages.attachments.get; one with several from its raw form
+(`messages.get?format=raw`, one call whatever the number of attachments;
+shared/storage/raw_parts.py), not one call per attachment: a message with
 thousands of parts (R22's hostile corpus) costs one call, not thousands.
+Either costs 20 quota units in a 2026 project.
 Gmail's client is not thread-safe and the pass prefetches the next chunk on
 another thread with the pass's own service, so this fetch goes through a
 service of its own (same credentials), paced with the pass's token bucket.
@@ -29,7 +31,7 @@ from shared.storage import bodies, inflight, objects
 from shared.storage.raw_parts import wanted_parts
 
 GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
-RAW_UNITS = 20  # messages.get, Google's current table (a 2026 project; 5 in the legacy model)
+RAW_UNITS = 20  # messages.get (raw) or messages.attachments.get: 20 each in a 2026 project
 
 
 class Delivery(Protocol):
@@ -74,12 +76,21 @@ def keep_synced(credentials: Any, items: Sequence[Delivery], pace: Callable[[int
 
 
 def _keep_attachments(service: Any, group: Sequence[Delivery], index: dict[str, int], mailbox_id: str) -> int:
-    """The group's attachments out of one raw fetch, written under each delivery; returns 1 (one fetch)."""
+    """The group's attachments, written under each delivery; returns 1 (one Gmail call).
+
+    One attachment: users.messages.attachments.get (its bytes alone: about 4 times its size in memory at
+    the peak, the JSON answer and the decoded bytes). Several: one raw fetch cut by `partId` (one call for
+    all of them; the standard library's MIME parser peaks near 8 times the raw size, which is what the
+    byte budget around this call is for)."""
     parsed = group[0].parsed
-    raw = _raw(service, parsed.gmail_id, mailbox_id)
-    if raw is None:
-        return 1
-    for part_id, data in wanted_parts(raw, set(index)):
+    if len(index) == 1:
+        ((part_id, n),) = index.items()
+        data = _attachment_bytes(service, parsed.gmail_id, str(parsed.attachments[n].gmailAttachmentId), mailbox_id)
+        parts = iter([] if data is None else [(part_id, data)])
+    else:
+        raw = _raw(service, parsed.gmail_id, mailbox_id)
+        parts = iter([]) if raw is None else wanted_parts(raw, set(index))
+    for part_id, data in parts:
         n = index[part_id]
         for it in group:
             name = bodies.keep_attachment(it.account_id, it.conversation_id, it.doc_id, n, data,
@@ -88,6 +99,26 @@ def _keep_attachments(service: Any, group: Sequence[Delivery], index: dict[str, 
             if n < len(atts) and isinstance(atts[n], dict):
                 atts[n]["storageObject"] = name
     return 1
+
+
+def _attachment_bytes(service: Any, gmail_id: str, attachment_id: str, mailbox_id: str) -> bytes | None:
+    """One attachment's bytes (users.messages.attachments.get), or None when Gmail no longer has it."""
+    from shared.gmail.errors import Outcome, classify
+
+    try:
+        resp = service.users().messages().attachments().get(
+            userId="me", messageId=gmail_id, id=attachment_id).execute(num_retries=GMAIL_NUM_RETRIES)
+    except Exception as exc:
+        info = classify(exc)
+        if info.outcome in (Outcome.NOT_FOUND, Outcome.REJECTED):
+            log.warning("attachment gone from Gmail; kept without bytes", mailboxId=mailbox_id,
+                        gmailMessageId=gmail_id, status=info.status)
+            return None
+        raise
+    data = resp.pop("data", None) if isinstance(resp, dict) else None
+    if not isinstance(data, str):
+        return b""
+    return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
 
 
 def _raw(service: Any, gmail_id: str, mailbox_id: str) -> bytes | None:
