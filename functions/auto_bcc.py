@@ -24,9 +24,11 @@ if TYPE_CHECKING:
 INBOUND_KEY_SECRET = "inbound-api-key"
 MAX_MESSAGE_BYTES = 30 * 1024 * 1024  # a 25 MB attachment (R15) grows by a third in base64
 
+
 @handles_errors
 def handle(request: flask.Request) -> Any:
     from shared.auto_bcc.log_copy import log_copy
+    from shared.storage.inflight import hold
 
     if (request.path.rstrip("/") or "/") != "/":
         raise ApiError(404, "not_found", f"no route {request.path}")
@@ -36,9 +38,9 @@ def handle(request: flask.Request) -> Any:
     to = request.args.get("to", "").strip()
     if not to or not is_address(to):
         raise invalid("to", "must be the Auto BCC address the copy was sent to")
-    raw = _read_message(request)
-
-    logged = log_copy(to, raw)  # its refusals carry their status and code: handles_errors answers them
+    with hold(request.content_length or 0):  # R32: large copies take turns within the instance's memory
+        raw = _read_message(request)
+        logged = log_copy(to, raw)  # its refusals carry their status and code: handles_errors answers them
     return json_response({"messageId": logged.message_id, "conversationId": logged.conversation_id,
                           "contactId": logged.contact_id, "duplicate": not logged.created,
                           "truncated": logged.truncated}, 201 if logged.created else 200)

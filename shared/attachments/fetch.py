@@ -7,6 +7,8 @@ another account's path simply does not exist (404), so a tenant can only
 reach its own messages.
 
 Where the bytes are:
+- Messages logged since 0.3 (R32): in Cloud Storage, named on the attachment
+  (`storageObject`); served from there, whatever became of the mailbox.
 - Auto BCC copies (`source: auto_bcc`, ids `ab_<n>`) are in no mailbox we can
   read; auto_bcc stored their bytes when it logged them (`store.py`).
 - Everything else came through a mailbox (`mailboxId` on the message; older
@@ -41,6 +43,7 @@ from shared.crm.mailboxes import get_link, links_for_mailbox, read_mailbox
 from shared.crm.paths import message_ref
 from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail, reauth_guard
 from shared.gmail.errors import Outcome, classify
+from shared.storage.bodies import stored_attachment
 
 GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
 
@@ -160,7 +163,10 @@ def fetch_attachment(account_id: str, conversation_id: str, message_id: str, att
     msg = _message(account_id, conversation_id, message_id)
     meta = _meta(msg, attachment_id)
     filename, mime_type = str(meta.get("filename") or ""), str(meta.get("mimeType") or "")
-    if msg.source == "auto_bcc":
+    kept = stored_attachment(meta)  # R32: the bytes kept when it was logged (no Gmail call, no mailbox needed)
+    if kept is not None:
+        data = kept
+    elif msg.source == "auto_bcc":
         try:
             data = store.read(account_id, conversation_id, message_id, attachment_id, int(meta.get("size") or 0))
         except store.StoredAttachmentMissing as exc:

@@ -13,8 +13,12 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
+GMAIL_MODIFY = "https://www.googleapis.com/auth/gmail.modify"  # 0.3 (R33): read, and change labels and trash
+GMAIL_FULL = "https://mail.google.com/"
 GMAIL_SEND = "https://www.googleapis.com/auth/gmail.send"
-REQUIRED_SCOPES: tuple[str, ...] = (GMAIL_READONLY, GMAIL_SEND)
+# What connect asks for (R1, R33). gmail.modify includes reading; a connection made before 0.3 holds
+# gmail.readonly instead, keeps syncing, and reports gmail.modify in GET /status `missingScopes`.
+REQUIRED_SCOPES: tuple[str, ...] = (GMAIL_MODIFY, GMAIL_SEND)
 
 
 class ConfigError(RuntimeError):
@@ -58,6 +62,7 @@ class Config:
     sync_users_cache_seconds: float = 300.0
     emulate_ttl: bool = False
     local_stack: bool = False
+    storage_bucket: str | None = None  # R32: the mail bucket (bodies, attachment bytes); unset: not kept
     _allow: tuple[re.Pattern[str], ...] = field(default=(), repr=False, compare=False)
 
     def topic_path(self, short_name: str) -> str:
@@ -134,6 +139,7 @@ class Config:
                 # The Firestore emulator has no TTL policies: the local stack's daily tick does their job.
                 emulate_ttl=(_env("EMULATE_TTL") or ("1" if sim else "0")) == "1",
                 local_stack=sim is not None,
+                storage_bucket=_env("STORAGE_BUCKET"),
                 _allow=tuple(re.compile(p) for p in allow),
             )
         except (ValueError, re.error) as exc:
