@@ -10,7 +10,7 @@
 # account and grants, its topics and secrets, the function, its trigger
 # subscription), so Cloud Build deploys them in parallel; `infra` is the project-wide rest
 # (Firestore database, indexes, TTL policies, all topics, Gmail's publisher
-# grant, all secrets, Cloud Scheduler jobs).
+# grant, the mail bucket (R32), all secrets, Cloud Scheduler jobs).
 #
 # Idempotent: everything is described before it is created, IAM bindings and
 # updates are create-or-update, so a second run changes nothing and fails on
@@ -33,7 +33,9 @@ set -euo pipefail
 #              instance serves many requests; send_email and attachments hold up to 25 MB attachments
 #              (plus their MIME or base64 encoding) per request, hence more memory and fewer at once.
 #   needs:     redirect (OAUTH_REDIRECT_BASE; gets OAUTH_REDIRECT_URI), watch (calls users.watch: Gmail
-#              may publish to the watch topic), control (gmail_push's control subscription)
+#              may publish to the watch topic), control (gmail_push's control subscription),
+#              keep (R32: creates objects in the mail bucket, roles/storage.objectCreator),
+#              kept (reads them, roles/storage.objectViewer); either gets STORAGE_BUCKET
 #   secrets:   exactly the secrets its code reads (secret-level grants; docs/OPERATIONS.md)
 #   publishes: the variables naming the topics it publishes to
 # contacts_index first: the sync backfills its contact index only once the trigger exists (R11b).
@@ -42,11 +44,12 @@ readonly FUNCTION_TABLE=(
   "contacts_index internal firestore         256Mi/60s/20/8   -                     -                                                              -"
   "oauth          crm      http              512Mi/60s/20/40  redirect              oauth-client,token-encryption-key,oauth-state-key,crm-api-key  CRM_EVENTS_TOPIC,SYNC_CONTROL_TOPIC"
   "oauth_browser  public   http              512Mi/60s/20/40  redirect,watch        oauth-client,token-encryption-key,oauth-state-key              CRM_EVENTS_TOPIC,SYNC_CONTROL_TOPIC"
-  "gmail_push     internal GMAIL_WATCH_TOPIC 512Mi/300s/30/4  watch,control         oauth-client,token-encryption-key                              CRM_EVENTS_TOPIC,SYNC_CONTROL_TOPIC"
-  "send_email     crm      http              1Gi/120s/30/8    -                     oauth-client,token-encryption-key,crm-api-key                  CRM_EVENTS_TOPIC"
+  "gmail_push     internal GMAIL_WATCH_TOPIC 512Mi/300s/30/4  watch,control,keep    oauth-client,token-encryption-key                              CRM_EVENTS_TOPIC,SYNC_CONTROL_TOPIC"
+  "send_email     crm      http              1Gi/120s/30/8    keep                  oauth-client,token-encryption-key,crm-api-key                  CRM_EVENTS_TOPIC"
   "quota_reset    internal DAILY_TICK_TOPIC  512Mi/540s/1/1   watch                 oauth-client,token-encryption-key                              CRM_EVENTS_TOPIC,SYNC_CONTROL_TOPIC,DAILY_TICK_TOPIC"
-  "auto_bcc       inbound  http              512Mi/60s/10/20  -                     inbound-api-key                                                CRM_EVENTS_TOPIC"
-  "attachments    crm      http              1Gi/60s/20/8     -                     oauth-client,token-encryption-key,crm-api-key                  CRM_EVENTS_TOPIC"
+  "auto_bcc       inbound  http              512Mi/60s/10/20  keep                  inbound-api-key                                                CRM_EVENTS_TOPIC"
+  "attachments    crm      http              1Gi/60s/20/8     kept                  oauth-client,token-encryption-key,crm-api-key                  CRM_EVENTS_TOPIC"
+  "messages       crm      http              1Gi/60s/20/8     kept                  oauth-client,token-encryption-key,crm-api-key                  CRM_EVENTS_TOPIC"
 )
 ALL_FUNCTIONS=()
 for row in "${FUNCTION_TABLE[@]}"; do
@@ -79,7 +82,7 @@ readonly APIS=(
   artifactregistry.googleapis.com eventarc.googleapis.com pubsub.googleapis.com
   firestore.googleapis.com secretmanager.googleapis.com cloudscheduler.googleapis.com
   iam.googleapis.com gmail.googleapis.com logging.googleapis.com
-  cloudresourcemanager.googleapis.com
+  cloudresourcemanager.googleapis.com storage.googleapis.com
 )
 readonly GMAIL_PUSH_SA="serviceAccount:gmail-api-push@system.gserviceaccount.com"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -95,7 +98,7 @@ infra first.
 Options (each also read from the environment variable in brackets):
   --project ID               [PROJECT_ID]           required
   --region REGION            [REGION]               required (e.g. europe-west1)
-  --crm-invoker-sa EMAIL     [CRM_INVOKER_SA]       required for oauth, send_email and attachments:
+  --crm-invoker-sa EMAIL     [CRM_INVOKER_SA]       required for oauth, send_email, attachments and messages:
                                                     the CRM's service account, their only invoker
   --oauth-redirect-base URL  [OAUTH_REDIRECT_BASE]  required for oauth and oauth_browser:
                                                     public https URL of the oauth_browser
@@ -112,6 +115,7 @@ Options (each also read from the environment variable in brackets):
   --list-functions                                  print the function names, one a line
   -h, --help
 Other settings (environment only, defaults in brackets): FIRESTORE_LOCATION [REGION],
+STORAGE_BUCKET [PROJECT_ID-crm-mail], STORAGE_LOCATION [FIRESTORE_LOCATION; eur3: EU, nam5/nam7: US],
 SCHEDULER_LOCATION [REGION], DAILY_SEND_LIMIT [500], DAILY_TICK_SCHEDULE [0 0 * * *],
 SWEEP_SCHEDULE [* * * * *], MAX_DELIVERY_ATTEMPTS [10], SA_PREFIX [crm-sync],
 GMAIL_WATCH_TOPIC [gmail-watch], DAILY_TICK_TOPIC [daily-tick], CRM_EVENTS_TOPIC
@@ -253,6 +257,15 @@ if ((${#REDIRECT_FUNCTIONS[@]})); then
     "the public https URL of the oauth_browser function, e.g. https://REGION-PROJECT.cloudfunctions.net/oauth-browser"
 fi
 FIRESTORE_LOCATION="${FIRESTORE_LOCATION:-$REGION}"
+# R32's mail bucket (bodies, attachment bytes) sits where Firestore does: the same region, or the
+# Cloud Storage multi-region holding Firestore's (eur3 is in the EU, nam5 and nam7 in the US).
+STORAGE_BUCKET="${STORAGE_BUCKET:-${PROJECT_ID:+${PROJECT_ID}-crm-mail}}"
+case "$FIRESTORE_LOCATION" in
+  eur3) default_storage_location=EU ;;
+  nam5 | nam7) default_storage_location=US ;;
+  *) default_storage_location="$FIRESTORE_LOCATION" ;;
+esac
+STORAGE_LOCATION="${STORAGE_LOCATION:-$default_storage_location}"
 SCHEDULER_LOCATION="${SCHEDULER_LOCATION:-$REGION}"
 
 check() { # VALUE REGEX MESSAGE
@@ -267,6 +280,8 @@ check "$INBOUND_INVOKER_SA" '^[^@[:space:]]+@[^@[:space:]]+$' \
   "INBOUND_INVOKER_SA '$INBOUND_INVOKER_SA' is not a service account email"
 check "$OAUTH_REDIRECT_BASE" '^https://[^[:space:]]+[^/]$' \
   "OAUTH_REDIRECT_BASE must be an https URL without a trailing slash (Google only redirects to https)"
+check "$STORAGE_BUCKET" '^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$' \
+  "STORAGE_BUCKET '$STORAGE_BUCKET' is not a bucket name (3-63 lower-case letters, digits, - or _): set STORAGE_BUCKET"
 check "$DAILY_SEND_LIMIT" '^[1-9][0-9]*$' "DAILY_SEND_LIMIT must be a positive integer"
 check "$GMAIL_QUOTA_MODEL" '^(2026|legacy)$' "GMAIL_QUOTA_MODEL must be 2026 or legacy"
 check "$MAX_DELIVERY_ATTEMPTS" '^([5-9]|[1-9][0-9]|100)$' "MAX_DELIVERY_ATTEMPTS must be 5..100 (Pub/Sub's range)"
@@ -499,6 +514,9 @@ env_vars() {
   if fn_needs "$fn" redirect; then # /start is its sibling
     vars+="${d}OAUTH_REDIRECT_URI=${OAUTH_REDIRECT_BASE}/callback"
   fi
+  if fn_needs "$fn" keep || fn_needs "$fn" kept; then # R32: bodies and attachment bytes kept whole
+    vars+="${d}STORAGE_BUCKET=${STORAGE_BUCKET}"
+  fi
   echo "$vars"
 }
 
@@ -556,6 +574,18 @@ function_identity() {
   done
   if fn_needs "$fn" watch; then # it calls users.watch
     gmail_publisher_grant
+  fi
+  # R32: bucket-level grants. Writers only create objects (create-once, never overwrite or
+  # delete: no objectAdmin); attachments and messages only read them.
+  if fn_needs "$fn" keep; then
+    mail_bucket
+    run_retry gcloud storage buckets add-iam-policy-binding "gs://$STORAGE_BUCKET" \
+      "--member=serviceAccount:$sa" --role=roles/storage.objectCreator "$P"
+  fi
+  if fn_needs "$fn" kept; then
+    mail_bucket
+    run_retry gcloud storage buckets add-iam-policy-binding "gs://$STORAGE_BUCKET" \
+      "--member=serviceAccount:$sa" --role=roles/storage.objectViewer "$P"
   fi
 }
 
@@ -711,6 +741,19 @@ log_metric() { # NAME ALERT DESCRIPTION
   run gcloud logging metrics create "$1" "--description=$3" "--log-filter=jsonPayload.alert=\"$2\"" "$P"
 }
 
+# R32's mail bucket: uniform bucket-level access (IAM only, no object ACLs), public access
+# prevention enforced, beside Firestore. Created once; its two protections are set again on every
+# run (an update that changes nothing on a bucket that has them).
+declare -A BUCKET_DONE=()
+mail_bucket() {
+  [[ -z "${BUCKET_DONE[$STORAGE_BUCKET]:-}" ]] || return 0
+  BUCKET_DONE[$STORAGE_BUCKET]=1
+  ensure "gcloud storage buckets describe gs://$STORAGE_BUCKET $P" \
+    "gcloud storage buckets create gs://$STORAGE_BUCKET --location=$STORAGE_LOCATION --uniform-bucket-level-access --public-access-prevention --default-storage-class=STANDARD $P"
+  run_retry gcloud storage buckets update "gs://$STORAGE_BUCKET" --uniform-bucket-level-access \
+    --public-access-prevention --update-labels=app=gmail-crm-sync "$P"
+}
+
 firestore_database() {
   ensure "gcloud firestore databases describe --database=(default) $P" \
     "gcloud firestore databases create --database=(default) --location=$FIRESTORE_LOCATION --type=firestore-native $P"
@@ -814,6 +857,7 @@ infra() {
   done
   ensure_dead_letter_topic
   gmail_publisher_grant
+  mail_bucket
   for secret in "${ALL_SECRETS[@]}"; do
     ensure_secret "$secret"
   done

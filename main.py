@@ -51,6 +51,13 @@ def attachments(request: Any) -> Any:
     return handle(request)
 
 
+@functions_framework.http
+def messages(request: Any) -> Any:
+    from functions.messages import handle
+
+    return handle(request)
+
+
 @functions_framework.cloud_event
 def gmail_push(cloud_event: Any) -> None:
     from functions.gmail_push import handle

@@ -20,7 +20,8 @@ from devstack.functions import FUNCTION_NAMES, REPO_ROOT
 from devstack.procs import StartupError
 from devstack.stack import DEFAULT_PROJECT, Stack, StackSettings
 
-DEFAULT_PORTS = {"firestore": 8086, "pubsub": 8085, "simulator": 8089, "console": 8090, "functions": 8091}
+DEFAULT_PORTS = {"firestore": 8086, "pubsub": 8085, "storage": 8084, "simulator": 8089, "console": 8090,
+                 "functions": 8091}
 
 
 class _Shutdown(Exception):
@@ -45,6 +46,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     default=_env_int("DEVSTACK_FIRESTORE_PORT", DEFAULT_PORTS["firestore"]))
     up.add_argument("--pubsub-port", type=int,
                     default=_env_int("DEVSTACK_PUBSUB_PORT", DEFAULT_PORTS["pubsub"]))
+    up.add_argument("--storage-port", type=int,
+                    default=_env_int("DEVSTACK_STORAGE_PORT", DEFAULT_PORTS["storage"]),
+                    help="the Cloud Storage emulator (fake-gcs-server)")
     up.add_argument("--simulator-port", type=int,
                     default=_env_int("DEVSTACK_SIMULATOR_PORT", DEFAULT_PORTS["simulator"]))
     up.add_argument("--console-port", type=int,
@@ -65,6 +69,7 @@ def settings_from_args(args: argparse.Namespace) -> StackSettings:
         firestore_port=args.firestore_port,
         pubsub_port=args.pubsub_port,
         simulator_port=args.simulator_port,
+        storage_port=args.storage_port,
         console=True,
         console_port=args.console_port,
         function_ports={name: (base + i if base else 0) for i, name in enumerate(FUNCTION_NAMES)},

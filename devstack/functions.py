@@ -15,7 +15,7 @@ from devstack.procs import ManagedProcess, tcp_ready
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_NAMES = ("oauth", "gmail_push", "send_email", "quota_reset", "auto_bcc", "oauth_browser", "attachments",
-                  "contacts_index")
+                  "contacts_index", "messages")
 LOCAL_RETURN_URL_ALLOWLIST = "http://localhost:*/,http://127.0.0.1:*/"
 LOCAL_AUTO_BCC_DOMAIN = "bcc.localhost"
 LOCAL_AUTO_BCC_RATE_PER_MINUTE = "100000"

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack import prereqs
+from devstack import prereqs, storage_emulator
 from devstack.functions import (
     FUNCTION_NAMES,
     LOCAL_AUTO_BCC_DOMAIN,
@@ -57,7 +57,8 @@ CONFIG_VARS = (
     "WATCH_RENEW_WITHIN_SECONDS", "GMAIL_USER_UNITS_PER_SECOND", "GMAIL_QUOTA_MODEL", "SYNC_USERS_CACHE_SECONDS",
     "EMULATE_TTL", "SECRET_TTL_SECONDS", "AUTO_BCC_RATE_PER_MINUTE", "AUTO_BCC_AUTHSERV_ID",
     "QUOTA_RESET_BUDGET_SECONDS",
-    "OAUTHLIB_RELAX_TOKEN_SCOPE", "GOOGLE_APPLICATION_CREDENTIALS",
+    "OAUTHLIB_RELAX_TOKEN_SCOPE", "GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST", "STORAGE_BUCKET",
+    "KEEP_BUDGET_BYTES",
 )
 
 
@@ -73,6 +74,7 @@ class StackSettings:
     firestore_port: int = 0
     pubsub_port: int = 0
     simulator_port: int = 0
+    storage_port: int = 0  # the Cloud Storage emulator (R32)
     function_ports: dict[str, int] = field(default_factory=dict)
     functions: tuple[str, ...] = FUNCTION_NAMES
     run_dir: Path | None = None  # None: a fresh temporary directory
@@ -134,6 +136,10 @@ class Stack:
         return self._hostport("pubsub")
 
     @property
+    def storage_url(self) -> str:
+        return f"http://{self._hostport('storage')}"
+
+    @property
     def simulator_url(self) -> str:
         return f"http://{self._hostport('simulator')}"
 
@@ -151,6 +157,7 @@ class Stack:
             "firestore": self.firestore_host,
             "pubsub": self.pubsub_host,
             "google": self.simulator_url,
+            "storage": self.storage_url,
             "functions": {name: self.function_url(name) for name in self.settings.functions},
             "projectId": self.project_id,
             "crmApiKey": self.secrets.crm_api_key,
@@ -170,6 +177,8 @@ class Stack:
             "FIRESTORE_EMULATOR_HOST": self.firestore_host,
             "PUBSUB_EMULATOR_HOST": self.pubsub_host,
             "GOOGLE_SIMULATOR_URL": self.simulator_url,
+            "STORAGE_EMULATOR_HOST": self.storage_url,  # read by google-cloud-storage itself
+            "STORAGE_BUCKET": storage_emulator.LOCAL_BUCKET,
         }
 
     def base_function_env(self) -> dict[str, str]:
@@ -199,7 +208,8 @@ class Stack:
 
     def _allocate_ports(self) -> None:
         s = self.settings
-        wanted = {"firestore": s.firestore_port, "pubsub": s.pubsub_port, "simulator": s.simulator_port}
+        wanted = {"firestore": s.firestore_port, "pubsub": s.pubsub_port, "simulator": s.simulator_port,
+                  "storage": s.storage_port}
         if any(name in s.functions for name in FIRESTORE_TRIGGERS):
             wanted["triggers"] = 0
         for name in s.functions:
@@ -252,6 +262,7 @@ class Stack:
              f"--project={self.project_id}", f"--data-dir={pubsub_data}"],
             self.log_dir / "pubsub.log", env=gcloud_env,
         ).start()
+        self._launch_storage()
         sim_config_path = self.run_dir / "simulator.json"
         redirect = (f"{self.function_url('oauth_browser')}/callback" if "oauth_browser" in s.functions
                     else "http://localhost/callback")
@@ -269,6 +280,14 @@ class Stack:
             self.processes[f"function:{name}"] = self._serve(name, wait=False)
         if s.console:
             self._launch_console()
+
+    def _launch_storage(self) -> None:
+        root = self.run_dir / "storage-data"
+        root.mkdir(parents=True, exist_ok=True)
+        self.processes["storage"] = ManagedProcess(
+            "Cloud Storage emulator", storage_emulator.command(self.host, self.ports["storage"], root),
+            self.log_dir / "storage.log",
+        ).start()
 
     def _launch_console(self) -> None:
         config = self.run_dir / "console-endpoints.json"
@@ -333,6 +352,11 @@ class Stack:
             http_ready(f"http://{self.firestore_host}/", 200), remaining(), f"port {self.ports['firestore']}"
         )
         mark("firestore")
+        self.processes["storage"].wait_ready(
+            http_ready(f"{self.storage_url}/storage/v1/b", 200), remaining(), "GET /storage/v1/b"
+        )
+        storage_emulator.create_bucket(self.storage_url, self.project_id)
+        mark("storage")
         # The emulator's first real request takes seconds (it initialises the database
         # lazily); pay that now, while the other parts come up, not in the first test.
         warmup = threading.Thread(target=self._warm_up_firestore, name="firestore-warmup", daemon=True)
@@ -430,6 +454,9 @@ class Stack:
         )
         urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10).close()
 
+    def reset_storage(self) -> None:
+        storage_emulator.empty_bucket(self.storage_url)
+
     def reset_simulator(self) -> None:
         req = urllib.request.Request(f"{self.simulator_url}/sim/reset", data=b"{}", method="POST",
                                      headers={"Content-Type": "application/json"})
@@ -444,6 +471,7 @@ class Stack:
     def reset(self) -> None:
         self.purge_subscriptions()
         self.reset_firestore()
+        self.reset_storage()
         self.reset_simulator()
 
     def crm_events(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
@@ -471,4 +499,5 @@ def _part_label(part: str) -> str:
     if part.startswith("function:"):
         return f"function {part.split(':', 1)[1]}"
     return {"firestore": "Firestore emulator", "pubsub": "Pub/Sub emulator", "simulator": "Google simulator",
+            "storage": "Cloud Storage emulator",
             "triggers": "Firestore triggers", "console": "developer console"}[part]

@@ -51,10 +51,12 @@ def _unread(resp: Any) -> Any:
     return resp
 
 
+
 @handles_errors
 def _handle(request: flask.Request) -> Any:
     from shared.auto_bcc.log_copy import find_route, log_copy
     from shared.auto_bcc.rate_limit import throttle
+    from shared.storage.inflight import hold
 
     if (request.path.rstrip("/") or "/") != "/":
         raise ApiError(404, "not_found", f"no route {request.path}")
@@ -67,9 +69,10 @@ def _handle(request: flask.Request) -> Any:
     _check_declared(request)
     route = find_route(to)  # 404 unknown address: one read, the body still unread
     throttle(to)  # 429 past the address's copies a minute
-    raw = _read_message(request)
-    # its refusals carry their status and code: handles_errors answers them
-    logged = log_copy(to, raw, route=route)
+    with hold(request.content_length or 0):  # R32: large copies take turns within the instance's memory
+        raw = _read_message(request)
+        # its refusals carry their status and code: handles_errors answers them
+        logged = log_copy(to, raw, route=route)
     return json_response({"messageId": logged.message_id, "conversationId": logged.conversation_id,
                           "contactId": logged.contact_id, "duplicate": not logged.created,
                           "truncated": logged.truncated}, 201 if logged.created else 200)

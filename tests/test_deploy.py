@@ -23,7 +23,7 @@ DEPLOY = ROOT / "deploy.sh"
 SHELLCHECK = ROOT / ".venv" / "bin" / "shellcheck"
 
 FUNCTIONS = ("oauth", "oauth_browser", "gmail_push", "send_email", "quota_reset", "auto_bcc", "attachments",
-             "contacts_index")
+             "contacts_index", "messages")
 PROJECT = "acme-crm-prod"
 REGION = "europe-west1"
 CRM_SA = "crm-backend@acme-crm.iam.gserviceaccount.com"
@@ -48,6 +48,7 @@ SECRETS = {
     "auto_bcc": {"inbound-api-key"},  # issue 15: it never used oauth-state-key
     "attachments": {"oauth-client", "token-encryption-key", "crm-api-key"},
     "contacts_index": set(),
+    "messages": {"oauth-client", "token-encryption-key", "crm-api-key"},  # R33: the same as attachments
 }
 PUBLISHES = {  # the sync's own requests go to its control topic, never to Gmail's watch topic (issue 11)
     "oauth": {"crm-events", "sync-control"},
@@ -58,10 +59,16 @@ PUBLISHES = {  # the sync's own requests go to its control topic, never to Gmail
     "auto_bcc": {"crm-events"},
     "attachments": {"crm-events"},
     "contacts_index": set(),
+    "messages": {"crm-events"},  # R33: message.updated
 }
 TRIGGER_TOPICS = {"gmail_push": "gmail-watch", "quota_reset": "daily-tick"}
 # Direct Eventarc events (contacts_index, R11b) need this role on their trigger account; it exists only project-wide.
 EVENT_RECEIVER = {"contacts_index": "roles/eventarc.eventReceiver"}
+# R32's mail bucket: writers only create objects, readers only read them (bucket-level grants).
+BUCKET = f"gs://{PROJECT}-crm-mail"
+BUCKET_ROLES = {"gmail_push": "roles/storage.objectCreator", "send_email": "roles/storage.objectCreator",
+                "auto_bcc": "roles/storage.objectCreator", "attachments": "roles/storage.objectViewer",
+                "messages": "roles/storage.objectViewer"}
 
 
 @dataclass
@@ -152,7 +159,7 @@ def test_each_function_deployed_on_its_own_gen2_python312_from_the_one_tree(full
     assert f["region"] == REGION
 
 
-@pytest.mark.parametrize("fn", ["oauth", "oauth_browser", "send_email", "auto_bcc", "attachments"])
+@pytest.mark.parametrize("fn", ["oauth", "oauth_browser", "send_email", "auto_bcc", "attachments", "messages"])
 def test_http_functions_are_http_triggered_and_serve_concurrent_requests(full: Run, fn: str) -> None:
     f = flags(deploy_cmd(full, fn))
     assert "trigger-http" in f and "trigger-topic" not in f
@@ -289,7 +296,7 @@ def test_issue15_no_function_may_read_a_secret_its_code_never_names(full: Run, f
     assert granted <= _secrets_reachable_from(fn)
 
 
-@pytest.mark.parametrize("fn", ["send_email", "attachments"])
+@pytest.mark.parametrize("fn", ["send_email", "attachments", "messages"])
 def test_crm_functions_are_private_and_only_the_crm_service_account_may_invoke_them(full: Run, fn: str) -> None:
     cmd = deploy_cmd(full, fn)
     assert "no-allow-unauthenticated" in flags(cmd) and "allow-unauthenticated" not in flags(cmd)
@@ -354,6 +361,39 @@ def test_issue23_a_malformed_rate_ttl_or_authserv_id_is_refused(tmp_path: Path) 
     assert "AUTO_BCC_RATE_PER_MINUTE must be a positive integer" in run.stderr
     assert "SECRET_TTL_SECONDS must be a positive integer" in run.stderr
     assert "AUTO_BCC_AUTHSERV_ID must be the relay's authserv-id" in run.stderr
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_r32_each_function_gets_exactly_its_role_on_the_mail_bucket_and_its_name(full: Run, fn: str) -> None:
+    roles = {flags(c)["role"] for c in full.find("gcloud", "storage", "buckets", "add-iam-policy-binding")
+             if flags(c)["member"] == f"serviceAccount:{sa(fn)}"}
+    assert roles == ({BUCKET_ROLES[fn]} if fn in BUCKET_ROLES else set())
+    assert all(c[4] == BUCKET for c in full.find("gcloud", "storage", "buckets", "add-iam-policy-binding"))
+    env = env_vars(deploy_cmd(full, fn))
+    assert env.get("STORAGE_BUCKET") == (BUCKET.removeprefix("gs://") if fn in BUCKET_ROLES else None)
+
+
+def test_r32_the_mail_bucket_is_private_uniform_and_beside_firestore(full: Run) -> None:
+    (create,) = full.find("gcloud", "storage", "buckets", "create")
+    assert create[4] == BUCKET
+    f = flags(create)
+    assert f["location"] == REGION  # FIRESTORE_LOCATION's default
+    assert "uniform-bucket-level-access" in f and "public-access-prevention" in f
+    (update,) = full.find("gcloud", "storage", "buckets", "update")  # re-asserted on a bucket that exists
+    assert "uniform-bucket-level-access" in flags(update) and "public-access-prevention" in flags(update)
+    assert "storage.googleapis.com" in full.commands[0]
+
+
+def test_r32_a_multi_region_firestore_gets_the_bucket_in_its_storage_multi_region(tmp_path: Path) -> None:
+    run = dry_run(tmp_path, "infra", env={**SETTINGS, "FIRESTORE_LOCATION": "eur3"})
+    assert run.returncode == 0, run.stderr
+    (create,) = run.find("gcloud", "storage", "buckets", "create")
+    assert flags(create)["location"] == "EU"
+
+
+def test_r32_a_bucket_name_google_refuses_is_refused_before_any_command(tmp_path: Path) -> None:
+    run = dry_run(tmp_path, env={**SETTINGS, "STORAGE_BUCKET": "Mail_Bucket!"})
+    assert run.returncode == 2 and not run.stdout and "STORAGE_BUCKET" in run.stderr
 
 
 def test_topics_are_created(full: Run) -> None:

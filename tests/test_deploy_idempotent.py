@@ -129,8 +129,8 @@ def test_first_run_creates_everything_once(twice: tuple[dict[str, Any], dict[str
     made = [" ".join(c) for c in creates(state1)]
     assert made and len(made) == len(set(made))
     assert any(c[:3] == ["pubsub", "topics", "create"] for c in creates(state1))
-    # one per function (contacts_index too, R11b)
-    assert len([c for c in state1["calls"] if c[:2] == ["functions", "deploy"]]) == 8
+    # one per function (contacts_index too, R11b; messages, R33)
+    assert len([c for c in state1["calls"] if c[:2] == ["functions", "deploy"]]) == 9
 
 
 def test_second_run_creates_nothing_and_fails_on_nothing(twice: tuple[dict[str, Any], dict[str, Any], str]) -> None:

@@ -39,7 +39,7 @@ import pytest
 from devstack.procs import ManagedProcess, free_port, tcp_ready
 
 ROOT = Path(__file__).resolve().parent.parent
-HTTP_FUNCTIONS = ("oauth", "send_email", "auto_bcc", "attachments")  # behind a key
+HTTP_FUNCTIONS = ("oauth", "send_email", "auto_bcc", "attachments", "messages")  # behind a key
 BROWSER_FUNCTIONS = ("oauth_browser",)  # public, behind a signed state
 EVENT_FUNCTIONS = ("gmail_push", "quota_reset")
 ALL_FUNCTIONS = HTTP_FUNCTIONS + BROWSER_FUNCTIONS + EVENT_FUNCTIONS
@@ -291,8 +291,9 @@ HTTP_PROBES: dict[str, tuple[str, bytes, dict[str, str]]] = {
                  b"From: a@example.com\r\nTo: b@example.com\r\nSubject: x\r\n\r\nhi\r\n",
                  {"Content-Type": "message/rfc822"}),
     "attachments": ("/?accountId=a1&conversationId=c1&messageId=m1&attachmentId=x1", b"", {}),
+    "messages": ("/body?accountId=a1&conversationId=c1&messageId=m1", b"", {}),
 }
-PROBE_METHODS = {"attachments": "GET"}
+PROBE_METHODS = {"attachments": "GET", "messages": "GET"}
 
 
 @pytest.mark.slow

@@ -43,7 +43,8 @@ def _accepts(hostport: str) -> bool:
 def _up(run_dir: Path, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "devstack", "up", "--run-dir", str(run_dir), "--firestore-port", "0",
-         "--pubsub-port", "0", "--simulator-port", "0", "--functions-port", "0", "--console-port", "0", *extra],
+         "--pubsub-port", "0", "--storage-port", "0", "--simulator-port", "0", "--functions-port", "0",
+         "--console-port", "0", *extra],
         cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=open(run_dir / "up.out", "wb"),
         stderr=subprocess.STDOUT, start_new_session=True,
     )
@@ -64,7 +65,7 @@ def test_up_is_ready_within_60s_writes_endpoints_and_ctrl_c_leaves_no_process(tm
         endpoints = json.loads(endpoints_file.read_text())
         groups = {os.getpgid(pid) for pid in _children_of(proc.pid)}
 
-        assert set(endpoints) == {"firestore", "pubsub", "google", "functions", "projectId", "crmApiKey",
+        assert set(endpoints) == {"firestore", "pubsub", "google", "storage", "functions", "projectId", "crmApiKey",
                                   "inboundKey", "oauthClient", "console"}
         assert set(endpoints["functions"]) == set(FUNCTION_NAMES)
         assert endpoints["projectId"] and endpoints["crmApiKey"] and endpoints["inboundKey"]
@@ -72,6 +73,7 @@ def test_up_is_ready_within_60s_writes_endpoints_and_ctrl_c_leaves_no_process(tm
         assert http_ready(f"http://{endpoints['firestore']}/", 200)()
         assert http_ready(f"http://{endpoints['pubsub']}/", 200)()
         assert http_ready(f"{endpoints['google']}/sim/health", 200)()
+        assert http_ready(f"{endpoints['storage']}/storage/v1/b", 200)()
         for url in endpoints["functions"].values():
             host, port = url.removeprefix("http://").rsplit(":", 1)
             assert tcp_ready(host, int(port))()
@@ -81,14 +83,15 @@ def test_up_is_ready_within_60s_writes_endpoints_and_ctrl_c_leaves_no_process(tm
         while console_line not in (tmp_path / "up.out").read_text() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert console_line in (tmp_path / "up.out").read_text()
-        assert len(groups) == 5 + len(FUNCTION_NAMES)  # emulators, simulator, triggers, console, functions
+        assert len(groups) == 6 + len(FUNCTION_NAMES)  # 3 emulators, simulator, triggers, console, functions
         print(f"stack up in {elapsed:.1f} s")
 
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
 
         assert [pgid for pgid in groups if group_members(pgid)] == []
-        hostports = [endpoints["firestore"], endpoints["pubsub"], endpoints["google"].removeprefix("http://")]
+        hostports = [endpoints["firestore"], endpoints["pubsub"], endpoints["google"].removeprefix("http://"),
+                     endpoints["storage"].removeprefix("http://")]
         hostports += [u.removeprefix("http://") for u in [*endpoints["functions"].values(), endpoints["console"]]]
         assert [hp for hp in hostports if _accepts(hp)] == []
         assert not endpoints_file.exists(), "a stale endpoints file would point at dead ports"

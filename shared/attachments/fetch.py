@@ -7,7 +7,9 @@ another account's path simply does not exist (404), so a tenant can only
 reach its own messages.
 
 Where the bytes are:
-- Auto BCC copies (`source: auto_bcc`) are in no mailbox we can
+- Messages logged since 0.3 (R32): in Cloud Storage, named on the attachment
+  (`storageObject`); served from there, whatever became of the mailbox.
+- Auto BCC copies (`source: auto_bcc`, ids `ab_<n>`) are in no mailbox we can
   read; auto_bcc stored their bytes when it logged them (`store.py`).
 - Everything else came through a mailbox (`mailboxId` on the message, the
   first of its `mailboxIds`; an attachment entry that names its own
@@ -51,6 +53,7 @@ from shared.crm.mailboxes import get_link, links_for_mailbox, read_mailbox
 from shared.crm.paths import message_ref
 from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail, reauth_guard
 from shared.gmail.errors import Outcome, classify
+from shared.storage.bodies import stored_attachment
 
 GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
 # What one answer may carry: R15's 25 MB (what Gmail lets anyone attach, and all an Auto BCC copy may
@@ -185,7 +188,10 @@ def fetch_attachment(account_id: str, conversation_id: str, message_id: str, att
     size = _size(meta)
     if size > MAX_SERVED_BYTES:
         raise AttachmentTooLarge(attachment_id)
-    if msg.source == "auto_bcc":
+    kept = stored_attachment(meta)  # R32: the bytes kept when it was logged (no Gmail call, no mailbox needed)
+    if kept is not None:
+        size, chunks = len(kept), iter((kept,))
+    elif msg.source == "auto_bcc":
         try:
             chunks = store.stream(account_id, conversation_id, message_id, attachment_id, size)
         except store.StoredAttachmentMissing as exc:

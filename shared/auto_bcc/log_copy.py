@@ -55,6 +55,7 @@ from shared.crm.conversations import store_message, touch_conversation
 from shared.crm.paths import contact_index_state_ref, link_ref, mailbox_ref, message_ref, settings_ref, user_ref
 from shared.crm.settings import blocklist_from
 from shared.crm.users_cache import account_user_emails, find_user_addresses
+from shared.storage.logged import keep_logged
 
 if TYPE_CHECKING:
     from shared.crm.blocklist import Blocklist
@@ -222,7 +223,10 @@ def log_copy(to: str, raw: bytes, received_at: datetime | None = None, route: Au
             if contact_id != doc.contactId:  # the CRM created one meanwhile: log under it
                 doc = document(contact_id)
         if not message_ref(a, contact_id, message_id).get().exists:
-            chunks = store.store(a, contact_id, message_id, [
+            # R32: bodies and bytes in Cloud Storage; Firestore chunks only where there is no mail bucket
+            doc.stored = keep_logged(a, contact_id, message_id, copy.text, copy.html, doc.attachments,
+                                     copy.attachment_data)
+            chunks = 0 if doc.stored else store.store(a, contact_id, message_id, [
                 store.StoredAttachment(str(meta["gmailAttachmentId"]), data)
                 for meta, data in zip(doc.attachments, copy.attachment_data, strict=True)])
             created = store_message(a, contact_id, message_id, doc) or created

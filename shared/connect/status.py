@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.connect.auto_bcc_route import ensure_address
+from shared.connect.scopes import missing_scopes
 from shared.connect.users import require_user
 from shared.crm.connection import ConnectionState, resolve
 
@@ -22,7 +23,7 @@ def connection_status(account_id: str, user_id: str) -> dict[str, Any]:
     conn = resolve(account_id, user_id)
     if conn.state is ConnectionState.DISCONNECTED or conn.mailbox is None or conn.link is None:
         return {"status": "disconnected", "address": None, "autoBccAddress": auto_bcc,
-                "connectedAt": None, "lastSyncAt": None, "lastError": None}
+                "connectedAt": None, "lastSyncAt": None, "lastError": None, "missingScopes": []}
     return {
         "status": conn.state.value,
         "address": conn.mailbox.address,
@@ -30,6 +31,7 @@ def connection_status(account_id: str, user_id: str) -> dict[str, Any]:
         "connectedAt": _iso(sync.connectedAt or conn.link.linkedAt),
         "lastSyncAt": _iso(conn.mailbox.lastSyncAt),
         "lastError": conn.mailbox.lastError,
+        "missingScopes": missing_scopes(conn.link.mailboxId),  # R33: a pre-0.3 grant lacks gmail.modify
         # R22: messages the sync could not store at all (count, and the last few with their reason)
         "skippedCount": conn.mailbox.skippedCount or 0,
         "lastSkipped": [{"gmailMessageId": e.get("gmailMessageId"), "reason": e.get("reason"),

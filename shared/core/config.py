@@ -14,8 +14,12 @@ from urllib.parse import urlsplit
 from shared.core.url_allowlist import UrlRule, parse_allowlist, url_allowed
 
 GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
+GMAIL_MODIFY = "https://www.googleapis.com/auth/gmail.modify"  # 0.3 (R33): read, and change labels and trash
+GMAIL_FULL = "https://mail.google.com/"
 GMAIL_SEND = "https://www.googleapis.com/auth/gmail.send"
-REQUIRED_SCOPES: tuple[str, ...] = (GMAIL_READONLY, GMAIL_SEND)
+# What connect asks for (R1, R33). gmail.modify includes reading; a connection made before 0.3 holds
+# gmail.readonly instead, keeps syncing, and reports gmail.modify in GET /status `missingScopes`.
+REQUIRED_SCOPES: tuple[str, ...] = (GMAIL_MODIFY, GMAIL_SEND)
 
 
 class ConfigError(RuntimeError):
@@ -69,6 +73,7 @@ class Config:
     secret_ttl_seconds: float = 60.0
     emulate_ttl: bool = False
     local_stack: bool = False
+    storage_bucket: str | None = None  # R32: the mail bucket (bodies, attachment bytes); unset: not kept
     _allow: tuple[UrlRule, ...] = field(default=(), repr=False, compare=False)
 
     def topic_path(self, short_name: str) -> str:
@@ -150,6 +155,7 @@ class Config:
                 # The Firestore emulator has no TTL policies: the local stack's daily tick does their job.
                 emulate_ttl=(_env("EMULATE_TTL") or ("1" if sim else "0")) == "1",
                 local_stack=sim is not None,
+                storage_bucket=_env("STORAGE_BUCKET"),
                 _allow=parse_allowlist(",".join(allow)),
             )
         except ValueError as exc:  # AllowlistError included

@@ -114,7 +114,8 @@ class Message(Doc):
     starred: bool = False
     trashed: bool = False
     deletedInGmail: bool = False
-    truncated: bool = False  # R22/R23: bodies were cut to fit Firestore's 1 MiB (the whole mail stays in Gmail)
+    truncated: bool = False  # R22/R23; 0.3 (R32): a body preview here is shorter than the body kept in storage
+    stored: dict[str, Any] = field(default_factory=dict)  # R32: {"text"|"html": {object, bytes}} (shared/storage)
 
     def to_doc(self) -> dict[str, Any]:
         d = asdict(self)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.core import log
-from shared.core.config import REQUIRED_SCOPES, get_config
+from shared.core.config import get_config
 from shared.core.events import CrmEvent, publish
 from shared.core.models import Mailbox
 from shared.core.secrets import get_secret
@@ -128,7 +128,7 @@ def credentials_from(mailbox_id: str, refresh_token: str) -> Any:
     client = oauth_client()
     creds = Credentials(token=None, refresh_token=refresh_token, token_uri=get_config().oauth_token_uri,
                         client_id=client.client_id, client_secret=client.client_secret,
-                        scopes=list(REQUIRED_SCOPES))
+                        scopes=None)  # the whole grant: a pre-0.3 one (readonly) and a 0.3 one (modify) alike
     with _cache_lock:
         hit = _token_cache.get(mailbox_id)
     if hit and hit[2] == refresh_token and hit[1] - timedelta(seconds=60) > datetime.now(UTC):

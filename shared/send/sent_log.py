@@ -41,6 +41,7 @@ from shared.crm.paths import conversation_ref, idempotency_ref, message_ref, thr
 from shared.crm.threads import map_conversation
 from shared.send import idempotency
 from shared.send.context import SendContext, read_batch
+from shared.storage.logged import keep_sent
 
 COMMIT_ATTEMPTS = 5
 
@@ -75,6 +76,8 @@ def message_doc(ctx: SendContext, sent: Sent, conversation_id: str, now: datetim
     path = paths.message_path(req.account_id, conversation_id, paths.message_doc_id(sent.rfc822_id, sent.gmail_id))
     doc, truncated = fit_strings(path, msg.to_doc(), ("text", "html"))
     doc["truncated"] = truncated
+    keep_sent(doc, req.account_id, conversation_id, paths.gmail_message_doc_id(sent.gmail_id), req.text, req.html,
+              [a.content for a in req.attachments])  # R32: the whole message in storage, references on doc
     return doc
 
 

@@ -9,18 +9,21 @@ parallel) while this thread imports Firestore's; the libraries the send needs
 later are imported by one background thread while the request waits for
 Firestore, in the order the send needs them: google-auth's token transport and
 Gmail's discovery client first (the send waits for them past its reserve
-commit, `gmail_ready`), Pub/Sub and its channel last, while the send waits for
+commit, `gmail_ready`), then Cloud Storage's (R32: the log keeps the message
+whole right after Gmail's answer), Pub/Sub and its channel last, while the send waits for
 Gmail and its log commit (the event's publish waits for it, `ready`), so
 Pub/Sub's import delays only the event, not Gmail's send.
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
 
 from shared.core import log, secrets
 from shared.core.clients import event_publisher, firestore_client, secret_client
 from shared.gmail.service import warm_connection
+from shared.storage.objects import configured
 
 _lock = threading.Lock()
 _started = False
@@ -73,6 +76,11 @@ def _later_libraries() -> None:
         log.warning("warm-up incomplete", error=type(exc).__name__)
     finally:
         _gmail.set()
+    try:  # R32: the log keeps the message whole in Cloud Storage right after Gmail's answer
+        if configured():
+            importlib.import_module("google.cloud.storage")  # the warm-up's point (the log's object write)
+    except Exception as exc:
+        log.warning("warm-up incomplete", error=type(exc).__name__)
     try:
         _open_pubsub()
     except Exception as exc:

@@ -66,6 +66,7 @@ from shared.gmail.fetch import (
 from shared.gmail.mime_build import is_crm_message_id
 from shared.gmail.mime_parse import ParsedMessage, parse_gmail_message
 from shared.send.limits import count_gmail_sends
+from shared.storage.synced import keep_synced
 from shared.sync.categories import in_skipped_category, mailbox_skips, skip_categories_from
 from shared.sync.classify import (
     AccountView,
@@ -135,6 +136,7 @@ class _Context:
     deadline: Deadline
     pace: Pacer
     skips: frozenset[str] = frozenset()  # categories every linked account skips (shared/sync/categories.py)
+    credentials: Any = None  # the mailbox's, for R32's attachment fetches (shared/storage/synced.py)
     # per pass: contact look-ups (None = not a contact) and the accounts' user addresses
     contacts: dict[str, dict[str, ContactRef | None]] = field(default_factory=lambda: defaultdict(dict))
     users: dict[str, set[str] | None] = field(default_factory=dict)
@@ -200,7 +202,7 @@ def sync_pass(session: GmailSession, mailbox: Mailbox, cursor: Cursor, deadline:
                    auto_bcc=accounts.auto_bcc, blocklists=accounts.blocklists, indexed=indexed,
                    visibility=accounts.visibility, connected_ms=connected_ms,
                    heartbeat=cursor.heartbeat, stats=SyncStats(), cursor=cursor, deadline=deadline, pace=pace,
-                   skips=mailbox_skips(accounts.skips))
+                   skips=mailbox_skips(accounts.skips), credentials=getattr(session, "credentials", None))
     return _pass(session, mailbox, ctx)
 
 
@@ -632,6 +634,9 @@ def _store_all(ctx: _Context, messages: list[ParsedMessage]) -> None:
     t = time.monotonic()
     items, created, fills, joins = _plan(ctx, messages)
     ctx.stats.seconds["plan"] += time.monotonic() - t
+    t = time.monotonic()
+    keep_synced(ctx.credentials, items, ctx.pace, ctx.mailbox_id)  # R32: whole bodies and bytes, then documents
+    ctx.stats.seconds["storage"] += time.monotonic() - t
     t = time.monotonic()
     late: list[Candidate] = []  # CRM sends the slow path found logged by send_email meanwhile (R20)
     sends = gmail_sends(messages)

@@ -20,7 +20,8 @@ from devstack.rep_browser import RepBrowser, consent_in_browser
 
 RETURN_URL = "http://localhost:5173/settings/email"
 SYNC_COLLECTIONS = ("sync_mailboxes", "sync_tokens", "sync_links", "sync_auto_bcc")
-READONLY = "https://www.googleapis.com/auth/gmail.readonly"
+READONLY = "https://www.googleapis.com/auth/gmail.readonly"  # what connect asked for before 0.3
+MODIFY = "https://www.googleapis.com/auth/gmail.modify"  # 0.3 (R33): read, and change labels and trash
 SEND = "https://www.googleapis.com/auth/gmail.send"
 
 

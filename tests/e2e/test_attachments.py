@@ -2,12 +2,14 @@
 
 A contact's mail with an attachment arrives in the rep's simulated Gmail and
 syncs; the CRM then calls the `attachments` function with the ids on the
-message document and gets the very bytes the contact sent, fetched through
-the mailbox the message came from (users.messages.attachments.get). An Auto
-BCC copy's attachment is served from what auto_bcc stored. Everything else is
-refused: another account's ids (404), a mailbox Google no longer authorises
-(409 reauth_required), a disconnected one (409 not_connected), bad parameters
-(400).
+message document and gets the very bytes the contact sent: since 0.3 from
+Cloud Storage, where the sync kept them (R32, no Gmail call); a message
+logged before 0.3 has no kept bytes and is fetched through the mailbox it
+came from (users.messages.attachments.get). An Auto BCC copy's attachment is
+served from what auto_bcc stored. Everything else is refused: another
+account's ids (404), for a message from before 0.3 a mailbox Google no longer
+authorises (409 reauth_required) or a disconnected one (409 not_connected),
+bad parameters (400).
 """
 
 from __future__ import annotations
@@ -58,14 +60,19 @@ def synced_attachment(firestore_db: Any, sim_client: Any, data: bytes = PDF) -> 
 def test_r20_crm_opens_the_attachment_of_a_synced_inbound_message(world: dict[str, Any], firestore_db: Any,
                                                                  sim_client: Any) -> None:
     ids = synced_attachment(firestore_db, sim_client)
+    kept = gmail_gets(sim_client)  # the sync's own fetch, keeping the bytes (R32)
     resp = fetch(world, **ids)
     assert resp.status_code == 200, resp.text
     assert resp.content == PDF
     assert resp.headers["Content-Type"] == "application/pdf"
     assert resp.headers["Content-Disposition"] == "attachment; filename*=UTF-8''" + quote(NAME, safe="")
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
-    units = sim_client.stats()["calls"][REP]
-    assert units.get("attachments.get") == 1  # through the mailbox the message came from
+    assert gmail_gets(sim_client) == kept  # served from storage: no Gmail call
+
+
+def gmail_gets(sim_client: Any) -> int:
+    """users.messages.attachments.get calls the rep's mailbox has answered so far."""
+    return int(sim_client.stats()["calls"][REP].get("attachments.get") or 0)
 
 
 def test_r20_synced_message_records_the_mailbox_it_came_through(world: dict[str, Any], firestore_db: Any,
@@ -126,12 +133,13 @@ def test_r20_crm_opens_the_attachment_of_a_message_sent_from_the_crm(world: dict
     (att,) = wait_for(lambda: [a for a in logged_attachments(firestore_db, ids) if a.get("gmailAttachmentId")],
                       what="the sent message's attachment id")
     assert (att["filename"], att["mimeType"], att["size"]) == (NAME, "application/pdf", len(PDF))
+    kept = gmail_gets(sim_client)  # 0, or 1 when the sync logged the send first (R18b) and kept its bytes
     resp = fetch(world, **ids, attachmentId=att["gmailAttachmentId"])
     assert resp.status_code == 200, resp.text
     assert resp.content == PDF
     assert resp.headers["Content-Type"] == "application/pdf"
     assert resp.headers["Content-Disposition"] == "attachment; filename*=UTF-8''" + quote(NAME, safe="")
-    assert sim_client.stats()["calls"][REP].get("attachments.get") == 1  # through the mailbox it was sent from
+    assert gmail_gets(sim_client) == kept  # R32: served from what was kept when the send was logged
 
 
 def test_r20_crm_sent_attachment_not_yet_seen_by_the_sync_is_409_pending(world: dict[str, Any], stack: Any,
@@ -153,18 +161,37 @@ def test_r20_crm_sent_attachment_not_yet_seen_by_the_sync_is_409_pending(world: 
 def test_r20_another_tenants_or_unknown_ids_are_404(world: dict[str, Any], firestore_db: Any,
                                                     sim_client: Any) -> None:
     ids = synced_attachment(firestore_db, sim_client)
+    kept = gmail_gets(sim_client)
     seed_user(firestore_db, "globex", "bob")
     for params in ({**ids, "accountId": "globex"}, {**ids, "conversationId": "nobody"},
                    {**ids, "messageId": "gm_0000"}, {**ids, "attachmentId": "ANGjdJ-unknown"},
                    {**ids, "attachmentId": "ab_0"}):
         resp = fetch(world, **params)
         assert (resp.status_code, resp.json()["error"]) == (404, "not_found"), params
-    assert "attachments.get" not in sim_client.stats()["calls"][REP]  # refused before Gmail
+    assert gmail_gets(sim_client) == kept  # refused before Gmail
 
 
-def test_r20_mailbox_that_needs_reauthentication_is_409(world: dict[str, Any], stack: Any, firestore_db: Any,
-                                                        sim_client: Any) -> None:
+def logged_before_03(firestore_db: Any, ids: dict[str, str]) -> None:
+    """Make the message as 0.2 logged it: no bytes kept in storage (R32), so they are fetched from Gmail."""
+    ref = firestore_db.document(f"accounts/acme/conversations/{ids['conversationId']}/messages/{ids['messageId']}")
+    atts = [{k: v for k, v in a.items() if k != "storageObject"} for a in ref.get().to_dict()["attachments"]]
+    ref.update({"attachments": atts, "stored": {}})
+
+
+def test_r20_message_from_before_03_is_fetched_through_its_mailbox(world: dict[str, Any], firestore_db: Any,
+                                                                    sim_client: Any) -> None:
     ids = synced_attachment(firestore_db, sim_client)
+    logged_before_03(firestore_db, ids)
+    kept = gmail_gets(sim_client)
+    resp = fetch(world, **ids)
+    assert resp.status_code == 200 and resp.content == PDF
+    assert gmail_gets(sim_client) == kept + 1  # the live fetch
+
+
+def test_r20_message_from_before_03_whose_mailbox_needs_reauthentication_is_409(
+        world: dict[str, Any], stack: Any, firestore_db: Any, sim_client: Any) -> None:
+    ids = synced_attachment(firestore_db, sim_client)
+    logged_before_03(firestore_db, ids)
     sim_client.revoke(REP)  # the rep changed their password: Google rejects the refresh token
     resp = fetch(world, **ids)
     assert (resp.status_code, resp.json()["error"]) == (409, "reauth_required")
@@ -173,9 +200,10 @@ def test_r20_mailbox_that_needs_reauthentication_is_409(world: dict[str, Any], s
     assert (again.status_code, again.json()["error"]) == (409, "reauth_required")
 
 
-def test_r20_mailbox_disconnected_since_is_409_not_connected(world: dict[str, Any], stack: Any,
-                                                            firestore_db: Any, sim_client: Any) -> None:
+def test_r20_message_from_before_03_whose_mailbox_disconnected_since_is_409_not_connected(
+        world: dict[str, Any], stack: Any, firestore_db: Any, sim_client: Any) -> None:
     ids = synced_attachment(firestore_db, sim_client)
+    logged_before_03(firestore_db, ids)
     assert crm_for(stack).disconnect("acme", "alice").status_code == 200
     resp = fetch(world, **ids)
     assert (resp.status_code, resp.json()["error"]) == (409, "not_connected")

@@ -297,21 +297,27 @@ def copy_with_attachment(rep: dict[str, str], data: bytes, filename: str = "Ange
             f"Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--XX--\r\n").encode()
 
 
-def test_r20_copy_attachment_bytes_are_stored_in_chunks_under_the_copys_own_id(
-        rep: dict[str, str], firestore_db: Any) -> None:
-    data = bytes(range(256)) * 9000  # 2.3 MB: three chunks
+def test_r32_copy_attachment_bytes_are_kept_in_storage_under_the_accounts_prefix(
+        rep: dict[str, str], firestore_db: Any, stack: Any) -> None:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    from devstack.storage_emulator import LOCAL_BUCKET
+
+    data = bytes(range(256)) * 9000  # 2.3 MB: a resumable upload in chunks
     resp = post(rep, copy_with_attachment(rep, data))
     assert resp.status_code == 201, resp.text
     ((_, msg),) = messages_of(firestore_db, "acme")
-    assert msg["attachments"] == [{"filename": "Angebot März.pdf", "mimeType": "application/pdf",
-                                   "size": len(data), "gmailAttachmentId": "ab_0"}]
-    chunks = sorted(docs(firestore_db, "sync_attachments").values(), key=lambda c: c["index"])
-    assert [c["index"] for c in chunks] == [0, 1, 2]
-    assert b"".join(c["data"] for c in chunks) == data
-    assert {(c["accountId"], c["messageId"], c["attachmentId"]) for c in chunks} == {
-        ("acme", resp.json()["messageId"], "ab_0")}
-    assert post(rep, copy_with_attachment(rep, data)).status_code == 200  # a redelivery writes no new chunk
-    assert len(docs(firestore_db, "sync_attachments")) == 3
+    (att,) = msg["attachments"]
+    assert {k: att[k] for k in ("filename", "mimeType", "size", "gmailAttachmentId")} == {
+        "filename": "Angebot März.pdf", "mimeType": "application/pdf", "size": len(data), "gmailAttachmentId": "ab_0"}
+    assert att["storageObject"].startswith("accounts/acme/")
+    bucket = storage.Client(project=stack.project_id, credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": stack.storage_url}).bucket(LOCAL_BUCKET)
+    assert bucket.blob(att["storageObject"]).download_as_bytes() == data
+    assert docs(firestore_db, "sync_attachments") == {}  # no Firestore chunks where there is a bucket
+    assert post(rep, copy_with_attachment(rep, data)).status_code == 200  # a redelivery: the same object
+    assert [b.name for b in bucket.list_blobs(prefix="accounts/acme/")].count(att["storageObject"]) == 1
 
 
 def test_a_copy_written_while_another_writer_holds_its_documents_is_logged_once_not_answered_500(

@@ -18,7 +18,7 @@ import requests
 from devstack.rep_browser import RepBrowser
 from shared.connect.oauth_state import new_claims, sign_state
 from tests.e2e.oauth_steps import (
-    READONLY,
+    MODIFY,
     RETURN_URL,
     SEND,
     SYNC_COLLECTIONS,
@@ -119,7 +119,7 @@ def test_refresh_token_never_reaches_the_function_log(crm: Any, stack: Any, sim_
 
 def test_r1_unticked_send_permission_fails_with_missing_scopes_and_stores_nothing(
         crm: Any, sim_client: Any, firestore_db: Any) -> None:
-    assert connect(crm, sim_client, "acme", "alice", GMAIL, scopes=READONLY) == {
+    assert connect(crm, sim_client, "acme", "alice", GMAIL, scopes=MODIFY) == {
         "status": "error", "reason": "missing_scopes"}
     assert_nothing_stored(firestore_db)
     assert sim_client.mailbox(GMAIL)["watch"] is None
@@ -240,7 +240,7 @@ def test_authorization_url_asks_offline_consent_with_pkce(crm: Any) -> None:
     q = _google_query(crm)
     assert (q["access_type"], q["code_challenge_method"]) == ("offline", "S256")
     assert "consent" in q["prompt"].split()
-    assert set(q["scope"].split()) == {READONLY, SEND}
+    assert set(q["scope"].split()) == {MODIFY, SEND}  # 0.3 (R33): gmail.modify includes reading
     assert len(q["code_challenge"]) == 43
     assert q["redirect_uri"].endswith("/callback")
 

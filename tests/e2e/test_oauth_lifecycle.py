@@ -145,9 +145,11 @@ def test_r4_disconnecting_the_last_link_stops_the_watch_and_revokes_the_token(
     assert docs(firestore_db, "sync_tokens") == {}
     assert docs(firestore_db, "sync_links") == {}
     assert mailbox_doc(firestore_db, SHARED)["status"] == "disconnected"
-    # 0.2 (R16b): a disconnected user keeps their Auto BCC address; every other field is null.
+    # 0.2 (R16b): a disconnected user keeps their Auto BCC address; every other field is null (0.3: no
+    # missing scopes).
     assert crm.status("acme", "alice") == {"status": "disconnected", "address": None, "autoBccAddress": auto_bcc,
-                                          "connectedAt": None, "lastSyncAt": None, "lastError": None}
+                                          "connectedAt": None, "lastSyncAt": None, "lastError": None,
+                                          "missingScopes": []}
     events = [e for e in stack.crm_events(2) if e["type"] == "connection.status"]
     assert [e["status"] for e in events] == ["connected", "disconnected"]
 

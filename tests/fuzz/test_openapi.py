@@ -77,6 +77,13 @@ def test_every_oauth_browser_route_is_in_the_document_and_nothing_else() -> None
     assert served == {(m, p) for m, p in documented() if p.startswith("/oauth_browser/")}
 
 
+def test_every_messages_route_is_in_the_document_and_nothing_else() -> None:
+    from functions.messages import ROUTES
+
+    served = {(method, f"/messages{route}") for route, (method, _) in ROUTES.items()}
+    assert served == {(m, p) for m, p in documented() if p.startswith("/messages/")}
+
+
 def test_every_operation_documents_its_auth_and_its_4xx_answers() -> None:
     for path, item in document()["paths"].items():
         for method, op in item.items():
@@ -130,6 +137,10 @@ class Ask:
 
 def ids(account: str = ACCOUNT, user: str = USER) -> Callable[[World], dict[str, str]]:
     return lambda w: {"accountId": account, "userId": user}
+
+
+def message_ids(**kw: Any) -> Callable[[World], dict[str, Any]]:
+    return lambda w: {"accountId": ACCOUNT, "conversationId": "no-such-conversation", "messageId": "gm_none", **kw}
 
 
 def connect_body(**kw: str) -> Callable[[World], dict[str, str]]:
@@ -263,7 +274,22 @@ ASKS: dict[str, Ask] = {
     "auto_bcc 422 no_recipient": Ask("auto_bcc", "POST", "/", 422, "no_recipient", key="inbound",
                                      data=copy_of(to="alice@acme.example"), content_type="message/rfc822",
                                      params=bcc_to),
+    # messages GET /body and POST /modify (R32, R33)
+    "body 400": Ask("messages", "GET", "/body", 400, "invalid_request", params=lambda w: {"accountId": "a/b"}),
+    "body 401": Ask("messages", "GET", "/body", 401, "unauthorized", key="inbound", params=message_ids()),
+    "body 404": Ask("messages", "GET", "/body", 404, "not_found", params=message_ids()),
+    "body 405": Ask("messages", "POST", "/body", 405, "method_not_allowed"),
+    "modify 400 (no change)": Ask("messages", "POST", "/modify", 400, "invalid_request", json=message_ids()),
+    "modify 400 (not a boolean)": Ask("messages", "POST", "/modify", 400, "invalid_request",
+                                      json=message_ids(read="yes")),
+    "modify 401": Ask("messages", "POST", "/modify", 401, "unauthorized", key=None, json=message_ids(read=True)),
+    "modify 404": Ask("messages", "POST", "/modify", 404, "not_found", json=message_ids(read=True)),
+    "modify 405": Ask("messages", "GET", "/modify", 405, "method_not_allowed"),
+    "modify 415": Ask("messages", "POST", "/modify", 415, "unsupported_media_type", data=b"{}",
+                      content_type="text/plain"),
+    "messages 404 unknown route": Ask("messages", "GET", "/nowhere", 404, "not_found"),
 }
+
 
 
 @pytest.mark.e2e

@@ -19,6 +19,7 @@ from shared.auto_bcc import document, log_copy, message, rate_limit
 from shared.connect import errors as connect
 from shared.core.refusal import Refusal
 from shared.http.answers import ApiError, handles_errors
+from shared.messages import errors as messages
 from shared.send import answers as send
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +65,16 @@ ANSWERS: list[tuple[Refusal, int, dict[str, Any]]] = [
     (connect.StateRejected("OAuth state rejected: expired", code="expired"), 400,
      {"error": "expired", "message": "OAuth state rejected: expired"}),
     (connect.StateRejected("OAuth state rejected"), 400, {"error": "invalid_state", "message": "OAuth state rejected"}),
+    # messages (R32, R33): the class's own text, never the ids it was raised with
+    (messages.MessageNotFound("m1"), 404, {"error": "not_found", "message": "no such message"}),
+    (messages.NotConnected("m1"), 409,
+     {"error": "not_connected", "message": "no mailbox this message came through is connected"}),
+    (messages.MissingScopes(["mb1"]), 409,
+     {"error": "missing_scopes", "message": "a mailbox this message came through was connected without "
+      "permission to change mail (gmail.modify): the rep must connect again"}),
+    (messages.ReauthRequired("mb1"), 409, {"error": "reauth_required", "message": "the rep must connect Gmail again"}),
+    (messages.GmailBusy("transient"), 503,
+     {"error": "gmail_unavailable", "message": "Gmail did not answer; try again shortly"}),
     # send: spelled out where raised
     (send.not_found("contactId", "contact"), 404,
      {"error": "not_found", "message": "contact not found in this account", "field": "contactId"}),
