@@ -47,7 +47,7 @@ readonly FUNCTION_TABLE=(
   "gmail_push     internal GMAIL_WATCH_TOPIC 512Mi/300s/30/4  watch,control,keep    oauth-client,token-encryption-key                              CRM_EVENTS_TOPIC,SYNC_CONTROL_TOPIC"
   "send_email     crm      http              1Gi/120s/30/8    keep                  oauth-client,token-encryption-key,crm-api-key                  CRM_EVENTS_TOPIC"
   "quota_reset    internal DAILY_TICK_TOPIC  512Mi/540s/1/1   watch                 oauth-client,token-encryption-key                              CRM_EVENTS_TOPIC,SYNC_CONTROL_TOPIC,DAILY_TICK_TOPIC"
-  "auto_bcc       inbound  http              512Mi/60s/10/20  keep                  inbound-api-key                                                CRM_EVENTS_TOPIC"
+  "auto_bcc       inbound  http              1Gi/60s/10/20    keep                  inbound-api-key                                                CRM_EVENTS_TOPIC"
   "attachments    crm      http              1Gi/60s/20/8     kept                  oauth-client,token-encryption-key,crm-api-key                  CRM_EVENTS_TOPIC"
   "messages       crm      http              1Gi/60s/20/8     kept                  oauth-client,token-encryption-key,crm-api-key                  CRM_EVENTS_TOPIC"
 )

@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from bench_sync import connect  # noqa: E402
 
 CONTACT = "client@client.test"
-DEPLOY_MEMORY_MB = {"gmail_push": 512, "auto_bcc": 512}  # deploy.sh's function table
+DEPLOY_MEMORY_MB = {"gmail_push": 512, "auto_bcc": 1024}  # deploy.sh's function table
 
 
 def _pids(stack: Stack, name: str) -> list[int]:
