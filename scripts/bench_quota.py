@@ -102,7 +102,7 @@ def rep_day(stack: Stack, sim: SimClient, contacts: list[str], spacing: float) -
 
 
 def wait_quiet(db: Any, sim: SimClient, timeout: float = 120) -> None:
-    from shared.core import paths
+    from shared.crm import paths
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
