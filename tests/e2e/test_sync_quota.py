@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from shared.core import paths
+from shared.crm import paths
 from tests.e2e.sync_steps import connect_rep, mail, messages_of, push, seed_contact, wait_for, wait_synced
 
 pytestmark = pytest.mark.e2e
