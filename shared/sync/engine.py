@@ -259,8 +259,9 @@ def _pass_over(ctx: _Context, records: list[HistoryRecord]) -> None:
     passed = {i for i, a in candidates.items() if a.thread_id not in logged}
     for rec in records:
         rec.messages = [m for m in rec.messages if m not in passed and m not in marked]
-    ctx.stats.skip_reasons["skipped_category"] += len(passed)
-    ctx.stats.skip_reasons["crm_send_logged"] += len(marked)
+    for reason, n in (("skipped_category", len(passed)), ("crm_send_logged", len(marked))):
+        if n:
+            ctx.stats.skip_reasons[reason] += n
 
 
 def _out_of_time(ctx: _Context, started: float) -> bool:
