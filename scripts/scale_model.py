@@ -26,12 +26,19 @@ import argparse
 import json
 import math
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+# The per-method unit tables are the sync's own (one copy: the pacer spends by them).
+from shared.gmail.pacing import HEADROOM, LEGACY_UNITS, UNITS_2026  # noqa: E402
+
 DAY = 86_400
 MONTH_DAYS = 30
 KB = 1000  # Pub/Sub bills at least 1,000 bytes per publish, push or pull request
@@ -52,20 +59,13 @@ class QuotaModel:
     daily_threshold: int | None  # units a project may spend a day before Google bills (None: no threshold)
 
 
-LEGACY_UNITS: Mapping[str, int] = {
-    "getProfile": 1, "watch": 100, "stop": 50, "history.list": 2, "labels.list": 1, "messages.list": 5,
-    "messages.get": 5, "messages.send": 100, "messages.modify": 5, "messages.trash": 5, "messages.untrash": 5,
-    "attachments.get": 5, "threads.get": 10,
-}
-UNITS_2026: Mapping[str, int] = {**LEGACY_UNITS, "messages.get": 20, "threads.get": 40, "attachments.get": 20,
-                                 "messages.trash": 20}
 MODELS: dict[str, QuotaModel] = {
     # projects created on or after 1 May 2026 (every new deployment)
     "2026": QuotaModel("2026", UNITS_2026, 6_000, 1_200_000, 80_000_000),
     # older projects: 15,000 a minute (Google's former "250 per second, moving average"), no daily threshold
     "legacy": QuotaModel("legacy", LEGACY_UNITS, 15_000, 1_200_000, None),
 }
-PACE_HEADROOM = 0.9  # the sync paces a mailbox at 90 % of the per-user limit in force (shared/gmail/pacing.py)
+PACE_HEADROOM = HEADROOM  # the sync paces a mailbox at 90 % of the per-user limit in force
 
 
 # ---- a rep's day: the mix --------------------------------------------------------------------------

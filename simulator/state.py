@@ -172,7 +172,8 @@ class Watch:
     expiration: int  # ms
 
     def to_json(self) -> dict[str, Any]:
-        return {"topicName": self.topic_name, "expiration": self.expiration, "labelIds": list(self.label_ids)}
+        return {"topicName": self.topic_name, "expiration": self.expiration, "labelIds": list(self.label_ids),
+                "labelFilterBehavior": self.label_filter_behavior}
 
     def wants(self, label_ids: Iterable[str], now_ms: int) -> bool:
         if now_ms >= self.expiration:

@@ -41,6 +41,7 @@ from shared.gmail.send_as import read_send_as
 from shared.gmail.service import build_gmail
 from shared.gmail.watch import Profile, read_profile, start_watch
 from shared.sync.requests import request_sync
+from shared.sync.watch_filter import read_excluded_labels
 
 if TYPE_CHECKING:
     from shared.connect.oauth_flow import TokenGrant
@@ -98,7 +99,8 @@ def _connect(claims: StateClaims, grant: TokenGrant) -> str:
     watching = False
     try:
         profile = read_profile(service)
-        watch_expiration = start_watch(service)
+        watch_expiration = start_watch(service, read_excluded_labels(paths.mailbox_id(profile.address),
+                                                                     [claims.account_id]))
         watching = True
         profile = replace(profile, aliases=tuple(read_send_as(service, profile.address) or ()))  # R28
     except Exception as exc:

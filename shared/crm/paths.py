@@ -38,6 +38,7 @@ AUTO_BCC_OWNERS = "sync_auto_bcc_owners"  # per user (link_id): the generation o
 AUTO_BCC_RATE = "sync_auto_bcc_rate"  # per address and minute: copies counted (issue 23)
 ATTACHMENTS = "sync_attachments"
 SKIPPED = "sync_skipped"  # R22: messages that could not be stored at all
+CRM_SENT = "sync_crm_sent"  # 0.3: a CRM send's Gmail id in its mailbox, so the sync never fetches it
 CONTACT_INDEX = "sync_contact_index"  # R11b: lower(email) -> the account's contacts with that address
 CONTACT_KEYS = "sync_contact_keys"  # R11b: contact -> the address the index holds it under
 CONTACT_INDEX_STATE = "sync_contact_index_state"  # R11b: per account, has the backfill covered every contact
@@ -198,6 +199,10 @@ def message_ref(account_id: str, conversation_id: str, message_id: str) -> Docum
 
 def thread_ref(mailbox_id: str, gmail_thread_id: str) -> DocumentReference:
     return firestore_client().collection(THREADS).document(thread_doc_id(mailbox_id, gmail_thread_id))
+
+
+def crm_sent_ref(mailbox_id: str, gmail_message_id: str) -> DocumentReference:
+    return firestore_client().collection(CRM_SENT).document(skipped_doc_id(mailbox_id, gmail_message_id))
 
 
 def skip_ref(mailbox_id: str, gmail_message_id: str) -> DocumentReference:

@@ -38,9 +38,11 @@ from types import MappingProxyType
 from shared.core.config import get_config
 
 # Gmail's cost per call (https://developers.google.com/workspace/gmail/api/reference/quota), per model.
+# Short method names as the simulator's /sim/stats counts them; scripts/scale_model.py prices with these too.
 LEGACY_UNITS: Mapping[str, int] = MappingProxyType({
     "history.list": 2, "messages.get": 5, "messages.list": 5, "getProfile": 1, "watch": 100, "stop": 50,
-    "messages.send": 100, "attachments.get": 5, "threads.get": 10, "messages.trash": 5, "messages.modify": 5,
+    "messages.send": 100, "attachments.get": 5, "threads.get": 10, "threads.list": 10, "messages.trash": 5,
+    "messages.untrash": 5, "messages.delete": 10, "messages.modify": 5, "labels.list": 1, "labels.get": 1,
 })
 UNITS_2026: Mapping[str, int] = MappingProxyType({
     **LEGACY_UNITS, "messages.get": 20, "attachments.get": 20, "threads.get": 40, "messages.trash": 20,

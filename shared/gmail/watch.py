@@ -28,8 +28,11 @@ def read_profile(service: Any) -> Profile:
     return Profile(address=str(resp["emailAddress"]), history_id=str(resp["historyId"]))
 
 
-def start_watch(service: Any) -> datetime:
-    """users.watch on the Gmail topic for every change (no labelIds), returns its expiration."""
-    body = {"topicName": get_config().gmail_watch_topic_path}
+def start_watch(service: Any, exclude: frozenset[str] = frozenset()) -> datetime:
+    """users.watch on the Gmail topic, returns its expiration. Every change notifies, except changes
+    touching a label of `exclude` (`labelFilterBehavior: exclude`; shared/sync/watch_filter.py says why)."""
+    body: dict[str, Any] = {"topicName": get_config().gmail_watch_topic_path}
+    if exclude:
+        body.update(labelIds=sorted(exclude), labelFilterBehavior="exclude")
     resp = service.users().watch(userId="me", body=body).execute(num_retries=GMAIL_NUM_RETRIES)
     return datetime.fromtimestamp(int(resp["expiration"]) / 1000, tz=UTC)

@@ -3,7 +3,9 @@
 One commit writes the thread map, the message (named by the Message-ID it
 generated, R25, so gmail_push's later notification of the same message finds
 it, and a colleague's copy of it joins it), the
-idempotency record's result and the conversation summary. The summary's
+idempotency record's result, the mark that spares the sync a messages.get of
+it (shared/crm/crm_sent.py; not for a send with attachments, R20) and the
+conversation summary. The summary's
 `lastMessageAt` only moves forward, so its write is guarded by the update
 time it was read at; many sends to one contact contend for it. Sends of one
 instance to one conversation therefore take turns (a lock per conversation)
@@ -35,7 +37,7 @@ from shared.core.budget import fit_strings
 from shared.core.clients import firestore_client
 from shared.core.models import Message, ThreadMap
 from shared.core.text import make_snippet
-from shared.crm import paths
+from shared.crm import crm_sent, paths
 from shared.crm.conversations import store_message, summary_change, touch_conversation
 from shared.crm.paths import conversation_ref, idempotency_ref, message_ref, thread_ref
 from shared.crm.threads import map_conversation
@@ -169,6 +171,8 @@ def _plan(ctx: SendContext, claim: idempotency.Claim, sent: Sent, doc: dict[str,
         batch.update(refs["thread"], thread_fields, option=_guard(thread_snap))
     batch.create(refs["message"], doc)
     batch.update(idempotency_ref(claim.record_id), idempotency.done_fields(result))
+    if not req.attachments:  # the sync need not fetch it (R9); with attachments it must learn their ids (R20)
+        batch.set(crm_sent.mark_ref(ctx.mailbox_id, sent.gmail_id), crm_sent.mark_fields(req.account_id, now))
     change = summary_change(summary, req.contact_id, now, doc["snippet"], "outbound")
     if change is not None and change[0]:
         batch.create(refs["conversation"], change[1])

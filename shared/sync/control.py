@@ -54,6 +54,7 @@ from shared.sync.engine import LinkedAccounts, SyncStats, linked_accounts, mirro
 from shared.sync.lease import cursor_fields
 from shared.sync.messages import PushMessage
 from shared.sync.requests import request_sync
+from shared.sync.watch_filter import excluded_labels
 
 
 @dataclass
@@ -233,12 +234,14 @@ def _probe(session: GmailSession, snap: lease.Snapshot, cursor: int, pace: Pacer
     return True
 
 
-def _renew_if_due(session: GmailSession, mb: Mailbox, pace: Pacer, result: Result) -> dict[str, Any]:
+def _renew_if_due(session: GmailSession, mb: Mailbox, pace: Pacer, result: Result,
+                  accounts: LinkedAccounts | None = None) -> dict[str, Any]:
     now = datetime.now(UTC)
     if not renewal.renewal_due(mb, now):
         return {}
+    exclude = excluded_labels(accounts.skips) if accounts is not None else None  # read by renew otherwise
     with reauth_guard(session.mailbox_id, session.address, session.credentials):
-        fields = renewal.renew(session, mb, now, pace)
+        fields = renewal.renew(session, mb, now, pace, exclude)
     result.renewed = "watchExpiration" in fields
     return fields
 
@@ -301,7 +304,7 @@ def _passes(session: GmailSession, held: lease.Lease, deadline: Deadline, links:
             log.info("sync pass stopped at its time limit; continuing in a new invocation",
                      mailboxId=held.mailbox_id, stored=stats.stored)
             return
-        renew = _renew_if_due(session, held.mailbox, pace, result)
+        renew = _renew_if_due(session, held.mailbox, pace, result, accounts)
         final = functools.partial(_final_fields, held.mailbox_id, stats, started, renew)
         mirror = side.submit(mirror_status, held.mailbox_id, aware(before.get("lastSyncAt")),
                              before.get("lastError"), links)

@@ -28,6 +28,7 @@ from typing import Any
 from shared.core import log
 from shared.core.clients import publisher
 from shared.core.config import get_config
+from shared.crm import crm_sent
 from shared.send import idempotency
 from shared.send.limits import day_key, delete_days_before, delete_expired, today
 from shared.sync import renewal
@@ -41,6 +42,7 @@ class Report(renewal.FanOutReport):
     ttlEmulated: bool = False
     slotsDeleted: int = 0
     idempotencyRecordsDeleted: int = 0
+    crmSentMarksDeleted: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -65,6 +67,7 @@ def _emulate_ttl(now: datetime | None, deadline: float, report: Report) -> None:
     report.slotsDeleted = delete_days_before(day_key(today(now)), deadline=deadline)  # 0.2's day slots
     report.slotsDeleted += delete_expired(now, deadline=deadline)  # R30's window slots
     report.idempotencyRecordsDeleted = idempotency.delete_expired(deadline=deadline)
+    report.crmSentMarksDeleted = crm_sent.delete_expired(now or datetime.now(UTC), deadline=deadline)
 
 
 def run(now: datetime | None = None, after: dict[str, Any] | None = None) -> Report:

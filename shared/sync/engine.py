@@ -5,7 +5,8 @@ cursor stored in `sync_mailboxes/{id}.historyId`. One pass:
 
 1. history.list from the cursor, one page at a time (a long backlog is stored
    page by page as it is listed), skipping drafts/spam/chat and, from the
-   records' labels, the categories the accounts skip (shared/sync/categories.py);
+   records' labels, the categories the accounts skip (shared/sync/categories.py),
+   and the CRM sends send_email marked as logged (shared/crm/crm_sent.py);
 2. per chunk of records: batched messages.get, parse, classify per linked
    account (shared/sync/classify.py), write message documents (create-if-absent,
    id `gm_<gmailMessageId>`), thread map, conversations (forward-only), then
@@ -41,7 +42,7 @@ from shared.core.config import get_config
 from shared.core.events import CrmEvent, publish
 from shared.core.models import ContactRef, Link, Mailbox, ThreadMap, Visibility, as_int
 from shared.core.roundtrips import ContextPool
-from shared.crm import contact_index, paths, visibility
+from shared.crm import contact_index, crm_sent, paths, visibility
 from shared.crm.blocklist import Blocklist
 from shared.crm.contacts import find_contacts
 from shared.crm.conversations import Touch, join_document, store_document, touch_conversations
@@ -222,7 +223,7 @@ def _pass(session: GmailSession, mailbox: Mailbox, ctx: _Context) -> SyncStats:
     started = time.monotonic()
     for page in itertools.chain([first], pages):
         ctx.stats.history_records += len(page.records)
-        _pass_over_categories(ctx, page.records)
+        _pass_over(ctx, page.records)
         chunks = _chunks(page.records)
         done = _run_chunks(session, ctx, [[m for rec in c for m in rec.messages] for c in chunks],
                            cursor_after=[c[-1].id for c in chunks], started=started, defer_last=page.last,
@@ -235,17 +236,34 @@ def _pass(session: GmailSession, mailbox: Mailbox, ctx: _Context) -> SyncStats:
     return ctx.stats
 
 
-def _pass_over_categories(ctx: _Context, records: list[HistoryRecord]) -> None:
-    """Drop from the page's fetch list the messages of skipped categories whose thread is not logged (0.3,
-    shared/sync/categories.py): no messages.get for them. One read of their thread maps, only if any."""
-    candidates = {a.id: a for rec in records for a in rec.added if in_skipped_category(a.label_ids, ctx.skips)}
-    if not candidates:
+def _pass_over(ctx: _Context, records: list[HistoryRecord]) -> None:
+    """Drop from the page's fetch list what needs no messages.get, in one batched read, only if any:
+    - messages of skipped categories whose thread is not logged (0.3, shared/sync/categories.py);
+    - the CRM's own sends send_email already logged (its mark, shared/crm/crm_sent.py): the sending
+      mailbox's copy of a CRM send, sent mail the history record labels SENT (or does not label)."""
+    wanted = {m for rec in records for m in rec.messages}
+    added = {a.id: a for rec in records for a in rec.added if a.id in wanted}
+    candidates = {i: a for i, a in added.items() if in_skipped_category(a.label_ids, ctx.skips)}
+    sent = [i for i, a in added.items() if i not in candidates and (a.label_ids is None or "SENT" in a.label_ids)]
+    threads = sorted({a.thread_id for a in candidates.values()})
+    refs = [thread_ref(ctx.mailbox_id, t) for t in threads] + [crm_sent.mark_ref(ctx.mailbox_id, i) for i in sent]
+    if not refs:
         return
-    logged = get_threads(ctx.mailbox_id, sorted({a.thread_id for a in candidates.values()}))
+    logged: set[str] = set()
+    marked: set[str] = set()
+    for snap in firestore_client().get_all(refs):
+        if not snap.exists:
+            continue
+        if crm_sent.is_mark_path(snap.reference.path):
+            marked.add(crm_sent.gmail_id_of(ctx.mailbox_id, snap.id))
+        else:
+            logged.add(ThreadMap.from_doc(snap.to_dict()).gmailThreadId)
     passed = {i for i, a in candidates.items() if a.thread_id not in logged}
     for rec in records:
-        rec.messages = [m for m in rec.messages if m not in passed]
-    ctx.stats.skip_reasons["skipped_category"] += len(passed)
+        rec.messages = [m for m in rec.messages if m not in passed and m not in marked]
+    for reason, n in (("skipped_category", len(passed)), ("crm_send_logged", len(marked))):
+        if n:
+            ctx.stats.skip_reasons[reason] += n
 
 
 def _out_of_time(ctx: _Context, started: float) -> bool:

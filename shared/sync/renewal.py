@@ -42,6 +42,7 @@ from shared.gmail.pacing import cost
 from shared.gmail.send_as import read_send_as
 from shared.gmail.watch import start_watch
 from shared.sync.requests import request_renewals
+from shared.sync.watch_filter import read_excluded_labels
 
 PAGE_SIZE = 300
 _clock = time.monotonic  # the budget's clock (a test stops a run after its first page)
@@ -57,9 +58,11 @@ def renewal_due(mb: Mailbox | dict[str, Any], now: datetime) -> bool:
     return exp is None or exp < now + timedelta(seconds=get_config().watch_renew_within_seconds)
 
 
-def renew(session: GmailSession, mb: Mailbox, now: datetime, pace: Pacer | None = None) -> dict[str, Any]:
+def renew(session: GmailSession, mb: Mailbox, now: datetime, pace: Pacer | None = None,
+          exclude: frozenset[str] | None = None) -> dict[str, Any]:
     """Renew the watch of a mailbox we are syncing; returns the fields to write (`watchLapsedAt` only
-    when a lapse starts or ends, so the users' status is written only then).
+    when a lapse starts or ends, so the users' status is written only then). `exclude`: the labels the
+    watch leaves out (shared/sync/watch_filter.py), read here when the caller has not read them.
 
     A failure is logged and left to the next sync or the daily fan-out; it never
     fails the sync itself (the cursor, not the watch, is the truth).
@@ -72,7 +75,8 @@ def renew(session: GmailSession, mb: Mailbox, now: datetime, pace: Pacer | None 
     if pace is not None:
         pace(cost("watch"))
     try:
-        expiration = start_watch(session.service)
+        labels = exclude if exclude is not None else read_excluded_labels(session.mailbox_id)
+        expiration = start_watch(session.service, labels)
     except Exception as exc:
         if is_invalid_grant(exc):
             raise

@@ -70,7 +70,9 @@ def test_r1_connect_marks_user_connected_with_watch_and_one_token(crm: Any, stac
 
     google = sim_client.mailbox(GMAIL)
     assert google["watch"]["topicName"] == f"projects/{stack.project_id}/topics/gmail-watch"
-    assert not google["watch"].get("labelIds")  # every change, not only INBOX
+    # every change, not only INBOX: all but the categories the account skips (shared/sync/watch_filter.py)
+    assert google["watch"]["labelFilterBehavior"] == "exclude"
+    assert google["watch"]["labelIds"] == ["CATEGORY_FORUMS", "CATEGORY_PROMOTIONS", "CATEGORY_SOCIAL"]
     assert google["activeTokens"] == 1
 
 

@@ -82,3 +82,14 @@ def test_r18b_a_crm_send_that_finished_is_still_left_to_send_email(world: Any, s
     wait_synced(world, sim_client, REP)
     msgs = messages_of(world, "acme")
     assert list(msgs) == [f"carla/{resp.json()['messageId']}"] and messages_of(world, "globex") == {}
+
+
+def test_a_crm_send_send_email_logged_costs_the_sync_no_messages_get(world: Any, sim_client: Any,
+                                                                       stack: Any) -> None:
+    """send_email marks the Gmail id it logged (sync_crm_sent): the sync drops it before fetching (0.3)."""
+    before = sim_client.stats()["quotaUnits"].get(REP, {}).get("messages.get", 0)
+    resp = send(stack, "marked-1")
+    assert resp.status_code == 200, resp.text
+    wait_synced(world, sim_client, REP)
+    assert sim_client.stats()["quotaUnits"][REP].get("messages.get", 0) == before
+    assert list(messages_of(world, "acme")) == [f"carla/{resp.json()['messageId']}"]

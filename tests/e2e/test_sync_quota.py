@@ -9,6 +9,7 @@ are the evidence.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -80,17 +81,39 @@ def test_a_contacts_mail_in_updates_is_logged(world: Any, sim_client: Any) -> No
     wait_for(lambda: got["id"] in gmail_ids(world), 20, "Updates mail logged")
 
 
-def test_a_reply_filed_under_promotions_in_a_logged_thread_is_logged(world: Any, sim_client: Any) -> None:
+def test_the_watch_leaves_out_the_categories_every_linked_account_skips(world: Any, sim_client: Any) -> None:
+    watch = sim_client.mailbox(REP)["watch"]
+    assert watch["labelFilterBehavior"] == "exclude"
+    assert watch["labelIds"] == ["CATEGORY_FORUMS", "CATEGORY_PROMOTIONS", "CATEGORY_SOCIAL"]
+
+
+def test_a_reply_filed_under_promotions_in_a_logged_thread_is_logged_by_the_next_pass(
+    world: Any, sim_client: Any, stack: Any
+) -> None:
     first = mail(CLIENT, REP, "offer", message_id="<offer-1@client.test>")
     got = sim_client.deliver(REP, first)
     wait_for(lambda: got["id"] in gmail_ids(world), 20, "first message logged")
     reply = sim_client.deliver(REP, mail(CLIENT, REP, "Re: offer", in_reply_to="<offer-1@client.test>"),
                                label_ids=["CATEGORY_PROMOTIONS"])
     assert reply["threadId"] == got["threadId"]
+    push(stack, {"emailAddress": REP, "force": True})  # Promotions notifies nobody: the next pass (a sweep)
     wait_for(lambda: reply["id"] in gmail_ids(world), 20, "the reply in Promotions logged with its thread")
 
 
-def test_an_account_that_skips_no_category_gets_its_promotions_logged(world: Any, sim_client: Any) -> None:
+def test_an_account_that_skips_no_category_gets_its_promotions_logged(
+    world: Any, sim_client: Any, stack: Any
+) -> None:
     world.document(paths.email_sync_settings_path("acme")).set({"skipCategories": []})
     got = sim_client.deliver(REP, mail(CLIENT, REP, "newsletter"), label_ids=["CATEGORY_PROMOTIONS"])
+    push(stack, {"emailAddress": REP, "force": True})  # the watch made at connect still leaves Promotions out
     wait_for(lambda: got["id"] in gmail_ids(world), 20, "Promotions mail logged")
+
+
+def test_a_renewed_watch_notifies_the_categories_an_account_stopped_skipping(
+    world: Any, sim_client: Any, stack: Any
+) -> None:
+    world.document(paths.email_sync_settings_path("acme")).set({"skipCategories": []})
+    mailbox = world.collection(paths.MAILBOXES).document(paths.mailbox_id(REP))
+    mailbox.update({"watchExpiration": datetime.now(UTC) + timedelta(hours=1)})  # the renewal is due
+    push(stack, {"emailAddress": REP, "force": True})
+    wait_for(lambda: sim_client.mailbox(REP)["watch"]["labelIds"] == [], 20, "watch renewed without a filter")

@@ -82,3 +82,10 @@ def test_the_old_pace_of_240_units_a_second_draws_refusals_under_the_2026_model(
     old = Limits("2026", limits_for("2026").units, 6_000, 240.0)
     refused, _ = backlog(old, Quota(MODELS["2026"], clock=clock), clock, 120)
     assert refused > 0
+
+
+def test_the_sync_prices_every_method_as_the_simulator_charges_it() -> None:
+    from shared.gmail.pacing import LEGACY_UNITS, UNITS_2026
+
+    assert dict(UNITS_2026) == dict(MODELS["2026"].units)
+    assert dict(LEGACY_UNITS) == dict(MODELS["legacy"].units)
