@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shared.http.answers import ApiError, handles_errors, json_response, read_json, require_bearer
+from shared.http.answers import dispatch_crm, handles_errors, json_response, read_json
 from shared.http.validate import require_id, require_str
 
 if TYPE_CHECKING:
@@ -32,14 +32,7 @@ MAX_RETURN_URL = 2000
 
 @handles_errors
 def handle(request: flask.Request) -> Any:
-    route = ROUTES.get(request.path.rstrip("/") or "/")
-    if route is None:
-        raise ApiError(404, "not_found", f"no route {request.path}")
-    method, fn = route
-    if request.method != method:
-        raise ApiError(405, "method_not_allowed", f"{request.path} accepts {method} only", allow=method)
-    require_bearer(request, CRM_KEY_SECRET)
-    return fn(request)
+    return dispatch_crm(request, ROUTES, CRM_KEY_SECRET)  # the operations' refusals carry their answers
 
 
 def _user(values: dict[str, Any]) -> tuple[str, str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from shared.core import log
@@ -174,3 +174,19 @@ def require_bearer(request: flask.Request, secret_name: str) -> None:
     token = bearer_token(request)
     if token is None or not key_accepted(secret_name, token.encode("utf-8")):
         raise ApiError(401, "unauthorized", "missing or invalid API key")
+
+
+Route = tuple[str, Callable[["flask.Request"], Any]]
+
+
+def dispatch_crm(request: flask.Request, routes: Mapping[str, Route], secret_name: str) -> Any:
+    """A CRM-facing function's routing: path (404), method (405), then the CRM key (401), then the operation.
+    The order matters for the contract: an unknown path answers 404 before any key is read."""
+    route = routes.get(request.path.rstrip("/") or "/")
+    if route is None:
+        raise ApiError(404, "not_found", f"no route {request.path}")
+    method, fn = route
+    if request.method != method:
+        raise ApiError(405, "method_not_allowed", f"{request.path} accepts {method} only", allow=method)
+    require_bearer(request, secret_name)
+    return fn(request)
