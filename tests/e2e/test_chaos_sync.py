@@ -102,6 +102,7 @@ def test_chaos_every_message_exactly_once(clean: Any, firestore_db: Any, sim_cli
         time.sleep(3)
 
     found = tally(db, ledger)
-    assert ledger.messages == MAILBOXES * PER_MAILBOX >= 1000 and ledger.shared >= ledger.messages // 4
+    # 640 messages (1,040 before Gmail's 2026 pace made catching up 4x slower; make chaos runs 10,000)
+    assert ledger.messages == MAILBOXES * PER_MAILBOX >= 600 and ledger.shared >= ledger.messages // 4
     assert len(kills_mid_sync) == KILLS and sum(1 for n in kills_mid_sync if n) >= 2, kills_mid_sync
     assert found.clean(), f"{found} (of {len(ledger.expected)} expected, {len(ledger.strangers)} from strangers)"
