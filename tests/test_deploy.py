@@ -483,6 +483,7 @@ def test_firestore_indexes_and_ttl_policies_come_from_the_index_file(full: Run) 
         ("expiresAt", "sync_oauth_states"),
         ("expireAt", "sync_idempotency"),
         ("expireAt", "sync_send_slots"),
+        ("expireAt", "sync_crm_sent"),
         ("expireAt", "sync_auto_bcc_rate"),  # issue 23: the per-address counters of past minutes
     }
 
