@@ -48,7 +48,7 @@ from shared.attachments import store
 from shared.attachments.sent_ids import is_pending
 from shared.core import log
 from shared.core.models import Message
-from shared.core.refusal import Refusal
+from shared.core.refusal import QuietRefusal
 from shared.crm.mailboxes import get_link, links_for_mailbox, read_mailbox
 from shared.crm.paths import message_ref
 from shared.gmail.credentials import NotConnected, ReauthRequired, open_gmail, reauth_guard
@@ -61,16 +61,8 @@ GMAIL_NUM_RETRIES = 3  # googleapiclient's own backoff on 429/5xx
 MAX_SERVED_BYTES = 25 * 1024 * 1024
 
 
-class AttachmentUnavailable(Refusal):
-    """The attachment cannot be served; the subclass says why, and how the CRM is answered.
-
-    The answer's text is the class's own: what is raised names an id only for the log's sake
-    (`detail`), never in the answer.
-    """
-
-    def __init__(self, detail: str = "") -> None:
-        super().__init__()
-        self.detail = detail
+class AttachmentUnavailable(QuietRefusal):
+    """The attachment cannot be served; the subclass says why, and how the CRM is answered."""
 
 
 class AttachmentNotFound(AttachmentUnavailable):

@@ -36,3 +36,12 @@ class Refusal(Exception):
     def body(self) -> dict[str, Any]:
         """The JSON answer's body (SPEC §6): the code, the human text, then the extra fields."""
         return {"error": self.code, "message": self.message, **self.extra}
+
+
+class QuietRefusal(Refusal):
+    """A refusal whose answer is the class's own text: what it is raised with (an id) is kept on `detail` for
+    the caller's logs and never reaches the answer, so another tenant's ids stay unseen."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__()
+        self.detail = detail

@@ -6,15 +6,11 @@ log's sake (`detail`), never in the answer (another tenant's ids stay unseen).
 
 from __future__ import annotations
 
-from shared.core.refusal import Refusal
+from shared.core.refusal import QuietRefusal
 
 
-class MessagesRefusal(Refusal):
+class MessagesRefusal(QuietRefusal):
     """The operation cannot be done; the subclass says why, and how the CRM is answered."""
-
-    def __init__(self, detail: str = "") -> None:
-        super().__init__()
-        self.detail = detail
 
 
 class MessageNotFound(MessagesRefusal):
