@@ -36,14 +36,22 @@ def _admin_error(err: AdminError) -> tuple[flask.Response, int]:
     return flask.jsonify(error=err.code, message=err.message), err.status
 
 
-@bp.errorhandler(NotFound)
 def _not_found(err: NotFound) -> tuple[flask.Response, int]:
     return flask.jsonify(error="not_found", message=f"not found: {err}"), 404
 
 
-@bp.errorhandler(InvalidArgument)
 def _invalid(err: InvalidArgument) -> tuple[flask.Response, int]:
     return flask.jsonify(error="invalid_argument", message=str(err)), 400
+
+
+def answer_state_errors(blueprint: flask.Blueprint) -> None:
+    """The admin API's answers to an unknown mailbox or message (404) and a bad argument (400), for every
+    blueprint under /sim/."""
+    blueprint.register_error_handler(NotFound, _not_found)
+    blueprint.register_error_handler(InvalidArgument, _invalid)
+
+
+answer_state_errors(bp)
 
 
 @bp.errorhandler(GmailError)

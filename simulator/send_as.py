@@ -17,21 +17,15 @@ from typing import Any
 
 import flask
 
+from simulator.admin import answer_state_errors
 from simulator.context import SimContext, ctx
 from simulator.gmail_api import Call, Reply, route
-from simulator.state import InvalidArgument, NotFound
+from simulator.state import InvalidArgument
 
 bp = flask.Blueprint("send_as", __name__, url_prefix="/sim")
 
 
-@bp.errorhandler(NotFound)
-def _not_found(err: NotFound) -> tuple[flask.Response, int]:
-    return flask.jsonify(error="not_found", message=f"not found: {err}"), 404
-
-
-@bp.errorhandler(InvalidArgument)
-def _invalid(err: InvalidArgument) -> tuple[flask.Response, int]:
-    return flask.jsonify(error="invalid_argument", message=str(err)), 400
+answer_state_errors(bp)
 
 STATUSES = ("accepted", "pending")
 

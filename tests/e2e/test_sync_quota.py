@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from shared.crm import paths
-from tests.e2e.sync_steps import connect_rep, mail, messages_of, push, seed_contact, wait_for, wait_synced
+from tests.e2e.sync_steps import (
+    alice_with_carla,
+    mail,
+    messages_of,
+    push,
+    wait_for,
+    wait_synced,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -27,9 +34,7 @@ DROP_ALL = {"notifications": {"dropRate": 1.0}}
 
 @pytest.fixture
 def world(clean: Any, firestore_db: Any, sim_client: Any, stack: Any) -> Any:
-    seed_contact(firestore_db, "acme", "carla", CLIENT)
-    connect_rep(stack, sim_client, firestore_db, "acme", "alice", REP)
-    return firestore_db
+    return alice_with_carla(stack, sim_client, firestore_db, REP, CLIENT)
 
 
 def gmail_ids(db: Any) -> set[str]:
