@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from shared.gmail.pacing import limits_for
 from tests.e2e.chaos_steps import Ledger, send_one, tally
 from tests.e2e.sync_steps import connect_rep, push, seed_contact, synced_past
 
@@ -31,9 +32,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 MAILBOXES = 4
 PER_MAILBOX = 160  # 640 messages (about 830 mailbox copies)
-# Gmail's 2026 per-user limit paces a backlog at 90 units/s (shared/gmail/pacing.py): 4.5 messages.get a second per
-# mailbox, so catching up takes at least copies x 20 / 90 seconds; the deadline allows that floor and the faults.
-GET_FLOOR_SECONDS = PER_MAILBOX * 1.3 * 20 / 90
+# Gmail's 2026 per-user limit paces a backlog (shared/gmail/pacing.py: 90 units/s, 20 a messages.get), so catching
+# up takes at least copies x cost / pace seconds; the deadline allows that floor and the faults.
+_PACE = limits_for("2026")
+GET_FLOOR_SECONDS = PER_MAILBOX * 1.3 * _PACE.cost("messages.get") / _PACE.pace
 CATCH_UP_SECONDS = 60 + 2 * GET_FLOOR_SECONDS
 CONTACTS = 30
 KILLS = 3
